@@ -1,0 +1,1 @@
+"""Generator: provider schema -> intermediate model -> CRDs, models, examples, docs."""

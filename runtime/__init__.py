@@ -1,0 +1,1 @@
+"""Runtime: the generic kopf controller that reconciles generated kinds with Terraform."""

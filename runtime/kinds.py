@@ -1,0 +1,181 @@
+"""What the runtime knows about each generated kind: the contract between generator and runtime.
+
+The generator decides names (camelCase JSON names that never collide, ``<field>SecretRef``
+for sensitive inputs, single-item blocks shown as objects) and writes them, once, into
+``kinds.json`` inside the provider package.  The runtime reads that file and never
+re-derives a name, so the two halves cannot disagree.
+
+Field tree
+----------
+Every attribute or block of a Terraform resource becomes a :class:`Field`, keyed by its
+JSON name in the CR.  ``type`` is one of
+
+``string | number | bool``   a primitive
+``dynamic``                  arbitrary JSON (stored as-is, ``[type, value]`` never exposed)
+``object``                   ``fields`` holds the children (nested block or object type)
+``list | set``               ``item`` describes one element
+``map``                      ``item`` describes one value; keys are user data, never renamed
+``tuple``                    ``items`` describes each position
+
+``single`` marks a Terraform list/set block (or nested_type) with ``max_items == 1`` that
+the CRD shows as a plain object; the runtime wraps it back into a one-element list for
+Terraform and unwraps state.  ``mode`` keeps the original Terraform collection type of
+such a field (``list`` or ``set``) so round trips are exact.
+
+Flags: ``required`` (argument must be given), ``optional``, ``computed``, ``sensitive``
+(inputs come from ``secret_ref``; outputs go only to the connection Secret),
+``write_only`` (never in state), ``immutable`` (forces replacement, when known),
+``deprecated``.  ``secret_ref`` is the JSON name of the ``...SecretRef`` field that carries
+a sensitive input.
+
+This module must stay importable with the runtime's dependencies only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jetgen.runtime.config import (
+    ConnectionDetail,
+    Credential,
+    ExternalName,
+    Reference,
+    Timeouts,
+)
+
+KINDS_FILE = "kinds.json"
+
+
+@dataclass
+class Field:
+    tf_name: str
+    type: str
+    fields: dict[str, Field] | None = None
+    item: Field | None = None
+    items: list[Field] | None = None
+    single: bool = False
+    mode: str | None = None
+    required: bool = False
+    optional: bool = False
+    computed: bool = False
+    sensitive: bool = False
+    write_only: bool = False
+    immutable: bool = False
+    deprecated: bool = False
+    secret_ref: str | None = None
+    description: str = ""
+
+    @property
+    def is_input(self) -> bool:
+        """Whether users may set it (an argument), as opposed to computed-only."""
+        return self.required or self.optional
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tf_name": self.tf_name, "type": self.type}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("tf_name", "type") or value in (None, False, ""):
+                continue
+            if f.name == "fields":
+                value = {k: v.to_dict() for k, v in value.items()}
+            elif f.name == "item":
+                value = value.to_dict()
+            elif f.name == "items":
+                value = [v.to_dict() for v in value]
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Field:
+        data = dict(data)
+        if "fields" in data:
+            data["fields"] = {k: cls.from_dict(v) for k, v in data["fields"].items()}
+        if "item" in data:
+            data["item"] = cls.from_dict(data["item"])
+        if "items" in data:
+            data["items"] = [cls.from_dict(v) for v in data["items"]]
+        return cls(**data)
+
+
+@dataclass
+class Kind:
+    """One generated kind: its API identity, Terraform type, field tree and behaviour."""
+
+    kind: str
+    group: str
+    version: str
+    plural: str
+    scope: str
+    terraform_type: str
+    fields: dict[str, Field]
+    external_name: ExternalName = field(default_factory=ExternalName)
+    references: list[Reference] = field(default_factory=list)
+    connection_details: list[ConnectionDetail] = field(default_factory=list)
+    late_init_ignore: list[str] = field(default_factory=list)
+    init_provider_only: list[str] = field(default_factory=list)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["fields"] = {k: v.to_dict() for k, v in self.fields.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Kind:
+        data = dict(data)
+        data["fields"] = {k: Field.from_dict(v) for k, v in data["fields"].items()}
+        data["external_name"] = ExternalName(**data.get("external_name", {}))
+        data["references"] = [Reference(**r) for r in data.get("references", [])]
+        data["connection_details"] = [
+            ConnectionDetail(**c) for c in data.get("connection_details", [])
+        ]
+        data["timeouts"] = Timeouts(**data.get("timeouts", {}))
+        return cls(**data)
+
+
+@dataclass
+class ProviderInfo:
+    """Provider-wide facts the runtime needs: Terraform source, config kinds, credentials."""
+
+    name: str
+    source: str
+    version: str
+    config_group: str  # API group of ProviderConfig / ClusterProviderConfig
+    config_version: str
+    scope: str
+    credentials: list[Credential] = field(default_factory=list)
+    provider_fields: dict[str, Field] = field(default_factory=dict)  # provider block schema
+    hooks_module: str | None = None
+    kinds: list[Kind] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["provider_fields"] = {k: v.to_dict() for k, v in self.provider_fields.items()}
+        out["kinds"] = [k.to_dict() for k in self.kinds]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProviderInfo:
+        data = dict(data)
+        data["credentials"] = [Credential(**c) for c in data.get("credentials", [])]
+        data["provider_fields"] = {
+            k: Field.from_dict(v) for k, v in data.get("provider_fields", {}).items()
+        }
+        data["kinds"] = [Kind.from_dict(k) for k in data.get("kinds", [])]
+        return cls(**data)
+
+    def dumps(self) -> str:
+        """Deterministic JSON (sorted keys) so regenerating gives identical bytes."""
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def load(cls, path: str | Path) -> ProviderInfo:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,1 @@
+"""Jinja templates and static files used by the generator."""
