@@ -1,0 +1,40 @@
+# Developer entry points. Every target sets up what it needs, so on a fresh machine
+# `make demo` and `make test` are the only two commands to run.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_SCHEMA ?= tests/data/schemas/every_shape.json
+PYTEST_ARGS ?=
+
+.PHONY: venv demo testbed test lint clean
+
+# The venv is rebuilt whenever pyproject.toml changes.
+$(BIN)/jetgen: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/jetgen
+
+# Main job: generate a provider (CRDs, models, examples, docs, kinds.json) from a bundled schema.
+demo: venv
+	$(BIN)/jetgen generate --schema $(DEMO_SCHEMA) --output build/demo
+	@echo "generated into build/demo"
+
+# Builds and installs the pinned test bed into $${JETGEN_TESTBED_DIR:-~/.cache/jetgen-testbed}.
+testbed: venv
+	scripts/testbed install
+
+test: testbed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf build .pytest_cache
