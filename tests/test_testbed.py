@@ -1,0 +1,381 @@
+"""The test bed is real: each piece is exercised end to end on the installed binaries.
+
+The unit tests at the top cover the installer's pure logic; everything marked e2e runs
+against the real etcd/kube-apiserver/kube-controller-manager, tofu, terraform, provider
+binaries and PostgreSQL (one control plane for the whole session).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.testbed import gobuild, pgserver, pins
+from tests.testbed.bed import NotInstalled, Testbed
+from tests.testbed.layout import REGISTRY_HOSTS, Layout
+
+REPO = Path(__file__).resolve().parents[1]
+# Any attempt to download goes to a port nothing listens on, so it fails loudly.
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+
+
+# --- installer logic -------------------------------------------------------------------
+
+
+def test_pins_are_consistent_with_wrapper_modules():
+    loaded = pins.load()
+    assert set(loaded.tools) == {"kubernetes", "etcd", "tofu", "terraform"}
+    assert set(loaded.providers) == {"random", "local", "tls", "time", "http"}
+    for build in [*loaded.tools.values(), *(p.build for p in loaded.providers.values())]:
+        if build.module is not None:
+            assert build.version in (build.module / "go.mod").read_text(), build.name
+
+
+def test_pin_referring_to_missing_version_names_file_and_field(tmp_path):
+    text = pins.VERSIONS_FILE.read_text().replace('version = "v1.35.4"', 'version = "v9.9.9"')
+    broken = tmp_path / "versions.toml"
+    broken.write_text(text)
+    with pytest.raises(pins.PinError, match=r"versions.toml: \[tools.kubernetes\] version v9.9.9"):
+        pins.load(broken)
+
+
+def test_stamp_key_changes_with_the_pin():
+    build = pins.load().tools["terraform"]
+    changed = pins.GoBuild(build.name, "v1.5.8", None, build.install, build.binaries)
+    assert build.stamp_key() == pins.load().tools["terraform"].stamp_key()
+    assert changed.stamp_key() != build.stamp_key()
+
+
+def test_exec_name_skips_major_version_suffix():
+    assert gobuild._exec_name("go.etcd.io/etcd/server/v3") == "server"
+    assert gobuild._exec_name("k8s.io/kubernetes/cmd/kubectl") == "kubectl"
+    assert gobuild._exec_name("github.com/hashicorp/terraform") == "terraform"
+
+
+def test_installed_providers_requires_every_registry_host(tmp_path):
+    layout = Layout(tmp_path)
+    for host in REGISTRY_HOSTS:
+        path = layout.provider_binary(host, "hashicorp", "random", "3.9.0")
+        path.parent.mkdir(parents=True)
+        path.write_text("")
+    only_one = layout.provider_binary(REGISTRY_HOSTS[0], "hashicorp", "tls", "4.3.0")
+    only_one.parent.mkdir(parents=True)
+    only_one.write_text("")
+    assert layout.installed_providers() == {"random": "3.9.0"}
+
+
+def test_missing_install_is_reported_with_the_fixture_message(tmp_path):
+    with pytest.raises(NotInstalled) as caught:
+        Testbed(Layout(tmp_path)).require_installed()
+    message = str(caught.value)
+    assert message.startswith("test bed not installed: run scripts/testbed install (missing: etcd")
+    assert "provider random 3.9.0" in message
+    with pytest.raises(NotInstalled, match=r"\(missing: tofu\)"):
+        _ = Testbed(Layout(tmp_path)).tofu
+
+
+def test_tied_process_dies_with_its_parent_even_on_sigkill(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from tests.testbed import processes
+        server = processes.spawn("sleeper", ["sleep", "300"], Path({str(tmp_path / "log")!r}))
+        print(server.pid, flush=True)
+        time.sleep(300)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+# --- control plane ---------------------------------------------------------------------
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.testbed.jetgen.dev"},
+    "spec": {
+        "group": "testbed.jetgen.dev",
+        "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1alpha1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["size"],
+                                "properties": {"size": {"type": "integer", "minimum": 1}},
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+@pytest.mark.e2e
+def test_kubectl_with_the_kubeconfig_lists_namespaces(testbed, apiserver):
+    proc = subprocess.run(
+        [testbed.kubectl, "--kubeconfig", apiserver.kubeconfig, "get", "ns", "-o", "name"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "namespace/default" in proc.stdout.split()
+    assert apiserver.http_get("/readyz")[0] == 200
+
+
+@pytest.mark.e2e
+def test_crd_becomes_established_and_validates_custom_resources(apiserver):
+    apiserver.apply(WIDGET_CRD)
+    apiserver.kubectl(
+        "wait", "--for=condition=Established", "crd/widgets.testbed.jetgen.dev", "--timeout=30s"
+    )
+    namespace = apiserver.create_namespace("crd")
+
+    def widget(name, spec):
+        return {
+            "apiVersion": "testbed.jetgen.dev/v1alpha1",
+            "kind": "Widget",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+
+    apiserver.apply(widget("good", {"size": 3}))
+    assert apiserver.get_json("widget", "good", "-n", namespace)["spec"] == {"size": 3}
+
+    rejected = apiserver.kubectl(
+        "create", "-f", "-", input=json.dumps(widget("bad", {"size": 0})), check=False
+    )
+    assert rejected.returncode != 0
+    assert "spec.size" in rejected.stderr
+    missing = apiserver.kubectl(
+        "create", "-f", "-", input=json.dumps(widget("empty", {})), check=False
+    )
+    assert missing.returncode != 0
+    assert "spec.size: Required value" in missing.stderr
+
+
+@pytest.mark.e2e
+def test_service_account_token_is_subject_to_rbac(apiserver):
+    namespace = apiserver.create_namespace("rbac")
+    apiserver.kubectl("create", "serviceaccount", "robot", "-n", namespace)
+    token = apiserver.kubectl("create", "token", "robot", "-n", namespace).stdout.strip()
+    as_robot = ["--token", token]  # replaces the admin token of the kubeconfig
+
+    whoami = apiserver.kubectl("auth", "whoami", "-o", "json", *as_robot)
+    username = json.loads(whoami.stdout)["status"]["userInfo"]["username"]
+    assert username == f"system:serviceaccount:{namespace}:robot"
+    denied = apiserver.kubectl("get", "secrets", "-n", namespace, *as_robot, check=False)
+    assert denied.returncode != 0
+    assert "forbidden" in denied.stderr
+
+    apiserver.kubectl(
+        "create", "role", "read-secrets", "--verb=list", "--resource=secrets", "-n", namespace
+    )
+    apiserver.kubectl(
+        "create", "rolebinding", "robot", "--role=read-secrets",
+        f"--serviceaccount={namespace}:robot", "-n", namespace,
+    )  # fmt: skip
+    apiserver.kubectl("get", "secrets", "-n", namespace, *as_robot)
+
+
+@pytest.mark.e2e
+def test_garbage_collector_deletes_owned_secret(apiserver):
+    namespace = apiserver.create_namespace("gc")
+    apiserver.kubectl("create", "configmap", "owner", "-n", namespace)
+    owner_uid = apiserver.get_json("configmap", "owner", "-n", namespace)["metadata"]["uid"]
+    apiserver.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "connection",
+                "namespace": namespace,
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner_uid}
+                ],
+            },
+            "stringData": {"password": "not-a-real-one"},
+        }
+    )
+    apiserver.kubectl("delete", "configmap", "owner", "-n", namespace, "--wait=false")
+    apiserver.kubectl("wait", "--for=delete", "secret/connection", "-n", namespace, "--timeout=60s")
+
+
+@pytest.mark.e2e
+def test_namespace_deletion_completes(apiserver):
+    namespace = apiserver.create_namespace("doomed")
+    apiserver.kubectl("create", "configmap", "inside", "-n", namespace)
+    apiserver.kubectl("delete", "namespace", namespace, "--timeout=60s")
+    assert apiserver.kubectl("get", "namespace", namespace, check=False).returncode != 0
+
+
+# --- tofu / terraform with the provider mirror ---------------------------------------
+
+
+def _main_tf_json(providers: dict[str, str]) -> str:
+    """Every mirrored provider pinned to its label, plus one random_password."""
+    required = {
+        name: {"source": f"hashicorp/{name}", "version": label} for name, label in providers.items()
+    }
+    config = {
+        "terraform": {"required_providers": required},
+        "resource": {"random_password": {"db": {"length": 24, "special": False}}},
+        "output": {"password_length": {"value": "${length(random_password.db.result)}"}},
+    }
+    return json.dumps(config, indent=2)
+
+
+def _run(cli: Path, args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [cli, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, f"{cli.name} {' '.join(args)} failed:\n{proc.stderr}{proc.stdout}"
+    return proc
+
+
+@pytest.fixture(scope="module", params=["tofu", "terraform"])
+def initialized(request, testbed, tmp_path_factory):
+    """A working directory that `init` filled from the mirror, with downloads blocked."""
+    cli = testbed.bin(request.param)
+    workdir = tmp_path_factory.mktemp(request.param)
+    (workdir / "main.tf.json").write_text(_main_tf_json(testbed.providers))
+    env = testbed.tf_env(OFFLINE)
+    _run(cli, ["init", "-input=false", "-no-color"], workdir, env)
+    return cli, workdir, env
+
+
+@pytest.mark.e2e
+def test_init_installs_every_provider_from_the_mirror(testbed, initialized):
+    cli, workdir, _ = initialized
+    lock = (workdir / ".terraform.lock.hcl").read_text()
+    host = "registry.opentofu.org" if cli.name == "tofu" else "registry.terraform.io"
+    assert set(testbed.providers) == set(pins.load().providers)
+    for name, label in testbed.providers.items():
+        assert f'provider "{host}/hashicorp/{name}"' in lock
+        assert f'version     = "{label}"' in lock
+
+
+@pytest.mark.e2e
+def test_providers_schema_has_every_provider(testbed, initialized):
+    cli, workdir, env = initialized
+    schemas = json.loads(_run(cli, ["providers", "schema", "-json"], workdir, env).stdout)
+    host = "registry.opentofu.org" if cli.name == "tofu" else "registry.terraform.io"
+    for name in testbed.providers:
+        schema = schemas["provider_schemas"][f"{host}/hashicorp/{name}"]
+        assert schema.get("resource_schemas") or schema.get("data_source_schemas"), name
+    random = schemas["provider_schemas"][f"{host}/hashicorp/random"]
+    assert "length" in random["resource_schemas"]["random_password"]["block"]["attributes"]
+
+
+@pytest.mark.e2e
+def test_random_password_is_applied_and_destroyed(initialized):
+    cli, workdir, env = initialized
+    _run(cli, ["apply", "-auto-approve", "-input=false", "-no-color"], workdir, env)
+    outputs = json.loads(_run(cli, ["output", "-json"], workdir, env).stdout)
+    assert outputs["password_length"]["value"] == 24
+    state = _run(cli, ["state", "list"], workdir, env).stdout.split()
+    assert state == ["random_password.db"]
+    _run(cli, ["destroy", "-auto-approve", "-input=false", "-no-color"], workdir, env)
+    assert _run(cli, ["state", "list"], workdir, env).stdout.strip() == ""
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("cli_name", ["tofu", "terraform"])
+def test_provider_missing_from_the_mirror_is_not_downloaded(testbed, tmp_path, cli_name):
+    config = {"terraform": {"required_providers": {"null": {"source": "hashicorp/null"}}}}
+    (tmp_path / "main.tf.json").write_text(json.dumps(config))
+    proc = subprocess.run(
+        [testbed.bin(cli_name), "init", "-input=false", "-no-color"],
+        cwd=tmp_path,
+        env=testbed.tf_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "hashicorp/null" in proc.stderr
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_postgres_answers_with_the_password(postgres):
+    assert postgres.psql("select 1") == "1"
+    assert postgres.dsn.startswith(f"postgresql://{postgres.user}:")
+    wrong = pgserver.Postgres(
+        postgres.host, postgres.port, postgres.user, "wrong", postgres.psql_binary
+    )
+    with pytest.raises(pgserver.PostgresError, match="password authentication failed"):
+        wrong.psql("select 1")
+
+
+# --- scripts/testbed up / env / down -----------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_cli_up_env_down(testbed, tmp_path):
+    # A private cache root that reuses the installed tools, so a developer's own
+    # `scripts/testbed up` is left alone.
+    for entry in ("bin", "mirror", "terraformrc", "plugin-cache"):
+        (tmp_path / entry).symlink_to(testbed.dir / entry)
+    env = {**os.environ, "JETGEN_TESTBED_DIR": str(tmp_path)}
+    script = REPO / "scripts" / "testbed"
+
+    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stderr
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    pids = [server["pid"] for server in state["servers"]]
+    try:
+        exports = dict(
+            line.removeprefix("export ").split("=", 1) for line in up.stdout.splitlines()
+        )
+        assert exports["KUBECONFIG"] == state["kubeconfig"]
+        shell = subprocess.run(
+            ["sh", "-c", 'eval "$1" && kubectl get ns default -o name && psql -XAtc "select 2"',
+             "sh", up.stdout],
+            env=os.environ, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert shell.stdout.split() == ["namespace/default", "2"], shell.stderr
+    finally:
+        down = subprocess.run(
+            [script, "down"], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert down.returncode == 0, down.stderr
+    assert [pid for pid in pids if _running(pid)] == []
+    assert not Path(state["folder"]).exists()

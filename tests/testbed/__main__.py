@@ -1,0 +1,158 @@
+"""scripts/testbed: build the test bed and run a throwaway control plane by hand.
+
+install   build the pinned tools and providers into the cache (idempotent)
+up        start etcd, kube-apiserver, kube-controller-manager and PostgreSQL in the
+          background; prints shell exports
+down      stop what `up` started and delete its temp folder
+env       print shell exports: eval "$(scripts/testbed env)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from . import controlplane, install, pgserver, pins, processes
+from .bed import NotInstalled, Testbed
+from .layout import Layout
+
+TF_VARIABLES = (
+    "TF_CLI_CONFIG_FILE",
+    "TF_PLUGIN_CACHE_DIR",
+    "CHECKPOINT_DISABLE",
+    "TF_IN_AUTOMATION",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/testbed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("install", help="build the pinned tools and providers into the cache")
+    up = commands.add_parser("up", help="start a throwaway control plane (and PostgreSQL)")
+    up.add_argument("--no-postgres", action="store_true", help="do not start PostgreSQL")
+    commands.add_parser("down", help="stop what `up` started")
+    commands.add_parser("env", help="print shell exports for the tools (and a running `up`)")
+    args = parser.parse_args(argv)
+
+    layout = Layout.default()
+    if args.command == "install":
+        return install.run(layout, pins.load())
+    if args.command == "up":
+        return cmd_up(Testbed(layout), postgres=not args.no_postgres)
+    if args.command == "down":
+        return cmd_down(layout)
+    return cmd_env(Testbed(layout))
+
+
+def cmd_up(bed: Testbed, postgres: bool) -> int:
+    if _read_state(bed.layout) is not None:
+        print("already up (scripts/testbed down stops it)", file=sys.stderr)
+        return cmd_env(bed)
+    try:
+        bed.require_installed()
+    except NotInstalled as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+    folder = Path(tempfile.mkdtemp(prefix="jetgen-testbed-"))
+    folder.chmod(0o711)  # the postgres user must reach its own sub-folder
+    state: dict = {"folder": str(folder), "servers": []}
+    try:
+        plane = controlplane.start(bed, folder / "controlplane", tied=False)
+        state["servers"] += [_server_state(s, signal.SIGTERM) for s in plane.servers]
+        state["kubeconfig"] = str(plane.api.kubeconfig)
+        if postgres:
+            pg = pgserver.start(folder / "postgres", tied=False)
+            state["servers"].append(_server_state(pg.server, signal.SIGINT))
+            client = pg.client
+            state["postgres"] = {"host": client.host, "port": client.port, "user": client.user}
+            state["postgres"]["password"] = client.password
+    except BaseException:
+        _stop(state)
+        raise
+    _write_state(bed.layout, state)
+    print(f"control plane up at {plane.api.url} in {plane.startup_seconds:.1f}s", file=sys.stderr)
+    return cmd_env(bed)
+
+
+def cmd_down(layout: Layout) -> int:
+    state = _read_state(layout)
+    if state is None:
+        print("nothing is up", file=sys.stderr)
+        return 0
+    _stop(state)
+    layout.state_file.unlink()
+    print("stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_env(bed: Testbed) -> int:
+    tf_env = bed.tf_env()
+    exports = {name: tf_env[name] for name in TF_VARIABLES}
+    exports["PATH"] = f"{bed.layout.bin}:{os.environ.get('PATH', '')}"
+    state = _read_state(bed.layout)
+    if state is not None:
+        exports["KUBECONFIG"] = state["kubeconfig"]
+        if "postgres" in state:
+            pg = state["postgres"]
+            exports.update(PGHOST=pg["host"], PGPORT=str(pg["port"]), PGUSER=pg["user"])
+            exports["PGPASSWORD"] = pg["password"]
+    for name, value in exports.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def _server_state(server: processes.Server, stop_signal: int) -> dict:
+    return {
+        "name": server.name,
+        "pid": server.pid,
+        "log": str(server.log),
+        "binary": server.binary,
+        "stop_signal": int(stop_signal),
+    }
+
+
+def _stop(state: dict) -> None:
+    for entry in reversed(state["servers"]):
+        server = processes.Server(entry["name"], entry["pid"], Path(entry["log"]), entry["binary"])
+        server.stop(sig=signal.Signals(entry["stop_signal"]))
+    shutil.rmtree(state["folder"], ignore_errors=True)
+
+
+def _write_state(layout: Layout, state: dict) -> None:
+    layout.state_file.parent.mkdir(parents=True, exist_ok=True)
+    # It holds the throwaway PostgreSQL password: readable by us only.
+    fd = os.open(layout.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(state, out, indent=2)
+
+
+def _read_state(layout: Layout) -> dict | None:
+    """The state of a running `up`, or None (a stale file whose servers died is removed)."""
+    try:
+        state = json.loads(layout.state_file.read_text())
+    except FileNotFoundError:
+        return None
+    servers = [
+        processes.Server(e["name"], e["pid"], Path(e["log"]), e["binary"]) for e in state["servers"]
+    ]
+    if not any(server.alive() for server in servers):
+        layout.state_file.unlink()
+        shutil.rmtree(state["folder"], ignore_errors=True)
+        return None
+    return state
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Start etcd, kube-apiserver and kube-controller-manager on loopback ports.
+
+No kubelet, no scheduler: enough Kubernetes for CRDs, RBAC, ServiceAccount tokens
+(TokenRequest) and garbage collection of owned objects. All state lives in one temp folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import pki as pki_module
+from . import processes
+from .bed import Testbed
+from .kube import ApiServer, write_kubeconfig
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+# What jetgen's runtime needs from the controller manager: garbage collection of
+# connection Secrets owned by managed resources, namespace deletion, the `default`
+# ServiceAccount and its root CA ConfigMap, and aggregated ClusterRoles.
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",
+)
+
+
+@dataclass
+class ControlPlane:
+    folder: Path
+    servers: list[processes.Server]
+    api: ApiServer
+    startup_seconds: float  # etcd + apiserver until /readyz answers ok
+
+    def stop(self) -> None:
+        processes.stop_all(self.servers)
+
+
+def start(
+    testbed: Testbed,
+    folder: Path,
+    *,
+    tied: bool = True,
+    controllers: bool = True,
+    timeout: float = 60.0,
+) -> ControlPlane:
+    """Start the control plane in `folder`; on any failure stop what was started and raise."""
+    started = time.monotonic()
+    bins = {
+        name: testbed.bin(name)
+        for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+    }
+    servers: list[processes.Server] = []
+    try:
+        pki = pki_module.create(folder / "pki")
+        etcd_url = _start_etcd(bins["etcd"], folder, servers, tied, timeout)
+        api = _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout)
+        startup = time.monotonic() - started
+        if controllers:
+            _start_controller_manager(bins, folder, pki, api, servers, tied, timeout)
+    except BaseException:
+        processes.stop_all(servers)
+        raise
+    return ControlPlane(folder, servers, api, startup)
+
+
+def _start_etcd(binary: Path, folder: Path, servers: list, tied: bool, timeout: float) -> str:
+    client_url = f"http://127.0.0.1:{processes.free_port()}"
+    peer_url = f"http://127.0.0.1:{processes.free_port()}"
+    cmd = [
+        str(binary),
+        "--name=testbed",
+        f"--data-dir={folder / 'etcd'}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=testbed={peer_url}",
+        "--log-level=warn",
+        # A throwaway store: durability buys nothing and costs seconds.
+        "--unsafe-no-fsync",
+    ]
+    servers.append(processes.spawn("etcd", cmd, folder / "etcd.log", tied=tied))
+    processes.wait_until(servers, lambda: _etcd_healthy(client_url), timeout, "etcd /health")
+    return client_url
+
+
+def _etcd_healthy(client_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(client_url + "/health", timeout=2) as response:
+            return json.loads(response.read()).get("health") == "true"
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout) -> ApiServer:
+    port = processes.free_port()
+    cmd = [
+        str(bins["kube-apiserver"]),
+        f"--etcd-servers={etcd_url}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--secure-port={port}",
+        f"--cert-dir={folder / 'apiserver-certs'}",
+        f"--tls-cert-file={pki.serving_cert}",
+        f"--tls-private-key-file={pki.serving_key}",
+        f"--token-auth-file={pki.token_file}",
+        "--authorization-mode=RBAC",
+        f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        f"--service-account-key-file={pki.sa_pub}",
+        f"--service-account-signing-key-file={pki.sa_key}",
+        f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+        "--profiling=false",
+    ]
+    servers.append(processes.spawn("kube-apiserver", cmd, folder / "kube-apiserver.log", tied=tied))
+    url = f"https://127.0.0.1:{port}"
+    kubeconfig = folder / "kubeconfig"
+    write_kubeconfig(kubeconfig, url, pki.ca_file, pki.admin_token, pki_module.ADMIN_USER)
+    api = ApiServer(url, kubeconfig, pki.ca_file, pki.admin_token, bins["kubectl"])
+    processes.wait_until(
+        servers, lambda: api.http_get("/readyz")[0] == 200, timeout, "kube-apiserver /readyz"
+    )
+    return api
+
+
+def _start_controller_manager(bins, folder, pki, api, servers, tied, timeout) -> None:
+    kubeconfig = folder / "kube-controller-manager.kubeconfig"
+    write_kubeconfig(kubeconfig, api.url, pki.ca_file, pki.kcm_token, pki_module.KCM_USER)
+    cmd = [
+        str(bins["kube-controller-manager"]),
+        f"--kubeconfig={kubeconfig}",
+        f"--controllers={','.join(CONTROLLERS)}",
+        "--leader-elect=false",
+        "--secure-port=0",
+        f"--service-account-private-key-file={pki.sa_key}",
+        f"--root-ca-file={pki.ca_file}",
+    ]
+    log = folder / "kube-controller-manager.log"
+    servers.append(processes.spawn("kube-controller-manager", cmd, log, tied=tied))
+
+    # The serviceaccount controller creating `default/default` proves the controller
+    # manager is up and acting on the cluster.
+    def default_service_account() -> bool:
+        proc = api.kubectl("get", "serviceaccount", "default", "-n", "default", check=False)
+        return proc.returncode == 0
+
+    processes.wait_until(servers, default_service_account, timeout, "kube-controller-manager")

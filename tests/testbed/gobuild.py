@@ -1,0 +1,115 @@
+"""Build pinned Go programs into the cache, skipping those whose stamp is current.
+
+Output goes to a staging folder first and is moved into place only after `go` succeeded,
+so an interrupted build never leaves a half-written binary where the tests look.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .layout import Layout
+from .pins import GoBuild
+
+BUILD_FLAGS = ["-trimpath", "-ldflags=-s"]
+
+
+class BuildError(RuntimeError):
+    """A pinned tool could not be built; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    outputs: dict[str, Path]  # binary name -> where it was built into the staging dir
+    seconds: float
+    skipped: bool
+
+
+def is_current(layout: Layout, build: GoBuild, targets: list[Path]) -> bool:
+    stamp = layout.stamps / build.name
+    if not stamp.is_file() or not all(t.is_file() for t in targets):
+        return False
+    return stamp.read_text().strip() == build.stamp_key()
+
+
+def write_stamp(layout: Layout, build: GoBuild) -> None:
+    layout.stamps.mkdir(parents=True, exist_ok=True)
+    (layout.stamps / build.name).write_text(build.stamp_key() + "\n")
+
+
+def build(layout: Layout, build: GoBuild) -> BuildResult:
+    """Run `go build`/`go install` for one pin into <cache>/staging/<name>/.
+
+    The caller moves the outputs into place and writes the stamp.
+    """
+    staging = layout.staging / build.name
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    log = layout.logs / f"{build.name}.log"
+
+    env = dict(os.environ)
+    if build.module is not None:
+        cmd = ["go", "build", *BUILD_FLAGS, "-o", f"{staging}/", *build.binaries]
+        env["GOFLAGS"] = _goflags(env.get("GOFLAGS", ""), "-mod=mod")
+        cwd = build.module
+    else:
+        cmd = ["go", "install", *BUILD_FLAGS, f"{build.install}@{build.version}"]
+        # `go install pkg@version` ignores the current module and rejects -mod flags.
+        env["GOFLAGS"] = _goflags(env.get("GOFLAGS", ""), None)
+        env["GOBIN"] = str(staging)
+        cwd = staging
+
+    started = time.monotonic()
+    with log.open("w") as out:
+        out.write(f"$ cd {cwd} && GOFLAGS={env['GOFLAGS']!r} {' '.join(cmd)}\n")
+        out.flush()
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        except FileNotFoundError as exc:
+            raise BuildError(f"{build.name}: cannot run 'go' ({exc}); is Go installed?") from exc
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise BuildError(
+            f"{build.name} {build.version} could not be built: {cmd[0]} {cmd[1]} exited "
+            f"{proc.returncode} after {seconds:.0f}s (full log: {log})\n{tail}"
+        )
+
+    outputs = {}
+    for package, binary in build.binaries.items():
+        built = staging / _exec_name(package)
+        if not built.is_file():
+            raise BuildError(f"{build.name}: go did not produce {built.name} for {package}")
+        outputs[binary] = built
+    return BuildResult(build.name, outputs, seconds, skipped=False)
+
+
+def _goflags(current: str, mod_flag: str | None) -> str:
+    flags = [f for f in current.split() if not f.startswith("-mod=")]
+    if mod_flag:
+        flags.append(mod_flag)
+    return " ".join(flags)
+
+
+def _exec_name(package: str) -> str:
+    """The file name `go build -o dir/` gives a main package (skipping a /vN suffix)."""
+    parts = package.rstrip("/").split("/")
+    if len(parts) > 1 and re.fullmatch(r"v[0-9]+", parts[-1]):
+        return parts[-2]
+    return parts[-1]
+
+
+def go_version() -> str:
+    try:
+        out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True)
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        raise BuildError(f"Go toolchain not usable: {exc}") from exc
+    return out.stdout.strip()

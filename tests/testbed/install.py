@@ -1,0 +1,154 @@
+"""`scripts/testbed install`: build every pinned tool and provider into the cache.
+
+Idempotent: a tool whose stamp matches its pin (and whose outputs exist) is skipped, so a
+warm second run only checks files. Every failure is collected and reported by name; the
+command exits non-zero when anything the test bed needs is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+
+from . import gobuild, pgserver
+from .layout import REGISTRY_HOSTS, Layout
+from .pins import Pins, Provider
+
+
+@dataclass
+class Report:
+    built: list[tuple[str, float]]
+    current: list[str]
+    failed: list[str]
+
+    def add(self, name: str, result: gobuild.BuildResult | None) -> None:
+        if result is None:
+            self.current.append(name)
+        else:
+            self.built.append((name, result.seconds))
+
+
+def run(layout: Layout, pins: Pins, out=sys.stdout) -> int:
+    started = time.monotonic()
+    for folder in (layout.bin, layout.mirror, layout.plugin_cache):
+        folder.mkdir(parents=True, exist_ok=True)
+    report = Report([], [], [])
+
+    try:
+        print(f"test bed cache: {layout.root} (Go: {gobuild.go_version()})", file=out, flush=True)
+    except gobuild.BuildError as exc:
+        print(f"FAILED: {exc}", file=out)
+        return 1
+
+    for tool in pins.tools.values():
+        _step(report, tool.name, out, lambda tool=tool: _install_tool(layout, tool, out))
+    for provider in pins.providers.values():
+        name = f"provider {provider.name}"
+        _step(report, name, out, lambda provider=provider: _install_provider(layout, provider, out))
+    _write_cli_config(layout)
+    _step(report, "postgresql", out, lambda: _ensure_postgres(pins, out))
+
+    for blocked in pins.blocked.values():
+        print(
+            f"unavailable: provider {blocked.namespace}/{blocked.name} ({blocked.module}): "
+            f"{blocked.reason}",
+            file=out,
+        )
+    for name, seconds in report.built:
+        print(f"built: {name} in {seconds:.0f}s", file=out)
+    print(f"up to date: {', '.join(report.current) or '-'}", file=out)
+    print(f"cli config: {layout.cli_config}", file=out)
+    print(f"install took {time.monotonic() - started:.1f}s", file=out)
+    if report.failed:
+        print(f"FAILED: {', '.join(report.failed)} (see messages above)", file=out)
+        return 1
+    return 0
+
+
+def _step(report: Report, name: str, out, action) -> None:
+    try:
+        report.add(name, action())
+    except (gobuild.BuildError, pgserver.PostgresError, OSError) as exc:
+        report.failed.append(name)
+        print(f"FAILED: {name}: {exc}", file=out, flush=True)
+
+
+def _install_tool(layout: Layout, tool, out) -> gobuild.BuildResult | None:
+    targets = {binary: layout.bin / binary for binary in tool.binaries.values()}
+    if gobuild.is_current(layout, tool, list(targets.values())):
+        return None
+    print(f"building {tool.name} {tool.version} ...", file=out, flush=True)
+    result = gobuild.build(layout, tool)
+    for binary, built in result.outputs.items():
+        os.replace(built, targets[binary])
+    gobuild.write_stamp(layout, tool)
+    return result
+
+
+def _install_provider(layout: Layout, provider: Provider, out) -> gobuild.BuildResult | None:
+    targets = [
+        layout.provider_binary(host, provider.namespace, provider.name, provider.label)
+        for host in REGISTRY_HOSTS
+    ]
+    if gobuild.is_current(layout, provider.build, targets):
+        return None
+    print(f"building provider {provider.name} {provider.label} ...", file=out, flush=True)
+    result = gobuild.build(layout, provider.build)
+    (built,) = result.outputs.values()
+    for host in REGISTRY_HOSTS:
+        _drop_other_labels(layout, host, provider)
+    first, *others = targets
+    first.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(built, first)
+    for target in others:
+        # The same binary under every registry host: a hard link costs no space.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        os.link(first, target)
+    gobuild.write_stamp(layout, provider.build)
+    return result
+
+
+def _drop_other_labels(layout: Layout, host: str, provider: Provider) -> None:
+    """A changed pin must not leave the old version in the mirror next to the new one."""
+    provider_root = layout.mirror / host / provider.namespace / provider.name
+    if provider_root.is_dir():
+        for label_dir in provider_root.iterdir():
+            if label_dir.name != provider.label:
+                shutil.rmtree(label_dir)
+
+
+def cli_config_text(layout: Layout) -> str:
+    # No `direct {}` block: a provider that is not in the mirror fails instead of downloading.
+    return (
+        "# Written by scripts/testbed install: providers come only from the local mirror.\n"
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f'    path = "{layout.mirror}"\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def _write_cli_config(layout: Layout) -> None:
+    text = cli_config_text(layout)
+    if not layout.cli_config.is_file() or layout.cli_config.read_text() != text:
+        tmp = layout.cli_config.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, layout.cli_config)
+
+
+def _ensure_postgres(pins: Pins, out) -> None:
+    if pgserver.find_binaries(required=False) is not None:
+        return None
+    print(
+        f"PostgreSQL not found; apt-get install -y {pins.postgres_apt_package}",
+        file=out,
+        flush=True,
+    )
+    pgserver.apt_install(pins.postgres_apt_package)
+    pgserver.find_binaries(required=True)
+    return None

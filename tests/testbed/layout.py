@@ -1,0 +1,89 @@
+"""Where the test bed keeps things: one cache folder outside the clone.
+
+    <cache>/bin/                 etcd, kube-apiserver, kube-controller-manager, kubectl,
+                                 tofu, terraform
+    <cache>/mirror/<host>/<ns>/<name>/<label>/<os_arch>/terraform-provider-<name>_v<label>
+    <cache>/terraformrc          mirror-only CLI config for both tofu and terraform
+    <cache>/plugin-cache/        TF_PLUGIN_CACHE_DIR
+    <cache>/stamps/<tool>        stamp key of the last successful build
+    <cache>/logs/<tool>.log      output of the last build
+    <cache>/run/state.json       what `scripts/testbed up` started
+
+The Go module cache and build cache stay where Go puts them (~/go/pkg/mod, ~/.cache/go-build).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Both CLIs resolve `hashicorp/random` against their own default registry host, so the
+# mirror publishes every provider under both.
+REGISTRY_HOSTS = ("registry.terraform.io", "registry.opentofu.org")
+PLATFORM = "linux_amd64"
+
+
+def default_dir() -> Path:
+    configured = os.environ.get("JETGEN_TESTBED_DIR")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return Path.home() / ".cache" / "jetgen-testbed"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Layout:
+        return cls(default_dir())
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def mirror(self) -> Path:
+        return self.root / "mirror"
+
+    @property
+    def cli_config(self) -> Path:
+        return self.root / "terraformrc"
+
+    @property
+    def plugin_cache(self) -> Path:
+        return self.root / "plugin-cache"
+
+    @property
+    def stamps(self) -> Path:
+        return self.root / "stamps"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "run" / "state.json"
+
+    def provider_dir(self, host: str, namespace: str, name: str, label: str) -> Path:
+        return self.mirror / host / namespace / name / label / PLATFORM
+
+    def provider_binary(self, host: str, namespace: str, name: str, label: str) -> Path:
+        binary = f"terraform-provider-{name}_v{label}"
+        return self.provider_dir(host, namespace, name, label) / binary
+
+    def installed_providers(self) -> dict[str, str]:
+        """name -> mirrored version label, for providers present under every registry host."""
+        found: dict[str, set[str]] = {}
+        for host in REGISTRY_HOSTS:
+            for binary in (self.mirror / host).glob(f"*/*/*/{PLATFORM}/terraform-provider-*"):
+                name, label = binary.parents[2].name, binary.parents[1].name
+                found.setdefault(f"{name}@{label}", set()).add(host)
+        complete = [key for key, hosts in found.items() if len(hosts) == len(REGISTRY_HOSTS)]
+        return dict(key.split("@", 1) for key in sorted(complete))
