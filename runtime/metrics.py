@@ -1,0 +1,131 @@
+"""Prometheus metrics, in the text exposition format, served by aiohttp.
+
+A handful of series is all the runtime needs, so it writes the format itself instead of
+pulling in a client library:
+
+``jetgen_reconcile_duration_seconds{kind,result}``   histogram of one reconcile pass
+``jetgen_terraform_run_duration_seconds{command,result}``  histogram of one CLI run
+``jetgen_reconcile_errors_total{kind}``               failed reconcile passes
+``jetgen_terraform_queue_depth``                      runs waiting for a free slot
+``jetgen_terraform_runs_in_flight``                   runs holding a slot
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900)
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
+    pairs = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
+    if extra:
+        pairs.append(extra)
+    return "{" + ",".join(pairs) + "}" if pairs else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass
+class Histogram:
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    series: dict[tuple[str, ...], list[float]] = field(default_factory=dict)  # buckets+sum+count
+
+    def observe(self, seconds: float, *values: str) -> None:
+        row = self.series.setdefault(values, [0.0] * (len(BUCKETS) + 2))
+        for i in range(bisect.bisect_left(BUCKETS, seconds), len(BUCKETS)):
+            row[i] += 1
+        row[-2] += seconds
+        row[-1] += 1
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        for values, row in sorted(self.series.items()):
+            for bound, count in zip(BUCKETS, row, strict=False):
+                le = _labels(self.labels, values, f'le="{bound}"')
+                out.append(f"{self.name}_bucket{le} {count:g}")
+            inf = _labels(self.labels, values, 'le="+Inf"')
+            out.append(f"{self.name}_bucket{inf} {row[-1]:g}")
+            out.append(f"{self.name}_sum{_labels(self.labels, values)} {row[-2]:.6f}")
+            out.append(f"{self.name}_count{_labels(self.labels, values)} {row[-1]:g}")
+        return out
+
+
+@dataclass
+class Counter:
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    series: dict[tuple[str, ...], float] = field(default_factory=dict)
+
+    def inc(self, *values: str) -> None:
+        self.series[values] = self.series.get(values, 0) + 1
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        for values, count in sorted(self.series.items()):
+            out.append(f"{self.name}{_labels(self.labels, values)} {count:g}")
+        return out
+
+
+@dataclass
+class Gauge:
+    name: str
+    help: str
+    read: Callable[[], float]
+
+    def render(self) -> list[str]:
+        return [
+            f"# HELP {self.name} {self.help}",
+            f"# TYPE {self.name} gauge",
+            f"{self.name} {self.read():g}",
+        ]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.reconcile = Histogram(
+            "jetgen_reconcile_duration_seconds",
+            "Duration of one reconcile pass of a managed resource.",
+            ("kind", "result"),
+        )
+        self.terraform = Histogram(
+            "jetgen_terraform_run_duration_seconds",
+            "Duration of one Terraform CLI run (including the provider start).",
+            ("command", "result"),
+        )
+        self.errors = Counter(
+            "jetgen_reconcile_errors_total", "Reconcile passes that ended in an error.", ("kind",)
+        )
+        self.gauges: list[Gauge] = []
+
+    def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
+        self.gauges.append(Gauge(name, help_, read))
+
+    def terraform_run(self, command: str, seconds: float, ok: bool) -> None:
+        self.terraform.observe(seconds, command, "ok" if ok else "error")
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for metric in (self.reconcile, self.terraform, self.errors, *self.gauges):
+            lines.extend(metric.render())
+        return "\n".join(lines) + "\n"
+
+    async def serve(self, port: int, host: str = "0.0.0.0") -> web.AppRunner:
+        async def handle(_: web.Request) -> web.Response:
+            return web.Response(text=self.render(), content_type="text/plain", charset="utf-8")
+
+        app = web.Application()
+        app.router.add_get("/metrics", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner

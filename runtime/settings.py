@@ -1,0 +1,56 @@
+"""The controller's settings: one documented object, filled from the command line."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_workdir_root() -> Path:
+    return Path(tempfile.gettempdir()) / "jetgen-runtime"
+
+
+@dataclass
+class Settings:
+    poll_interval: float = 60.0
+    """Seconds between two observations of one managed resource (drift detection)."""
+
+    max_runs: int = 4
+    """Terraform runs at once, across all resources.  Each starts a provider process."""
+
+    run_timeout: float = 3600.0
+    """A Terraform run taking longer is interrupted (like Ctrl-C) and counted as failed."""
+
+    namespaces: list[str] = field(default_factory=list)
+    """Namespaces (globs) to watch; empty means the whole cluster."""
+
+    serve: list[str] = field(default_factory=list)
+    """Kinds to serve, as ``Kind``, ``group`` or ``Kind.group``; empty serves all."""
+
+    binary: str = "tofu"
+    """The ``tofu`` or ``terraform`` executable (a path or a name on PATH)."""
+
+    cli_config: str | None = None
+    """``TF_CLI_CONFIG_FILE`` for every run: where the provider mirror is."""
+
+    workdir_root: Path = field(default_factory=_default_workdir_root)
+    """Parent of the per-resource workdirs and the shared provider installation."""
+
+    state_namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE", "default"))
+    """Where state Secrets of cluster-scoped resources live."""
+
+    backoff_base: float = 2.0
+    """First retry delay after an error; doubles per consecutive error, capped at the poll."""
+
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on ``:<port>/metrics`` when set."""
+
+    finalizer: str = "jetgen.dev/finalizer"
+    """Finalizer that keeps a managed resource until its external resource is deleted."""
+
+    def serves(self, kind: str, group: str) -> bool:
+        if not self.serve:
+            return True
+        return any(s in (kind, group, f"{kind}.{group}") for s in self.serve)
