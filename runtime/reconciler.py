@@ -160,6 +160,18 @@ class Runtime:
     driver: terraform.Driver
     store: state.StateStore
     metrics: Metrics
+    prepared: bool = False
+    prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def prepare(self) -> None:
+        """Install the provider for all workdirs, once; retried by every pass until it works
+        (a broken mirror shows on every object instead of crashing the controller)."""
+        if self.prepared:
+            return
+        async with self.prepare_lock:
+            if not self.prepared:
+                await self.driver.prepare(self.info.source, self.info.version)
+                self.prepared = True
 
 
 class Reconciler:
@@ -196,6 +208,7 @@ class Reconciler:
         if mr.paused:
             await self._write_status(mr, [conditions.paused()])
             return
+        await self.rt.prepare()
         desired = await self._desire(mr)
         wd = await self._workdir(mr, memory, desired)
         try:
@@ -324,6 +337,7 @@ class Reconciler:
             self._event(mr, "Normal", "OrphanedExternalResource", f"{self.address} left in place")
         else:
             await self._write_status(mr, [conditions.deleting()])
+            await self.rt.prepare()
             desired = await self._desire(mr)
             wd = await self._workdir(mr, memory, desired)
             exists = wd.resource_attributes() is not None
@@ -335,7 +349,8 @@ class Reconciler:
                 finally:
                     await self._persist(mr, memory, wd)
                 self._event(mr, "Normal", "DeletedExternalResource", f"{self.address} deleted")
-        self.rt.driver.workdir(mr.uid).remove()
+        if self.rt.prepared:
+            self.rt.driver.workdir(mr.uid).remove()
         await self.rt.store.delete(mr.body)
 
     # --- rendering ---------------------------------------------------------------------

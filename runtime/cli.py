@@ -1,0 +1,157 @@
+"""``jetgen-runtime``: run the controller of one generated provider.
+
+A generated provider's ``__main__.py`` calls ``main(kinds_file=...)`` with its own
+``kinds.json``; the console script takes ``--kinds FILE`` instead.  Every option has an
+environment variable (``JETGEN_<OPTION>``) so a Deployment can set them without arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from jetgen.runtime import logs, operator
+from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"JETGEN_{name}", default)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    p = argparse.ArgumentParser(
+        prog="jetgen-runtime",
+        description="Reconcile the managed resources of one generated provider with Terraform.",
+    )
+    p.add_argument("--kinds", type=Path, default=_env("KINDS"), help="the provider's kinds.json")
+    p.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=float(_env("POLL_INTERVAL", "60")),
+        help="seconds between drift checks of one resource (default 60)",
+    )
+    p.add_argument(
+        "--max-runs",
+        type=int,
+        default=int(_env("MAX_RUNS", str(defaults.max_runs))),
+        help="Terraform runs at once (default %(default)s)",
+    )
+    p.add_argument(
+        "--run-timeout",
+        type=float,
+        default=float(_env("RUN_TIMEOUT", "3600")),
+        help="seconds before one Terraform run is interrupted (default 3600)",
+    )
+    p.add_argument(
+        "--namespace",
+        action="append",
+        default=_split(_env("NAMESPACES")),
+        help="namespace (glob) to watch; repeat for several (default: all)",
+    )
+    p.add_argument(
+        "--serve",
+        action="append",
+        default=_split(_env("SERVE")),
+        help="Kind, group or Kind.group to serve; repeat (default: all kinds)",
+    )
+    p.add_argument(
+        "--terraform",
+        default=_env("TERRAFORM", "tofu"),
+        help="tofu or terraform executable (default %(default)s)",
+    )
+    p.add_argument(
+        "--cli-config",
+        default=_env("CLI_CONFIG", os.environ.get("TF_CLI_CONFIG_FILE")),
+        help="TF_CLI_CONFIG_FILE for every run (the provider mirror)",
+    )
+    p.add_argument(
+        "--workdir-root",
+        type=Path,
+        default=Path(_env("WORKDIR_ROOT", str(defaults.workdir_root))),
+        help="parent of per-resource workdirs (default %(default)s)",
+    )
+    p.add_argument(
+        "--state-namespace",
+        default=_env("STATE_NAMESPACE", defaults.state_namespace),
+        help="namespace of state Secrets of cluster-scoped resources",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(_env("METRICS_PORT")) if _env("METRICS_PORT") else None,
+        help="serve Prometheus metrics on this port",
+    )
+    p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
+    p.add_argument(
+        "--log-json",
+        action="store_true",
+        default=_env("LOG_JSON") == "1",
+        help="one JSON object per log line",
+    )
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        poll_interval=args.poll_interval,
+        max_runs=args.max_runs,
+        run_timeout=args.run_timeout,
+        namespaces=args.namespace,
+        serve=args.serve,
+        binary=args.terraform,
+        cli_config=args.cli_config,
+        workdir_root=args.workdir_root,
+        state_namespace=args.state_namespace,
+        metrics_port=args.metrics_port,
+        backoff_base=min(2.0, args.poll_interval),
+    )
+
+
+def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> int:
+    args = parser().parse_args(argv)
+    logs.setup(args.log_level, args.log_json)
+    path = args.kinds or kinds_file
+    if path is None:
+        print("jetgen-runtime: --kinds is required", file=sys.stderr)
+        return 2
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    info = ProviderInfo.load(path)
+    if info.hooks_module:
+        # Hooks register python: transforms and may adjust behaviour; fail early if broken.
+        importlib.import_module(info.hooks_module)
+    settings = settings_from(args)
+    logger.info(
+        "provider %s (%s %s), terraform %s, poll %ss, %d runs at once",
+        info.name,
+        info.source,
+        info.version,
+        settings.binary,
+        settings.poll_interval,
+        settings.max_runs,
+    )
+    asyncio.run(operator.run(info, settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""kopf wiring: which handlers run for each generated kind, and the operator's settings.
+
+Per managed resource kopf runs three things (all registered in :func:`build_registry`):
+
+* a **daemon** -- the object's reconcile loop: a pass, then sleep until the poll interval
+  is over, an error backoff expires, or the object changes (whichever comes first);
+* an **event watcher** that wakes the daemon when the spec (generation) or the pause
+  annotation changes, so edits do not wait for the next poll;
+* a **deletion handler** behind a finalizer that destroys the external resource.
+
+Daemons suit a Terraform controller better than one-shot handlers plus timers: one
+object's work is naturally serialised in one coroutine, and a restarted operator resumes
+every object's loop by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import kopf
+from jetgen.runtime import kube, reconciler, state, terraform
+from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.metrics import Metrics
+from jetgen.runtime.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MEMORY_KEY = "jetgen"
+
+
+def memory_of(memo: Any) -> reconciler.Memory:
+    """The runtime's per-object memory, kept in kopf's per-object ``memo``."""
+    if MEMORY_KEY not in memo:
+        memo[MEMORY_KEY] = reconciler.Memory()
+    return memo[MEMORY_KEY]
+
+
+async def _sleep(seconds: float, wake: asyncio.Event, stopped: Any) -> None:
+    """Sleep up to ``seconds``; return early when woken or when the daemon must stop."""
+    waiters = [
+        asyncio.ensure_future(wake.wait()),
+        asyncio.ensure_future(_wait_stopped(stopped)),
+    ]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _wait_stopped(stopped: Any) -> None:
+    await stopped.wait()
+
+
+def _trigger(body: Any) -> tuple:
+    """What, when changed, deserves a reconcile before the next poll."""
+    meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return meta.get("generation"), annotations.get(reconciler.PAUSED)
+
+
+def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
+    client = kube.KubeClient()
+    metrics = Metrics()
+    driver = terraform.CliDriver(
+        binary=settings.binary,
+        root=settings.workdir_root,
+        cli_config=settings.cli_config,
+        max_runs=settings.max_runs,
+        run_timeout=settings.run_timeout,
+        observer=metrics.terraform_run,
+    )
+    metrics.gauge(
+        "jetgen_terraform_queue_depth",
+        "Terraform runs waiting for a free slot.",
+        lambda: driver.waiting,
+    )
+    metrics.gauge(
+        "jetgen_terraform_runs_in_flight",
+        "Terraform runs holding a slot.",
+        lambda: settings.max_runs - driver.semaphore._value,  # noqa: SLF001 - no public API
+    )
+    return reconciler.Runtime(
+        settings=settings,
+        info=info,
+        kube=client,
+        driver=driver,
+        store=state.StateStore(client, settings.state_namespace),
+        metrics=metrics,
+    )
+
+
+def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    settings = runtime.settings
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if os.environ.get("KUBECONFIG"):
+            info = kopf.login_with_kubeconfig(**kwargs)
+        else:
+            info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        if info is not None:
+            runtime.kube.login(info)  # our own client reuses kopf's credentials
+        return info
+
+    @kopf.on.startup(registry=registry)
+    async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = runtime.settings.finalizer
+        # Keep kopf's bookkeeping out of status: generated CRDs prune unknown status fields.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="jetgen.dev")
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix="jetgen.dev", key="last-handled-configuration"
+        )
+        settings.posting.level = logging.INFO
+        if runtime.settings.metrics_port:
+            await runtime.metrics.serve(runtime.settings.metrics_port)
+            logger.info("metrics on :%s/metrics", runtime.settings.metrics_port)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        await runtime.kube.close()
+
+    served = [k for k in runtime.info.kinds if settings.serves(k.kind, k.group)]
+    for kind in served:
+        _register_kind(registry, runtime, reconciler.Reconciler(runtime, kind))
+    logger.info("serving %d kinds: %s", len(served), ", ".join(k.kind for k in served))
+    return registry
+
+
+def _register_kind(
+    registry: kopf.OperatorRegistry, runtime: reconciler.Runtime, rec: reconciler.Reconciler
+) -> None:
+    kind = rec.kind
+    resource = (kind.group, kind.version, kind.plural)
+
+    @kopf.daemon(*resource, id="reconcile", registry=registry)
+    async def reconcile(body: kopf.Body, memo: kopf.Memo, stopped: Any, **_: Any) -> None:
+        memory = memory_of(memo)
+        while not stopped:
+            memory.wake.clear()  # a change during the pass must wake the next one
+            delay = await rec.run_pass(body, memory)
+            await _sleep(delay, memory.wake, stopped)
+
+    @kopf.on.event(*resource, id="wake", registry=registry)
+    def wake(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        memory = memory_of(memo)
+        trigger = _trigger(body)
+        if memory.trigger is not None and trigger != memory.trigger:
+            memory.wake.set()
+        memory.trigger = trigger
+
+    @kopf.on.delete(*resource, id="finalize", registry=registry)
+    async def finalize(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        memory = memory_of(memo)
+        try:
+            await rec.finalize(body, memory)
+        except reconciler.Paused as exc:
+            raise kopf.TemporaryError(str(exc), delay=runtime.settings.poll_interval) from None
+        except reconciler.ReconcileError as exc:
+            raise kopf.TemporaryError(str(exc), delay=rec.retry_delay(memory)) from None
+
+
+async def run(
+    info: ProviderInfo,
+    settings: Settings,
+    *,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+) -> None:
+    """Run the controller until stopped (SIGTERM / SIGINT or ``stop_flag``)."""
+    runtime = build_runtime(info, settings)
+    registry = build_registry(runtime)
+    await kopf.operator(
+        registry=registry,
+        standalone=True,  # no peering objects: one replica per provider
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+        memo=kopf.Memo(),
+    )
