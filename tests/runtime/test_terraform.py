@@ -1,0 +1,128 @@
+import json
+import stat
+
+from jetgen.runtime import terraform
+
+ERROR_LINE = json.dumps(
+    {
+        "@level": "error",
+        "@message": "Error: Invalid value",
+        "type": "diagnostic",
+        "diagnostic": {
+            "severity": "error",
+            "summary": "Invalid value",
+            "detail": "length must be\n  at least 1",
+            "address": "random_password.this",
+        },
+    }
+)
+WARNING_LINE = json.dumps(
+    {"type": "diagnostic", "diagnostic": {"severity": "warning", "summary": "Deprecated"}}
+)
+
+
+def test_render_main_has_provider_resource_and_lifecycle():
+    doc = terraform.render_main(
+        source="hashicorp/random",
+        version="3.9.0",
+        resource_type="random_password",
+        arguments={"length": 16},
+        provider_arguments={"region": "x"},
+        credential_arguments=["token"],
+        ignore_changes=["special", "lower"],
+    )
+    assert doc["terraform"]["required_providers"] == {
+        "random": {"source": "hashicorp/random", "version": "3.9.0"}
+    }
+    assert doc["provider"]["random"] == {"region": "x", "token": "${var.jetgen_credential_token}"}
+    assert doc["variable"]["jetgen_credential_token"]["sensitive"] is True
+    resource = doc["resource"]["random_password"]["this"]
+    assert resource["length"] == 16
+    assert resource["lifecycle"] == {
+        "prevent_destroy": False,
+        "ignore_changes": ["lower", "special"],
+    }
+    assert terraform.credential_env_name("token") == "TF_VAR_jetgen_credential_token"
+
+
+def test_render_main_without_credentials_has_no_variables():
+    doc = terraform.render_main(
+        source="registry.example.org/acme/thing", version="", resource_type="thing_x", arguments={}
+    )
+    assert "variable" not in doc
+    assert doc["terraform"]["required_providers"] == {
+        "thing": {"source": "registry.example.org/acme/thing"}
+    }
+    assert doc["resource"]["thing_x"]["this"]["lifecycle"] == {"prevent_destroy": False}
+
+
+def test_json_diagnostics_make_a_short_message():
+    output = "\n".join(['{"type":"version"}', "not json", ERROR_LINE, WARNING_LINE])
+    messages, diagnostics = terraform.parse_json_lines(output)
+    assert len(messages) == 3
+    assert [d.severity for d in diagnostics] == ["error", "warning"]
+    err = terraform.TerraformError("apply", diagnostics)
+    assert str(err) == "apply: Invalid value: length must be at least 1"
+
+
+def test_error_without_diagnostics_falls_back_to_stderr():
+    assert str(terraform.TerraformError("plan", [], "exit 1")) == "plan: exit 1"
+
+
+def test_text_diagnostics_plain_and_boxed():
+    plain = (
+        'local_file.this: Importing from ID "/x"...\n\n'
+        "Error: Resource Import Not Implemented\n\n"
+        "This resource does not support import. Please contact the provider developer\n"
+        "for additional information.\n\n"
+    )
+    (diag,) = terraform.parse_text_diagnostics(plain)
+    assert diag.summary == "Resource Import Not Implemented"
+    assert "does not support import" in diag.detail
+    boxed = (
+        "╷\n│ Error: Cannot import non-existent remote object\n│ \n"
+        '│ While attempting to import an existing object to "x.this", the provider\n'
+        "│ detected that no object exists with the given id.\n╵\n"
+        "╷\n│ Warning: Something\n╵\n"
+    )
+    diags = terraform.parse_text_diagnostics(boxed)
+    assert [d.severity for d in diags] == ["error", "warning"]
+    err = terraform.TerraformError("import", diags)
+    assert err.not_found
+    assert "Something" not in str(err)  # warnings are dropped when there are errors
+
+
+def test_plan_summary_reads_actions_and_drift():
+    lines = [
+        {"type": "resource_drift", "change": {"action": "delete"}},
+        {"type": "planned_change", "change": {"action": "create"}},
+    ]
+    plan = terraform.summarize_plan(lines)
+    assert plan.action == "create" and plan.drift == "delete" and plan.has_changes
+    replace = terraform.summarize_plan(
+        [{"type": "planned_change", "change": {"action": "delete_create"}}]
+    )
+    assert replace.action == "replace"
+    assert not terraform.summarize_plan([]).has_changes
+
+
+def test_workdir_is_private_and_config_writes_are_idempotent(tmp_path):
+    wd = terraform.Workdir(tmp_path / "mr")
+    wd.ensure()
+    assert stat.S_IMODE(wd.path.stat().st_mode) == 0o700
+    assert wd.write_config({"a": 1}) is True
+    assert wd.write_config({"a": 1}) is False
+    assert stat.S_IMODE((wd.path / terraform.CONFIG_FILE).stat().st_mode) == 0o600
+    assert wd.resource_attributes() is None
+    state = {
+        "lineage": "l",
+        "serial": 3,
+        "resources": [
+            {"mode": "data", "instances": [{"attributes": {"id": "data"}}]},
+            {"mode": "managed", "instances": [{"attributes": {"id": "42"}}]},
+        ],
+    }
+    wd.write_state(json.dumps(state).encode())
+    assert wd.resource_attributes() == {"id": "42"}
+    assert terraform.state_serial(wd.read_state()) == ("l", 3)
+    assert terraform.state_serial(None) == ("", -1)
