@@ -255,7 +255,9 @@ def _main_tf_json(providers: dict[str, str]) -> str:
     config = {
         "terraform": {"required_providers": required},
         "resource": {"random_password": {"db": {"length": 24, "special": False}}},
-        "output": {"password_length": {"value": "${length(random_password.db.result)}"}},
+        "output": {
+            "password_length": {"value": "${length(random_password.db.result)}", "sensitive": True}
+        },
     }
     return json.dumps(config, indent=2)
 
