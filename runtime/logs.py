@@ -25,8 +25,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class _QuietWakeups(logging.Filter):
+    """kopf reports every run of the tiny watch-event handler that wakes a reconcile loop;
+    at one line per object change it would drown everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Handler 'wake' succeeded")
+
+
 def setup(level: str = "INFO", as_json: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_QuietWakeups())
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:

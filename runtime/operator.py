@@ -137,7 +137,15 @@ def _register_kind(
     kind = rec.kind
     resource = (kind.group, kind.version, kind.plural)
 
-    @kopf.daemon(*resource, id="reconcile", registry=registry)
+    # On exit a sleeping loop leaves at once; a running pass gets a few seconds to finish,
+    # then is cancelled (its Terraform run is interrupted like Ctrl-C, which saves state).
+    @kopf.daemon(
+        *resource,
+        id="reconcile",
+        registry=registry,
+        cancellation_backoff=5.0,
+        cancellation_timeout=30.0,
+    )
     async def reconcile(body: kopf.Body, memo: kopf.Memo, stopped: Any, **_: Any) -> None:
         memory = memory_of(memo)
         while not stopped:

@@ -392,8 +392,10 @@ class Reconciler:
             path = kube.object_path(api, "providerconfigs", config_ns, name)
         config = await self.rt.kube.get(path)
         if config is None:
-            if not ref and not info.credentials:
-                return {}, [], {}  # nothing to configure: a default config is optional
+            if name == "default" and not info.credentials:
+                # A provider without credentials (random, local, ...) works without any
+                # config; only a config the user named explicitly must exist.
+                return {}, [], {}
             raise ReconcileError(f"{kind} {name!r} not found")
         spec = config.get("spec") or {}
         provider_args = await self._provider_arguments(

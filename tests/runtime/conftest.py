@@ -1,0 +1,46 @@
+"""Fixtures of the runtime's end-to-end tests (see harness.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.runtime import harness
+
+
+@pytest.fixture(scope="session")
+def schema_file(testbed, tmp_path_factory) -> Path:
+    return harness.provider_schema(testbed, tmp_path_factory.mktemp("schema"), ["random", "local"])
+
+
+@pytest.fixture(scope="session")
+def random_provider(testbed, apiserver, schema_file, tmp_path_factory) -> Path:
+    """The generated random provider (CRDs installed); random_id decodes b64_std."""
+    extra = {
+        "resources": {
+            "random_id": {
+                "connection_details": [
+                    {"key": "decoded", "attribute": "b64_std", "transform": "base64decode"}
+                ]
+            }
+        }
+    }
+    out = harness.generate(
+        schema_file,
+        tmp_path_factory.mktemp("random"),
+        "random",
+        testbed.providers["random"],
+        extra,
+    )
+    harness.install_crds(apiserver, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def local_provider(testbed, apiserver, schema_file, tmp_path_factory) -> Path:
+    out = harness.generate(
+        schema_file, tmp_path_factory.mktemp("local"), "local", testbed.providers["local"]
+    )
+    harness.install_crds(apiserver, out)
+    return out
