@@ -7,6 +7,7 @@ binaries and PostgreSQL (one control plane for the whole session).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.testbed import gobuild, pgserver, pins
+from tests.testbed import gobuild, install, pgserver, pins
 from tests.testbed.bed import NotInstalled, Testbed
 from tests.testbed.layout import REGISTRY_HOSTS, Layout
 
@@ -58,6 +59,41 @@ def test_exec_name_skips_major_version_suffix():
     assert gobuild._exec_name("go.etcd.io/etcd/server/v3") == "server"
     assert gobuild._exec_name("k8s.io/kubernetes/cmd/kubectl") == "kubectl"
     assert gobuild._exec_name("github.com/hashicorp/terraform") == "terraform"
+
+
+def test_failed_build_is_reported_by_name_and_exits_non_zero(tmp_path, monkeypatch):
+    # A real `go build` of a package no module provides; GOPROXY=off keeps it offline.
+    monkeypatch.setenv("GOPROXY", "off")
+    module = tmp_path / "wrapper"
+    module.mkdir()
+    (module / "go.mod").write_text("module jetgen.dev/testbed/broken\n\ngo 1.24\n")
+    broken = pins.GoBuild("broken", "v0.0.1", module, None, {"jetgen.dev/absent/cmd/x": "x"})
+    layout = Layout(tmp_path / "cache")
+    out = io.StringIO()
+
+    status = install.run(layout, pins.Pins({"broken": broken}, {}, {}, "postgresql"), out=out)
+
+    assert status == 1
+    report = out.getvalue()
+    assert "FAILED: broken: broken v0.0.1 could not be built: go build exited 1" in report
+    assert "jetgen.dev/absent/cmd/x" in report  # go's own reason, from the log tail
+    assert not (layout.bin / "x").exists()
+    assert not (layout.stamps / "broken").exists()
+
+
+def test_plugin_cache_links_to_the_mirror_and_drops_old_labels(tmp_path):
+    layout = Layout(tmp_path)
+    provider = pins.load().providers["random"]
+    stale = layout.plugin_cache / REGISTRY_HOSTS[0] / "hashicorp" / "random" / "0.0.1"
+    stale.mkdir(parents=True)
+
+    install._link_into_plugin_cache(layout, provider)
+    install._link_into_plugin_cache(layout, provider)  # idempotent
+
+    for host in REGISTRY_HOSTS:
+        link = layout.plugin_cache / host / "hashicorp" / "random" / provider.label / "linux_amd64"
+        assert link.readlink() == layout.provider_dir(host, "hashicorp", "random", provider.label)
+    assert not stale.exists()
 
 
 def test_installed_providers_requires_every_registry_host(tmp_path):

@@ -17,8 +17,6 @@ from pathlib import Path
 from .layout import Layout
 from .pins import GoBuild
 
-BUILD_FLAGS = ["-trimpath", "-ldflags=-s"]
-
 
 class BuildError(RuntimeError):
     """A pinned tool could not be built; the message names it and says why."""
@@ -55,13 +53,14 @@ def build(layout: Layout, build: GoBuild) -> BuildResult:
     layout.logs.mkdir(parents=True, exist_ok=True)
     log = layout.logs / f"{build.name}.log"
 
+    flags = ["-trimpath", f"-ldflags={' '.join(['-s', build.ldflags]).strip()}"]
     env = dict(os.environ)
     if build.module is not None:
-        cmd = ["go", "build", *BUILD_FLAGS, "-o", f"{staging}/", *build.binaries]
+        cmd = ["go", "build", *flags, "-o", f"{staging}/", *build.binaries]
         env["GOFLAGS"] = _goflags(env.get("GOFLAGS", ""), "-mod=mod")
         cwd = build.module
     else:
-        cmd = ["go", "install", *BUILD_FLAGS, f"{build.install}@{build.version}"]
+        cmd = ["go", "install", *flags, f"{build.install}@{build.version}"]
         # `go install pkg@version` ignores the current module and rejects -mod flags.
         env["GOFLAGS"] = _goflags(env.get("GOFLAGS", ""), None)
         env["GOBIN"] = str(staging)

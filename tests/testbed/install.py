@@ -94,6 +94,7 @@ def _install_provider(layout: Layout, provider: Provider, out) -> gobuild.BuildR
         for host in REGISTRY_HOSTS
     ]
     if gobuild.is_current(layout, provider.build, targets):
+        _link_into_plugin_cache(layout, provider)
         return None
     print(f"building provider {provider.name} {provider.label} ...", file=out, flush=True)
     result = gobuild.build(layout, provider.build)
@@ -109,7 +110,25 @@ def _install_provider(layout: Layout, provider: Provider, out) -> gobuild.BuildR
         target.unlink(missing_ok=True)
         os.link(first, target)
     gobuild.write_stamp(layout, provider.build)
+    _link_into_plugin_cache(layout, provider)
     return result
+
+
+def _link_into_plugin_cache(layout: Layout, provider: Provider) -> None:
+    """Pre-fill TF_PLUGIN_CACHE_DIR the way `init` would (a symlink to the mirror entry).
+
+    Then concurrent `init`s only ever read the cache; Terraform 1.5 does not lock it.
+    """
+    for host in REGISTRY_HOSTS:
+        mirrored = layout.provider_dir(host, provider.namespace, provider.name, provider.label)
+        link = layout.plugin_cache / mirrored.relative_to(layout.mirror)
+        if link.is_symlink() and link.resolve() == mirrored.resolve():
+            continue
+        provider_root = link.parents[1]
+        if provider_root.is_dir():
+            shutil.rmtree(provider_root)  # other labels or a stale entry
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(mirrored)
 
 
 def _drop_other_labels(layout: Layout, host: str, provider: Provider) -> None:

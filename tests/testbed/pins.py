@@ -34,11 +34,13 @@ class GoBuild:
     install: str | None
     # import path -> binary name; for `install` builds the single binary's name.
     binaries: dict[str, str] = field(default_factory=dict)
+    # Extra linker flags, e.g. the -X a release build sets to drop a "-dev" version suffix.
+    ldflags: str = ""
 
     def stamp_key(self) -> str:
         """Pinned version + wrapper go.mod content: changing either forces a rebuild."""
         parts = {"name": self.name, "version": self.version, "install": self.install}
-        parts["binaries"] = self.binaries
+        parts.update(binaries=self.binaries, ldflags=self.ldflags)
         if self.module is not None:
             parts["go.mod"] = hashlib.sha256((self.module / "go.mod").read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -106,7 +108,7 @@ def _go_build(
         raise PinError(f"{path}: [{where}] needs exactly one of 'module' and 'install'")
     if install is not None:
         binary = entry.get("binary", default_binary or name)
-        return GoBuild(name, version, None, install, {install: binary})
+        return GoBuild(name, version, None, install, {install: binary}, entry.get("ldflags", ""))
 
     module_dir = HERE / module
     go_mod = module_dir / "go.mod"
@@ -120,7 +122,7 @@ def _go_build(
     if binaries is None:
         # A provider's main package is the root of the module it requires.
         binaries = {_required_module(go_mod): default_binary or name}
-    return GoBuild(name, version, module_dir, None, dict(binaries))
+    return GoBuild(name, version, module_dir, None, dict(binaries), entry.get("ldflags", ""))
 
 
 def _required_module(go_mod: Path) -> str:
