@@ -71,7 +71,9 @@ def test_failed_build_is_reported_by_name_and_exits_non_zero(tmp_path, monkeypat
     layout = Layout(tmp_path / "cache")
     out = io.StringIO()
 
-    status = install.run(layout, pins.Pins({"broken": broken}, {}, {}, "postgresql"), out=out)
+    status = install.run(
+        layout, pins.Pins({"broken": broken}, {}, {}, pins.load().debian_packages), out=out
+    )
 
     assert status == 1
     report = out.getvalue()

@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
 
     layout = Layout.default()
     if args.command == "install":
-        return install.run(layout, pins.load())
+        try:
+            pinned = pins.load()
+        except pins.PinError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return install.run(layout, pinned)
     if args.command == "up":
         return cmd_up(Testbed(layout), postgres=not args.no_postgres)
     if args.command == "down":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from . import gobuild, pgserver
 from .layout import REGISTRY_HOSTS, Layout
 from .pins import Pins, Provider
+
+
+class AptError(RuntimeError):
+    pass
 
 
 @dataclass
@@ -49,7 +54,7 @@ def run(layout: Layout, pins: Pins, out=sys.stdout) -> int:
         name = f"provider {provider.name}"
         _step(report, name, out, lambda provider=provider: _install_provider(layout, provider, out))
     _write_cli_config(layout)
-    _step(report, "postgresql", out, lambda: _ensure_postgres(pins, out))
+    _step(report, "debian packages", out, lambda: _ensure_debian_packages(pins, out))
 
     for blocked in pins.blocked.values():
         print(
@@ -71,7 +76,7 @@ def run(layout: Layout, pins: Pins, out=sys.stdout) -> int:
 def _step(report: Report, name: str, out, action) -> None:
     try:
         report.add(name, action())
-    except (gobuild.BuildError, pgserver.PostgresError, OSError) as exc:
+    except (gobuild.BuildError, pgserver.PostgresError, AptError, OSError) as exc:
         report.failed.append(name)
         print(f"FAILED: {name}: {exc}", file=out, flush=True)
 
@@ -85,6 +90,7 @@ def _install_tool(layout: Layout, tool, out) -> gobuild.BuildResult | None:
     for binary, built in result.outputs.items():
         os.replace(built, targets[binary])
     gobuild.write_stamp(layout, tool)
+    shutil.rmtree(layout.staging / tool.name)
     return result
 
 
@@ -110,6 +116,7 @@ def _install_provider(layout: Layout, provider: Provider, out) -> gobuild.BuildR
         target.unlink(missing_ok=True)
         os.link(first, target)
     gobuild.write_stamp(layout, provider.build)
+    shutil.rmtree(layout.staging / provider.build.name)
     _link_into_plugin_cache(layout, provider)
     return result
 
@@ -160,14 +167,25 @@ def _write_cli_config(layout: Layout) -> None:
         os.replace(tmp, layout.cli_config)
 
 
-def _ensure_postgres(pins: Pins, out) -> None:
-    if pgserver.find_binaries(required=False) is not None:
+def _ensure_debian_packages(pins: Pins, out) -> None:
+    missing = []
+    if pgserver.find_binaries(required=False) is None:
+        missing.append(pins.debian_packages["postgresql"])
+    if shutil.which("openssl") is None:
+        missing.append(pins.debian_packages["openssl"])
+    if not missing:
         return None
-    print(
-        f"PostgreSQL not found; apt-get install -y {pins.postgres_apt_package}",
-        file=out,
-        flush=True,
-    )
-    pgserver.apt_install(pins.postgres_apt_package)
+    print(f"missing from the system; apt-get install -y {' '.join(missing)}", file=out, flush=True)
+    _apt_install(missing)
     pgserver.find_binaries(required=True)
+    if shutil.which("openssl") is None:
+        raise AptError("openssl is still not on PATH after apt-get install")
     return None
+
+
+def _apt_install(packages: list[str]) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise AptError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")

@@ -56,18 +56,6 @@ def find_binaries(required: bool = True) -> Binaries | None:
     return None
 
 
-def apt_install(package: str) -> None:
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        if proc.returncode != 0:
-            raise PostgresError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-
-
 @dataclass
 class Postgres:
     """Connection facts for the `postgres` fixture, plus a psql helper."""

@@ -67,7 +67,8 @@ class Pins:
     tools: dict[str, GoBuild]
     providers: dict[str, Provider]
     blocked: dict[str, Blocked]
-    postgres_apt_package: str
+    # what the test bed needs from the distribution -> Debian package providing it
+    debian_packages: dict[str, str]
 
 
 def load(path: Path = VERSIONS_FILE) -> Pins:
@@ -90,7 +91,7 @@ def load(path: Path = VERSIONS_FILE) -> Pins:
         name: Blocked(name, entry["namespace"], entry["module"], entry["reason"])
         for name, entry in data.get("blocked", {}).items()
     }
-    return Pins(tools, providers, blocked, data["postgresql"]["apt_package"])
+    return Pins(tools, providers, blocked, dict(data["debian"]))
 
 
 def _field(path: Path, where: str, entry: dict, key: str) -> str:
