@@ -1,0 +1,363 @@
+"""Typed asyncio client for one Terraform provider binary, speaking the plugin protocol.
+
+This is what Terraform core does for one provider, minus the CLI: start the binary once,
+then one RPC per operation (a poll is one ReadResource). Values in and out are plain
+JSON-like dicts keyed by attribute name; `cty.UNKNOWN` marks values known only after
+apply. Schemas are dicts shaped like `tofu providers schema -json`.
+
+    async with await ProviderProcess.start(binary) as provider:
+        await provider.configure({})
+        plan = await provider.plan("random_id", prior=None, config={"byte_length": 8})
+        state, private = await provider.apply("random_id", None, plan, {"byte_length": 8})
+        state, private = await provider.read("random_id", state, private)
+
+Error diagnostics raise ProviderError; warnings are logged (and kept on Plan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import cty, plugin_plan, plugin_schema
+from .plugin_process import PluginProcess
+from .plugin_rpc import PluginRpc
+
+log = logging.getLogger(__name__)
+
+# Sent in ConfigureProvider. Providers only use it for User-Agent strings and version
+# warnings; this is the last MPL-licensed Terraform, which OpenTofu also descends from.
+TERRAFORM_VERSION = "1.5.7"
+
+AttributePath = tuple[str | int, ...]
+"""Steps into a value: attribute names and map keys as str, list indexes as int."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str  # "error" | "warning"
+    summary: str
+    detail: str = ""
+    path: AttributePath = ()
+
+    def __str__(self) -> str:
+        where = f" (at {format_path(self.path)})" if self.path else ""
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{self.summary}{detail}{where}"
+
+
+class ProviderError(RuntimeError):
+    """The provider answered with error diagnostics.
+
+    For apply, `state`/`private` hold what the provider returned anyway (a partially
+    created object must still be recorded, as Terraform does).
+    """
+
+    def __init__(self, operation: str, diagnostics: list[Diagnostic], state: Any = None):
+        errors = [d for d in diagnostics if d.severity == "error"]
+        first = str(errors[0]) if errors else "unknown error"
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{operation}: {first}{more}")
+        self.operation = operation
+        self.diagnostics = diagnostics
+        self.state = state
+        self.private = b""
+
+
+@dataclass
+class Plan:
+    """The provider's answer to PlanResourceChange, ready to hand to `apply`."""
+
+    type_name: str
+    prior_state: dict[str, Any] | None
+    planned_state: dict[str, Any] | None
+    requires_replace: list[AttributePath] = field(default_factory=list)
+    private: bytes = b""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def action(self) -> str:
+        """ "create", "delete", "replace", "update" or "noop" (as Terraform would show it)."""
+        if self.prior_state is None:
+            return "create" if self.planned_state is not None else "noop"
+        if self.planned_state is None:
+            return "delete"
+        if self.planned_state == self.prior_state:
+            return "noop"
+        return "replace" if self.requires_replace else "update"
+
+
+def format_path(path: AttributePath) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text
+
+
+class ProviderProcess:
+    """A running provider binary and the typed API over its plugin protocol."""
+
+    def __init__(self, plugin: PluginProcess, rpc_timeout: float | None = None):
+        self.plugin = plugin
+        self.rpc = PluginRpc(plugin.channel, plugin.protocol_version)
+        self.rpc_timeout = rpc_timeout
+        self._schema: dict[str, Any] | None = None
+        self._capabilities: dict[str, bool] = {}
+        self._schema_lock = asyncio.Lock()
+
+    @classmethod
+    async def start(
+        cls,
+        binary: str | os.PathLike,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | os.PathLike | None = None,
+        protocol_versions: tuple[int, ...] = (5, 6),
+        rpc_timeout: float | None = None,
+    ) -> ProviderProcess:
+        plugin = await PluginProcess.start(
+            binary, env=env, cwd=cwd, protocol_versions=protocol_versions
+        )
+        return cls(plugin, rpc_timeout=rpc_timeout)
+
+    async def __aenter__(self) -> ProviderProcess:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def pid(self) -> int:
+        return self.plugin.pid
+
+    @property
+    def protocol_version(self) -> int:
+        return self.plugin.protocol_version
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """StopProvider (cancels in-flight work), then end the process (see PluginProcess)."""
+        if self.plugin.process.returncode is None and grace > 0:
+            try:
+                await self.rpc.call("stop", timeout=min(grace, 2.0))
+            except Exception as exc:  # the process is going away regardless
+                log.debug("StopProvider failed: %s", exc)
+        await self.plugin.stop(grace=grace)
+
+    async def _call(self, operation: str, **fields: Any) -> Any:
+        return await self.rpc.call(operation, timeout=self.rpc_timeout, **fields)
+
+    # --- schema ------------------------------------------------------------------------
+
+    async def get_schema(self) -> dict[str, Any]:
+        """Provider, resource and data source schemas (fetched once, then cached)."""
+        async with self._schema_lock:
+            if self._schema is None:
+                response = await self._call("get_schema")
+                self._check("GetProviderSchema", response.diagnostics)
+                self._schema = plugin_schema.provider_schema_to_dict(response)
+                caps = response.server_capabilities
+                self._capabilities = {"plan_destroy": caps.plan_destroy}
+            return self._schema
+
+    async def _resource_block(self, type_name: str) -> dict[str, Any]:
+        schema = await self.get_schema()
+        try:
+            return schema["resource_schemas"][type_name]["block"]
+        except KeyError:
+            raise ValueError(f"provider has no resource type {type_name!r}") from None
+
+    async def _resource_type(self, type_name: str) -> cty.CtyType:
+        return plugin_schema.block_type(await self._resource_block(type_name))
+
+    # --- provider ----------------------------------------------------------------------
+
+    async def configure(self, config: dict[str, Any] | None = None) -> None:
+        """Validate and apply the provider block's values (ConfigureProvider)."""
+        schema = await self.get_schema()
+        block = schema["provider"]["block"]
+        ty = plugin_schema.block_type(block)
+        value = plugin_plan.complete_config(block, config or {})
+        encoded = self.rpc.dynamic(cty.encode(value, ty))
+        response = await self._call("validate_provider_config", config=encoded)
+        self._check("ValidateProviderConfig", response.diagnostics)
+        # Protocol 5 may hand back a rewritten config (legacy SDK defaults): use that.
+        prepared = getattr(response, "prepared_config", None)
+        if prepared is not None and prepared.msgpack:
+            encoded = prepared
+        response = await self._call(
+            "configure", terraform_version=TERRAFORM_VERSION, config=encoded
+        )
+        self._check("ConfigureProvider", response.diagnostics)
+
+    # --- managed resources ---------------------------------------------------------------
+
+    async def validate(self, type_name: str, config: dict[str, Any]) -> list[Diagnostic]:
+        """ValidateResourceConfig; raises on errors, returns warnings."""
+        block = await self._resource_block(type_name)
+        value = plugin_plan.complete_config(block, config)
+        encoded = self.rpc.dynamic(cty.encode(value, plugin_schema.block_type(block)))
+        response = await self._call("validate_resource_config", type_name=type_name, config=encoded)
+        return self._check("ValidateResourceConfig", response.diagnostics)
+
+    async def read(
+        self, type_name: str, state: dict[str, Any], private: bytes = b""
+    ) -> tuple[dict[str, Any] | None, bytes]:
+        """Refresh `state` from the real object. `(None, b"")` means it no longer exists."""
+        ty = await self._resource_type(type_name)
+        response = await self._call(
+            "read_resource",
+            type_name=type_name,
+            current_state=self.rpc.dynamic(cty.encode(state, ty)),
+            private=private,
+        )
+        self._check("ReadResource", response.diagnostics)
+        new_state = self._decode(response.new_state, ty)
+        return (new_state, response.private) if new_state is not None else (None, b"")
+
+    async def plan(
+        self,
+        type_name: str,
+        prior: dict[str, Any] | None,
+        config: dict[str, Any] | None,
+        prior_private: bytes = b"",
+    ) -> Plan:
+        """Plan a create (prior None), update, or delete (config None).
+
+        When the plan has `requires_replace`, applying it as is would be refused by
+        Terraform: a replacement is a delete plan then a create plan (prior None).
+        """
+        block = await self._resource_block(type_name)
+        ty = plugin_schema.block_type(block)
+        config = plugin_plan.complete_config(block, config)
+        if config is None:
+            if prior is None:
+                raise ValueError("plan needs a prior state, a config, or both")
+            if not self._capabilities.get("plan_destroy"):
+                # Providers without the capability do not expect a destroy plan: Terraform
+                # plans the delete itself, as a null planned state.
+                return Plan(type_name, prior, None, private=prior_private)
+        # For a delete Terraform proposes null (not the prior, as the merge rules would).
+        proposed = None if config is None else plugin_plan.proposed_new_state(block, prior, config)
+        response = await self._call(
+            "plan_resource_change",
+            type_name=type_name,
+            prior_state=self.rpc.dynamic(cty.encode(prior, ty)),
+            proposed_new_state=self.rpc.dynamic(cty.encode(proposed, ty)),
+            config=self.rpc.dynamic(cty.encode(config, ty)),
+            prior_private=prior_private,
+        )
+        warnings = self._check("PlanResourceChange", response.diagnostics)
+        return Plan(
+            type_name=type_name,
+            prior_state=prior,
+            planned_state=self._decode(response.planned_state, ty),
+            requires_replace=[_path(p) for p in response.requires_replace],
+            private=response.planned_private,
+            diagnostics=warnings,
+        )
+
+    async def apply(
+        self,
+        type_name: str,
+        prior: dict[str, Any] | None,
+        plan: Plan,
+        config: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any] | None, bytes]:
+        """Carry out `plan`. Returns the new state (None after a delete) and private data."""
+        block = await self._resource_block(type_name)
+        ty = plugin_schema.block_type(block)
+        config = plugin_plan.complete_config(block, config)
+        response = await self._call(
+            "apply_resource_change",
+            type_name=type_name,
+            prior_state=self.rpc.dynamic(cty.encode(prior, ty)),
+            planned_state=self.rpc.dynamic(cty.encode(plan.planned_state, ty)),
+            config=self.rpc.dynamic(cty.encode(config, ty)),
+            planned_private=plan.private,
+        )
+        new_state = self._decode(response.new_state, ty)
+        try:
+            self._check("ApplyResourceChange", response.diagnostics)
+        except ProviderError as exc:
+            exc.state, exc.private = new_state, response.private
+            raise
+        return new_state, response.private
+
+    async def import_state(
+        self, type_name: str, id: str, *, read: bool = True
+    ) -> list[tuple[str, dict[str, Any], bytes]]:
+        """Import the object called `id`: [(type_name, state, private)].
+
+        As Terraform does, each imported state is then refreshed with ReadResource (the
+        import answer may hold little more than the ID); `read=False` skips that.
+        """
+        response = await self._call("import_resource_state", type_name=type_name, id=id)
+        self._check("ImportResourceState", response.diagnostics)
+        imported = []
+        for item in response.imported_resources:
+            ty = await self._resource_type(item.type_name)
+            state = self._decode(item.state, ty)
+            private = item.private
+            if read:
+                state, private = await self.read(item.type_name, state, private)
+                if state is None:
+                    raise ProviderError(
+                        "ImportResourceState",
+                        [Diagnostic("error", f"cannot import non-existent object {id!r}")],
+                    )
+            imported.append((item.type_name, state, private))
+        return imported
+
+    async def upgrade_state(
+        self, type_name: str, version: int, raw_state: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Rewrite a stored state (JSON form, schema `version`) for the current schema.
+
+        Terraform calls this for every state it loads, even at the current version: it is
+        also how the JSON form becomes a value typed by the current schema.
+        """
+        ty = await self._resource_type(type_name)
+        response = await self._call(
+            "upgrade_resource_state",
+            type_name=type_name,
+            version=version,
+            raw_state=self.rpc.pb.RawState(json=json.dumps(raw_state).encode()),
+        )
+        self._check("UpgradeResourceState", response.diagnostics)
+        return self._decode(response.upgraded_state, ty)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _decode(value: Any, ty: cty.CtyType) -> Any:
+        # An unset DynamicValue (no bytes at all) also means null.
+        return cty.decode(value.msgpack, ty) if value.msgpack else None
+
+    def _check(self, operation: str, diagnostics: Any) -> list[Diagnostic]:
+        """Raise ProviderError on error diagnostics; log and return the warnings."""
+        converted = [_diagnostic(d) for d in diagnostics]
+        warnings = [d for d in converted if d.severity != "error"]
+        for warning in warnings:
+            log.warning("%s %s: %s", self.plugin.name, operation, warning)
+        if len(warnings) != len(converted):
+            raise ProviderError(operation, converted)
+        return warnings
+
+
+def _diagnostic(message: Any) -> Diagnostic:
+    severity = "error" if message.severity == message.ERROR else "warning"
+    path = _path(message.attribute) if message.HasField("attribute") else ()
+    return Diagnostic(severity, message.summary, message.detail, path)
+
+
+def _path(message: Any) -> AttributePath:
+    steps: list[str | int] = []
+    for step in message.steps:
+        kind = step.WhichOneof("selector")
+        if kind is not None:
+            steps.append(getattr(step, kind))
+    return tuple(steps)
