@@ -184,7 +184,9 @@ def _to_wire(value: Any, ty: CtyType, path: list[str | int]) -> Any:
     if kind == "tuple":
         if not isinstance(value, list | tuple) or len(value) != len(ty[1]):
             raise CtyError(path, f"expected a list of {len(ty[1])} elements for a tuple")
-        return [_to_wire(v, t, [*path, i]) for i, (v, t) in enumerate(zip(value, ty[1]))]
+        return [
+            _to_wire(v, t, [*path, i]) for i, (v, t) in enumerate(zip(value, ty[1], strict=True))
+        ]
     if kind == "map":
         if not isinstance(value, dict):
             raise CtyError(path, f"expected a dict for a map, got {type(value).__name__}")
@@ -280,7 +282,11 @@ def _from_wire(wire: Any, ty: CtyType, path: list[str | int]) -> Any:
         return [_from_wire(v, ty[1], [*path, i]) for i, v in enumerate(_array(wire, path))]
     if kind == "tuple":
         items = _array(wire, path)
-        return [_from_wire(v, t, [*path, i]) for i, (v, t) in enumerate(zip(items, ty[1]))]
+        if len(items) != len(ty[1]):
+            raise CtyError(path, f"expected {len(ty[1])} tuple elements, got {len(items)}")
+        return [
+            _from_wire(v, t, [*path, i]) for i, (v, t) in enumerate(zip(items, ty[1], strict=True))
+        ]
     if kind == "map":
         return {k: _from_wire(v, ty[1], [*path, k]) for k, v in _mapping(wire, path).items()}
     if kind == "object":

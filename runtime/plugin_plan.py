@@ -219,7 +219,7 @@ def _could_be_prior_nested(mode: str, schema: Block, prior: Any, config: Any) ->
         return _could_be_prior(schema, prior, config)
     if mode == "list":
         return len(prior) <= len(config) and all(
-            _could_be_prior(schema, p, c) for p, c in zip(prior, config)
+            _could_be_prior(schema, p, c) for p, c in zip(prior, config, strict=False)
         )
     if mode == "map":
         return all(k in config and _could_be_prior(schema, p, config[k]) for k, p in prior.items())
