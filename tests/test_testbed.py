@@ -10,16 +10,19 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.testbed import gobuild, install, pgserver, pins
+from tests.testbed import gobuild, install, pgserver, pins, processes
 from tests.testbed.bed import NotInstalled, Testbed
 from tests.testbed.layout import REGISTRY_HOSTS, Layout
 
@@ -383,6 +386,30 @@ def test_postgres_answers_with_the_password(postgres):
     )
     with pytest.raises(pgserver.PostgresError, match="password authentication failed"):
         wrong.psql("select 1")
+
+
+@pytest.mark.e2e
+def test_server_that_loses_its_port_is_restarted_on_another(monkeypatch):
+    if pgserver.find_binaries(required=False) is None:
+        pytest.fail("test bed not installed: run scripts/testbed install (missing: postgresql)")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real_free_port = processes.free_port
+    monkeypatch.setattr(processes, "free_port", lambda: next(ports, None) or real_free_port())
+    # Not under tmp_path, which only root may enter; the cluster belongs to `postgres`.
+    folder = Path(tempfile.mkdtemp(prefix="jetgen-port-race-"))
+
+    server = pgserver.start(folder)
+    try:
+        assert server.client.port != taken.getsockname()[1]
+        assert server.client.psql("select 1") == "1"
+        assert "Address already in use" in (folder / "postgres.log").read_text()
+    finally:
+        server.stop()
+        taken.close()
+        shutil.rmtree(folder)
 
 
 # --- scripts/testbed up / env / down -----------------------------------------------------

@@ -7,6 +7,7 @@ No kubelet, no scheduler: enough Kubernetes for CRDs, RBAC, ServiceAccount token
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -61,8 +62,12 @@ def start(
     servers: list[processes.Server] = []
     try:
         pki = pki_module.create(folder / "pki")
-        etcd_url = _start_etcd(bins["etcd"], folder, servers, tied, timeout)
-        api = _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout)
+        etcd_url = processes.retry_port_clash(
+            lambda: _start_etcd(bins["etcd"], folder, servers, tied, timeout)
+        )
+        api = processes.retry_port_clash(
+            lambda: _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout)
+        )
         startup = time.monotonic() - started
         if controllers:
             _start_controller_manager(bins, folder, pki, api, servers, tied, timeout)
@@ -88,8 +93,9 @@ def _start_etcd(binary: Path, folder: Path, servers: list, tied: bool, timeout: 
         # A throwaway store: durability buys nothing and costs seconds.
         "--unsafe-no-fsync",
     ]
-    servers.append(processes.spawn("etcd", cmd, folder / "etcd.log", tied=tied))
-    processes.wait_until(servers, lambda: _etcd_healthy(client_url), timeout, "etcd /health")
+    shutil.rmtree(folder / "etcd", ignore_errors=True)  # left over by a lost port race
+    ready = lambda: _etcd_healthy(client_url)  # noqa: E731
+    servers.append(processes.start_server("etcd", cmd, folder / "etcd.log", ready, timeout, tied))
     return client_url
 
 
@@ -120,13 +126,14 @@ def _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout) -> Api
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         "--profiling=false",
     ]
-    servers.append(processes.spawn("kube-apiserver", cmd, folder / "kube-apiserver.log", tied=tied))
     url = f"https://127.0.0.1:{port}"
     kubeconfig = folder / "kubeconfig"
     write_kubeconfig(kubeconfig, url, pki.ca_file, pki.admin_token, pki_module.ADMIN_USER)
     api = ApiServer(url, kubeconfig, pki.ca_file, pki.admin_token, bins["kubectl"])
-    processes.wait_until(
-        servers, lambda: api.http_get("/readyz")[0] == 200, timeout, "kube-apiserver /readyz"
+    ready = lambda: api.http_get("/readyz")[0] == 200  # noqa: E731
+    log = folder / "kube-apiserver.log"
+    servers.append(
+        processes.start_server("kube-apiserver", cmd, log, ready, timeout, tied, watch=servers)
     )
     return api
 
@@ -143,8 +150,6 @@ def _start_controller_manager(bins, folder, pki, api, servers, tied, timeout) ->
         f"--service-account-private-key-file={pki.sa_key}",
         f"--root-ca-file={pki.ca_file}",
     ]
-    log = folder / "kube-controller-manager.log"
-    servers.append(processes.spawn("kube-controller-manager", cmd, log, tied=tied))
 
     # The serviceaccount controller creating `default/default` proves the controller
     # manager is up and acting on the cluster.
@@ -152,4 +157,10 @@ def _start_controller_manager(bins, folder, pki, api, servers, tied, timeout) ->
         proc = api.kubectl("get", "serviceaccount", "default", "-n", "default", check=False)
         return proc.returncode == 0
 
-    processes.wait_until(servers, default_service_account, timeout, "kube-controller-manager")
+    log = folder / "kube-controller-manager.log"
+    name = "kube-controller-manager"
+    servers.append(
+        processes.start_server(
+            name, cmd, log, default_service_account, timeout, tied, watch=servers
+        )
+    )

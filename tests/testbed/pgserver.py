@@ -96,40 +96,49 @@ def start(folder: Path, *, tied: bool = True, timeout: float = 30.0) -> Postgres
     bins = find_binaries(required=True)
     os_user = SUPERUSER if os.geteuid() == 0 else None
     folder.mkdir(parents=True, exist_ok=True)
-    data, pwfile = folder / "data", folder / "pwfile"
+    pwfile = folder / "pwfile"
     password = secrets.token_hex(16)
     pwfile.write_text(password + "\n")
     pwfile.chmod(0o600)
     if os_user:
         _give_to(folder, os_user)
 
-    initdb = [str(bins.initdb), "-D", str(data), "-U", SUPERUSER, "--pwfile", str(pwfile)]
+    initdb = [
+        str(bins.initdb),
+        "-D",
+        str(folder / "data"),
+        "-U",
+        SUPERUSER,
+        "--pwfile",
+        str(pwfile),
+    ]
     initdb += ["--auth=scram-sha-256", "--encoding=UTF8", "--no-sync"]
     proc = subprocess.run(initdb, capture_output=True, text=True, user=os_user, cwd=folder)
     pwfile.unlink()
     if proc.returncode != 0:
         raise PostgresError(f"initdb failed: {proc.stderr.strip()[-2000:]}")
 
+    server, port = processes.retry_port_clash(lambda: _serve(bins, folder, os_user, tied, timeout))
+    client = Postgres("127.0.0.1", port, SUPERUSER, password, bins.psql)
+    return PostgresServer(folder, server, client)
+
+
+def _serve(bins: Binaries, folder: Path, os_user: str | None, tied: bool, timeout: float):
     port = processes.free_port()
-    cmd = [str(bins.postgres), "-D", str(data), "-c", "listen_addresses=127.0.0.1"]
+    cmd = [str(bins.postgres), "-D", str(folder / "data"), "-c", "listen_addresses=127.0.0.1"]
     cmd += ["-c", f"port={port}", "-c", f"unix_socket_directories={folder}"]
     # Durability is pointless for a throwaway cluster; skipping it makes tests faster.
     cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-    server = processes.spawn(
-        "postgres", cmd, folder / "postgres.log", tied=tied, user=os_user, cwd=folder
-    )
 
     def ready() -> bool:
         check = [str(bins.pg_isready), "-q", "-h", "127.0.0.1", "-p", str(port)]
         return subprocess.run(check).returncode == 0
 
-    try:
-        processes.wait_until([server], ready, timeout, "postgres")
-    except processes.StartupError:
-        server.stop()
-        raise
-    client = Postgres("127.0.0.1", port, SUPERUSER, password, bins.psql)
-    return PostgresServer(folder, server, client)
+    log = folder / "postgres.log"
+    server = processes.start_server(
+        "postgres", cmd, log, ready, timeout, tied, user=os_user, cwd=folder
+    )
+    return server, port
 
 
 def _give_to(folder: Path, user: str) -> None:

@@ -17,6 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -108,6 +111,30 @@ def spawn(
     return server
 
 
+def start_server(
+    name: str,
+    cmd: list[str],
+    log: Path,
+    ready: Callable[[], bool],
+    timeout: float,
+    tied: bool,
+    *,
+    watch: list[Server] = (),
+    **spawn_options,
+) -> Server:
+    """spawn() and wait until `ready`; a server that does not come up is stopped again.
+
+    `watch`: servers this one depends on; the wait fails fast when one of them exits.
+    """
+    server = spawn(name, cmd, log, tied=tied, **spawn_options)
+    try:
+        wait_until([*watch, server], ready, timeout, name)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def stop_all(servers: list[Server]) -> None:
     """Stop in reverse start order (clients before the servers they talk to)."""
     for server in reversed(servers):
@@ -142,6 +169,20 @@ def wait_until(
                 f"{what} not ready after {timeout:.0f}s (log: {last.log}):\n{last.log_tail()}"
             )
         time.sleep(0.1)
+
+
+def retry_port_clash(start: Callable[[], T], attempts: int = 3) -> T:
+    """Call `start` again when its server lost the race for a port from free_port().
+
+    `start` must stop its own server when it fails (start_server does).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return start()
+        except StartupError as exc:
+            if attempt == attempts or "address already in use" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
 
 
 def free_port() -> int:
