@@ -28,6 +28,14 @@ Flags: ``required`` (argument must be given), ``optional``, ``computed``, ``sens
 ``deprecated``.  ``secret_ref`` is the JSON name of the ``...SecretRef`` field that carries
 a sensitive input.
 
+Added for the generator (all optional, omitted from kinds.json when unset):
+``min_items`` / ``max_items`` (collection bounds from the schema; for information),
+``ref`` / ``selector`` (JSON names of the ``<field>Ref`` / ``<field>Selector`` fields the
+CRD carries next to a field that a configured :class:`Reference` points at; they live in
+the same object as the field).  :class:`Kind` gained ``description`` and ``deprecated``
+(from the resource schema; the generator drops descriptions from kinds.json to keep it
+small, the runtime never needs them).
+
 This module must stay importable with the runtime's dependencies only.
 """
 
@@ -68,6 +76,10 @@ class Field:
     deprecated: bool = False
     secret_ref: str | None = None
     description: str = ""
+    min_items: int = 0
+    max_items: int = 0
+    ref: str | None = None
+    selector: str | None = None
 
     @property
     def is_input(self) -> bool:
@@ -118,6 +130,8 @@ class Kind:
     late_init_ignore: list[str] = field(default_factory=list)
     init_provider_only: list[str] = field(default_factory=list)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    description: str = ""
+    deprecated: bool = False
 
     @property
     def api_version(self) -> str:

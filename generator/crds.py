@@ -1,0 +1,440 @@
+"""Kinds -> CustomResourceDefinitions (as data; the writer dumps them as YAML).
+
+Each managed kind follows the Crossplane managed-resource shape: ``spec.forProvider``
+(arguments), ``spec.initProvider`` (the same, all optional), ``managementPolicies``,
+``providerConfigRef``, ``writeConnectionSecretToRef``; ``status.atProvider`` (everything
+observable except sensitive and write-only values), ``conditions`` and
+``observedGeneration``.  A field is rendered in three *views*:
+
+``for``   forProvider: inputs, nested required fields required, sensitive -> SecretRef
+``init``  initProvider: the same without any ``required``
+``at``    atProvider: everything Terraform reports except sensitive / write-only values
+
+Top-level required arguments cannot be OpenAPI-required (they may come from
+initProvider, or be absent for observe-only resources), so each gets one CEL rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jetgen.generator import naming
+from jetgen.generator.model import find
+from jetgen.runtime.kinds import Field, Kind, ProviderInfo
+
+CRD_SIZE_WARNING = 1024 * 1024  # bytes of YAML
+MANAGEMENT_POLICIES = ["Observe", "Create", "Update", "Delete", "LateInitialize", "*"]
+SCALARS = ("string", "number", "bool")
+
+_OPENAPI_TYPE = {"string": "string", "number": "number", "bool": "boolean"}
+
+
+# --- whole CRDs ----------------------------------------------------------------------
+
+
+def managed_crd(kind: Kind, info: ProviderInfo) -> dict[str, Any]:
+    namespaced = kind.scope != "Cluster"
+    schema = {
+        "type": "object",
+        "description": kind.description or f"{kind.kind} manages a {kind.terraform_type}.",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema(kind, namespaced),
+            "status": status_schema(kind),
+        },
+        "required": ["spec"],
+    }
+    return _crd(
+        group=kind.group,
+        kind=kind.kind,
+        plural=kind.plural,
+        version=kind.version,
+        namespaced=namespaced,
+        schema=schema,
+        categories=["crossplane", "managed", info.name],
+        columns=[
+            _condition_column("READY", "Ready"),
+            _condition_column("SYNCED", "Synced"),
+            {
+                "name": "EXTERNAL-NAME",
+                "type": "string",
+                "jsonPath": ".metadata.annotations.crossplane\\.io/external-name",
+            },
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
+def _crd(
+    *,
+    group: str,
+    kind: str,
+    plural: str,
+    version: str,
+    namespaced: bool,
+    schema: dict[str, Any],
+    categories: list[str],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "categories": categories,
+            },
+            "scope": "Namespaced" if namespaced else "Cluster",
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def _condition_column(name: str, condition: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "string",
+        "jsonPath": f".status.conditions[?(@.type=='{condition}')].status",
+    }
+
+
+# --- spec ----------------------------------------------------------------------------
+
+
+def spec_schema(kind: Kind, namespaced: bool) -> dict[str, Any]:
+    init_only = {id(_resolve(kind, p)) for p in kind.init_provider_only}
+    for_provider = object_schema(kind.fields, "for", namespaced, skip=init_only, top=True)
+    for_provider["default"] = {}
+    props: dict[str, Any] = {
+        "forProvider": for_provider,
+        "initProvider": object_schema(kind.fields, "init", namespaced, top=True),
+        "managementPolicies": management_policies(),
+        "providerConfigRef": provider_config_ref(namespaced),
+        "writeConnectionSecretToRef": secret_ref_schema(
+            "Where to write the connection Secret.", with_key=False, namespaced=not namespaced
+        ),
+    }
+    if not namespaced:
+        props["deletionPolicy"] = {
+            "type": "string",
+            "enum": ["Delete", "Orphan"],
+            "default": "Delete",
+            "description": "Whether deleting this object deletes the external resource.",
+        }
+    schema: dict[str, Any] = {"type": "object", "properties": props, "required": ["forProvider"]}
+    rules = required_rules(kind, init_only)
+    if rules:
+        schema["x-kubernetes-validations"] = rules
+    return schema
+
+
+def management_policies() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": "What the controller may do with the external resource.",
+        "items": {"type": "string", "enum": MANAGEMENT_POLICIES},
+        "default": ["*"],
+        "maxItems": len(MANAGEMENT_POLICIES),
+        "x-kubernetes-list-type": "set",
+    }
+
+
+def _resolve(kind: Kind, tf_path: str) -> Field:
+    found = find(kind.fields, tf_path)
+    assert found is not None, tf_path  # model.build checked every configured path
+    parent, json_name = found
+    return parent[json_name]
+
+
+def provider_config_ref(namespaced: bool) -> dict[str, Any]:
+    if not namespaced:
+        return {
+            "type": "object",
+            "description": "The ProviderConfig to use.",
+            "default": {"name": "default"},
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"],
+        }
+    return {
+        "type": "object",
+        "description": "The ProviderConfig or ClusterProviderConfig to use.",
+        "default": {"kind": "ClusterProviderConfig", "name": "default"},
+        "properties": {
+            "kind": {"type": "string", "enum": ["ProviderConfig", "ClusterProviderConfig"]},
+            "name": {"type": "string"},
+        },
+        "required": ["kind", "name"],
+    }
+
+
+def required_rules(kind: Kind, init_only: set[int]) -> list[dict[str, str]]:
+    """One CEL rule per required top-level argument, skipped for observe-only objects.
+
+    The policy test is shared text; CEL cost stays tiny because managementPolicies is a
+    set of at most six strings.
+    """
+    creates = (
+        "!('*' in self.managementPolicies || 'Create' in self.managementPolicies"
+        " || 'Update' in self.managementPolicies)"
+    )
+    rules = []
+    for json_name, f in kind.fields.items():
+        if not f.required or f.ref:
+            continue
+        name = f.secret_ref or json_name
+        prop = naming.cel_property(name)
+        sources = [] if id(f) in init_only else [f"has(self.forProvider.{prop})"]
+        sources.append(f"(has(self.initProvider) && has(self.initProvider.{prop}))")
+        rules.append(
+            {
+                "rule": " || ".join([creates, *sources]),
+                "message": f"spec.forProvider.{name} is a required parameter",
+            }
+        )
+    return rules
+
+
+# --- status --------------------------------------------------------------------------
+
+
+def status_schema(kind: Kind) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "atProvider": object_schema(kind.fields, "at", True, top=True),
+            "conditions": conditions_schema(),
+            "observedGeneration": {"type": "integer", "format": "int64"},
+        },
+    }
+
+
+def conditions_schema() -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": "Ready and Synced conditions of this object.",
+        "items": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string"},
+                "status": {"type": "string"},
+                "reason": {"type": "string"},
+                "message": {"type": "string"},
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+                "observedGeneration": {"type": "integer", "format": "int64"},
+            },
+            "required": ["type", "status"],
+        },
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    }
+
+
+# --- fields --------------------------------------------------------------------------
+
+
+def visible(f: Field, view: str) -> bool:
+    """Whether a field appears in a view (before looking at its children)."""
+    if view == "at":
+        return not (f.sensitive or f.write_only)
+    return f.is_input
+
+
+def object_schema(
+    fields: dict[str, Field],
+    view: str,
+    namespaced: bool,
+    skip: set[int] | frozenset[int] = frozenset(),
+    top: bool = False,
+) -> dict[str, Any]:
+    """The object holding ``fields`` in ``view``; ``top`` = forProvider/initProvider/atProvider
+    level, whose required arguments are enforced by CEL instead."""
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for json_name, f in fields.items():
+        if id(f) in skip or not visible(f, view):
+            continue
+        if f.secret_ref and view != "at":
+            name = f.secret_ref
+            props[name] = secret_ref_schema(
+                f.description or f"Secret key holding {f.tf_name}.", True, not namespaced
+            )
+        else:
+            schema = field_schema(f, view, namespaced)
+            if schema is None:
+                continue
+            name = json_name
+            props[name] = schema
+        if f.ref and view != "at":
+            props[f.ref] = reference_schema(f"Sets {json_name} from another object.")
+            props[f.selector] = selector_schema(
+                f"Selects the object {json_name} is taken from by labels."
+            )
+        elif view == "for" and f.required and not top:
+            required.append(name)
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = sorted(required)
+    return schema
+
+
+def field_schema(f: Field, view: str, namespaced: bool) -> dict[str, Any] | None:
+    """OpenAPI schema of one field, or None when nothing of it shows in this view."""
+    if f.type == "object":
+        schema = object_schema(f.fields or {}, view, namespaced)
+        if not schema["properties"] and f.fields:
+            return None  # an object none of whose children show here
+        if not schema["properties"]:
+            del schema["properties"]  # an empty marker block: {} is its whole meaning
+    elif f.type in ("list", "set", "map"):
+        assert f.item is not None
+        item = field_schema(f.item, view, namespaced)
+        if item is None:
+            return None
+        if f.type == "map":
+            schema = {"type": "object", "additionalProperties": item}
+        else:
+            schema = {"type": "array", "items": item}
+            if f.type == "set" and f.item.type in SCALARS:
+                schema["x-kubernetes-list-type"] = "set"
+            if f.min_items:
+                schema["minItems"] = f.min_items
+            if f.max_items:
+                schema["maxItems"] = f.max_items
+    elif f.type == "tuple":
+        count = len(f.items or [])
+        schema = {
+            "type": "array",
+            "items": {"x-kubernetes-preserve-unknown-fields": True},
+            "minItems": count,
+            "maxItems": count,
+        }
+    elif f.type == "dynamic":
+        schema = {"x-kubernetes-preserve-unknown-fields": True}
+    else:
+        schema = {"type": _OPENAPI_TYPE[f.type]}
+    if f.description:
+        schema["description"] = f.description
+    return schema
+
+
+def reference_schema(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+    }
+
+
+def selector_schema(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}
+        },
+    }
+
+
+def secret_ref_schema(description: str, with_key: bool, namespaced: bool) -> dict[str, Any]:
+    """A reference to a Secret (key): ``namespaced`` adds the namespace (cluster scope)."""
+    props = {"name": {"type": "string", "description": "Name of the Secret."}}
+    required = ["name"]
+    if with_key:
+        props["key"] = {"type": "string", "description": "Key in the Secret."}
+        required.append("key")
+    if namespaced:
+        props["namespace"] = {"type": "string", "description": "Namespace of the Secret."}
+        required.append("namespace")
+    return {
+        "type": "object",
+        "description": description,
+        "properties": props,
+        "required": required,
+    }
+
+
+# --- ProviderConfig ------------------------------------------------------------------
+
+
+def provider_config_crds(info: ProviderInfo) -> list[dict[str, Any]]:
+    """Namespaced ProviderConfig + ClusterProviderConfig (v2), or one cluster-scoped
+    ProviderConfig in the Crossplane v1 shape (``scope: Cluster``)."""
+    if info.scope == "Cluster":
+        return [_provider_config_crd(info, "ProviderConfig", namespaced=False)]
+    return [
+        _provider_config_crd(info, "ProviderConfig", namespaced=True),
+        _provider_config_crd(info, "ClusterProviderConfig", namespaced=False),
+    ]
+
+
+def _provider_config_crd(info: ProviderInfo, kind: str, namespaced: bool) -> dict[str, Any]:
+    # A cluster-scoped config has no namespace of its own, so its Secrets name one.
+    needs_ns = not namespaced
+    secret_ref = secret_ref_schema("The Secret holding the credentials.", True, needs_ns)
+    secret_ref["required"] = [r for r in secret_ref["required"] if r != "key"]
+    credentials = {
+        "type": "object",
+        "description": "Where the provider's credentials come from.",
+        "properties": {
+            "source": {"type": "string", "enum": ["Secret", "None"], "default": "Secret"},
+            "secretRef": secret_ref,
+        },
+        "required": ["source"],
+    }
+    # top=True: provider arguments are never required here, they may come from credentials.
+    configuration = object_schema(info.provider_fields, "for", not needs_ns, top=True)
+    configuration["description"] = "Arguments of the Terraform provider block."
+    schema = {
+        "type": "object",
+        "description": f"{kind} configures the {info.name} provider.",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": {
+                "type": "object",
+                "properties": {"credentials": credentials, "configuration": configuration},
+            },
+            "status": {
+                "type": "object",
+                "properties": {
+                    "users": {"type": "integer", "description": "Objects using this config."},
+                    "conditions": conditions_schema(),
+                },
+            },
+        },
+    }
+    return _crd(
+        group=info.config_group,
+        kind=kind,
+        plural=naming.plural(kind),
+        version=info.config_version,
+        namespaced=namespaced,
+        schema=schema,
+        categories=["crossplane", "provider", info.name],
+        columns=[
+            {
+                "name": "SECRET-NAME",
+                "type": "string",
+                "jsonPath": ".spec.credentials.secretRef.name",
+            },
+            {"name": "AGE", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )

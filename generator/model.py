@@ -1,0 +1,291 @@
+"""Schema + configuration -> the intermediate model every emitter reads.
+
+The model *is* the runtime contract (:class:`jetgen.runtime.kinds.ProviderInfo`), so
+what the CRDs show and what the runtime converts can never disagree: emitters only
+render it, they decide no names.
+
+Decisions made here (see docs/generator.md):
+
+* every attribute and block becomes a :class:`Field` keyed by a collision-free
+  lowerCamelCase JSON name (:func:`naming.assign_json_names`);
+* list/set blocks (and nested types) with ``max_items == 1`` become objects
+  (``single=True``, ``mode`` = the Terraform collection);
+* sensitive inputs get a ``<field>SecretRef`` name; configured references get
+  ``<field>Ref`` / ``<field>Selector`` names, all unique within their object;
+* the top-level ``id`` is the external name, never an input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from jetgen.generator import naming
+from jetgen.generator.schema import (
+    Attribute,
+    Block,
+    BlockType,
+    NestedType,
+    ProviderSchema,
+    Resource,
+    TypeExpr,
+)
+from jetgen.runtime.config import ConfigError, ProviderConfiguration, ResourceConfig
+from jetgen.runtime.kinds import Field, Kind, ProviderInfo
+
+DEFAULT_VERSION = "v1alpha1"
+CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
+
+
+def build(
+    schema: ProviderSchema, config: ProviderConfiguration, config_file: str = "jetgen.yaml"
+) -> ProviderInfo:
+    """The whole provider: ProviderConfig facts plus one Kind per selected resource."""
+    _check_configured_resources(schema, config, config_file)
+    name = config.name or schema.name
+    namespaced = config.scope != "Cluster"
+    info = ProviderInfo(
+        name=name,
+        source=config.source or schema.source,
+        version=config.version,
+        config_group=naming.group_name(None, name, config.group_suffix, namespaced),
+        config_version=DEFAULT_VERSION,
+        scope=config.scope,
+        credentials=list(config.credentials),
+        provider_fields=block_fields(schema.provider),
+        hooks_module=config.hooks_module,
+    )
+    for type_name, resource in schema.resources.items():
+        if config.selects(type_name):
+            rc = config.resources.get(type_name, ResourceConfig())
+            where = f"{config_file}: resources.{type_name}"
+            info.kinds.append(build_kind(resource, rc, config, name, where))
+    _check_unique_kinds(info)
+    if config.trim_descriptions:
+        for kind in info.kinds:
+            for f in walk(kind.fields):
+                f.description = ""
+    return info
+
+
+def _check_configured_resources(
+    schema: ProviderSchema, config: ProviderConfiguration, config_file: str
+) -> None:
+    for type_name in sorted(config.resources):
+        if type_name not in schema.resources:
+            raise ConfigError(
+                f"{config_file}: resources.{type_name}: no such resource in the provider schema"
+            )
+
+
+def _check_unique_kinds(info: ProviderInfo) -> None:
+    seen: dict[tuple[str, str], str] = {(info.config_group, k): "(provider)" for k in CONFIG_KINDS}
+    for kind in info.kinds:
+        key = (kind.group, kind.kind)
+        if key in seen:
+            raise ConfigError(
+                f"{kind.terraform_type} and {seen[key]} both become {kind.kind} in {kind.group};"
+                f" set resources.{kind.terraform_type}.kind (or group) in jetgen.yaml"
+            )
+        seen[key] = kind.terraform_type
+
+
+def build_kind(
+    resource: Resource,
+    rc: ResourceConfig,
+    config: ProviderConfiguration,
+    provider: str,
+    where: str,
+) -> Kind:
+    short, default_kind = naming.split_type(resource.type_name, provider)
+    kind_name = rc.kind or default_kind
+    namespaced = config.scope != "Cluster"
+    group = naming.group_name(rc.group or short, provider, config.group_suffix, namespaced)
+    fields = block_fields(resource.block)
+    id_field = fields.get("id")
+    if id_field is not None and id_field.tf_name == "id" and not id_field.required:
+        # The Terraform ID is the external name (annotation), never a spec argument.
+        id_field.optional, id_field.computed = False, True
+    kind = Kind(
+        kind=kind_name,
+        group=group,
+        version=rc.version or DEFAULT_VERSION,
+        plural=naming.plural(kind_name),
+        scope=config.scope,
+        terraform_type=resource.type_name,
+        fields=fields,
+        external_name=rc.external_name,
+        references=list(rc.references),
+        connection_details=list(rc.connection_details),
+        late_init_ignore=list(rc.late_init_ignore),
+        init_provider_only=list(rc.init_provider_only),
+        timeouts=rc.timeouts,
+        description=_describe(resource.block.description, resource.block.deprecated),
+        deprecated=resource.block.deprecated,
+    )
+    _check_paths(kind, where)
+    _add_references(kind, where)
+    return kind
+
+
+# --- fields --------------------------------------------------------------------------
+
+
+def block_fields(block: Block) -> dict[str, Field]:
+    """The fields of one block (attributes and nested blocks), keyed by JSON name."""
+    by_tf: dict[str, Field] = {n: attribute_field(a) for n, a in block.attributes.items()}
+    by_tf.update({n: block_field(b) for n, b in block.blocks.items()})
+    return _name_fields(by_tf)
+
+
+def _name_fields(by_tf: dict[str, Field]) -> dict[str, Field]:
+    names = naming.assign_json_names(by_tf)
+    fields = {names[tf]: f for tf, f in by_tf.items()}
+    used = set(fields)
+    for json_name in sorted(fields):
+        f = fields[json_name]
+        if f.sensitive and f.is_input:
+            f.secret_ref = naming.unique(json_name + "SecretRef", used)
+    return dict(sorted(fields.items()))
+
+
+def attribute_field(attr: Attribute) -> Field:
+    if attr.nested is not None:
+        f = nested_field(attr.name, attr.nested)
+    else:
+        assert attr.type is not None
+        f = type_field(attr.name, attr.type)
+    f.required, f.optional, f.computed = attr.required, attr.optional, attr.computed
+    f.sensitive, f.write_only, f.deprecated = attr.sensitive, attr.write_only, attr.deprecated
+    f.description = _describe(attr.description, attr.deprecated)
+    return f
+
+
+def type_field(tf_name: str, t: TypeExpr) -> Field:
+    """A field for a type expression; object members are required unless optional."""
+    if t.kind in ("list", "set", "map"):
+        assert t.element is not None
+        return Field(tf_name=tf_name, type=t.kind, item=type_field(tf_name, t.element))
+    if t.kind == "tuple":
+        return Field(
+            tf_name=tf_name, type="tuple", items=[type_field(tf_name, e) for e in t.elements]
+        )
+    if t.kind == "object":
+        members: dict[str, Field] = {}
+        for name, member_type in t.attributes:
+            member = type_field(name, member_type)
+            member.optional = name in t.optional
+            member.required = not member.optional
+            members[name] = member
+        return Field(tf_name=tf_name, type="object", fields=_name_fields(members))
+    return Field(tf_name=tf_name, type=t.kind)
+
+
+def nested_field(tf_name: str, nested: NestedType) -> Field:
+    fields = _name_fields({n: attribute_field(a) for n, a in nested.attributes.items()})
+    return _collection(tf_name, nested.nesting, fields, nested.min_items, nested.max_items)
+
+
+def block_field(bt: BlockType) -> Field:
+    f = _collection(bt.name, bt.nesting, block_fields(bt.block), bt.min_items, bt.max_items)
+    f.required = bt.min_items >= 1 and bt.nesting in ("single", "list", "set")
+    f.optional = not f.required
+    f.deprecated = bt.block.deprecated
+    f.description = _describe(bt.block.description, bt.block.deprecated)
+    return f
+
+
+def _collection(
+    tf_name: str, nesting: str, fields: dict[str, Field], min_items: int, max_items: int
+) -> Field:
+    """An object nested with ``nesting``; single-item lists and sets become objects."""
+    if nesting in ("single", "group"):
+        return Field(tf_name=tf_name, type="object", fields=fields)
+    if nesting in ("list", "set") and max_items == 1:
+        return Field(
+            tf_name=tf_name,
+            type="object",
+            fields=fields,
+            single=True,
+            mode=nesting,
+            min_items=min_items,
+            max_items=max_items,
+        )
+    item = Field(tf_name=tf_name, type="object", fields=fields)
+    return Field(tf_name=tf_name, type=nesting, item=item, min_items=min_items, max_items=max_items)
+
+
+def _describe(text: str, deprecated: bool) -> str:
+    text = text.strip()
+    if deprecated:
+        return f"Deprecated. {text}".strip()
+    return text
+
+
+# --- walking and paths ---------------------------------------------------------------
+
+
+def walk(fields: dict[str, Field]) -> Iterator[Field]:
+    """Every field of a tree, depth first (list/map items included)."""
+    for f in fields.values():
+        yield from _walk_one(f)
+
+
+def _walk_one(f: Field) -> Iterator[Field]:
+    yield f
+    if f.fields:
+        yield from walk(f.fields)
+    if f.item:
+        yield from _walk_one(f.item)
+    for item in f.items or []:
+        yield from _walk_one(item)
+
+
+def object_fields(f: Field) -> dict[str, Field] | None:
+    """The children of an object, looking through list/set/map items."""
+    while f.item is not None:
+        f = f.item
+    return f.fields
+
+
+def find(fields: dict[str, Field], tf_path: str) -> tuple[dict[str, Field], str] | None:
+    """Resolve a dotted Terraform path (``pool.autoscaler.min``) to (parent, json name)."""
+    parts = tf_path.split(".")
+    current: dict[str, Field] | None = fields
+    for i, part in enumerate(parts):
+        if current is None:
+            return None
+        match = next((j for j, f in current.items() if f.tf_name == part), None)
+        if match is None:
+            return None
+        if i == len(parts) - 1:
+            return current, match
+        current = object_fields(current[match])
+    return None
+
+
+def _check_paths(kind: Kind, where: str) -> None:
+    for knob in ("late_init_ignore", "init_provider_only"):
+        for i, path in enumerate(getattr(kind, knob)):
+            if find(kind.fields, path) is None:
+                raise ConfigError(f"{where}.{knob}[{i}]: no attribute {path!r}")
+    for i, cd in enumerate(kind.connection_details):
+        if find(kind.fields, cd.attribute) is None:
+            raise ConfigError(
+                f"{where}.connection_details[{i}].attribute: no attribute {cd.attribute!r}"
+            )
+
+
+def _add_references(kind: Kind, where: str) -> None:
+    for i, ref in enumerate(kind.references):
+        found = find(kind.fields, ref.field)
+        if found is None:
+            raise ConfigError(f"{where}.references[{i}].field: no attribute {ref.field!r}")
+        parent, json_name = found
+        target = parent[json_name]
+        if not target.is_input:
+            raise ConfigError(f"{where}.references[{i}].field: {ref.field!r} is not an argument")
+        used = set(parent)
+        for f in parent.values():
+            used.update(n for n in (f.secret_ref, f.ref, f.selector) if n)
+        target.ref = naming.unique(json_name + "Ref", used)
+        target.selector = naming.unique(json_name + "Selector", used)
