@@ -143,7 +143,7 @@ def _register_kind(
         *resource,
         id="reconcile",
         registry=registry,
-        cancellation_backoff=5.0,
+        cancellation_backoff=2.0,
         cancellation_timeout=30.0,
     )
     async def reconcile(body: kopf.Body, memo: kopf.Memo, stopped: Any, **_: Any) -> None:

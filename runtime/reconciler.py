@@ -297,7 +297,9 @@ class Reconciler:
             found = await self._import(mr, wd, desired, name)
             await self._annotate(mr, state.mark(state.SUCCEEDED if found else state.FAILED))
             return
-        if mr.external_name:
+        if mr.external_name and wd.read_state() is None:
+            # No state at all (new controller, lost workdir and Secret): adopt by name.  An
+            # existing state without the resource means it is gone, which plan handles.
             await self._import(mr, wd, desired, mr.external_name)
 
     async def _import(
@@ -341,7 +343,7 @@ class Reconciler:
             desired = await self._desire(mr)
             wd = await self._workdir(mr, memory, desired)
             exists = wd.resource_attributes() is not None
-            if not exists and mr.external_name:
+            if not exists and mr.external_name and wd.read_state() is None:
                 exists = await self._import(mr, wd, desired, mr.external_name)
             if exists:
                 try:
@@ -349,9 +351,10 @@ class Reconciler:
                 finally:
                     await self._persist(mr, memory, wd)
                 self._event(mr, "Normal", "DeletedExternalResource", f"{self.address} deleted")
+        # The state Secret stays until the object is gone (it is owned, so garbage-collected):
+        # should kopf call this handler again, the state tells the resource is already gone.
         if self.rt.prepared:
             self.rt.driver.workdir(mr.uid).remove()
-        await self.rt.store.delete(mr.body)
 
     # --- rendering ---------------------------------------------------------------------
 
@@ -559,9 +562,9 @@ class Reconciler:
     ) -> terraform.Workdir:
         wd = self.rt.driver.workdir(mr.uid)
         wd.write_config(desired.config)
-        if not memory.state_restored:
-            # First pass since start: the Secret may be newer (lost workdir), or the workdir
-            # may be (a run finished after the last save); keep the newer one.
+        if not memory.state_restored or wd.read_state() is None:
+            # First pass since start, or the workdir was lost: the Secret may be newer, or
+            # the workdir may be (a run finished after the last save); keep the newer one.
             remote = await self.rt.store.load(mr.body)
             local = wd.read_state()
             if remote and terraform.state_serial(remote)[1] > terraform.state_serial(local)[1]:

@@ -1,0 +1,112 @@
+"""End-to-end: local_file -- create, drift repair, update, delete, orphan."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.runtime import harness
+from tests.runtime.harness import Controller, get, is_ready, wait_for
+
+pytestmark = pytest.mark.e2e
+
+GROUP = "local.m.jetgen.dev"
+POLL = 4.0
+
+
+def file_mr(name: str, ns: str, path, content: str, **spec) -> dict:
+    return {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": "File",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"forProvider": {"filename": str(path), "content": content}, **spec},
+    }
+
+
+def local_controller(apiserver, testbed, provider, tmp_path, **kw) -> Controller:
+    return Controller(
+        kinds=harness.kinds_file(provider),
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        poll=POLL,
+        **kw,
+    )
+
+
+def ready(apiserver, name, ns):
+    return wait_for(
+        f"File {name} Ready",
+        lambda: (o := get(apiserver, "files." + GROUP, name, ns)) and is_ready(o) and o,
+    )
+
+
+def run_lifecycle(apiserver, testbed, provider, tmp_path, binary: str) -> None:
+    ns = apiserver.create_namespace(f"file-{binary}")
+    out = tmp_path / "out"
+    target = out / "managed.txt"
+    with local_controller(apiserver, testbed, provider, tmp_path, binary=binary):
+        apiserver.apply(file_mr("managed", ns, target, "v1\n"))
+        obj = ready(apiserver, "managed", ns)
+        assert target.read_text() == "v1\n"
+        assert obj["status"]["atProvider"]["filename"] == str(target)
+        assert (
+            obj["metadata"]["annotations"]["crossplane.io/external-name"]
+            == (obj["status"]["atProvider"]["id"])
+        )
+
+        # Someone deletes the file by hand: the next poll notices and recreates it.
+        target.unlink()
+        gone_at = time.monotonic()
+        wait_for("file recreated", target.exists, timeout=POLL + 10, every=0.1)
+        assert time.monotonic() - gone_at <= POLL + 5  # one poll plus one pass of slack
+        assert target.read_text() == "v1\n"
+        events = harness.events_text(apiserver, ns)
+        assert "recreated" in events
+
+        # A spec change is applied without waiting for the poll.
+        apiserver.apply(file_mr("managed", ns, target, "v2\n"))
+        wait_for("file updated", lambda: target.read_text() == "v2\n", timeout=POLL + 10)
+        obj = wait_for(
+            "observedGeneration 2",
+            lambda: (
+                (o := get(apiserver, "files." + GROUP, "managed", ns))
+                and o["status"].get("observedGeneration") == 2
+                and is_ready(o)
+                and o
+            ),
+        )
+        assert obj["status"]["atProvider"]["content"] == "v2\n"
+
+        # Deleting the MR deletes the file (through the finalizer).
+        apiserver.kubectl("delete", "files." + GROUP, "managed", "-n", ns, "--timeout=60s")
+        assert not target.exists()
+        assert get(apiserver, "files." + GROUP, "managed", ns) is None
+
+        # Without Delete in managementPolicies the file outlives its MR.
+        kept = out / "kept.txt"
+        policies = ["Observe", "Create", "Update", "LateInitialize"]
+        apiserver.apply(file_mr("kept", ns, kept, "keep me\n", managementPolicies=policies))
+        ready(apiserver, "kept", ns)
+        apiserver.kubectl("delete", "files." + GROUP, "kept", "-n", ns, "--timeout=60s")
+        assert kept.read_text() == "keep me\n"
+        assert get(apiserver, "files." + GROUP, "kept", ns) is None
+        assert "OrphanedExternalResource" in harness.events_text(apiserver, ns)
+
+    # State Secrets are owned by their MRs: the garbage collector removes them.
+    def state_secrets() -> list[str]:
+        items = json.loads(apiserver.kubectl("get", "secrets", "-n", ns, "-o", "json").stdout)
+        return [s["metadata"]["name"] for s in items["items"] if "tfstate" in s["metadata"]["name"]]
+
+    wait_for("state Secrets garbage-collected", lambda: state_secrets() == [], timeout=60)
+
+
+def test_local_file_lifecycle_with_tofu(apiserver, testbed, local_provider, tmp_path):
+    run_lifecycle(apiserver, testbed, local_provider, tmp_path, "tofu")
+
+
+def test_local_file_lifecycle_with_terraform_1_5(apiserver, testbed, local_provider, tmp_path):
+    run_lifecycle(apiserver, testbed, local_provider, tmp_path, "terraform")
