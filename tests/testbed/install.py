@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import gobuild, pgserver
 from .layout import REGISTRY_HOSTS, Layout
-from .pins import Pins, Provider
+from .pins import GoBuild, Pins, Provider
 
 
 class AptError(RuntimeError):
@@ -81,7 +81,7 @@ def _step(report: Report, name: str, out, action) -> None:
         print(f"FAILED: {name}: {exc}", file=out, flush=True)
 
 
-def _install_tool(layout: Layout, tool, out) -> gobuild.BuildResult | None:
+def _install_tool(layout: Layout, tool: GoBuild, out) -> gobuild.BuildResult | None:
     targets = {binary: layout.bin / binary for binary in tool.binaries.values()}
     if gobuild.is_current(layout, tool, list(targets.values())):
         return None

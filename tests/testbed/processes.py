@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +22,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
+
+
+# Servers tied to this Python process that have not been stopped yet.
+_running: list[Server] = []
 
 
 class StartupError(RuntimeError):
@@ -65,14 +69,13 @@ class Server:
         self._reap()
 
     def _reap(self) -> None:
+        if self in _running:
+            _running.remove(self)
         if self.popen is not None:
             try:
                 self.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-
-
-_running: list[Server] = []
 
 
 def spawn(
@@ -119,7 +122,7 @@ def start_server(
     timeout: float,
     tied: bool,
     *,
-    watch: list[Server] = (),
+    watch: Sequence[Server] = (),
     **spawn_options,
 ) -> Server:
     """spawn() and wait until `ready`; a server that does not come up is stopped again.
@@ -139,8 +142,6 @@ def stop_all(servers: list[Server]) -> None:
     """Stop in reverse start order (clients before the servers they talk to)."""
     for server in reversed(servers):
         server.stop()
-        if server in _running:
-            _running.remove(server)
 
 
 @atexit.register
