@@ -35,8 +35,11 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
 
-def provider_descendants() -> list[tuple[int, str]]:
-    """(pid, name) of terraform-provider-* processes below this process, from /proc."""
+def provider_descendants(prefix: str = "terraform-prov") -> list[tuple[int, str]]:
+    """(pid, name) of live processes below this one whose name starts with `prefix`.
+
+    Names come from /proc/<pid>/stat, cut to 15 characters ("terraform-provi").
+    """
     parents: dict[int, int] = {}
     names: dict[int, str] = {}
     for entry in os.listdir("/proc"):
@@ -65,8 +68,7 @@ def provider_descendants() -> list[tuple[int, str]]:
                 return True
         return False
 
-    # comm is cut to 15 characters: "terraform-provi".
-    return [(p, n) for p, n in names.items() if n.startswith("terraform-prov") and below_me(p)]
+    return [(p, n) for p, n in names.items() if n.startswith(prefix) and below_me(p)]
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from jetgen.runtime.plugin_client import ProviderProcess
 
 from .conftest import run

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from jetgen.runtime.cty import UNKNOWN
 from jetgen.runtime.plugin_client import ProviderError, ProviderProcess
 

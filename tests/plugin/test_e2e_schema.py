@@ -6,7 +6,6 @@ import json
 import subprocess
 
 import pytest
-
 from jetgen.runtime.plugin_client import ProviderProcess
 
 from .conftest import run

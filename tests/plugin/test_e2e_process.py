@@ -1,0 +1,99 @@
+"""Process hygiene with real binaries: start failures, clean stop, no orphan when we die."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime.plugin_process import PluginProcess, PluginStartError
+
+from .conftest import provider_descendants, run
+
+pytestmark = pytest.mark.e2e
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_stop_ends_the_process_and_is_idempotent(provider_binary):
+    async def scenario():
+        provider = await ProviderProcess.start(provider_binary("random"))
+        pid = provider.pid
+        assert _alive(pid)
+        await provider.stop()
+        await provider.stop()
+        return pid, provider.plugin.process.returncode
+
+    pid, code = run(scenario())
+    assert not _alive(pid)
+    assert code == 0  # exited by itself after GRPCController.Shutdown, not killed
+
+
+def test_stop_after_the_provider_was_killed(provider_binary):
+    async def scenario():
+        provider = await ProviderProcess.start(provider_binary("random"))
+        os.kill(provider.pid, signal.SIGKILL)
+        await provider.stop(grace=1)
+        return provider.plugin.process.returncode
+
+    assert run(scenario()) == -signal.SIGKILL
+
+
+def test_a_binary_that_is_not_a_plugin_fails_to_start_with_its_output(tmp_path):
+    script = tmp_path / "not-a-plugin"
+    script.write_text("#!/bin/sh\necho 'no plugin here' >&2\nexit 3\n")
+    script.chmod(0o755)
+    with pytest.raises(PluginStartError, match=r"exited with 3 before the handshake.*no plugin"):
+        run(PluginProcess.start(script))
+
+
+def test_a_silent_binary_times_out(tmp_path):
+    script = tmp_path / "silent"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(PluginStartError, match="no handshake within"):
+        run(PluginProcess.start(script, handshake_timeout=0.5))
+    assert time.monotonic() - started < 10
+    assert provider_descendants("sleep") == []
+
+
+def test_provider_dies_with_a_killed_controller(provider_binary):
+    # A controller process that starts a provider, reports its pid, and is then SIGKILLed:
+    # no finalizer runs, only PR_SET_PDEATHSIG can take the provider down.
+    code = (
+        "import asyncio, sys\n"
+        "from jetgen.runtime.plugin_process import PluginProcess\n"
+        "async def main():\n"
+        "    p = await PluginProcess.start(sys.argv[1])\n"
+        "    print(p.pid, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    controller = subprocess.Popen(
+        [sys.executable, "-c", code, str(provider_binary("random"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        provider_pid = int(controller.stdout.readline())
+        assert _alive(provider_pid)
+        controller.kill()
+        controller.wait()
+        deadline = time.monotonic() + 5
+        while _alive(provider_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(provider_pid)
+    finally:
+        controller.kill()
+        controller.wait()
