@@ -244,6 +244,9 @@ class Reconciler:
         driver, env = self.rt.driver, desired.env
         if wd.resource_attributes() is None:
             await self._find_existing(mr, wd, desired)
+        elif state.create_incomplete(mr.annotations):
+            # The controller died after Terraform recorded the create: it did succeed.
+            await self._annotate(mr, state.mark(state.SUCCEEDED))
         if mr.observe_only:
             plan = await driver.plan(wd, env, refresh_only=True)
             if plan.drift or plan.has_changes:

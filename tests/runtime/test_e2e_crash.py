@@ -1,0 +1,127 @@
+"""End-to-end: the controller is SIGKILLed in the middle of a create.
+
+To hit the dangerous window on purpose, the first controller runs Terraform through a
+wrapper that lets the real ``tofu apply`` finish (the file exists, the workdir has state)
+and then hangs, as a slow provider would before returning.  The test SIGKILLs the
+controller's whole process group (controller, wrapper, tofu) while the create-pending
+annotation is set, then starts a normal controller and checks that nothing is created a
+second time.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from tests.runtime import harness
+from tests.runtime.harness import Controller, get, is_ready, wait_for
+from tests.runtime.test_e2e_local_file import GROUP, file_mr
+
+pytestmark = pytest.mark.e2e
+
+PENDING = "crossplane.io/external-create-pending"
+SUCCEEDED = "crossplane.io/external-create-succeeded"
+
+
+def hanging_tofu(tmp_path, real) -> str:
+    script = tmp_path / "hanging-tofu"
+    script.write_text(
+        f'#!/bin/sh\n"{real}" "$@"\nrc=$?\nif [ "$1" = "apply" ]; then sleep 600; fi\nexit $rc\n'
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def controller(apiserver, testbed, provider, tmp_path, log: str, **kw) -> Controller:
+    return Controller(
+        kinds=harness.kinds_file(provider),
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / log,
+        poll=3,
+        **kw,
+    )
+
+
+def create_events(apiserver, ns) -> int:
+    items = json.loads(harness.events_text(apiserver, ns))["items"]
+    return sum(e.get("count", 1) for e in items if e["reason"] == "CreatedExternalResource")
+
+
+def kill_mid_create(apiserver, testbed, provider, tmp_path, ns, target):
+    first = controller(apiserver, testbed, provider, tmp_path, "first.log")
+    first.args[first.args.index("--terraform") + 1] = hanging_tofu(tmp_path, testbed.tofu)
+    first.start()
+    try:
+        apiserver.apply(file_mr("crash", ns, target, "once\n"))
+        wait_for("the create to be under way", target.exists, timeout=60)
+        obj = get(apiserver, "files." + GROUP, "crash", ns)
+        assert PENDING in obj["metadata"]["annotations"]
+        assert SUCCEEDED not in obj["metadata"]["annotations"]
+    finally:
+        first.kill()
+    return target.stat()
+
+
+def test_kill_during_create_then_restart_creates_nothing_twice(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("crash")
+    out = tmp_path / "out"
+    target = out / "crash.txt"
+    before = kill_mid_create(apiserver, testbed, local_provider, tmp_path, ns, target)
+
+    with controller(apiserver, testbed, local_provider, tmp_path, "second.log"):
+        obj = wait_for(
+            "Ready after restart",
+            lambda: (o := get(apiserver, "files." + GROUP, "crash", ns)) and is_ready(o) and o,
+        )
+    annotations = obj["metadata"]["annotations"]
+    assert annotations[SUCCEEDED] > annotations[PENDING]
+    assert [p.name for p in out.iterdir()] == ["crash.txt"]
+    after = target.stat()
+    # Same file, never rewritten: the restarted controller found the create in the state.
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert create_events(apiserver, ns) == 0  # the first controller died before reporting
+
+
+def test_kill_during_create_with_lost_workdir_refuses_to_guess(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("crash-lost")
+    out = tmp_path / "out"
+    target = out / "crash.txt"
+    before = kill_mid_create(apiserver, testbed, local_provider, tmp_path, ns, target)
+    shutil.rmtree(tmp_path / "work")  # a new pod: the workdir (and its state) is gone
+
+    with controller(apiserver, testbed, local_provider, tmp_path, "second.log"):
+        # local_file has no import and its ID comes from the provider: the controller
+        # cannot know whether the interrupted create made something, so it must not
+        # create again; it says so and waits for a human.
+        obj = wait_for(
+            "Synced=False about the interrupted create",
+            lambda: (
+                (o := get(apiserver, "files." + GROUP, "crash", ns))
+                and "interrupted" in harness.condition(o, "Synced").get("message", "")
+                and o
+            ),
+        )
+        assert harness.condition(obj, "Synced")["reason"] == "ReconcileError"
+        time.sleep(2 * 3 + 1)  # two more polls: still no second create
+        after = target.stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        assert create_events(apiserver, ns) == 0
+
+        # The human checked: creating again is safe.  Removing the mark lets it proceed.
+        apiserver.kubectl("annotate", "files." + GROUP, "crash", "-n", ns, f"{PENDING}-")
+        obj = wait_for(
+            "Ready after the mark is removed",
+            lambda: (o := get(apiserver, "files." + GROUP, "crash", ns)) and is_ready(o) and o,
+        )
+    assert [p.name for p in out.iterdir()] == ["crash.txt"]
+    assert target.read_text() == "once\n"
+    assert create_events(apiserver, ns) == 1
