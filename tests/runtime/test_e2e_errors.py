@@ -1,0 +1,86 @@
+"""End-to-end: bad input never wedges the controller, heals when fixed, never leaks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.runtime import harness
+from tests.runtime.harness import get, is_ready, wait_for
+from tests.runtime.test_e2e_local_file import GROUP, file_mr, local_controller
+
+pytestmark = pytest.mark.e2e
+
+SECRET_VALUE = "s3cr3t-content-do-not-leak"
+
+
+def synced_message(apiserver, name, ns, needle):
+    return wait_for(
+        f"Synced=False on {name} mentioning {needle!r}",
+        lambda: (
+            (o := get(apiserver, "files." + GROUP, name, ns))
+            and harness.condition(o, "Synced").get("status") == "False"
+            and needle in harness.condition(o, "Synced").get("message", "")
+            and o
+        ),
+    )
+
+
+def test_missing_secret_and_failing_provider_recover_when_fixed(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("errors")
+    out = tmp_path / "out"
+    secret_file = out / "secret.txt"
+    bad_target = tmp_path / "not-a-dir"
+    bad_target.write_text("a file where the provider needs a directory\n")
+    fixed_target = out / "fixed.txt"
+
+    with local_controller(apiserver, testbed, local_provider, tmp_path) as ctl:
+        # 1. A SecretRef to a Secret that does not exist (yet).
+        with_secret = file_mr("with-secret", ns, secret_file, "")
+        del with_secret["spec"]["forProvider"]["content"]
+        with_secret["spec"]["forProvider"]["sensitiveContentSecretRef"] = {
+            "name": "file-content",
+            "key": "text",
+        }
+        apiserver.apply(with_secret)
+        # 2. A spec the provider rejects: the parent "directory" is a regular file.
+        apiserver.apply(file_mr("bad-path", ns, bad_target / "x.txt", "x\n"))
+        # 3. A healthy neighbour must not wait behind the broken ones.
+        apiserver.apply(file_mr("healthy", ns, out / "healthy.txt", "ok\n"))
+
+        wait_for(
+            "healthy Ready",
+            lambda: is_ready(get(apiserver, "files." + GROUP, "healthy", ns)),
+        )
+        synced_message(apiserver, "with-secret", ns, "not found")
+        bad = synced_message(apiserver, "bad-path", ns, "apply")
+        assert len(harness.condition(bad, "Synced")["message"]) <= 1000
+        assert "Warning" in harness.events_text(apiserver, ns)
+
+        # Fix both: create the Secret, point the file somewhere sensible.
+        apiserver.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "file-content", "namespace": ns},
+                "stringData": {"text": SECRET_VALUE},
+            }
+        )
+        apiserver.apply(file_mr("bad-path", ns, fixed_target, "fixed\n"))
+        for name in ("with-secret", "bad-path"):
+            wait_for(
+                f"{name} healed",
+                lambda n=name: is_ready(get(apiserver, "files." + GROUP, n, ns)),
+                timeout=90,
+            )
+        assert secret_file.read_text() == SECRET_VALUE
+        assert fixed_target.read_text() == "fixed\n"
+
+        obj = get(apiserver, "files." + GROUP, "with-secret", ns)
+        assert SECRET_VALUE not in json.dumps(obj)
+        assert SECRET_VALUE not in harness.events_text(apiserver, ns)
+    assert SECRET_VALUE not in ctl.logs()
+    assert ctl.proc.returncode == 0  # stopped by SIGTERM, never crashed
