@@ -123,6 +123,21 @@ def test_missing_install_is_reported_with_the_fixture_message(tmp_path):
         _ = Testbed(Layout(tmp_path)).tofu
 
 
+def test_fixtures_fail_rather_than_skip_without_an_install(tmp_path):
+    test_file = tmp_path / "test_needs_bed.py"
+    test_file.write_text("def test_it(apiserver):\n    pass\n")
+    env = {**os.environ, "JETGEN_TESTBED_DIR": str(tmp_path / "empty"), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.testbed.fixtures", "-p", "no:cacheprovider",
+         "--rootdir", str(tmp_path), "-q", str(test_file)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout
+    assert "1 error" in proc.stdout
+    assert "skipped" not in proc.stdout
+    assert "test bed not installed: run scripts/testbed install (missing: etcd" in proc.stdout
+
+
 def test_tied_process_dies_with_its_parent_even_on_sigkill(tmp_path):
     script = textwrap.dedent(
         f"""
