@@ -16,14 +16,21 @@ def schema_file(testbed, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_provider(testbed, apiserver, schema_file, tmp_path_factory) -> Path:
-    """The generated random provider (CRDs installed); random_id decodes b64_std."""
+    """The generated random provider (CRDs installed); random_id decodes b64_std into
+    ``decoded``; random_pet's prefix may come from an Id's hex."""
     extra = {
         "resources": {
             "random_id": {
                 "connection_details": [
                     {"key": "decoded", "attribute": "b64_std", "transform": "base64decode"}
                 ]
-            }
+            },
+            # A reference to exercise prefixRef / prefixSelector.
+            "random_pet": {
+                "references": [
+                    {"field": "prefix", "kind": "Id", "value_from": "status.atProvider.hex"}
+                ]
+            },
         }
     }
     out = harness.generate(

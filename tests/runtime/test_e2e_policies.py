@@ -1,0 +1,131 @@
+"""End-to-end: references, observe-only adoption, and the pause annotation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.runtime import harness
+from tests.runtime.harness import get, is_ready, wait_for
+from tests.runtime.test_e2e_local_file import GROUP as LOCAL
+from tests.runtime.test_e2e_local_file import file_mr, local_controller
+from tests.runtime.test_e2e_random import GROUP as RANDOM
+from tests.runtime.test_e2e_random import controller as random_controller
+
+pytestmark = pytest.mark.e2e
+
+
+def ready(apiserver, resource, name, ns, timeout=60):
+    return wait_for(
+        f"{resource} {name} Ready",
+        lambda: (o := get(apiserver, resource, name, ns)) and is_ready(o) and o,
+        timeout=timeout,
+    )
+
+
+def random_id(name, ns, byte_length=4, labels=None, annotations=None, **spec):
+    return {
+        "apiVersion": f"{RANDOM}/v1alpha1",
+        "kind": "Id",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": labels or {},
+            "annotations": annotations or {},
+        },
+        "spec": {"forProvider": {"byteLength": byte_length}, **spec},
+    }
+
+
+def pet(name, ns, **for_provider):
+    return {
+        "apiVersion": f"{RANDOM}/v1alpha1",
+        "kind": "Pet",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"forProvider": {"length": 2, **for_provider}},
+    }
+
+
+def test_references_by_name_and_selector(apiserver, testbed, random_provider, tmp_path):
+    ns = apiserver.create_namespace("refs")
+    with random_controller(apiserver, testbed, random_provider, tmp_path):
+        apiserver.apply(random_id("src", ns, labels={"app": "demo"}))
+        apiserver.apply(pet("by-ref", ns, prefixRef={"name": "src"}))
+        apiserver.apply(pet("by-selector", ns, prefixSelector={"matchLabels": {"app": "demo"}}))
+        apiserver.apply(pet("waits", ns, prefixRef={"name": "later"}))
+
+        hex_ = ready(apiserver, "ids." + RANDOM, "src", ns)["status"]["atProvider"]["hex"]
+        for name in ("by-ref", "by-selector"):
+            obj = ready(apiserver, "pets." + RANDOM, name, ns)
+            assert obj["status"]["atProvider"]["id"].startswith(hex_ + "-")
+            assert obj["status"]["atProvider"]["prefix"] == hex_
+
+        waiting = wait_for(
+            "unresolved reference reported",
+            lambda: (
+                "not found"
+                in harness.condition(get(apiserver, "pets." + RANDOM, "waits", ns), "Synced").get(
+                    "message", ""
+                )
+            ),
+        )
+        assert waiting
+        apiserver.apply(random_id("later", ns))
+        later_hex = ready(apiserver, "ids." + RANDOM, "later", ns)["status"]["atProvider"]["hex"]
+        obj = ready(apiserver, "pets." + RANDOM, "waits", ns, timeout=90)
+        assert obj["status"]["atProvider"]["prefix"] == later_hex
+
+
+def test_observe_only_adopts_by_external_name_and_changes_nothing(
+    apiserver, testbed, random_provider, tmp_path
+):
+    ns = apiserver.create_namespace("observe")
+    with random_controller(apiserver, testbed, random_provider, tmp_path):
+        apiserver.apply(random_id("original", ns, byte_length=6))
+        original = ready(apiserver, "ids." + RANDOM, "original", ns)["status"]["atProvider"]
+
+        adopter = random_id(
+            "adopter",
+            ns,
+            byte_length=6,
+            annotations={"crossplane.io/external-name": original["b64Url"]},
+            managementPolicies=["Observe"],
+        )
+        apiserver.apply(adopter)
+        seen = ready(apiserver, "ids." + RANDOM, "adopter", ns)["status"]["atProvider"]
+        assert seen["hex"] == original["hex"]
+        assert "ImportedExternalResource" in harness.events_text(apiserver, ns)
+
+        # A spec that differs must not be applied: Observe never changes anything.
+        adopter["spec"]["forProvider"]["byteLength"] = 12
+        apiserver.apply(adopter)
+        time.sleep(12)  # a couple of polls
+        obj = get(apiserver, "ids." + RANDOM, "adopter", ns)
+        assert obj["status"]["atProvider"]["hex"] == original["hex"]
+        assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+
+
+def test_paused_resource_is_left_alone_until_unpaused(apiserver, testbed, local_provider, tmp_path):
+    ns = apiserver.create_namespace("paused")
+    target = tmp_path / "out" / "paused.txt"
+    with local_controller(apiserver, testbed, local_provider, tmp_path):
+        apiserver.apply(file_mr("p", ns, target, "v1\n"))
+        ready(apiserver, "files." + LOCAL, "p", ns)
+
+        apiserver.kubectl("annotate", "files." + LOCAL, "p", "-n", ns, "crossplane.io/paused=true")
+        wait_for(
+            "ReconcilePaused",
+            lambda: (
+                harness.condition(get(apiserver, "files." + LOCAL, "p", ns), "Synced").get("reason")
+                == "ReconcilePaused"
+            ),
+        )
+        apiserver.apply(file_mr("p", ns, target, "v2\n"))
+        target.unlink()
+        time.sleep(10)  # more than two polls
+        assert not target.exists()
+
+        apiserver.kubectl("annotate", "files." + LOCAL, "p", "-n", ns, "crossplane.io/paused-")
+        wait_for("unpaused file written", lambda: target.exists() and target.read_text() == "v2\n")
+        ready(apiserver, "files." + LOCAL, "p", ns)
