@@ -26,8 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (SchemaError, config_mod.ConfigError, obtain.ObtainError, ModelsError,
-            scaffold.ScaffoldError) as exc:  # fmt: skip
+    except (
+        SchemaError,
+        config_mod.ConfigError,
+        obtain.ObtainError,
+        ModelsError,
+        scaffold.ScaffoldError,
+    ) as exc:
         print(f"jetgen: error: {exc}", file=sys.stderr)
         return 1
 
@@ -49,8 +54,11 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--output", type=Path, help="output directory (default: the repository)")
     gen.add_argument("--repo", type=Path, default=Path("."), help="provider repository")
     gen.add_argument("--provider", help="which provider of a multi-provider schema file")
-    gen.add_argument("--trim-descriptions", action="store_true",
-                     help="leave field descriptions out of CRDs (smaller CRDs)")  # fmt: skip
+    gen.add_argument(
+        "--trim-descriptions",
+        action="store_true",
+        help="leave field descriptions out of CRDs (smaller CRDs)",
+    )
     gen.add_argument("--no-models", action="store_true", help="skip the pydantic models")
     gen.add_argument("--force", action="store_true", help="regenerate even if up to date")
     gen.add_argument("--terraform-binary", help="tofu/terraform to obtain the schema with")
@@ -118,6 +126,9 @@ def _apply_hooks(config: config_mod.ProviderConfiguration, repo: Path, where: Pa
     """Run the repository's ``configure(config)``; its package is imported from ``repo``."""
     if not config.hooks_module:
         return
+    # A module of that name imported earlier (another repository) must not be reused.
+    for loaded in [m for m in sys.modules if m.split(".")[0] == config.hooks_module]:
+        del sys.modules[loaded]
     sys.path.insert(0, str(repo.resolve()))
     try:
         config_mod.apply_hooks(config)

@@ -59,6 +59,7 @@ def build(
             rc = config.resources.get(type_name, ResourceConfig())
             where = f"{config_file}: resources.{type_name}"
             info.kinds.append(build_kind(resource, rc, config, name, where))
+    _resolve_plural_clashes(info)
     _check_unique_kinds(info)
     if config.trim_descriptions:
         for kind in info.kinds:
@@ -77,16 +78,36 @@ def _check_configured_resources(
             )
 
 
-def _check_unique_kinds(info: ProviderInfo) -> None:
-    seen: dict[tuple[str, str], str] = {(info.config_group, k): "(provider)" for k in CONFIG_KINDS}
+def _resolve_plural_clashes(info: ProviderInfo) -> None:
+    """Make plural and singular names unique within each group.
+
+    A kind whose name already is a plural (``InstallationRepositories``) has plural ==
+    singular, which clashes with the plural of its singular sibling
+    (``InstallationRepository`` -> ``installationrepositories``).  The already-plural kind
+    then takes ``...es`` as both plural and singular; other clashes are errors.
+    """
+    regular = {(k.group, k.plural) for k in info.kinds if k.plural != k.kind.lower()}
     for kind in info.kinds:
-        key = (kind.group, kind.kind)
-        if key in seen:
-            raise ConfigError(
-                f"{kind.terraform_type} and {seen[key]} both become {kind.kind} in {kind.group};"
-                f" set resources.{kind.terraform_type}.kind (or group) in jetgen.yaml"
-            )
-        seen[key] = kind.terraform_type
+        if kind.plural == kind.kind.lower() and (kind.group, kind.plural) in regular:
+            kind.plural = kind.singular = kind.plural + "es"
+
+
+def _check_unique_kinds(info: ProviderInfo) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for name in CONFIG_KINDS:
+        for used in (name, name.lower(), naming.plural(name)):
+            seen[(info.config_group, used)] = name
+    for kind in info.kinds:
+        names = {kind.kind, kind.plural, kind.singular or kind.kind.lower()}
+        for used in sorted(names):
+            other = seen.get((kind.group, used))
+            if other is not None and other != kind.terraform_type:
+                raise ConfigError(
+                    f"{kind.terraform_type} and {other} both use the name {used!r} in"
+                    f" {kind.group}; set resources.{kind.terraform_type}.kind (or group)"
+                    " in jetgen.yaml"
+                )
+            seen[(kind.group, used)] = kind.terraform_type
 
 
 def build_kind(

@@ -137,3 +137,8 @@ def cel_property(name: str) -> str:
         .replace("-", "__dash__")
         .replace("/", "__slash__")
     )
+
+
+def package_name(provider: str) -> str:
+    """The generated Python package of a provider: ``linode`` -> ``linode_provider``."""
+    return re.sub(r"\W", "_", provider) + "_provider"

@@ -70,8 +70,9 @@ def obtain(source: str, version: str, target: Path, binary: str | None = None) -
 def _run(command: list[str], cwd: Path) -> str:
     env = dict(os.environ, TF_IN_AUTOMATION="1")
     try:
-        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=600)  # fmt: skip
+        done = subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ObtainError(f"{' '.join(command)}: {exc}") from None
     if done.returncode != 0:

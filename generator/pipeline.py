@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +38,6 @@ class Result:
     phases: dict[str, float] = field(default_factory=dict)
 
 
-def package_name(info: ProviderInfo) -> str:
-    return re.sub(r"\W", "_", info.name) + "_provider"
-
-
 def owned_paths(package: str) -> list[str]:
     """Paths (relative to the output root) that belong to the generator entirely."""
     return ["package/crds", package, "examples", "docs/kinds"]
@@ -70,7 +65,7 @@ def generate(
         parsed = schema_mod.parse(_decode(raw, schema_file), str(schema_file), provider)
     with clock("model"):
         info = model.build(parsed, config, config_file)
-    package = package_name(info)
+    package = naming.package_name(info.name)
     with clock("crds"):
         crd_of = {k.terraform_type: crds.managed_crd(k, info) for k in info.kinds}
         documents = crds.provider_config_crds(info) + list(crd_of.values())

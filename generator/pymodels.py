@@ -112,19 +112,26 @@ def _balance(texts: dict[str, str], jobs: int) -> list[list[str]]:
 
 def _start_codegen(inputs: Path, output: Path) -> subprocess.Popen[str]:
     command = [
-        sys.executable, "-m", "datamodel_code_generator",
-        "--input", str(inputs),
-        "--input-file-type", "jsonschema",
-        "--output", str(output),
-        "--output-model-type", "pydantic_v2.BaseModel",
+        sys.executable,
+        "-m",
+        "datamodel_code_generator",
+        "--input",
+        str(inputs),
+        "--input-file-type",
+        "jsonschema",
+        "--output",
+        str(output),
+        "--output-model-type",
+        "pydantic_v2.BaseModel",
         "--disable-timestamp",
         "--no-formatters",  # ruff formats the whole package once afterwards
         "--use-schema-description",
         "--use-field-description",
         "--use-standard-collections",
         "--use-union-operator",
-        "--target-python-version", "3.11",
-    ]  # fmt: skip
+        "--target-python-version",
+        "3.11",
+    ]
     return subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_quiet_env()
     )
@@ -146,8 +153,17 @@ def _quiet_env() -> dict[str, str]:
 
 def format_python(package_dir: Path) -> None:
     """One ``ruff format`` run over the whole generated package."""
-    command = [sys.executable, "-m", "ruff", "format", "--quiet", "--no-cache",
-               "--line-length", "100", str(package_dir)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "ruff",
+        "format",
+        "--quiet",
+        "--no-cache",
+        "--line-length",
+        "100",
+        str(package_dir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise ModelsError(f"ruff format failed:\n{done.stderr[-4000:]}")

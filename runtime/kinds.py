@@ -32,7 +32,7 @@ Added for the generator (all optional, omitted from kinds.json when unset):
 ``min_items`` / ``max_items`` (collection bounds from the schema; for information),
 ``ref`` / ``selector`` (JSON names of the ``<field>Ref`` / ``<field>Selector`` fields the
 CRD carries next to a field that a configured :class:`Reference` points at; they live in
-the same object as the field).  :class:`Kind` gained ``description`` and ``deprecated``
+the same object as the field).  :class:`Kind` gained ``description``, ``deprecated`` and ``singular``
 (from the resource schema; the generator drops descriptions from kinds.json to keep it
 small, the runtime never needs them).
 
@@ -132,6 +132,7 @@ class Kind:
     timeouts: Timeouts = field(default_factory=Timeouts)
     description: str = ""
     deprecated: bool = False
+    singular: str = ""  # CRD singular name; "" means kind.lower()
 
     @property
     def api_version(self) -> str:

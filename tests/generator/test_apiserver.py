@@ -1,0 +1,310 @@
+"""Generated CRDs and examples on a real kube-apiserver (the test bed's control plane).
+
+For every real schema in /work/shared/schemas and the hand-written every-shape schema:
+all CRDs are accepted and become Established, and every example passes a server-side
+dry-run create.  The every-shape kinds are also created for real, to check that values
+of every shape survive the apiserver (pruning, CEL rules, empty marker objects).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from jetgen.generator import cli
+
+from tests.generator.paths import EVERY_SHAPE, SHARED_SCHEMAS
+
+pytestmark = pytest.mark.e2e
+
+SCHEMAS = [*sorted(SHARED_SCHEMAS.glob("*.json")), EVERY_SHAPE]
+
+
+def generate(schema: Path, out: Path, *extra: str) -> Path:
+    assert (
+        cli.main(["generate", "--schema", str(schema), "--output", str(out), "--no-models", *extra])
+        == 0
+    )
+    return out
+
+
+def crd_names(out: Path) -> list[str]:
+    names = []
+    for path in sorted((out / "package" / "crds").glob("*.yaml")):
+        group, plural = path.stem.split("_", 1)
+        names.append(f"{plural}.{group}")
+    return names
+
+
+def install_crds(apiserver, out: Path) -> list[str]:
+    """Create all CRDs in one request stream and wait until every one is Established."""
+    crds = out / "package" / "crds"
+    apiserver.kubectl("apply", "--server-side", "--field-manager=jetgen-tests", "-f", str(crds))
+    names = crd_names(out)
+    apiserver.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=300s",
+        *[f"crd/{n}" for n in names],
+    )
+    return names
+
+
+def remove_crds(apiserver, names: list[str]) -> None:
+    apiserver.kubectl("delete", "--wait=false", "--ignore-not-found", *[f"crd/{n}" for n in names])
+
+
+def dry_run_examples(apiserver, out: Path, namespace: str) -> subprocess.CompletedProcess[str]:
+    examples = out / "examples"
+    # Discovery can lag a few seconds behind Established for a fresh group: retry then.
+    for attempt in range(10):
+        done = apiserver.kubectl(
+            "create", "--dry-run=server", "-n", namespace, "-R", "-f", str(examples), check=False
+        )
+        if done.returncode == 0 or "no matches for kind" not in done.stderr or attempt == 9:
+            return done
+        time.sleep(2)
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda p: p.stem)
+def test_crds_established_and_examples_accepted(apiserver, tmp_path, schema):
+    out = generate(schema, tmp_path / "out")
+    started = time.monotonic()
+    names = install_crds(apiserver, out)
+    installed = time.monotonic() - started
+    try:
+        namespace = apiserver.create_namespace("gen-" + schema.stem.split("-")[0])
+        done = dry_run_examples(apiserver, out, namespace)
+        assert done.returncode == 0, done.stderr[-3000:]
+        created = [line for line in done.stdout.splitlines() if "created (server dry run)" in line]
+        assert len(created) == len(list((out / "examples").rglob("*.yaml")))
+        print(f"{schema.name}: {len(names)} CRDs established in {installed:.1f} s")
+    finally:
+        remove_crds(apiserver, names)
+
+
+@pytest.fixture(scope="module")
+def every_shape(apiserver, tmp_path_factory):
+    out = generate(EVERY_SHAPE, tmp_path_factory.mktemp("every-shape"))
+    names = install_crds(apiserver, out)
+    namespace = apiserver.create_namespace("every-shape")
+    yield out, namespace
+    remove_crds(apiserver, names)
+
+
+def widget(name: str, for_provider: dict, **spec) -> dict:
+    return {
+        "apiVersion": "shapes.m.jetgen.dev/v1alpha1",
+        "kind": "Widget",
+        "metadata": {"name": name},
+        "spec": {"forProvider": for_provider, **spec},
+    }
+
+
+REQUIRED = {
+    "name": "w",
+    "namespace": "ns",
+    "passwordSecretRef": {"name": "s", "key": "password"},
+    "rule": [{"action": "allow"}],
+    "settings": {"mode": "fast"},
+}
+
+
+def create(apiserver, namespace: str, obj: dict, check: bool = True):
+    return apiserver.kubectl(
+        "create", "-n", namespace, "-f", "-", "-o", "json", input=json.dumps(obj), check=check
+    )
+
+
+def test_every_shape_survives_the_apiserver(apiserver, every_shape):
+    _, namespace = every_shape
+    values = {
+        **REQUIRED,
+        "marker": {},
+        "rule": [{"action": "allow", "match": [{"field": "f", "empty": {}}]}],
+        "anything": {"a": [1, "x", {"b": None}], "c": 2.5},
+        "point": ["s", 1, True],
+        "configObj": {"a": "x", "c": {"d": False}},
+        "matrix": [[1, 2], [3]],
+        "nestedMap": {"k": {"k2": "v"}},
+        "setOfMaps": [{"a": "b"}],
+        "ipV4": "1",
+        "ipv4": "2",
+        "ip_v_4": "3",
+        "in": "x",
+        "spec": "s",
+        "kind": "k",
+        "apiVersion": "v",
+        "metadata": {"m": "n"},
+        "conditions": ["c"],
+        "deep": {
+            "label": "l",
+            "level2": [
+                {
+                    "level3": [
+                        {
+                            "tag": "t",
+                            "level4": {
+                                "key": {
+                                    "level5": {
+                                        "note": "n",
+                                        "level6": [
+                                            {
+                                                "value": "six",
+                                                "secretSecretRef": {"name": "s", "key": "k"},
+                                            }
+                                        ],
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                }
+            ],
+        },
+        "oneNested": {"x": "one"},
+        "nestedMapAttr": {"a": {"y": 1}},
+        "named": {"http": {"port": 80}},
+        "groupBlock": {"g": "g"},
+        "singleBlock": {"keySecretRef": {"name": "s", "key": "k"}, "user": "u"},
+    }
+    done = create(apiserver, namespace, widget("every-shape", values))
+    stored = json.loads(done.stdout)["spec"]["forProvider"]
+    assert stored == values  # nothing pruned, nothing changed: {} markers included
+
+
+def test_missing_required_argument_is_rejected_with_its_name(apiserver, every_shape):
+    _, namespace = every_shape
+    values = {k: v for k, v in REQUIRED.items() if k != "namespace"}
+    done = create(apiserver, namespace, widget("no-namespace", values), check=False)
+    assert done.returncode != 0
+    assert "spec.forProvider.namespace is a required parameter" in done.stderr
+
+
+def test_required_argument_may_come_from_init_provider(apiserver, every_shape):
+    _, namespace = every_shape
+    values = {k: v for k, v in REQUIRED.items() if k != "name"}
+    create(apiserver, namespace, widget("init-name", values, initProvider={"name": "n"}))
+
+
+def test_observe_only_needs_no_arguments(apiserver, every_shape):
+    _, namespace = every_shape
+    create(apiserver, namespace, widget("observe", {}, managementPolicies=["Observe"]))
+    done = create(apiserver, namespace, widget("create", {}), check=False)
+    assert done.returncode != 0  # the default policy ["*"] does need them
+
+
+def test_nested_required_argument_is_rejected(apiserver, every_shape):
+    _, namespace = every_shape
+    values = {**REQUIRED, "rule": [{"priority": 1}]}
+    done = create(apiserver, namespace, widget("no-action", values), check=False)
+    assert done.returncode != 0
+    assert "action" in done.stderr and "Required value" in done.stderr
+
+
+def test_defaults_and_status_subresource(apiserver, every_shape):
+    _, namespace = every_shape
+    obj = json.loads(create(apiserver, namespace, widget("defaults", REQUIRED)).stdout)
+    assert obj["spec"]["managementPolicies"] == ["*"]
+    assert obj["spec"]["providerConfigRef"] == {"kind": "ClusterProviderConfig", "name": "default"}
+    status = {
+        "status": {
+            "atProvider": {
+                "status": "ok",
+                "conditions": ["c"],
+                "rule": [{"id": "r1"}],
+                "computedObjs": [{"id": "x", "size": 1}],
+            },
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Available",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+        }
+    }
+    apiserver.kubectl(
+        "patch",
+        "-n",
+        namespace,
+        "widget",
+        "defaults",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
+    )
+    got = apiserver.get_json("-n", namespace, "widget", "defaults")
+    assert got["status"]["atProvider"] == status["status"]["atProvider"]
+    table = apiserver.kubectl("get", "-n", namespace, "widget", "defaults").stdout
+    assert table.split()[:5] == ["NAME", "READY", "SYNCED", "EXTERNAL-NAME", "AGE"]
+    assert "True" in table.splitlines()[1]
+
+
+def test_provider_configs_are_accepted(apiserver, every_shape):
+    _, namespace = every_shape
+    namespaced = {
+        "apiVersion": "shapes.m.jetgen.dev/v1alpha1",
+        "kind": "ProviderConfig",
+        "metadata": {"name": "pc"},
+        "spec": {
+            "credentials": {"source": "Secret", "secretRef": {"name": "creds", "key": "token"}},
+            "configuration": {
+                "endpoint": "https://x",
+                "apiKeySecretRef": {"name": "s", "key": "k"},
+                "features": {"beta": True},
+            },
+        },
+    }
+    got = json.loads(create(apiserver, namespace, namespaced).stdout)
+    assert got["spec"]["configuration"]["features"] == {"beta": True}
+    cluster = {**namespaced, "kind": "ClusterProviderConfig", "metadata": {"name": "cpc-test"}}
+    done = create(apiserver, namespace, cluster, check=False)
+    assert done.returncode != 0 and "namespace" in done.stderr  # cluster scope names it
+    cluster["spec"]["credentials"]["secretRef"]["namespace"] = "default"
+    cluster["spec"]["configuration"]["apiKeySecretRef"]["namespace"] = "default"
+    create(apiserver, namespace, cluster)
+    apiserver.kubectl("delete", "clusterproviderconfig.shapes.m.jetgen.dev", "cpc-test")
+
+
+def test_cluster_scope_shape(apiserver, tmp_path):
+    config = tmp_path / "repo"
+    config.mkdir()
+    (config / "jetgen.yaml").write_text("name: shapes\nscope: Cluster\ngroupSuffix: v1.test\n")
+    out = tmp_path / "out"
+    assert (
+        cli.main(
+            [
+                "generate",
+                "--repo",
+                str(config),
+                "--schema",
+                str(EVERY_SHAPE),
+                "--output",
+                str(out),
+                "--no-models",
+            ]
+        )
+        == 0
+    )
+    names = install_crds(apiserver, out)
+    try:
+        done = dry_run_examples(apiserver, out, "default")
+        assert done.returncode == 0, done.stderr
+        obj = widget("cluster-scoped", REQUIRED)
+        obj["apiVersion"] = "shapes.v1.test/v1alpha1"
+        obj["spec"]["forProvider"]["passwordSecretRef"]["namespace"] = "default"
+        got = json.loads(
+            apiserver.kubectl("create", "-f", "-", "-o", "json", input=json.dumps(obj)).stdout
+        )
+        assert got["spec"]["deletionPolicy"] == "Delete"
+        assert got["metadata"].get("namespace") is None
+        apiserver.kubectl("delete", "widget.shapes.v1.test", "cluster-scoped")
+    finally:
+        remove_crds(apiserver, names)

@@ -1,0 +1,288 @@
+"""The jetgen command: preview and repository flows, determinism, errors without output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from jetgen.generator import cli, writer
+from jetgen.runtime.kinds import ProviderInfo
+
+from tests.generator.paths import EVERY_SHAPE, LINODE
+
+JETGEN = [sys.executable, "-m", "jetgen.generator.cli"]
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file below root with its sha256 (the stamp excluded)."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*JETGEN, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def shapes_out(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shapes") / "out"
+    assert cli.main(["generate", "--schema", str(EVERY_SHAPE), "--output", str(out)]) == 0
+    return out
+
+
+def test_preview_layout(shapes_out):
+    files = tree(shapes_out)
+    crds = [f for f in files if f.startswith("package/crds/")]
+    assert sorted(crds) == [
+        "package/crds/legacy.shapes.m.jetgen.dev_things.yaml",
+        "package/crds/lke.shapes.m.jetgen.dev_clusters.yaml",
+        "package/crds/net.shapes.m.jetgen.dev_policies.yaml",
+        "package/crds/shapes.m.jetgen.dev_clusterproviderconfigs.yaml",
+        "package/crds/shapes.m.jetgen.dev_providerconfigs.yaml",
+        "package/crds/shapes.m.jetgen.dev_widgets.yaml",
+    ]
+    for name in (
+        "__init__.py",
+        "__main__.py",
+        "kinds.json",
+        "models/_common.py",
+        "models/shapes_widget.py",
+        "models/lke_cluster.py",
+    ):
+        assert f"shapes_provider/{name}" in files
+    assert "examples/shapes/widget.yaml" in files and "docs/kinds/shapes/widget.md" in files
+    assert "docs/kinds/index.md" in files
+    for crd in crds:  # one CRD per file, valid YAML
+        assert yaml.safe_load((shapes_out / crd).read_text())["kind"] == "CustomResourceDefinition"
+
+
+def test_kinds_json_loads_in_the_runtime_without_descriptions(shapes_out):
+    info = ProviderInfo.load(shapes_out / "shapes_provider" / "kinds.json")
+    assert [k.kind for k in info.kinds] == ["Thing", "Cluster", "Policy", "Widget"]
+    assert "description" not in (shapes_out / "shapes_provider" / "kinds.json").read_text()
+    widget = info.kinds[-1]
+    assert widget.fields["settings"].single and widget.fields["settings"].mode == "set"
+
+
+def test_generated_models_validate_the_examples(shapes_out):
+    code = (
+        "import sys, yaml; sys.path.insert(0, sys.argv[1]);"
+        "from shapes_provider.models.shapes_widget import Widget;"
+        "from shapes_provider.models.lke_cluster import Cluster;"
+        "w = Widget.model_validate(yaml.safe_load(open(sys.argv[2])));"
+        "print(w.spec.forProvider.settings.mode, w.spec.forProvider.in_)"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(shapes_out),
+            str(shapes_out / "examples/shapes/widget.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["example", "None"]
+
+
+def test_generated_python_is_ruff_clean(shapes_out):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--check",
+            "--line-length",
+            "100",
+            str(shapes_out / "shapes_provider"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_doc_page_lists_fields_and_secret_keys(shapes_out):
+    page = (shapes_out / "docs/kinds/shapes/widget.md").read_text()
+    assert "| `passwordSecretRef` | Secret key reference | yes |" in page
+    assert "`attribute.token`" in page
+    assert (
+        "`attribute.deep.level2.<index>.level3.<index>.level4.<key>.level5.level6.<index>.secret`"
+        in page
+    )
+    assert "| `rule[].action` | string | yes |" in page
+    assert "*write-only*" in page and "Deprecated. Use name." in page
+
+
+def test_deterministic_byte_identical_output(tmp_path, shapes_out):
+    again = tmp_path / "again"
+    assert cli.main(["generate", "--schema", str(EVERY_SHAPE), "--output", str(again)]) == 0
+    assert tree(again) == tree(shapes_out)
+
+
+def test_rerun_is_a_no_op_and_repairs_tampering(tmp_path):
+    out = tmp_path / "out"
+    assert run("generate", "--schema", str(LINODE), "--output", str(out)).returncode == 0
+    before = tree(out)
+    started = time.monotonic()
+    done = run("generate", "--schema", str(LINODE), "--output", str(out))
+    assert done.returncode == 0 and "up to date" in done.stdout
+    assert time.monotonic() - started < 5
+    victim = out / "package/crds/lke.linode.m.jetgen.dev_clusters.yaml"
+    victim.write_text("tampered")
+    done = run("generate", "--schema", str(LINODE), "--output", str(out))
+    assert "up to date" not in done.stdout
+    assert tree(out) == before
+
+
+def test_no_temporary_directories_left(shapes_out):
+    assert not list(shapes_out.glob(".jetgen-tmp-*"))
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def bad_schema(tmp_path: Path) -> Path:
+    doc = json.loads(EVERY_SHAPE.read_text())
+    resources = doc["provider_schemas"]["registry.terraform.io/example/shapes"]["resource_schemas"]
+    resources["shapes_widget"]["block"]["attributes"]["name"]["type"] = "foo"
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_unknown_type_error_names_file_and_path_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    done = run("generate", "--schema", str(bad_schema(tmp_path)), "--output", str(out))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f'jetgen: error: {tmp_path}/schema.json: $.provider_schemas["registry.terraform.io/'
+        'example/shapes"].resource_schemas.shapes_widget.block.attributes.name.type:'
+        ' unknown type "foo"'
+    )
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_failed_regeneration_keeps_previous_output(tmp_path, shapes_out):
+    out = tmp_path / "out"
+    assert cli.main(["generate", "--schema", str(EVERY_SHAPE), "--output", str(out)]) == 0
+    before = tree(out)
+    done = run("generate", "--schema", str(bad_schema(tmp_path)), "--output", str(out))
+    assert done.returncode == 1
+    assert tree(out) == before and not list(out.glob(".jetgen-tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"format_version": "2.0", "provider_schemas": {}}', "$.format_version: unsupported"),
+        ('{"format_version": "1.0", "provider_schemas": {}}', "expected exactly one provider"),
+    ],
+)
+def test_bad_schema_files(tmp_path, content, message):
+    path = tmp_path / "s.json"
+    path.write_text(content)
+    done = run("generate", "--schema", str(path), "--output", str(tmp_path / "out"))
+    assert done.returncode == 1
+    assert str(path) in done.stderr and message in done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_config_naming_missing_resource(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "jetgen.yaml").write_text("name: shapes\nresources:\n  shapes_nope: {}\n")
+    done = run("generate", "--schema", str(EVERY_SHAPE), cwd=repo)
+    assert done.returncode == 1
+    assert "jetgen.yaml: resources.shapes_nope: no such resource" in done.stderr
+    assert sorted(p.name for p in repo.iterdir()) == ["jetgen.yaml"]
+
+
+def test_config_unknown_field(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "jetgen.yaml").write_text("name: shapes\nresources:\n  shapes_widget: {colour: x}\n")
+    done = run("generate", "--schema", str(EVERY_SHAPE), cwd=repo)
+    assert done.returncode == 1 and "resources.shapes_widget.colour: unknown field" in done.stderr
+
+
+def test_no_repository_and_no_schema(tmp_path):
+    done = run("generate", cwd=tmp_path)
+    assert done.returncode == 1 and "jetgen.yaml: not found" in done.stderr
+
+
+# --- provider repository --------------------------------------------------------------
+
+
+def test_new_then_generate_linode(tmp_path):
+    done = run("new", "linode", "--version", "2.37.0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    repo = tmp_path / "provider-linode"
+    config = yaml.safe_load((repo / "jetgen.yaml").read_text())
+    assert config["source"] == "linode/linode" and config["version"] == "2.37.0"
+    assert config["hooksModule"] == "config"
+    for name in (
+        "README.md",
+        ".gitignore",
+        "pyproject.toml",
+        "Dockerfile",
+        "config/__init__.py",
+        ".github/workflows/ci.yml",
+    ):
+        assert (repo / name).is_file(), name
+    # The linode provider binary is not obtainable here: put its schema in the cache.
+    (repo / "schema.json").write_bytes(LINODE.read_bytes())
+    # A hook adds a connection detail; the generated docs and kinds.json must show it.
+    (repo / "config/__init__.py").write_text(
+        "from jetgen.runtime.config import ConnectionDetail\n\n\n"
+        "def configure(config):\n"
+        "    config.resource('linode_lke_cluster').connection_details.append(\n"
+        "        ConnectionDetail(key='kubeconfig', attribute='kubeconfig',"
+        " transform='base64decode'))\n"
+    )
+    done = run("generate", "--no-models", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    info = ProviderInfo.load(repo / "linode_provider/kinds.json")
+    cluster = next(k for k in info.kinds if k.terraform_type == "linode_lke_cluster")
+    assert cluster.connection_details[0].key == "kubeconfig"
+    assert info.hooks_module == "config" and info.credentials[0].env == "LINODE_TOKEN"
+    assert info.source == "linode/linode" and info.version == "2.37.0"
+    page = (repo / "docs/kinds/lke/cluster.md").read_text()
+    assert "| `kubeconfig` | attribute `kubeconfig` (base64decode) |" in page
+    assert "| `attribute.kubeconfig` |" in page
+    assert "up to date" in run("generate", "--no-models", cwd=repo).stdout
+    # Changing the hooks is a change of input.
+    hooks = repo / "config/__init__.py"
+    hooks.write_text(hooks.read_text().replace("'kubeconfig',", "'kc',", 1))
+    assert "up to date" not in run("generate", "--no-models", cwd=repo).stdout
+
+
+def test_new_refuses_existing_directory(tmp_path):
+    (tmp_path / "provider-x").mkdir()
+    done = run("new", "x", cwd=tmp_path)
+    assert done.returncode == 1 and "already exists" in done.stderr
+
+
+def test_stamp_lists_outputs(tmp_path):
+    out = tmp_path / "out"
+    assert (
+        cli.main(["generate", "--schema", str(EVERY_SHAPE), "--output", str(out), "--no-models"])
+        == 0
+    )
+    stamp = json.loads((out / writer.STAMP_FILE).read_text())
+    assert set(stamp["outputs"]) == set(tree(out)) - {writer.STAMP_FILE}
+    assert os.path.exists(out / "shapes_provider" / "kinds.json")
