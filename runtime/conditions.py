@@ -119,3 +119,7 @@ def same(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool
 
 def find(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:
     return next((c for c in conditions or [] if c.get("type") == type_), None)
+
+
+def is_true(conditions: list[dict[str, Any]] | None, type_: str) -> bool:
+    return (find(conditions, type_) or {}).get("status") == "True"

@@ -76,12 +76,12 @@ def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
     metrics.gauge(
         "jetgen_terraform_queue_depth",
         "Terraform runs waiting for a free slot.",
-        lambda: driver.waiting,
+        lambda: driver.slots.waiting,
     )
     metrics.gauge(
         "jetgen_terraform_runs_in_flight",
         "Terraform runs holding a slot.",
-        lambda: settings.max_runs - driver.semaphore._value,  # noqa: SLF001 - no public API
+        lambda: driver.slots.busy,
     )
     return reconciler.Runtime(
         settings=settings,

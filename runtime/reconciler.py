@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import logging
 import time
 import traceback
@@ -252,11 +253,16 @@ class Reconciler:
             if plan.drift or plan.has_changes:
                 await driver.apply(wd, env)  # stores what refresh saw; changes nothing outside
             return "" if wd.resource_attributes() else "external resource does not exist"
-        plan = await driver.plan(wd, env)
+        if wd.resource_attributes() is None and mr.may("Create"):
+            # Nothing in the state: this is a create.  Apply plans it itself, so a new
+            # object costs one Terraform run, not two.
+            await self._create(mr, wd, desired, saved=False)
+            return ""
+        plan = await driver.plan(wd, env, priority=self._priority(mr))
         if plan.action == "create":
             if not mr.may("Create"):
                 return "external resource does not exist (managementPolicies exclude Create)"
-            await self._create(mr, wd, desired, recreate=plan.drift == "delete")
+            await self._create(mr, wd, desired, saved=True, recreate=plan.drift == "delete")
         elif plan.action in ("update", "replace", "delete"):
             if not mr.may("Update"):
                 return "external resource differs from spec (managementPolicies exclude Update)"
@@ -271,13 +277,25 @@ class Reconciler:
             await driver.apply(wd, env)  # nothing to change: just store the refreshed state
         return ""
 
+    def _priority(self, mr: ManagedResource) -> int:
+        """Routine drift checks of settled objects wait behind everything else."""
+        settled = mr.status.get("observedGeneration") == mr.generation and conditions.is_true(
+            mr.status.get("conditions"), conditions.SYNCED
+        )
+        return terraform.POLL if settled else terraform.CHANGE
+
     async def _create(
-        self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired, recreate: bool
+        self,
+        mr: ManagedResource,
+        wd: terraform.Workdir,
+        desired: Desired,
+        saved: bool,
+        recreate: bool = False,
     ) -> None:
         # The guard goes on the object *before* anything is created (Crossplane's rule).
         await self._annotate(mr, state.mark(state.PENDING))
         try:
-            await self.rt.driver.apply(wd, desired.env)
+            await self.rt.driver.apply(wd, desired.env, saved=saved)
         except Exception:
             await self._annotate(mr, state.mark(state.FAILED))
             raise
@@ -460,14 +478,12 @@ class Reconciler:
         if key not in data:
             raise ReconcileError(f"Secret {secret_ns}/{ref['name']} has no key {key!r}")
         try:
-            document = transforms.json.loads(data[key])
+            document = json.loads(data[key])
         except ValueError:
             return {key: data[key]}
         if not isinstance(document, dict):
             return {key: data[key]}
-        values = {
-            k: v if isinstance(v, str) else transforms.json.dumps(v) for k, v in document.items()
-        }
+        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in document.items()}
         for value in values.values():
             mr.secrets.add(value)
         return values

@@ -11,8 +11,9 @@ long-lived provider process instead of forking the CLI; nothing else would chang
 * providers are installed once into a template directory by ``init`` (from the filesystem
   mirror that ``TF_CLI_CONFIG_FILE`` points at) and each workdir links to them, so there is
   never an ``init`` (let alone a download) per managed resource;
-* runs go through a semaphore (``max_runs``) because each one starts a provider process
-  that costs tens of MB and a good part of a core;
+* runs take one of ``max_runs`` slots (:class:`RunSlots`) because each one starts a
+  provider process that costs tens of MB and a good part of a core; waiting runs are
+  served by priority so finishing work and new objects go before routine drift checks;
 * errors come back as :class:`TerraformError` carrying the parsed diagnostics.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import heapq
 import json
 import logging
 import os
@@ -315,6 +317,53 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+# --- run slots -----------------------------------------------------------------------
+
+# Lower runs first.  Finishing work already started (apply after its plan, destroy, import)
+# beats starting new work, and new or changed objects beat routine drift checks, so a
+# burst of new objects or a big periodic poll never starves what users are waiting for.
+FINISH, CHANGE, POLL = 0, 1, 2
+
+
+class RunSlots:
+    """A semaphore whose waiters are served by priority, then first come first served."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.busy = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._counter = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self, priority: int) -> None:
+        if self.busy < self.size and not self._waiters:
+            self.busy += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._counter += 1
+        heapq.heappush(self._waiters, (priority, self._counter, future))
+        try:
+            await future  # release() hands its slot over: busy stays counted
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot arrived just as we were cancelled: pass it on
+            else:
+                self._waiters = [w for w in self._waiters if w[2] is not future]
+                heapq.heapify(self._waiters)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.busy -= 1
+
+
 # --- the driver interface ------------------------------------------------------------
 
 
@@ -326,11 +375,18 @@ class Driver(Protocol):
         """The working directory for one managed resource (created, linked to providers)."""
 
     async def plan(
-        self, wd: Workdir, env: Mapping[str, str], *, refresh_only: bool = False
-    ) -> Plan: ...
+        self,
+        wd: Workdir,
+        env: Mapping[str, str],
+        *,
+        refresh_only: bool = False,
+        priority: int = CHANGE,
+    ) -> Plan:
+        """Refresh and plan; the plan is saved in ``wd`` for :meth:`apply`."""
 
-    async def apply(self, wd: Workdir, env: Mapping[str, str]) -> None:
-        """Apply the plan saved by the last :meth:`plan` in ``wd``."""
+    async def apply(self, wd: Workdir, env: Mapping[str, str], *, saved: bool = True) -> None:
+        """Apply the plan saved by the last :meth:`plan`, or (``saved=False``) plan and
+        apply in one go -- a create needs no separate look first."""
 
     async def import_resource(
         self, wd: Workdir, env: Mapping[str, str], address: str, import_id: str
@@ -367,8 +423,7 @@ class CliDriver:
         self.root = root
         self.cli_config = cli_config
         self.run_timeout = run_timeout
-        self.semaphore = asyncio.Semaphore(max_runs)
-        self.waiting = 0  # runs queued behind the semaphore (a metric)
+        self.slots = RunSlots(max_runs)
         self.observer = observer
         self.template: Path | None = None
 
@@ -386,7 +441,7 @@ class CliDriver:
         requirement = {"source": source, **({"version": version} if version else {})}
         wd.write_config({"terraform": {"required_providers": {local: requirement}}})
         if not (template / LOCK_FILE).exists() or not (template / ".terraform").exists():
-            result = await self._run(["init", "-input=false", "-no-color"], template, {})
+            result = await self._run(["init", "-input=false", "-no-color"], template, {}, FINISH)
             if result.returncode != 0:
                 diagnostics = parse_text_diagnostics(result.stdout + "\n" + result.stderr)
                 raise TerraformError("init", diagnostics, result.stderr.strip()[-500:])
@@ -409,11 +464,18 @@ class CliDriver:
 
     # -- lifecycle commands --
 
-    async def plan(self, wd: Workdir, env: Mapping[str, str], *, refresh_only: bool = False):
+    async def plan(
+        self,
+        wd: Workdir,
+        env: Mapping[str, str],
+        *,
+        refresh_only: bool = False,
+        priority: int = CHANGE,
+    ) -> Plan:
         args = ["plan", "-input=false", "-json", "-detailed-exitcode", f"-out={PLAN_FILE}"]
         if refresh_only:
             args.append("-refresh-only")
-        result = await self._run(args, wd.path, env)
+        result = await self._run(args, wd.path, env, priority)
         messages, diagnostics = parse_json_lines(result.stdout)
         if result.returncode not in (0, 2):
             raise TerraformError("plan", diagnostics, _tail(result.stderr))
@@ -421,9 +483,11 @@ class CliDriver:
         plan.warnings = [d for d in diagnostics if d.severity == "warning"]
         return plan
 
-    async def apply(self, wd: Workdir, env: Mapping[str, str]) -> None:
-        args = ["apply", "-input=false", "-json", "-auto-approve", PLAN_FILE]
-        result = await self._run(args, wd.path, env)
+    async def apply(self, wd: Workdir, env: Mapping[str, str], *, saved: bool = True) -> None:
+        args = ["apply", "-input=false", "-json", "-auto-approve"]
+        if saved:
+            args.append(PLAN_FILE)
+        result = await self._run(args, wd.path, env, FINISH if saved else CHANGE)
         if result.returncode != 0:
             _, diagnostics = parse_json_lines(result.stdout)
             raise TerraformError("apply", diagnostics, _tail(result.stderr))
@@ -432,14 +496,14 @@ class CliDriver:
         self, wd: Workdir, env: Mapping[str, str], address: str, import_id: str
     ) -> None:
         args = ["import", "-input=false", "-no-color", address, import_id]
-        result = await self._run(args, wd.path, env)
+        result = await self._run(args, wd.path, env, FINISH)
         if result.returncode != 0:
             diagnostics = parse_text_diagnostics(result.stdout + "\n" + result.stderr)
             raise TerraformError("import", diagnostics, _tail(result.stderr))
 
     async def destroy(self, wd: Workdir, env: Mapping[str, str]) -> None:
         args = ["destroy", "-input=false", "-json", "-auto-approve"]
-        result = await self._run(args, wd.path, env)
+        result = await self._run(args, wd.path, env, FINISH)
         if result.returncode != 0:
             _, diagnostics = parse_json_lines(result.stdout)
             raise TerraformError("destroy", diagnostics, _tail(result.stderr))
@@ -462,13 +526,11 @@ class CliDriver:
         env.update(extra)
         return env
 
-    async def _run(self, args: list[str], cwd: Path, env: Mapping[str, str]) -> RunResult:
+    async def _run(
+        self, args: list[str], cwd: Path, env: Mapping[str, str], priority: int
+    ) -> RunResult:
         command = args[0]
-        self.waiting += 1
-        try:
-            await self.semaphore.acquire()
-        finally:
-            self.waiting -= 1
+        await self.slots.acquire(priority)
         started = time.monotonic()
         ok = False
         try:
@@ -476,7 +538,7 @@ class CliDriver:
             ok = result.returncode in (0, 2) if command == "plan" else result.returncode == 0
             return result
         finally:
-            self.semaphore.release()
+            self.slots.release()
             if self.observer is not None:
                 self.observer(command, time.monotonic() - started, ok)
 

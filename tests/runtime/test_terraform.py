@@ -126,3 +126,35 @@ def test_workdir_is_private_and_config_writes_are_idempotent(tmp_path):
     assert wd.resource_attributes() == {"id": "42"}
     assert terraform.state_serial(wd.read_state()) == ("l", 3)
     assert terraform.state_serial(None) == ("", -1)
+
+
+def test_run_slots_serve_by_priority_then_arrival():
+    import asyncio
+
+    async def scenario() -> list[str]:
+        slots = terraform.RunSlots(1)
+        order: list[str] = []
+        await slots.acquire(terraform.POLL)  # the only slot is busy
+
+        async def run(name: str, priority: int) -> None:
+            await slots.acquire(priority)
+            order.append(name)
+            slots.release()
+
+        tasks = [
+            asyncio.create_task(run("poll-1", terraform.POLL)),
+            asyncio.create_task(run("change-1", terraform.CHANGE)),
+            asyncio.create_task(run("finish", terraform.FINISH)),
+            asyncio.create_task(run("change-2", terraform.CHANGE)),
+        ]
+        cancelled = asyncio.create_task(run("cancelled", terraform.FINISH))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        assert slots.waiting == 4
+        slots.release()
+        await asyncio.gather(*tasks)
+        assert slots.busy == 0 and slots.waiting == 0
+        return order
+
+    assert asyncio.run(scenario()) == ["finish", "change-1", "change-2", "poll-1"]
