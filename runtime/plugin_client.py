@@ -138,6 +138,10 @@ class ProviderProcess:
     def protocol_version(self) -> int:
         return self.plugin.protocol_version
 
+    @property
+    def alive(self) -> bool:
+        return self.plugin.alive
+
     async def stop(self, grace: float = 5.0) -> None:
         """StopProvider (cancels in-flight work), then end the process (see PluginProcess)."""
         if self.plugin.process.returncode is None and grace > 0:

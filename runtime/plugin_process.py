@@ -120,6 +120,11 @@ class PluginProcess:
     def protocol_version(self) -> int:
         return self.handshake.protocol_version
 
+    @property
+    def alive(self) -> bool:
+        """False once the process has exited (a crashed provider must be restarted)."""
+        return self.process.returncode is None
+
     @classmethod
     async def start(
         cls,

@@ -92,3 +92,22 @@ def test_time_static_optional_computed_has_no_false_diff(provider_binary):
             assert bumped.action == "replace" and ("triggers",) in bumped.requires_replace
 
     run(scenario())
+
+
+def test_values_larger_than_grpc_default_limit_travel_both_ways(provider_binary, tmp_path):
+    # 6 MiB of content goes to the provider in Plan/Apply and comes back in every state:
+    # beyond the 4 MiB default message limit of gRPC libraries.
+    content = "0123456789abcdef" * (6 * 1024 * 1024 // 16)
+    config = {"filename": str(tmp_path / "big.txt"), "content": content}
+
+    async def scenario():
+        async with await ProviderProcess.start(provider_binary("local")) as provider:
+            await provider.configure({})
+            plan = await provider.plan("local_file", None, config)
+            state, private = await provider.apply("local_file", None, plan, config)
+            read, _ = await provider.read("local_file", state, private)
+            return read
+
+    read = run(scenario())
+    assert read["content"] == content
+    assert (tmp_path / "big.txt").stat().st_size == len(content)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from jetgen.runtime.cty import UNKNOWN
 from jetgen.runtime.plugin_client import ProviderError, ProviderProcess
@@ -94,3 +96,20 @@ def test_error_diagnostics_raise_with_attribute_path(provider_binary):
     assert error.operation == "ValidateResourceConfig"
     assert error.diagnostics[0].path == ("length",)
     assert "length" in str(error)
+
+
+def test_many_concurrent_reads_share_one_provider(provider_binary):
+    async def scenario():
+        async with await ProviderProcess.start(provider_binary("random")) as provider:
+            await provider.configure({})
+            config = {"byte_length": 8}
+            plan = await provider.plan("random_id", None, config)
+            state, private = await provider.apply("random_id", None, plan, config)
+            results = await asyncio.gather(
+                *(provider.read("random_id", state, private) for _ in range(300))
+            )
+            assert provider.alive
+            return state, results
+
+    state, results = run(scenario())
+    assert all(read == (state, b"") for read in results)
