@@ -11,7 +11,8 @@ apply. Schemas are dicts shaped like `tofu providers schema -json`.
         state, private = await provider.apply("random_id", None, plan, {"byte_length": 8})
         state, private = await provider.read("random_id", state, private)
 
-Error diagnostics raise ProviderError; warnings are logged (and kept on Plan).
+Error diagnostics raise ProviderError; warnings are logged (and kept on Plan). A provider
+that exited or crashed raises ProviderUnavailable (check `alive`, start a new one).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import Any
 
 from . import cty, plugin_plan, plugin_schema
 from .plugin_process import PluginProcess
-from .plugin_rpc import PluginRpc
+from .plugin_rpc import PluginRpc, ProviderUnavailable
+
+__all__ = ["Diagnostic", "Plan", "ProviderError", "ProviderProcess", "ProviderUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +289,11 @@ class ProviderProcess:
         new_state = self._decode(response.new_state, ty)
         try:
             self._check("ApplyResourceChange", response.diagnostics)
+            if cty.contains_unknown(new_state):  # Terraform refuses such a result too
+                raise ProviderError(
+                    "ApplyResourceChange",
+                    [Diagnostic("error", "provider returned unknown values after apply")],
+                )
         except ProviderError as exc:
             exc.state, exc.private = new_state, response.private
             raise

@@ -13,6 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from grpclib.client import Channel, UnaryUnaryMethod
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from . import tfplugin5_pb2, tfplugin6_pb2
 
@@ -60,6 +62,10 @@ _MODULES: dict[int, tuple[ModuleType, str]] = {
 }
 
 
+class ProviderUnavailable(ConnectionError):
+    """The provider process cannot be reached (it exited or crashed): restart it."""
+
+
 class PluginRpc:
     """Calls the provider's RPCs over a connected channel, for one protocol version."""
 
@@ -85,4 +91,11 @@ class PluginRpc:
     async def call(self, operation: str, timeout: float | None = None, **fields: Any) -> Any:
         """Build `<operation>.Request(**fields)`, call the RPC, return its Response."""
         method, request_class = self._methods[operation]
-        return await method(request_class(**fields), timeout=timeout)
+        try:
+            return await method(request_class(**fields), timeout=timeout)
+        except (OSError, StreamTerminatedError) as exc:
+            raise ProviderUnavailable(f"{method.name}: {exc or type(exc).__name__}") from exc
+        except GRPCError as exc:
+            if exc.status is Status.UNAVAILABLE:
+                raise ProviderUnavailable(f"{method.name}: {exc.message}") from exc
+            raise

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime.plugin_client import ProviderProcess, ProviderUnavailable
 from jetgen.runtime.plugin_process import PluginProcess, PluginStartError
 
 from .conftest import provider_descendants, run
@@ -47,6 +47,22 @@ def test_stop_after_the_provider_was_killed(provider_binary):
         return provider.plugin.process.returncode
 
     assert run(scenario()) == -signal.SIGKILL
+
+
+def test_a_crashed_provider_raises_provider_unavailable(provider_binary):
+    async def scenario():
+        async with await ProviderProcess.start(provider_binary("random")) as provider:
+            await provider.configure({})
+            config = {"length": 12}
+            plan = await provider.plan("random_password", None, config)
+            state, private = await provider.apply("random_password", None, plan, config)
+            os.kill(provider.pid, signal.SIGKILL)
+            await provider.plugin.process.wait()
+            assert not provider.alive
+            with pytest.raises(ProviderUnavailable, match="ReadResource"):
+                await provider.read("random_password", state, private)
+
+    run(scenario())
 
 
 def test_a_binary_that_is_not_a_plugin_fails_to_start_with_its_output(tmp_path):
