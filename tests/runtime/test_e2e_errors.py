@@ -37,7 +37,8 @@ def test_missing_secret_and_failing_provider_recover_when_fixed(
     bad_target.write_text("a file where the provider needs a directory\n")
     fixed_target = out / "fixed.txt"
 
-    with local_controller(apiserver, testbed, local_provider, tmp_path) as ctl:
+    debug = ["--log-level", "DEBUG"]
+    with local_controller(apiserver, testbed, local_provider, tmp_path, extra_args=debug) as ctl:
         # 1. A SecretRef to a Secret that does not exist (yet).
         with_secret = file_mr("with-secret", ns, secret_file, "")
         del with_secret["spec"]["forProvider"]["content"]

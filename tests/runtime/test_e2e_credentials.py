@@ -1,0 +1,116 @@
+"""End-to-end: ProviderConfig credentials reach the Terraform process, never the logs.
+
+None of the test bed's providers takes credentials, so the local provider's kinds.json is
+given one (``token`` -> ``JETGEN_E2E_TOKEN``), exactly as the generator writes it for a
+provider that has them, and Terraform runs through a wrapper that records a hash of what
+the variable held in each run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+
+import pytest
+
+from tests.runtime import harness
+from tests.runtime.harness import Controller, get, is_ready, wait_for
+from tests.runtime.test_e2e_local_file import GROUP, file_mr
+
+pytestmark = pytest.mark.e2e
+
+WRONG = "first-token-0000"
+RIGHT = "rotated-token-9999"
+METRICS_PORT = 18099
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_credentials_from_cluster_provider_config(apiserver, testbed, local_provider, tmp_path):
+    info = json.loads(harness.kinds_file(local_provider).read_text())
+    info["credentials"] = [{"key": "token", "env": "JETGEN_E2E_TOKEN"}]
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps(info))
+    seen = tmp_path / "seen-tokens"
+    wrapper = tmp_path / "recording-tofu"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'printf %s "$JETGEN_E2E_TOKEN" | sha256sum | cut -d" " -f1 >> "{seen}"\n'
+        f'exec "{testbed.tofu}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+
+    ns = apiserver.create_namespace("creds")
+    config_group = info["config_group"]
+    apiserver.apply(
+        {
+            "apiVersion": f"{config_group}/{info['config_version']}",
+            "kind": "ClusterProviderConfig",
+            "metadata": {"name": "vault"},
+            "spec": {
+                "credentials": {
+                    "source": "Secret",
+                    "secretRef": {"name": "creds", "namespace": ns},
+                }
+            },
+        }
+    )
+    mr = file_mr("f", ns, tmp_path / "out" / "f.txt", "x\n")
+    mr["spec"]["providerConfigRef"] = {"kind": "ClusterProviderConfig", "name": "vault"}
+    ctl = Controller(
+        kinds=kinds,
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        poll=3,
+        extra_args=["--log-level", "DEBUG", "--metrics-port", str(METRICS_PORT)],
+    )
+    ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
+
+    def synced_message():
+        return harness.condition(get(apiserver, "files." + GROUP, "f", ns), "Synced").get(
+            "message", ""
+        )
+
+    with ctl:
+        apiserver.apply(mr)
+        wait_for("missing Secret reported", lambda: "not found" in synced_message())
+
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": ns},
+            "stringData": {"other": "x"},
+        }
+        apiserver.apply(secret)
+        wait_for("missing key reported", lambda: "no key 'token'" in synced_message())
+
+        secret["stringData"] = {"token": WRONG}
+        apiserver.apply(secret)
+        wait_for("Ready", lambda: is_ready(get(apiserver, "files." + GROUP, "f", ns)))
+        assert sha(WRONG) in seen.read_text().split()
+
+        secret["stringData"] = {"token": RIGHT}
+        apiserver.apply(secret)
+        wait_for("rotated token used", lambda: sha(RIGHT) in seen.read_text().split())
+
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics").read()
+        text = metrics.decode()
+        assert 'jetgen_terraform_run_duration_seconds_count{command="apply",result="ok"}' in text
+        assert 'jetgen_reconcile_errors_total{kind="File"}' in text
+        assert "jetgen_terraform_queue_depth" in text
+
+        obj = get(apiserver, "files." + GROUP, "f", ns)
+        events = harness.events_text(apiserver, ns)
+    logs = ctl.logs()
+    for token in (WRONG, RIGHT):
+        assert token not in json.dumps(obj)
+        assert token not in events
+        assert token not in logs
+    # No credential on disk in the workdir's configuration.
+    for config in (tmp_path / "work").rglob("main.tf.json"):
+        assert WRONG not in config.read_text() and RIGHT not in config.read_text()
