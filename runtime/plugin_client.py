@@ -110,6 +110,7 @@ class ProviderProcess:
         self.rpc_timeout = rpc_timeout
         self._schema: dict[str, Any] | None = None
         self._capabilities: dict[str, bool] = {}
+        self._types: dict[str, cty.CtyType] = {}  # resource type name -> its object type
         self._schema_lock = asyncio.Lock()
 
     @classmethod
@@ -160,7 +161,10 @@ class ProviderProcess:
     # --- schema ------------------------------------------------------------------------
 
     async def get_schema(self) -> dict[str, Any]:
-        """Provider, resource and data source schemas (fetched once, then cached)."""
+        """Provider, resource and data source schemas (fetched once, then cached).
+
+        The returned dict is the client's own cache: read it, do not modify it.
+        """
         async with self._schema_lock:
             if self._schema is None:
                 response = await self._call("get_schema")
@@ -178,7 +182,9 @@ class ProviderProcess:
             raise ValueError(f"provider has no resource type {type_name!r}") from None
 
     async def _resource_type(self, type_name: str) -> cty.CtyType:
-        return plugin_schema.block_type(await self._resource_block(type_name))
+        if type_name not in self._types:
+            self._types[type_name] = plugin_schema.block_type(await self._resource_block(type_name))
+        return self._types[type_name]
 
     # --- provider ----------------------------------------------------------------------
 
@@ -206,7 +212,7 @@ class ProviderProcess:
         """ValidateResourceConfig; raises on errors, returns warnings."""
         block = await self._resource_block(type_name)
         value = plugin_plan.complete_config(block, config)
-        encoded = self.rpc.dynamic(cty.encode(value, plugin_schema.block_type(block)))
+        encoded = self.rpc.dynamic(cty.encode(value, await self._resource_type(type_name)))
         response = await self._call("validate_resource_config", type_name=type_name, config=encoded)
         return self._check("ValidateResourceConfig", response.diagnostics)
 
@@ -238,7 +244,7 @@ class ProviderProcess:
         Terraform: a replacement is a delete plan then a create plan (prior None).
         """
         block = await self._resource_block(type_name)
-        ty = plugin_schema.block_type(block)
+        ty = await self._resource_type(type_name)
         config = plugin_plan.complete_config(block, config)
         if config is None:
             if prior is None:
@@ -276,7 +282,7 @@ class ProviderProcess:
     ) -> tuple[dict[str, Any] | None, bytes]:
         """Carry out `plan`. Returns the new state (None after a delete) and private data."""
         block = await self._resource_block(type_name)
-        ty = plugin_schema.block_type(block)
+        ty = await self._resource_type(type_name)
         config = plugin_plan.complete_config(block, config)
         response = await self._call(
             "apply_resource_change",

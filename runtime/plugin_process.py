@@ -54,6 +54,19 @@ _HCLOG_LEVELS = {
 }
 _PR_SET_PDEATHSIG = 1
 
+# Unless told otherwise, the Terraform plugin SDKs write debug/trace lines to stderr on every
+# RPC (about 5 per ReadResource), which the CLI filters out. Formatting and parsing them
+# doubles the CPU cost of a poll, so we ask for warnings and errors only unless the caller
+# set TF_LOG itself (then it wants logs, and these would override it).
+_QUIET_SDK_LOGS = (
+    "TF_LOG_PROVIDER",
+    "TF_LOG_SDK",
+    "TF_LOG_SDK_PROTO",
+    "TF_LOG_SDK_FRAMEWORK",
+    "TF_LOG_SDK_HELPER_SCHEMA",
+    "TF_LOG_SDK_MUX",
+)
+
 
 class PluginStartError(RuntimeError):
     """The binary did not come up as a usable go-plugin gRPC server."""
@@ -141,6 +154,9 @@ class PluginProcess:
         child_env[MAGIC_COOKIE_KEY] = MAGIC_COOKIE_VALUE
         child_env["PLUGIN_PROTOCOL_VERSIONS"] = ",".join(str(v) for v in protocol_versions)
         child_env.pop("PLUGIN_CLIENT_CERT", None)  # would switch the server to mutual TLS
+        if "TF_LOG" not in child_env:
+            for name in _QUIET_SDK_LOGS:
+                child_env.setdefault(name, "WARN")
 
         process = await asyncio.create_subprocess_exec(
             str(binary),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -113,3 +114,33 @@ def test_provider_dies_with_a_killed_controller(provider_binary):
     finally:
         controller.kill()
         controller.wait()
+
+
+@pytest.mark.parametrize("tf_log", [None, "DEBUG"])
+def test_provider_logs_reach_python_logging_and_sdk_chatter_is_off_by_default(
+    provider_binary, caplog, tf_log
+):
+    env = dict(os.environ)
+    env.pop("TF_LOG", None)
+    if tf_log:
+        env["TF_LOG"] = tf_log
+
+    async def scenario():
+        async with await ProviderProcess.start(provider_binary("random"), env=env) as provider:
+            await provider.configure({})
+            config = {"byte_length": 4}
+            plan = await provider.plan("random_id", None, config)
+            state, private = await provider.apply("random_id", None, plan, config)
+            caplog.clear()
+            for _ in range(20):
+                await provider.read("random_id", state, private)
+            await asyncio.sleep(0.2)  # let the stderr reader catch up
+
+    with caplog.at_level("DEBUG", logger="jetgen.runtime.plugin_process.random"):
+        run(scenario())
+    lines = [r for r in caplog.records if r.name == "jetgen.runtime.plugin_process.random"]
+    if tf_log:
+        assert len(lines) >= 20, "TF_LOG=DEBUG should bring the SDK's per-RPC lines"
+        assert any("Resource Read" in r.getMessage() for r in lines)
+    else:
+        assert len(lines) < 5, [r.getMessage() for r in lines]
