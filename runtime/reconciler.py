@@ -55,6 +55,16 @@ class ReconcileError(Exception):
     """A problem the user can act on; the message is safe to show (no secret values)."""
 
 
+# Failures whose message explains itself; anything else is reported as an internal error.
+EXPLAINED = (
+    ReconcileError,
+    terraform.TerraformError,
+    kube.KubeError,
+    connection.ConnectionDetailError,
+    transforms.TransformError,
+)
+
+
 class Paused(Exception):
     """Deletion waits while the object is paused."""
 
@@ -294,6 +304,7 @@ class Reconciler:
     ) -> None:
         # The guard goes on the object *before* anything is created (Crossplane's rule).
         await self._annotate(mr, state.mark(state.PENDING))
+        await self._write_status(mr, [conditions.creating()])  # creates may take minutes
         try:
             await self.rt.driver.apply(wd, desired.env, saved=saved)
         except Exception:
@@ -663,9 +674,10 @@ class Reconciler:
     ) -> None:
         message = self._message(mr, exc)
         logger.warning("%s %s: %s", self.kind.kind, mr.ref, message)
-        if not isinstance(exc, ReconcileError | terraform.TerraformError | kube.KubeError):
+        if not isinstance(exc, EXPLAINED):
+            # Not the user's doing: a bug or an outage.  Keep the traceback (redacted).
             details = "".join(traceback.format_exception(exc))
-            logger.debug("%s %s: %s", self.kind.kind, mr.ref, mr.secrets(details))
+            logger.error("%s %s: %s", self.kind.kind, mr.ref, mr.secrets(details))
         if message != memory.last_error:
             self._event(mr, "Warning", "ReconcileError", message)
             memory.last_error = message
@@ -685,9 +697,7 @@ class Reconciler:
             )
 
     def _message(self, mr: ManagedResource, exc: BaseException) -> str:
-        if isinstance(exc, ReconcileError | terraform.TerraformError | kube.KubeError):
-            text = str(exc)
-        elif isinstance(exc, connection.ConnectionDetailError | transforms.TransformError):
+        if isinstance(exc, EXPLAINED):
             text = str(exc)
         else:
             text = f"internal error ({type(exc).__name__}): {exc}"

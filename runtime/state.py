@@ -132,7 +132,3 @@ class StateStore:
             await self.client.replace(path, secret)
         except kube.NotFound:
             await self.client.create(kube.secret_path(namespace), secret)
-
-    async def delete(self, body: dict[str, Any]) -> None:
-        namespace, name = self._where(body)
-        await self.client.delete(kube.secret_path(namespace, name))
