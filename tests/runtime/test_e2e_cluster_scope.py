@@ -87,7 +87,25 @@ def test_cluster_scoped_files_with_delete_and_orphan(
         )["items"]
         assert len([s for s in secrets if s["metadata"]["name"].startswith("jetgen-tfstate-")]) == 2
 
+        # A new value in the referenced Secret reaches the file and the connection Secret.
+        apiserver.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "content", "namespace": ns},
+                "stringData": {"text": "rotated\n"},
+            }
+        )
+        wait_for("file rewritten", lambda: deleted.read_text() == "rotated\n", timeout=30)
+        wait_for(
+            "connection Secret updated",
+            lambda: (
+                harness.secret_data(apiserver, f"{d_name}-conn", ns)["attribute.sensitive_content"]
+                == b"rotated\n"
+            ),
+        )
+
         apiserver.kubectl("delete", "files." + GROUP, d_name, "--timeout=60s")
         apiserver.kubectl("delete", "files." + GROUP, o_name, "--timeout=60s")
     assert not deleted.exists()
-    assert orphaned.read_text() == "cluster scoped content\n"
+    assert orphaned.read_text() == "rotated\n"
