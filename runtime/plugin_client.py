@@ -264,11 +264,18 @@ class ProviderProcess:
             prior_private=prior_private,
         )
         warnings = self._check("PlanResourceChange", response.diagnostics)
+        planned = self._decode(response.planned_state, ty)
+        try:
+            replacing = plugin_plan.replacing_paths(
+                prior, planned, [_path(p) for p in response.requires_replace]
+            )
+        except ValueError as exc:
+            raise ProviderError("PlanResourceChange", [Diagnostic("error", str(exc))]) from None
         return Plan(
             type_name=type_name,
             prior_state=prior,
-            planned_state=self._decode(response.planned_state, ty),
-            requires_replace=[_path(p) for p in response.requires_replace],
+            planned_state=planned,
+            requires_replace=replacing,
             private=response.planned_private,
             diagnostics=warnings,
         )

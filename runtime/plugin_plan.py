@@ -1,6 +1,6 @@
-"""What Terraform core computes itself before it asks a provider to plan.
+"""What Terraform core computes itself around a provider's plan.
 
-Two pure functions over schema blocks (the `providers schema -json` shape) and plain values:
+Pure functions over schema blocks (the `providers schema -json` shape) and plain values:
 
 - `complete_config`: a configuration as Terraform decodes it from HCL: every attribute
   present (null when not set), absent nested blocks as their empty value (no block of a
@@ -9,6 +9,11 @@ Two pure functions over schema blocks (the `providers schema -json` shape) and p
   except that a computed attribute left null in the config keeps its prior value. Sending
   the bare config instead makes every optional+computed attribute (defaults filled in by the
   provider) look changed on every plan: a perpetual diff.
+
+- `replacing_paths`: of the attribute paths a provider says "require replacement", the ones
+  whose value really changes. Providers list every path with a requires-replace rule
+  (hashicorp/time's `rfc3339` on any update, for instance); Terraform keeps only those that
+  differ between prior and planned state, and so must we or an update becomes a replace.
 
 On create the prior is "all null", so computed attributes are null (not unknown) in the
 proposal; the provider itself marks them unknown in its planned state, as it does under
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cty import UNKNOWN
+from .cty import UNKNOWN, contains_unknown
 
 Block = dict[str, Any]
 
@@ -244,3 +249,40 @@ def _has_user_value(nested: dict[str, Any], value: Any) -> bool:
             if "nested_type" in attr and _has_user_value(attr["nested_type"], v):
                 return True
     return False
+
+
+# --- requires replace ----------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def replacing_paths(prior: Any, planned: Any, paths: list[tuple]) -> list[tuple]:
+    """The `paths` (steps: attribute names / map keys as str, list indexes as int) whose
+    value differs between `prior` and `planned`, or is unknown in the plan.
+
+    Raises ValueError for a path that exists in neither value (a provider bug, which
+    Terraform reports as an invalid plan).
+    """
+    if prior is None:  # a create replaces nothing
+        return []
+    changed = []
+    for path in paths:
+        before, after = _value_at(prior, path), _value_at(planned, path)
+        if before is _MISSING and after is _MISSING:
+            raise ValueError(f"requires-replace path {list(path)} exists in neither state")
+        before = None if before is _MISSING else before
+        after = None if after is _MISSING else after
+        if contains_unknown(after) or before != after:
+            changed.append(path)
+    return changed
+
+
+def _value_at(value: Any, path: tuple) -> Any:
+    for step in path:
+        if isinstance(value, dict) and isinstance(step, str) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        else:
+            return _MISSING
+    return value

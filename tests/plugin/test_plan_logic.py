@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from jetgen.runtime import plugin_schema
 from jetgen.runtime.cty import UNKNOWN
 from jetgen.runtime.plugin_client import Plan, format_path
-from jetgen.runtime.plugin_plan import complete_config, proposed_new_state
+from jetgen.runtime.plugin_plan import complete_config, proposed_new_state, replacing_paths
 
 # A resource with every kind of attribute the rules treat differently.
 BLOCK = {
@@ -155,3 +156,16 @@ def test_plan_action_and_path_formatting():
     assert Plan("t", {"a": 1}, {"a": 2}, requires_replace=[("a",)]).action == "replace"
     assert Plan("t", {"a": 1}, None).action == "delete"
     assert format_path(("rule", 0, "port")) == "rule[0].port"
+
+
+def test_only_changed_requires_replace_paths_count():
+    prior = {"a": "1", "b": "x", "tags": {"k": "v"}, "rules": [{"port": 80}]}
+    planned = {"a": "1", "b": "y", "tags": {"k": "v"}, "rules": [{"port": UNKNOWN}]}
+    paths = [("a",), ("b",), ("tags", "k"), ("rules", 0, "port")]
+    assert replacing_paths(prior, planned, paths) == [("b",), ("rules", 0, "port")]
+    # a path that appears or disappears counts as changed
+    assert replacing_paths({"tags": {}}, {"tags": {"k": "v"}}, [("tags", "k")]) == [("tags", "k")]
+    # creates replace nothing
+    assert replacing_paths(None, planned, paths) == []
+    with pytest.raises(ValueError, match="neither"):
+        replacing_paths(prior, planned, [("nope",)])
