@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jetgen.runtime.cty import UNKNOWN
 
 REGISTRY = "registry.terraform.io"
 
@@ -33,6 +34,28 @@ def provider_binary(testbed) -> Callable[[str], Path]:
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run one async scenario to completion (no pytest-asyncio needed)."""
     return asyncio.run(coro)
+
+
+def leaves(value: Any, path: tuple = ()) -> dict[tuple, Any]:
+    """path -> leaf (scalars, None, UNKNOWN and empty collections) of a plain value."""
+    if isinstance(value, dict) and value:
+        return {p: v for k, item in value.items() for p, v in leaves(item, (*path, k)).items()}
+    if isinstance(value, list) and value:
+        return {p: v for i, item in enumerate(value) for p, v in leaves(item, (*path, i)).items()}
+    return {path: value}
+
+
+def same_plan(planned: dict, tofu_change: dict, what: str = "") -> None:
+    """Assert our planned state says what `tofu show -json`'s change says: equal known
+    values (tofu leaves unknowns out of `after`) and unknowns at the same paths."""
+    mine = leaves(planned)
+    our_unknown = {p for p, v in mine.items() if v is UNKNOWN}
+    their_unknown = {p for p, v in leaves(tofu_change["after_unknown"]).items() if v is True}
+    assert our_unknown == their_unknown, what
+    theirs = leaves(tofu_change["after"])
+    our_known = {p: v for p, v in mine.items() if v is not UNKNOWN and v is not None}
+    their_known = {p: v for p, v in theirs.items() if p not in their_unknown and v is not None}
+    assert our_known == their_known, what
 
 
 def provider_descendants(prefix: str = "terraform-prov") -> list[tuple[int, str]]:

@@ -14,10 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from jetgen.runtime.cty import UNKNOWN
 from jetgen.runtime.plugin_client import ProviderProcess
 
-from .conftest import run
+from .conftest import run, same_plan
 
 pytestmark = pytest.mark.e2e
 
@@ -42,15 +41,6 @@ def cases(key_pem: str, folder: Path) -> dict[str, dict]:
             "subject": subject,
         },
     }
-
-
-def leaves(value, path=()) -> dict[tuple, object]:
-    """path -> leaf (scalars, None, UNKNOWN and empty collections)."""
-    if isinstance(value, dict) and value:
-        return {p: v for k, item in value.items() for p, v in leaves(item, (*path, k)).items()}
-    if isinstance(value, list) and value:
-        return {p: v for i, item in enumerate(value) for p, v in leaves(item, (*path, i)).items()}
-    return {path: value}
 
 
 def test_create_plans_match_tofu(testbed, provider_binary, tmp_path):
@@ -97,11 +87,4 @@ def test_create_plans_match_tofu(testbed, provider_binary, tmp_path):
     for type_name, planned in ours.items():
         change = tofu_changes[type_name]
         assert change["actions"] == ["create"], type_name
-        mine = leaves(planned)
-        our_unknown = {p for p, v in mine.items() if v is UNKNOWN}
-        their_unknown = {p for p, v in leaves(change["after_unknown"]).items() if v is True}
-        assert our_unknown == their_unknown, type_name
-        theirs = leaves(change["after"])
-        our_known = {p: v for p, v in mine.items() if v is not UNKNOWN and v is not None}
-        their_known = {p: v for p, v in theirs.items() if p not in their_unknown and v is not None}
-        assert our_known == their_known, type_name
+        same_plan(planned, change, type_name)
