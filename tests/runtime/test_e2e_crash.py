@@ -125,3 +125,29 @@ def test_kill_during_create_with_lost_workdir_refuses_to_guess(
     assert [p.name for p in out.iterdir()] == ["crash.txt"]
     assert target.read_text() == "once\n"
     assert create_events(apiserver, ns) == 1
+
+
+def test_restart_with_lost_workdir_restores_state_from_secret(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("restart")
+    target = tmp_path / "out" / "kept.txt"
+    with controller(apiserver, testbed, local_provider, tmp_path, "first.log"):
+        apiserver.apply(file_mr("r", ns, target, "stable\n"))
+        wait_for("Ready", lambda: is_ready(get(apiserver, "files." + GROUP, "r", ns)))
+    before = target.stat()
+    shutil.rmtree(tmp_path / "work")
+
+    with controller(apiserver, testbed, local_provider, tmp_path, "second.log"):
+        time.sleep(2 * 3 + 1)  # two polls of the new controller
+        obj = get(apiserver, "files." + GROUP, "r", ns)
+        assert is_ready(obj)
+        # The new controller did work: its workdir holds the state restored from the Secret.
+        (restored,) = (tmp_path / "work").glob("*/terraform.tfstate")
+        assert "stable" in restored.read_text()
+        after = target.stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        assert create_events(apiserver, ns) == 1
+        # The restored state is enough to delete the file too.
+        apiserver.kubectl("delete", "files." + GROUP, "r", "-n", ns, "--timeout=60s")
+    assert not target.exists()
