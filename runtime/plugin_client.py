@@ -73,25 +73,19 @@ class ProviderError(RuntimeError):
 
 @dataclass
 class Plan:
-    """The provider's answer to PlanResourceChange, ready to hand to `apply`."""
+    """The provider's answer to PlanResourceChange, ready to hand to `apply`.
+
+    `action` is "create", "delete", "noop", "replace" or "update", decided as Terraform
+    does (see plugin_plan.plan_action).
+    """
 
     type_name: str
     prior_state: dict[str, Any] | None
     planned_state: dict[str, Any] | None
+    action: str
     requires_replace: list[AttributePath] = field(default_factory=list)
     private: bytes = b""
     diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def action(self) -> str:
-        """ "create", "delete", "replace", "update" or "noop" (as Terraform would show it)."""
-        if self.prior_state is None:
-            return "create" if self.planned_state is not None else "noop"
-        if self.planned_state is None:
-            return "delete"
-        if self.planned_state == self.prior_state:
-            return "noop"
-        return "replace" if self.requires_replace else "update"
 
 
 def format_path(path: AttributePath) -> str:
@@ -181,7 +175,8 @@ class ProviderProcess:
         except KeyError:
             raise ValueError(f"provider has no resource type {type_name!r}") from None
 
-    async def _resource_type(self, type_name: str) -> cty.CtyType:
+    async def resource_type(self, type_name: str) -> cty.CtyType:
+        """The cty object type of a resource type's state (from its schema, cached)."""
         if type_name not in self._types:
             self._types[type_name] = plugin_schema.block_type(await self._resource_block(type_name))
         return self._types[type_name]
@@ -212,7 +207,7 @@ class ProviderProcess:
         """ValidateResourceConfig; raises on errors, returns warnings."""
         block = await self._resource_block(type_name)
         value = plugin_plan.complete_config(block, config)
-        encoded = self.rpc.dynamic(cty.encode(value, await self._resource_type(type_name)))
+        encoded = self.rpc.dynamic(cty.encode(value, await self.resource_type(type_name)))
         response = await self._call("validate_resource_config", type_name=type_name, config=encoded)
         return self._check("ValidateResourceConfig", response.diagnostics)
 
@@ -220,7 +215,7 @@ class ProviderProcess:
         self, type_name: str, state: dict[str, Any], private: bytes = b""
     ) -> tuple[dict[str, Any] | None, bytes]:
         """Refresh `state` from the real object. `(None, b"")` means it no longer exists."""
-        ty = await self._resource_type(type_name)
+        ty = await self.resource_type(type_name)
         response = await self._call(
             "read_resource",
             type_name=type_name,
@@ -244,7 +239,7 @@ class ProviderProcess:
         Terraform: a replacement is a delete plan then a create plan (prior None).
         """
         block = await self._resource_block(type_name)
-        ty = await self._resource_type(type_name)
+        ty = await self.resource_type(type_name)
         config = plugin_plan.complete_config(block, config)
         if config is None:
             if prior is None:
@@ -252,7 +247,7 @@ class ProviderProcess:
             if not self._capabilities.get("plan_destroy"):
                 # Providers without the capability do not expect a destroy plan: Terraform
                 # plans the delete itself, as a null planned state.
-                return Plan(type_name, prior, None, private=prior_private)
+                return Plan(type_name, prior, None, "delete", private=prior_private)
         # For a delete Terraform proposes null (not the prior, as the merge rules would).
         proposed = None if config is None else plugin_plan.proposed_new_state(block, prior, config)
         response = await self._call(
@@ -267,7 +262,7 @@ class ProviderProcess:
         planned = self._decode(response.planned_state, ty)
         try:
             replacing = plugin_plan.replacing_paths(
-                prior, planned, [_path(p) for p in response.requires_replace]
+                ty, prior, planned, [_path(p) for p in response.requires_replace]
             )
         except ValueError as exc:
             raise ProviderError("PlanResourceChange", [Diagnostic("error", str(exc))]) from None
@@ -275,6 +270,7 @@ class ProviderProcess:
             type_name=type_name,
             prior_state=prior,
             planned_state=planned,
+            action=plugin_plan.plan_action(ty, prior, planned, replacing),
             requires_replace=replacing,
             private=response.planned_private,
             diagnostics=warnings,
@@ -289,7 +285,7 @@ class ProviderProcess:
     ) -> tuple[dict[str, Any] | None, bytes]:
         """Carry out `plan`. Returns the new state (None after a delete) and private data."""
         block = await self._resource_block(type_name)
-        ty = await self._resource_type(type_name)
+        ty = await self.resource_type(type_name)
         config = plugin_plan.complete_config(block, config)
         response = await self._call(
             "apply_resource_change",
@@ -324,7 +320,7 @@ class ProviderProcess:
         self._check("ImportResourceState", response.diagnostics)
         imported = []
         for item in response.imported_resources:
-            ty = await self._resource_type(item.type_name)
+            ty = await self.resource_type(item.type_name)
             state = self._decode(item.state, ty)
             private = item.private
             if read:
@@ -345,7 +341,7 @@ class ProviderProcess:
         Terraform calls this for every state it loads, even at the current version: it is
         also how the JSON form becomes a value typed by the current schema.
         """
-        ty = await self._resource_type(type_name)
+        ty = await self.resource_type(type_name)
         response = await self._call(
             "upgrade_resource_state",
             type_name=type_name,

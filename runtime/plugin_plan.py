@@ -10,6 +10,7 @@ Pure functions over schema blocks (the `providers schema -json` shape) and plain
   the bare config instead makes every optional+computed attribute (defaults filled in by the
   provider) look changed on every plan: a perpetual diff.
 
+- `equal`, `plan_action`: cty's notion of "unchanged" (sets are unordered).
 - `replacing_paths`: of the attribute paths a provider says "require replacement", the ones
   whose value really changes. Providers list every path with a requires-replace rule
   (hashicorp/time's `rfc3339` on any update, for instance); Terraform keeps only those that
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cty import UNKNOWN, contains_unknown
+from .cty import UNKNOWN, CtyType, contains_unknown
 
 Block = dict[str, Any]
 
@@ -251,12 +252,54 @@ def _has_user_value(nested: dict[str, Any], value: Any) -> bool:
     return False
 
 
-# --- requires replace ----------------------------------------------------------------------
+# --- comparing states ----------------------------------------------------------------------
 
 _MISSING = object()
 
 
-def replacing_paths(prior: Any, planned: Any, paths: list[tuple]) -> list[tuple]:
+def equal(ty: CtyType, a: Any, b: Any) -> bool:
+    """cty equality of two values of type `ty`: sets compare regardless of order, and an
+    unknown value equals nothing (it may still turn out different).
+
+    Plain `==` is not enough: the same set can come back from a provider in another order
+    (tofu's stored state sorts set elements, the plugin framework keeps config order).
+    """
+    if a is UNKNOWN or b is UNKNOWN:
+        return False
+    if a is None or b is None or isinstance(ty, str):
+        return a == b and not contains_unknown(a)
+    kind, inner = ty
+    if kind == "object":
+        return a.keys() == b.keys() and all(equal(inner.get(k, "dynamic"), a[k], b[k]) for k in a)
+    if kind == "map":
+        return a.keys() == b.keys() and all(equal(inner, a[k], b[k]) for k in a)
+    if len(a) != len(b):
+        return False
+    if kind == "tuple":
+        return all(equal(t, x, y) for t, x, y in zip(inner, a, b, strict=True))
+    if kind == "list":
+        return all(equal(inner, x, y) for x, y in zip(a, b, strict=True))
+    unmatched = list(b)  # set: pair every element with an equal, not yet used one
+    for x in a:
+        match = next((i for i, y in enumerate(unmatched) if equal(inner, x, y)), None)
+        if match is None:
+            return False
+        unmatched.pop(match)
+    return True
+
+
+def plan_action(ty: CtyType, prior: Any, planned: Any, replacing: list[tuple]) -> str:
+    """ "create", "delete", "noop", "replace" or "update", decided as Terraform does."""
+    if prior is None:
+        return "create" if planned is not None else "noop"
+    if planned is None:
+        return "delete"
+    if equal(ty, prior, planned):
+        return "noop"
+    return "replace" if replacing else "update"
+
+
+def replacing_paths(ty: CtyType, prior: Any, planned: Any, paths: list[tuple]) -> list[tuple]:
     """The `paths` (steps: attribute names / map keys as str, list indexes as int) whose
     value differs between `prior` and `planned`, or is unknown in the plan.
 
@@ -272,7 +315,7 @@ def replacing_paths(prior: Any, planned: Any, paths: list[tuple]) -> list[tuple]
             raise ValueError(f"requires-replace path {list(path)} exists in neither state")
         before = None if before is _MISSING else before
         after = None if after is _MISSING else after
-        if contains_unknown(after) or before != after:
+        if not equal(_type_at(ty, path), before, after):
             changed.append(path)
     return changed
 
@@ -286,3 +329,17 @@ def _value_at(value: Any, path: tuple) -> Any:
         else:
             return _MISSING
     return value
+
+
+def _type_at(ty: CtyType, path: tuple) -> CtyType:
+    for step in path:
+        if isinstance(ty, str):
+            return "dynamic"  # values below carry their own type: compare them plainly
+        kind, inner = ty
+        if kind == "object":
+            ty = inner.get(step, "dynamic")
+        elif kind == "tuple":
+            ty = inner[step] if isinstance(step, int) and step < len(inner) else "dynamic"
+        else:
+            ty = inner
+    return ty

@@ -7,6 +7,7 @@ Every test here is also checked for leaked provider processes: after each test, 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -45,17 +46,53 @@ def leaves(value: Any, path: tuple = ()) -> dict[tuple, Any]:
     return {path: value}
 
 
-def same_plan(planned: dict, tofu_change: dict, what: str = "") -> None:
+def same_plan(planned: dict, tofu_change: dict, what: str = "", ty: Any = "dynamic") -> None:
     """Assert our planned state says what `tofu show -json`'s change says: equal known
-    values (tofu leaves unknowns out of `after`) and unknowns at the same paths."""
-    mine = leaves(planned)
+    values (tofu leaves unknowns out of `after`) and unknowns at the same paths.
+
+    `ty` (the resource's cty type) lets set elements be compared regardless of order.
+    """
+    mine, _ = _sort_sets(ty, planned, None)
+    after, after_unknown = _sort_sets(ty, tofu_change["after"], tofu_change["after_unknown"])
+    mine = leaves(mine)
     our_unknown = {p for p, v in mine.items() if v is UNKNOWN}
-    their_unknown = {p for p, v in leaves(tofu_change["after_unknown"]).items() if v is True}
+    their_unknown = {p for p, v in leaves(after_unknown).items() if v is True}
     assert our_unknown == their_unknown, what
-    theirs = leaves(tofu_change["after"])
+    theirs = leaves(after)
     our_known = {p: v for p, v in mine.items() if v is not UNKNOWN and v is not None}
     their_known = {p: v for p, v in theirs.items() if p not in their_unknown and v is not None}
     assert our_known == their_known, what
+
+
+def _sort_sets(ty: Any, value: Any, unknown: Any) -> tuple[Any, Any]:
+    """Reorder set elements (and their unknown markers alongside) into one canonical order."""
+    if isinstance(ty, str) or value is None or value is UNKNOWN:
+        return value, unknown
+    kind, inner = ty
+    if kind == "object" and isinstance(value, dict):
+        out, out_unknown = dict(value), dict(unknown) if isinstance(unknown, dict) else unknown
+        for name, item in value.items():
+            marks = unknown.get(name) if isinstance(unknown, dict) else None
+            out[name], marks = _sort_sets(inner.get(name, "dynamic"), item, marks)
+            if isinstance(unknown, dict) and name in unknown:
+                out_unknown[name] = marks
+        return out, out_unknown
+    if kind == "set" and isinstance(value, list):
+        marks = unknown if isinstance(unknown, list) else [None] * len(value)
+        pairs = [_sort_sets(inner, v, m) for v, m in zip(value, marks, strict=True)]
+        pairs.sort(key=lambda pair: json.dumps(_known_part(pair[0]), sort_keys=True))
+        return [v for v, _ in pairs], (
+            [m for _, m in pairs] if isinstance(unknown, list) else unknown
+        )
+    return value, unknown
+
+
+def _known_part(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _known_part(v) for k, v in value.items() if v is not None and v is not UNKNOWN}
+    if isinstance(value, list):
+        return [_known_part(v) for v in value]
+    return None if value is UNKNOWN else value
 
 
 def provider_descendants(prefix: str = "terraform-prov") -> list[tuple[int, str]]:

@@ -19,7 +19,7 @@ import pytest
 from jetgen.runtime.cty import UNKNOWN
 from jetgen.runtime.plugin_client import ProviderProcess
 
-from .conftest import run
+from .conftest import run, same_plan
 
 pytestmark = pytest.mark.e2e
 
@@ -129,3 +129,76 @@ def test_protocol6_lifecycle_with_nested_attributes_and_dynamic_values(provider6
             assert type_name == TYPE and imported["id"] == "t-old"
 
     run(scenario())
+
+
+def test_protocol6_update_plans_match_tofu(provider6, testbed, tmp_path):
+    """tofu creates; the client adopts tofu's state; both plan the same updates."""
+    override = f'dev_overrides {{ "jetgen/jetgentest" = "{provider6.parent}" }}'
+    (tmp_path / "rc").write_text(f"provider_installation {{\n  {override}\n  direct {{}}\n}}\n")
+    env = testbed.tf_env({"TF_CLI_CONFIG_FILE": str(tmp_path / "rc")})
+
+    def tofu(*args: str) -> str:
+        done = subprocess.run(
+            [str(testbed.tofu), *args], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def write(config: dict) -> None:
+        body = {
+            "terraform": {"required_providers": {"jetgentest": {"source": "jetgen/jetgentest"}}},
+            "provider": {"jetgentest": {"prefix": "t-"}},
+            "resource": {TYPE: {"this": config}},
+        }
+        (tmp_path / "main.tf.json").write_text(json.dumps(body))
+
+    before = {
+        "name": "a",
+        "rules": [{"port": 80}, {"port": 443}],
+        "tag": [{"key": "b"}, {"key": "a"}],
+        "labels": {"team": "infra"},
+    }
+    write(before)
+    tofu("apply", "-input=false", "-auto-approve")
+    [instance] = json.loads((tmp_path / "terraform.tfstate").read_text())["resources"][0][
+        "instances"
+    ]
+    changes = {
+        "unchanged": before,
+        "rename, add a rule, swap a tag": dict(
+            before,
+            name="b",
+            rules=[{"port": 80}, {"port": 443}, {"port": 8443}],
+            tag=[{"key": "a"}, {"key": "c"}],
+        ),
+        "set a nested optional attribute": dict(before, endpoint={"host": "example.org"}),
+        "size (requires replace)": dict(before, size=5),
+    }
+    tofu_plans = {}
+    for what, config in changes.items():
+        write(config)
+        tofu("plan", "-input=false", "-out=plan.bin")
+        [change] = json.loads(tofu("show", "-json", "plan.bin"))["resource_changes"]
+        tofu_plans[what] = change["change"]
+
+    async def scenario():
+        async with await ProviderProcess.start(provider6) as provider:
+            await provider.configure({"prefix": "t-"})
+            state = await provider.upgrade_state(
+                TYPE, instance["schema_version"], instance["attributes"]
+            )
+            state, private = await provider.read(TYPE, state, b"")
+            plans = {
+                what: await provider.plan(TYPE, state, config, private)
+                for what, config in changes.items()
+            }
+            return state, plans, await provider.resource_type(TYPE)
+
+    state, plans, ty = run(scenario())
+    assert state["id"] == "t-a" and state["rules"][0]["rule_id"] == "rule-80"
+    actions = {"no-op": "noop", "update": "update", "delete,create": "replace"}
+    for what, plan in plans.items():
+        change = tofu_plans[what]
+        assert plan.action == actions[",".join(change["actions"])], what
+        if plan.action != "replace":  # tofu shows a replacement's create half instead
+            same_plan(plan.planned_state, change, what, ty)

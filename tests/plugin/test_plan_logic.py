@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from jetgen.runtime import plugin_schema
 from jetgen.runtime.cty import UNKNOWN
-from jetgen.runtime.plugin_client import Plan, format_path
-from jetgen.runtime.plugin_plan import complete_config, proposed_new_state, replacing_paths
+from jetgen.runtime.plugin_client import format_path
+from jetgen.runtime.plugin_plan import (
+    complete_config,
+    equal,
+    plan_action,
+    proposed_new_state,
+    replacing_paths,
+)
 
 # A resource with every kind of attribute the rules treat differently.
 BLOCK = {
@@ -150,22 +156,52 @@ def test_block_type_covers_nested_attributes_blocks_and_dynamic_lists():
 
 
 def test_plan_action_and_path_formatting():
-    assert Plan("t", None, {"a": 1}).action == "create"
-    assert Plan("t", {"a": 1}, {"a": 1}).action == "noop"
-    assert Plan("t", {"a": 1}, {"a": 2}).action == "update"
-    assert Plan("t", {"a": 1}, {"a": 2}, requires_replace=[("a",)]).action == "replace"
-    assert Plan("t", {"a": 1}, None).action == "delete"
+    ty = ["object", {"a": "number"}]
+    assert plan_action(ty, None, {"a": 1}, []) == "create"
+    assert plan_action(ty, {"a": 1}, {"a": 1}, []) == "noop"
+    assert plan_action(ty, {"a": 1}, {"a": 2}, []) == "update"
+    assert plan_action(ty, {"a": 1}, {"a": 2}, [("a",)]) == "replace"
+    assert plan_action(ty, {"a": 1}, {"a": UNKNOWN}, []) == "update"
+    assert plan_action(ty, {"a": 1}, None, []) == "delete"
     assert format_path(("rule", 0, "port")) == "rule[0].port"
+
+
+def test_equality_ignores_set_order_but_not_list_order():
+    tags = ["set", ["object", {"key": "string"}]]
+    assert equal(tags, [{"key": "a"}, {"key": "b"}], [{"key": "b"}, {"key": "a"}])
+    assert not equal(tags, [{"key": "a"}, {"key": "a"}], [{"key": "a"}, {"key": "b"}])
+    assert not equal(["list", "string"], ["a", "b"], ["b", "a"])
+    ty = ["object", {"tags": tags, "n": "number"}]
+    assert equal(
+        ty,
+        {"tags": [{"key": "a"}, {"key": "b"}], "n": 1},
+        {"tags": [{"key": "b"}, {"key": "a"}], "n": 1},
+    )
+    assert not equal(ty, {"tags": [], "n": UNKNOWN}, {"tags": [], "n": UNKNOWN})
 
 
 def test_only_changed_requires_replace_paths_count():
     prior = {"a": "1", "b": "x", "tags": {"k": "v"}, "rules": [{"port": 80}]}
     planned = {"a": "1", "b": "y", "tags": {"k": "v"}, "rules": [{"port": UNKNOWN}]}
     paths = [("a",), ("b",), ("tags", "k"), ("rules", 0, "port")]
-    assert replacing_paths(prior, planned, paths) == [("b",), ("rules", 0, "port")]
+    ty = [
+        "object",
+        {
+            "a": "string",
+            "b": "string",
+            "tags": ["map", "string"],
+            "rules": ["list", ["object", {"port": "number"}]],
+            "set": ["set", "string"],
+        },
+    ]
+    assert replacing_paths(ty, prior, planned, paths) == [("b",), ("rules", 0, "port")]
     # a path that appears or disappears counts as changed
-    assert replacing_paths({"tags": {}}, {"tags": {"k": "v"}}, [("tags", "k")]) == [("tags", "k")]
+    assert replacing_paths(ty, {"tags": {}}, {"tags": {"k": "v"}}, [("tags", "k")]) == [
+        ("tags", "k")
+    ]
+    # a reordered set is not a change
+    assert replacing_paths(ty, {"set": ["x", "y"]}, {"set": ["y", "x"]}, [("set",)]) == []
     # creates replace nothing
-    assert replacing_paths(None, planned, paths) == []
+    assert replacing_paths(ty, None, planned, paths) == []
     with pytest.raises(ValueError, match="neither"):
-        replacing_paths(prior, planned, [("nope",)])
+        replacing_paths(ty, prior, planned, [("nope",)])
