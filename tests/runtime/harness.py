@@ -121,6 +121,7 @@ class Controller:
         poll: float = 5,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        namespace: str | None = None,
     ):
         self.log = log
         binary_path = testbed.tofu if binary == "tofu" else testbed.terraform
@@ -142,6 +143,9 @@ class Controller:
             str(workdir_root),
             *(extra_args or []),
         ]
+        if namespace:
+            # Watch only the test's namespace: MRs left by other tests are not ours.
+            self.args += ["--namespace", namespace]
         self.env = {**os.environ, **(env or {})}
         self.env.pop("TF_PLUGIN_CACHE_DIR", None)
         self.proc: subprocess.Popen | None = None

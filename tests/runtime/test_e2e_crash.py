@@ -53,7 +53,7 @@ def create_events(apiserver, ns) -> int:
 
 
 def kill_mid_create(apiserver, testbed, provider, tmp_path, ns, target):
-    first = controller(apiserver, testbed, provider, tmp_path, "first.log")
+    first = controller(apiserver, testbed, provider, tmp_path, "first.log", namespace=ns)
     first.args[first.args.index("--terraform") + 1] = hanging_tofu(tmp_path, testbed.tofu)
     first.start()
     try:
@@ -75,7 +75,7 @@ def test_kill_during_create_then_restart_creates_nothing_twice(
     target = out / "crash.txt"
     before = kill_mid_create(apiserver, testbed, local_provider, tmp_path, ns, target)
 
-    with controller(apiserver, testbed, local_provider, tmp_path, "second.log"):
+    with controller(apiserver, testbed, local_provider, tmp_path, "second.log", namespace=ns):
         obj = wait_for(
             "Ready after restart",
             lambda: (o := get(apiserver, "files." + GROUP, "crash", ns)) and is_ready(o) and o,
@@ -98,7 +98,7 @@ def test_kill_during_create_with_lost_workdir_refuses_to_guess(
     before = kill_mid_create(apiserver, testbed, local_provider, tmp_path, ns, target)
     shutil.rmtree(tmp_path / "work")  # a new pod: the workdir (and its state) is gone
 
-    with controller(apiserver, testbed, local_provider, tmp_path, "second.log"):
+    with controller(apiserver, testbed, local_provider, tmp_path, "second.log", namespace=ns):
         # local_file has no import and its ID comes from the provider: the controller
         # cannot know whether the interrupted create made something, so it must not
         # create again; it says so and waits for a human.
@@ -132,13 +132,13 @@ def test_restart_with_lost_workdir_restores_state_from_secret(
 ):
     ns = apiserver.create_namespace("restart")
     target = tmp_path / "out" / "kept.txt"
-    with controller(apiserver, testbed, local_provider, tmp_path, "first.log"):
+    with controller(apiserver, testbed, local_provider, tmp_path, "first.log", namespace=ns):
         apiserver.apply(file_mr("r", ns, target, "stable\n"))
         wait_for("Ready", lambda: is_ready(get(apiserver, "files." + GROUP, "r", ns)))
     before = target.stat()
     shutil.rmtree(tmp_path / "work")
 
-    with controller(apiserver, testbed, local_provider, tmp_path, "second.log"):
+    with controller(apiserver, testbed, local_provider, tmp_path, "second.log", namespace=ns):
         time.sleep(2 * 3 + 1)  # two polls of the new controller
         obj = get(apiserver, "files." + GROUP, "r", ns)
         assert is_ready(obj)

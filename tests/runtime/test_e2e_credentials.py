@@ -68,6 +68,7 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         log=tmp_path / "controller.log",
         poll=3,
         extra_args=["--log-level", "DEBUG", "--metrics-port", str(METRICS_PORT)],
+        namespace=ns,
     )
     ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
 

@@ -38,7 +38,9 @@ def test_missing_secret_and_failing_provider_recover_when_fixed(
     fixed_target = out / "fixed.txt"
 
     debug = ["--log-level", "DEBUG"]
-    with local_controller(apiserver, testbed, local_provider, tmp_path, extra_args=debug) as ctl:
+    with local_controller(
+        apiserver, testbed, local_provider, tmp_path, extra_args=debug, namespace=ns
+    ) as ctl:
         # 1. A SecretRef to a Secret that does not exist (yet).
         with_secret = file_mr("with-secret", ns, secret_file, "")
         del with_secret["spec"]["forProvider"]["content"]

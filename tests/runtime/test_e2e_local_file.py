@@ -48,7 +48,7 @@ def run_lifecycle(apiserver, testbed, provider, tmp_path, binary: str) -> None:
     ns = apiserver.create_namespace(f"file-{binary}")
     out = tmp_path / "out"
     target = out / "managed.txt"
-    with local_controller(apiserver, testbed, provider, tmp_path, binary=binary):
+    with local_controller(apiserver, testbed, provider, tmp_path, binary=binary, namespace=ns):
         apiserver.apply(file_mr("managed", ns, target, "v1\n"))
         obj = ready(apiserver, "managed", ns)
         assert target.read_text() == "v1\n"

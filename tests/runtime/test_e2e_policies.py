@@ -49,7 +49,7 @@ def pet(name, ns, **for_provider):
 
 def test_references_by_name_and_selector(apiserver, testbed, random_provider, tmp_path):
     ns = apiserver.create_namespace("refs")
-    with random_controller(apiserver, testbed, random_provider, tmp_path):
+    with random_controller(apiserver, testbed, random_provider, tmp_path, namespace=ns):
         apiserver.apply(random_id("src", ns, labels={"app": "demo"}))
         apiserver.apply(pet("by-ref", ns, prefixRef={"name": "src"}))
         apiserver.apply(pet("by-selector", ns, prefixSelector={"matchLabels": {"app": "demo"}}))
@@ -81,7 +81,7 @@ def test_observe_only_adopts_by_external_name_and_changes_nothing(
     apiserver, testbed, random_provider, tmp_path
 ):
     ns = apiserver.create_namespace("observe")
-    with random_controller(apiserver, testbed, random_provider, tmp_path):
+    with random_controller(apiserver, testbed, random_provider, tmp_path, namespace=ns):
         apiserver.apply(random_id("original", ns, byte_length=6))
         original = ready(apiserver, "ids." + RANDOM, "original", ns)["status"]["atProvider"]
 
@@ -109,7 +109,7 @@ def test_observe_only_adopts_by_external_name_and_changes_nothing(
 def test_paused_resource_is_left_alone_until_unpaused(apiserver, testbed, local_provider, tmp_path):
     ns = apiserver.create_namespace("paused")
     target = tmp_path / "out" / "paused.txt"
-    with local_controller(apiserver, testbed, local_provider, tmp_path):
+    with local_controller(apiserver, testbed, local_provider, tmp_path, namespace=ns):
         apiserver.apply(file_mr("p", ns, target, "v1\n"))
         ready(apiserver, "files." + LOCAL, "p", ns)
 

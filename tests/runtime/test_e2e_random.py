@@ -28,9 +28,8 @@ def controller(apiserver, testbed, provider, tmp_path, **kw) -> Controller:
 def test_password_lands_in_connection_secret_only(apiserver, testbed, random_provider, tmp_path):
     ns = apiserver.create_namespace("password")
     # DEBUG logging: the most talkative the controller gets must still not leak.
-    ctl = controller(
-        apiserver, testbed, random_provider, tmp_path, extra_args=["--log-level", "DEBUG"]
-    )
+    debug = ["--log-level", "DEBUG"]
+    ctl = controller(apiserver, testbed, random_provider, tmp_path, extra_args=debug, namespace=ns)
     with ctl:
         apiserver.apply(
             {

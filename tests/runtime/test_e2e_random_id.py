@@ -15,7 +15,7 @@ def test_random_id_b64_std_is_decoded_into_secret_key(
     apiserver, testbed, random_provider, tmp_path
 ):
     ns = apiserver.create_namespace("random-id")
-    with controller(apiserver, testbed, random_provider, tmp_path):
+    with controller(apiserver, testbed, random_provider, tmp_path, namespace=ns):
         apiserver.apply(
             {
                 "apiVersion": f"{GROUP}/v1alpha1",
