@@ -3,13 +3,12 @@
 Pure functions over schema blocks (the `providers schema -json` shape) and plain values:
 
 - `complete_config`: a configuration as Terraform decodes it from HCL: every attribute
-  present (null when not set), absent nested blocks as their empty value (no block of a
-  list/set/map kind is an empty collection, not null).
+  present (null when not set), absent nested blocks as their empty value (an absent
+  list/set/map block is an empty collection, not null).
 - `proposed_new_state`: the "proposed new state" sent with PlanResourceChange: the config,
   except that a computed attribute left null in the config keeps its prior value. Sending
   the bare config instead makes every optional+computed attribute (defaults filled in by the
   provider) look changed on every plan: a perpetual diff.
-
 - `equal`, `plan_action`: cty's notion of "unchanged" (sets are unordered).
 - `replacing_paths`: of the attribute paths a provider says "require replacement", the ones
   whose value really changes. Providers list every path with a requires-replace rule
@@ -52,7 +51,7 @@ def _empty_nested_block(nested: dict[str, Any]) -> Any:
 
 def complete_config(block: Block, config: dict[str, Any] | None) -> dict[str, Any] | None:
     """`config` with every attribute and nested block the schema has (see module doc)."""
-    if config is None or config is UNKNOWN:
+    if not isinstance(config, dict):  # null, unknown, or a mistake the encoder will name
         return config
     out: dict[str, Any] = {}
     for name, attr in block.get("attributes", {}).items():
