@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from jetgen.runtime import logs, operator
+from jetgen.runtime import logs, operator, transforms
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.settings import Settings
 
@@ -126,6 +126,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def load(path: Path) -> ProviderInfo:
+    """Read kinds.json, import the hooks module, and compile every connection-detail
+    transform, so a broken provider package fails at start, not on the first object."""
+    info = ProviderInfo.load(path)
+    if info.hooks_module:
+        importlib.import_module(info.hooks_module)
+    for kind in info.kinds:
+        for detail in kind.connection_details:
+            try:
+                transforms.compile_transform(detail.transform)
+            except transforms.TransformError as exc:
+                where = f"{path}: {kind.kind}, connection detail {detail.key!r}"
+                raise ValueError(f"{where}: {exc}") from None
+    return info
+
+
 def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> int:
     args = parser().parse_args(argv)
     logs.setup(args.log_level, args.log_json)
@@ -135,10 +151,12 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
         return 2
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
-    info = ProviderInfo.load(path)
-    if info.hooks_module:
-        # Hooks register python: transforms and may adjust behaviour; fail early if broken.
-        importlib.import_module(info.hooks_module)
+    try:
+        info = load(Path(path))
+    except (OSError, ValueError, ImportError) as exc:
+        # The provider package itself is broken: say so plainly and stop (no retry helps).
+        print(f"jetgen-runtime: {exc}", file=sys.stderr)
+        return 2
     settings = settings_from(args)
     logger.info(
         "provider %s (%s %s), terraform %s, poll %ss, %d runs at once",

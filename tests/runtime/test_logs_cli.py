@@ -58,3 +58,39 @@ def test_cli_options_become_settings(monkeypatch):
 def test_cli_without_kinds_file_fails_cleanly(capsys):
     assert cli.main([]) == 2
     assert "--kinds is required" in capsys.readouterr().err
+
+
+def _kinds_file(tmp_path, **info_extra):
+    kind = {
+        "kind": "File",
+        "group": "g",
+        "version": "v1",
+        "plural": "files",
+        "scope": "Namespaced",
+        "terraform_type": "local_file",
+        "fields": {},
+        "connection_details": [{"key": "k", "attribute": "a", "transform": "rot13"}],
+    }
+    info = {
+        "name": "local",
+        "source": "hashicorp/local",
+        "version": "",
+        "config_group": "g",
+        "config_version": "v1",
+        "scope": "Namespaced",
+        "kinds": [kind],
+        **info_extra,
+    }
+    path = tmp_path / "kinds.json"
+    path.write_text(json.dumps(info))
+    return path
+
+
+def test_broken_provider_packages_stop_the_controller_with_a_message(tmp_path, capsys):
+    path = _kinds_file(tmp_path)
+    assert cli.main(["--kinds", str(path)]) == 2
+    assert "connection detail 'k'" in capsys.readouterr().err
+    path = _kinds_file(tmp_path, hooks_module="no_such_hooks_module_xyz")
+    assert cli.main(["--kinds", str(path)]) == 2
+    assert "no_such_hooks_module_xyz" in capsys.readouterr().err
+    assert cli.main(["--kinds", str(tmp_path / "missing.json")]) == 2
