@@ -25,6 +25,7 @@ from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 CRD_SIZE_WARNING = 1024 * 1024  # bytes of YAML
 MANAGEMENT_POLICIES = ["Observe", "Create", "Update", "Delete", "LateInitialize", "*"]
 SCALARS = ("string", "number", "bool")
+PROVIDER_LABEL = "jetgen.dev/provider"
 
 _OPENAPI_TYPE = {"string": "string", "number": "number", "bool": "boolean"}
 
@@ -49,6 +50,7 @@ def managed_crd(kind: Kind, info: ProviderInfo) -> dict[str, Any]:
     return _crd(
         group=kind.group,
         kind=kind.kind,
+        provider=info.name,
         plural=kind.plural,
         singular=kind.singular or kind.kind.lower(),
         version=kind.version,
@@ -72,6 +74,7 @@ def _crd(
     *,
     group: str,
     kind: str,
+    provider: str,
     plural: str,
     singular: str,
     version: str,
@@ -83,7 +86,8 @@ def _crd(
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
+        # The label lets `kubectl delete crd -l jetgen.dev/provider=NAME` remove a provider.
+        "metadata": {"name": f"{plural}.{group}", "labels": {PROVIDER_LABEL: provider}},
         "spec": {
             "group": group,
             "names": {
@@ -426,6 +430,7 @@ def _provider_config_crd(info: ProviderInfo, kind: str, namespaced: bool) -> dic
     return _crd(
         group=info.config_group,
         kind=kind,
+        provider=info.name,
         plural=naming.plural(kind),
         singular=kind.lower(),
         version=info.config_version,

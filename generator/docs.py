@@ -40,6 +40,7 @@ def kind_page(kind: Kind, example: dict[str, Any]) -> str:
         secret_keys=secret_keys(kind),
         external_name=_external_name(kind),
         references=kind.references,
+        timeouts=[(op, v) for op, v in vars(kind.timeouts).items() if v],
     )
 
 

@@ -286,3 +286,59 @@ def test_stamp_lists_outputs(tmp_path):
     stamp = json.loads((out / writer.STAMP_FILE).read_text())
     assert set(stamp["outputs"]) == set(tree(out)) - {writer.STAMP_FILE}
     assert os.path.exists(out / "shapes_provider" / "kinds.json")
+
+
+def test_every_linode_example_validates_against_its_model(tmp_path):
+    out = tmp_path / "out"
+    assert cli.main(["generate", "--schema", str(LINODE), "--output", str(out)]) == 0
+    code = """
+import importlib, sys, yaml
+from pathlib import Path
+from jetgen.generator.pymodels import module_name
+from jetgen.runtime.kinds import ProviderInfo
+root = Path(sys.argv[1])
+sys.path.insert(0, str(root))
+info = ProviderInfo.load(root / "linode_provider" / "kinds.json")
+for kind in info.kinds:
+    module = importlib.import_module("linode_provider.models." + module_name(kind))
+    path = root / "examples" / kind.group.split(".")[0]
+    matches = [p for p in path.glob("*.yaml") if yaml.safe_load(p.read_text())["kind"] == kind.kind]
+    assert len(matches) == 1, kind.kind
+    getattr(module, kind.kind).model_validate(yaml.safe_load(matches[0].read_text()))
+print(len(info.kinds))
+"""
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "38"
+
+
+def test_big_crd_warns_and_trimming_descriptions_shrinks_it(tmp_path):
+    attributes = {
+        f"attr_{i}": {"type": "string", "optional": True, "description": "x" * 1000}
+        for i in range(400)
+    }
+    doc = {
+        "format_version": "1.0",
+        "provider_schemas": {
+            "registry.terraform.io/example/big": {
+                "resource_schemas": {"big_thing": {"block": {"attributes": attributes}}}
+            }
+        },
+    }
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(doc))
+    done = run("generate", "--schema", str(path), "--output", str(tmp_path / "a"), "--no-models")
+    assert done.returncode == 0
+    assert "warning: CRD things.big.m.jetgen.dev is 1.20 MiB (over 1 MiB)" in done.stderr
+    done = run(
+        "generate",
+        "--schema",
+        str(path),
+        "--output",
+        str(tmp_path / "b"),
+        "--no-models",
+        "--trim-descriptions",
+    )
+    assert done.returncode == 0 and "warning" not in done.stderr
+    crd = tmp_path / "b/package/crds/big.m.jetgen.dev_things.yaml"
+    assert crd.stat().st_size < 200_000

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from jetgen.generator import obtain
 from jetgen.runtime.kinds import ProviderInfo
+
 from tests.generator.test_apiserver import dry_run_examples, install_crds, remove_crds
 
 JETGEN = [sys.executable, "-m", "jetgen.generator.cli"]
