@@ -105,6 +105,7 @@ class ProviderProcess:
         self._schema: dict[str, Any] | None = None
         self._capabilities: dict[str, bool] = {}
         self._types: dict[str, cty.CtyType] = {}  # resource type name -> its object type
+        self._configured = False
         self._schema_lock = asyncio.Lock()
 
     @classmethod
@@ -184,7 +185,14 @@ class ProviderProcess:
     # --- provider ----------------------------------------------------------------------
 
     async def configure(self, config: dict[str, Any] | None = None) -> None:
-        """Validate and apply the provider block's values (ConfigureProvider)."""
+        """Validate and apply the provider block's values (ConfigureProvider).
+
+        Once per process, as Terraform does: a provider keeps one configuration (credentials,
+        region, ...), so each provider configuration needs its own ProviderProcess.
+        """
+        if self._configured:
+            raise RuntimeError("provider already configured: start one process per configuration")
+        self._configured = True
         schema = await self.get_schema()
         block = schema["provider"]["block"]
         ty = plugin_schema.block_type(block)

@@ -84,6 +84,16 @@ def test_upgrade_state_from_stored_json(provider_binary):
     run(scenario())
 
 
+def test_configure_is_once_per_process(provider_binary):
+    async def scenario():
+        async with await ProviderProcess.start(provider_binary("random")) as provider:
+            await provider.configure({})
+            with pytest.raises(RuntimeError, match="one process per configuration"):
+                await provider.configure({})
+
+    run(scenario())
+
+
 def test_error_diagnostics_raise_with_attribute_path(provider_binary):
     async def scenario():
         async with await ProviderProcess.start(provider_binary("random")) as provider:
