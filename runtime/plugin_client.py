@@ -192,7 +192,6 @@ class ProviderProcess:
         """
         if self._configured:
             raise RuntimeError("provider already configured: start one process per configuration")
-        self._configured = True
         schema = await self.get_schema()
         block = schema["provider"]["block"]
         ty = plugin_schema.block_type(block)
@@ -208,6 +207,7 @@ class ProviderProcess:
             "configure", terraform_version=TERRAFORM_VERSION, config=encoded
         )
         self._check("ConfigureProvider", response.diagnostics)
+        self._configured = True  # only on success: a rejected config may be corrected
 
     # --- managed resources ---------------------------------------------------------------
 
