@@ -38,18 +38,26 @@ class ModelsError(RuntimeError):
     """datamodel-codegen or ruff failed; the message carries their output."""
 
 
-def module_name(kind: Kind) -> str:
-    """``lke_cluster``: the module holding a kind's models (group's first label + kind)."""
-    return f"{kind.group.split('.')[0]}_{naming.snake_kind(kind.kind)}"
+def module_names(info: ProviderInfo) -> dict[str, str]:
+    """API group -> module name: the group's first label (``lke``), made unique."""
+    used = {COMMON}
+    return {group: naming.unique(group.split(".")[0], used) for group in _groups(info)}
+
+
+def _groups(info: ProviderInfo) -> dict[str, list[Kind]]:
+    groups: dict[str, list[Kind]] = {}
+    for kind in info.kinds:
+        groups.setdefault(kind.group, []).append(kind)
+    return dict(sorted(groups.items()))
 
 
 class ModelRun:
     """datamodel-codegen running in the background while the caller writes other files.
 
-    The kinds are split into one chunk per CPU (balanced by schema size), each converted
-    by its own process; every chunk also gets the shared ``_common`` schema, whose module
-    is kept from the first chunk only.  Output does not depend on the split: kinds never
-    refer to each other.
+    There is one module per API group.  The groups are split into one chunk per CPU
+    (balanced by schema size), each converted by its own process; every chunk also gets
+    the shared ``_common`` schema, whose module is kept from the first chunk only.
+    Output does not depend on the split: groups never refer to each other.
     """
 
     def __init__(self, info: ProviderInfo, crd_of: dict[str, dict[str, Any]], jobs: int = 0):
@@ -59,10 +67,14 @@ class ModelRun:
         common = {json.dumps(s, sort_keys=True): name for name, s in defs.items()}
         common_text = json.dumps({"title": "Common", "$defs": defs}, sort_keys=True)
         texts = {}
-        for kind in info.kinds:
-            schema = crd_of[kind.terraform_type]["spec"]["versions"][0]["schema"]
-            model = model_schema(kind.kind, schema["openAPIV3Schema"], common)
-            texts[module_name(kind)] = json.dumps(model, sort_keys=True)
+        modules = module_names(info)
+        for group, kinds in _groups(info).items():
+            schemas = {
+                k.kind: crd_of[k.terraform_type]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+                for k in kinds
+            }
+            model = group_schema(naming.pascal([modules[group]]), schemas, common)
+            texts[modules[group]] = json.dumps(model, sort_keys=True)
         self.chunks = _balance(texts, jobs or os.cpu_count() or 1)
         self.procs: list[tuple[Path, subprocess.Popen[str]]] = []
         for i, chunk in enumerate(self.chunks):
@@ -86,7 +98,7 @@ class ModelRun:
                         continue
                     (target / path.name).write_text(_retitle(path.read_text()))
             (target / "__init__.py").write_text(
-                '"""Pydantic models of every kind (one module per kind)."""\n'
+                '"""Pydantic models of every kind, one module per API group."""\n'
             )
         finally:
             self.close()
@@ -172,44 +184,56 @@ def format_python(package_dir: Path) -> None:
 # --- schema rewriting ----------------------------------------------------------------
 
 
-def model_schema(title: str, schema: dict[str, Any], common: dict[str, str]) -> dict[str, Any]:
-    """A JSON schema for datamodel-codegen: every distinct object shape once in $defs."""
-    sharer = _Sharer(title, common)
-    root = sharer.share(schema, title, "", is_root=True)
-    root["title"] = title
-    if sharer.defs:
-        root["$defs"] = dict(sorted(sharer.defs.items()))
-    return root
+def group_schema(
+    title: str, kinds: dict[str, dict[str, Any]], common: dict[str, str]
+) -> dict[str, Any]:
+    """A JSON schema for datamodel-codegen holding every kind of one API group as
+    ``$defs``, each distinct object shape once."""
+    sharer = _Sharer(common, kinds)
+    for kind, schema in sorted(kinds.items()):
+        sharer.share(schema, kind, "", kind=kind)
+    # The title becomes an (empty) root class; it must not take a kind's name.
+    title = naming.unique(title + "Group", set(sharer.defs) | sharer.reserved)
+    return {"title": title, "$defs": dict(sorted(sharer.defs.items()))}
 
 
 class _Sharer:
-    """Moves object shapes into ``defs``; the kind's own views are named after it
-    (``ClusterParameters``), nested objects after their field (``PoolObservation``)."""
+    """Moves object shapes into ``defs``.
 
-    def __init__(self, title: str, common: dict[str, str]):
-        self.title = title
+    Each kind's own classes are named after it: ``Cluster``, ``ClusterSpec``,
+    ``ClusterStatus``, ``ClusterParameters`` (forProvider), ``ClusterInitParameters``,
+    ``ClusterObservation``; those names are reserved up front.  Nested objects are named
+    after their field (``PoolObservation``), numbered when different shapes share a
+    name, and shared by every kind of the group when their shapes are equal.
+    """
+
+    def __init__(self, common: dict[str, str], kinds: dict[str, Any]):
         self.common = common  # shape -> name of a definition in the shared module
         self.defs: dict[str, Any] = {}
         self.by_shape: dict[str, str] = {}
+        self.reserved = {
+            kind + part for kind in kinds for part in ("", "Spec", "Status", *SUFFIX.values())
+        }
 
     def share(
-        self, node: dict[str, Any], name: str, suffix: str, is_root: bool = False
+        self, node: dict[str, Any], name: str, suffix: str, kind: str | None = None
     ) -> dict[str, Any]:
+        """Rewrite ``node`` bottom-up; ``kind`` is set for a kind's root (exact names)."""
         node = dict(node)
         node.pop("x-kubernetes-validations", None)  # CEL is for the apiserver only
         if "properties" in node:
             props = {}
             for key, child in node["properties"].items():
-                if key in SUFFIX:
-                    props[key] = self.share(child, self.title, SUFFIX[key])
+                if kind and key in SUFFIX:  # spec.forProvider, status.atProvider...
+                    props[key] = self.share(child, kind, SUFFIX[key], kind=kind)
+                elif kind and name == kind and key in ("spec", "status"):
+                    props[key] = self.share(child, kind + key.title(), "", kind=kind)
                 else:
                     props[key] = self.share(child, naming.pascal([key]), suffix)
             node["properties"] = props
         for key in ("items", "additionalProperties"):
             if isinstance(node.get(key), dict):
                 node[key] = self.share(node[key], name, suffix)
-        if is_root:
-            return node
         description = node.pop("description", None)
         shape = json.dumps(node, sort_keys=True)
         if shape in self.common:
@@ -218,11 +242,17 @@ class _Sharer:
             if description:
                 node["description"] = description
             return node
-        def_name = self.by_shape.get(shape)
-        if def_name is None:
-            def_name = naming.unique(name + suffix, set(self.defs))
-            self.defs[def_name] = node
+        if kind is not None:  # a kind's own class always exists under its own name
+            def_name = name + suffix
+            self.by_shape.setdefault(shape, def_name)
+        else:
+            def_name = self.by_shape.get(shape) or naming.unique(
+                name + suffix, set(self.defs) | self.reserved
+            )
             self.by_shape[shape] = def_name
+        if kind is not None and def_name == kind and description:
+            node["description"] = description  # the kind's class docstring
+        self.defs[def_name] = node
         return _ref(f"#/$defs/{def_name}", description)
 
 

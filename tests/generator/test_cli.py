@@ -56,8 +56,8 @@ def test_preview_layout(shapes_out):
         "__main__.py",
         "kinds.json",
         "models/_common.py",
-        "models/shapes_widget.py",
-        "models/lke_cluster.py",
+        "models/shapes.py",
+        "models/lke.py",
     ):
         assert f"shapes_provider/{name}" in files
     assert "examples/shapes/widget.yaml" in files and "docs/kinds/shapes/widget.md" in files
@@ -77,8 +77,8 @@ def test_kinds_json_loads_in_the_runtime_without_descriptions(shapes_out):
 def test_generated_models_validate_the_examples(shapes_out):
     code = (
         "import sys, yaml; sys.path.insert(0, sys.argv[1]);"
-        "from shapes_provider.models.shapes_widget import Widget;"
-        "from shapes_provider.models.lke_cluster import Cluster;"
+        "from shapes_provider.models.shapes import Widget;"
+        "from shapes_provider.models.lke import Cluster;"
         "w = Widget.model_validate(yaml.safe_load(open(sys.argv[2])));"
         "print(w.spec.forProvider.settings.mode, w.spec.forProvider.in_)"
     )
@@ -294,13 +294,14 @@ def test_every_linode_example_validates_against_its_model(tmp_path):
     code = """
 import importlib, sys, yaml
 from pathlib import Path
-from jetgen.generator.pymodels import module_name
+from jetgen.generator.pymodels import module_names
 from jetgen.runtime.kinds import ProviderInfo
 root = Path(sys.argv[1])
 sys.path.insert(0, str(root))
 info = ProviderInfo.load(root / "linode_provider" / "kinds.json")
+modules = module_names(info)
 for kind in info.kinds:
-    module = importlib.import_module("linode_provider.models." + module_name(kind))
+    module = importlib.import_module("linode_provider.models." + modules[kind.group])
     path = root / "examples" / kind.group.split(".")[0]
     matches = [p for p in path.glob("*.yaml") if yaml.safe_load(p.read_text())["kind"] == kind.kind]
     assert len(matches) == 1, kind.kind
