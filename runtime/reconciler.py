@@ -372,21 +372,30 @@ class Reconciler:
         else:
             await self._write_status(mr, [conditions.deleting()])
             await self.rt.prepare()
-            desired = await self._desire(mr)
-            wd = await self._workdir(mr, memory, desired)
+            wd = await self._restore(mr, memory)
             exists = wd.resource_attributes() is not None
-            if not exists and mr.external_name and wd.read_state() is None:
-                exists = await self._import(mr, wd, desired, mr.external_name)
-            if exists:
-                try:
-                    await self.rt.driver.destroy(wd, desired.env)
-                finally:
-                    await self._persist(mr, memory, wd)
-                self._event(mr, "Normal", "DeletedExternalResource", f"{self.address} deleted")
+            adoptable = mr.external_name is not None and wd.read_state() is None
+            # Render only when there is something to destroy: an object that never got
+            # created (say, its Secret never existed) must be deletable as it is.
+            if exists or adoptable:
+                await self._destroy(mr, memory, wd, exists)
         # The state Secret stays until the object is gone (it is owned, so garbage-collected):
         # should kopf call this handler again, the state tells the resource is already gone.
         if self.rt.prepared:
             self.rt.driver.workdir(mr.uid).remove()
+
+    async def _destroy(
+        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, in_state: bool
+    ) -> None:
+        desired = await self._desire(mr)
+        wd.write_config(desired.config)
+        if not in_state and not await self._import(mr, wd, desired, mr.external_name or ""):
+            return  # nothing by that name: already gone
+        try:
+            await self.rt.driver.destroy(wd, desired.env)
+        finally:
+            await self._persist(mr, memory, wd)
+        self._event(mr, "Normal", "DeletedExternalResource", f"{self.address} deleted")
 
     # --- rendering ---------------------------------------------------------------------
 
@@ -590,8 +599,13 @@ class Reconciler:
     async def _workdir(
         self, mr: ManagedResource, memory: Memory, desired: Desired
     ) -> terraform.Workdir:
-        wd = self.rt.driver.workdir(mr.uid)
+        wd = await self._restore(mr, memory)
         wd.write_config(desired.config)
+        return wd
+
+    async def _restore(self, mr: ManagedResource, memory: Memory) -> terraform.Workdir:
+        """The MR's workdir with the newest state we have (configuration not written)."""
+        wd = self.rt.driver.workdir(mr.uid)
         if not memory.state_restored or wd.read_state() is None:
             # First pass since start, or the workdir was lost: the Secret may be newer, or
             # the workdir may be (a run finished after the last save); keep the newer one.

@@ -63,6 +63,14 @@ def test_missing_secret_and_failing_provider_recover_when_fixed(
         assert len(harness.condition(bad, "Synced")["message"]) <= 1000
         assert "Warning" in harness.events_text(apiserver, ns)
 
+        # 4. An MR that never got created (its Secret is missing) can still be deleted.
+        never = file_mr("never", ns, out / "never.txt", "")
+        never["spec"]["forProvider"]["sensitiveContentSecretRef"] = {"name": "nope", "key": "k"}
+        apiserver.apply(never)
+        synced_message(apiserver, "never", ns, "not found")
+        apiserver.kubectl("delete", "files." + GROUP, "never", "-n", ns, "--timeout=30s")
+        assert get(apiserver, "files." + GROUP, "never", ns) is None
+
         # Fix both: create the Secret, point the file somewhere sensible.
         apiserver.apply(
             {
