@@ -16,6 +16,7 @@ initProvider, or be absent for observe-only resources), so each gets one CEL rul
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jetgen.generator import naming
@@ -124,16 +125,16 @@ def _condition_column(name: str, condition: str) -> dict[str, Any]:
 
 
 def spec_schema(kind: Kind, namespaced: bool) -> dict[str, Any]:
-    init_only = {id(_resolve(kind, p)) for p in kind.init_provider_only}
-    for_provider = object_schema(kind.fields, "for", namespaced, skip=init_only, top=True)
+    init_only = frozenset(id(_resolve(kind, p)) for p in kind.init_provider_only)
+    for_provider = object_schema(kind.fields, View("for", namespaced, init_only), top=True)
     for_provider["default"] = {}
     props: dict[str, Any] = {
         "forProvider": for_provider,
-        "initProvider": object_schema(kind.fields, "init", namespaced, top=True),
+        "initProvider": object_schema(kind.fields, View("init", namespaced), top=True),
         "managementPolicies": management_policies(),
         "providerConfigRef": provider_config_ref(namespaced),
         "writeConnectionSecretToRef": secret_ref_schema(
-            "Where to write the connection Secret.", with_key=False, namespaced=not namespaced
+            "Where to write the connection Secret.", with_key=False, with_namespace=not namespaced
         ),
     }
     if not namespaced:
@@ -189,7 +190,7 @@ def provider_config_ref(namespaced: bool) -> dict[str, Any]:
     }
 
 
-def required_rules(kind: Kind, init_only: set[int]) -> list[dict[str, str]]:
+def required_rules(kind: Kind, init_only: frozenset[int]) -> list[dict[str, str]]:
     """One CEL rule per required top-level argument, skipped for observe-only objects.
 
     The policy test is shared text; CEL cost stays tiny because managementPolicies is a
@@ -223,7 +224,7 @@ def status_schema(kind: Kind) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "atProvider": object_schema(kind.fields, "at", True, top=True),
+            "atProvider": object_schema(kind.fields, View("at"), top=True),
             "conditions": conditions_schema(),
             "observedGeneration": {"type": "integer", "format": "int64"},
         },
@@ -254,6 +255,17 @@ def conditions_schema() -> dict[str, Any]:
 # --- fields --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class View:
+    """How fields render: ``name`` is for / init / at (see the module docstring);
+    ``namespaced`` decides whether Secret references name a namespace; fields whose
+    ``id()`` is in ``skip`` are left out (initProvider-only fields in forProvider)."""
+
+    name: str
+    namespaced: bool = True
+    skip: frozenset[int] = frozenset()
+
+
 def visible(f: Field, view: str) -> bool:
     """Whether a field appears in a view (before looking at its children)."""
     if view == "at":
@@ -261,37 +273,31 @@ def visible(f: Field, view: str) -> bool:
     return f.is_input
 
 
-def object_schema(
-    fields: dict[str, Field],
-    view: str,
-    namespaced: bool,
-    skip: set[int] | frozenset[int] = frozenset(),
-    top: bool = False,
-) -> dict[str, Any]:
-    """The object holding ``fields`` in ``view``; ``top`` = forProvider/initProvider/atProvider
-    level, whose required arguments are enforced by CEL instead."""
+def object_schema(fields: dict[str, Field], view: View, top: bool = False) -> dict[str, Any]:
+    """The object holding ``fields``; ``top`` = forProvider/initProvider/atProvider level,
+    whose required arguments are enforced by CEL instead."""
     props: dict[str, Any] = {}
     required: list[str] = []
     for json_name, f in fields.items():
-        if id(f) in skip or not visible(f, view):
+        if id(f) in view.skip or not visible(f, view.name):
             continue
-        if f.secret_ref and view != "at":
+        if f.secret_ref and view.name != "at":
             name = f.secret_ref
             props[name] = secret_ref_schema(
-                f.description or f"Secret key holding {f.tf_name}.", True, not namespaced
+                f.description or f"Secret key holding {f.tf_name}.", True, not view.namespaced
             )
         else:
-            schema = field_schema(f, view, namespaced)
+            schema = field_schema(f, view)
             if schema is None:
                 continue
             name = json_name
             props[name] = schema
-        if f.ref and view != "at":
+        if f.ref and view.name != "at":
             props[f.ref] = reference_schema(f"Sets {json_name} from another object.")
             props[f.selector] = selector_schema(
                 f"Selects the object {json_name} is taken from by labels."
             )
-        elif view == "for" and f.required and not top:
+        elif view.name == "for" and f.required and not top:
             required.append(name)
     schema: dict[str, Any] = {"type": "object", "properties": props}
     if required:
@@ -299,17 +305,17 @@ def object_schema(
     return schema
 
 
-def field_schema(f: Field, view: str, namespaced: bool) -> dict[str, Any] | None:
+def field_schema(f: Field, view: View) -> dict[str, Any] | None:
     """OpenAPI schema of one field, or None when nothing of it shows in this view."""
     if f.type == "object":
-        schema = object_schema(f.fields or {}, view, namespaced)
+        schema = object_schema(f.fields or {}, view)
         if not schema["properties"] and f.fields:
             return None  # an object none of whose children show here
         if not schema["properties"]:
             del schema["properties"]  # an empty marker block: {} is its whole meaning
     elif f.type in ("list", "set", "map"):
         assert f.item is not None
-        item = field_schema(f.item, view, namespaced)
+        item = field_schema(f.item, view)
         if item is None:
             return None
         if f.type == "map":
@@ -358,14 +364,14 @@ def selector_schema(description: str) -> dict[str, Any]:
     }
 
 
-def secret_ref_schema(description: str, with_key: bool, namespaced: bool) -> dict[str, Any]:
-    """A reference to a Secret (key): ``namespaced`` adds the namespace (cluster scope)."""
+def secret_ref_schema(description: str, with_key: bool, with_namespace: bool) -> dict[str, Any]:
+    """A reference to a Secret (and key); cluster-scoped objects must name its namespace."""
     props = {"name": {"type": "string", "description": "Name of the Secret."}}
     required = ["name"]
     if with_key:
         props["key"] = {"type": "string", "description": "Key in the Secret."}
         required.append("key")
-    if namespaced:
+    if with_namespace:
         props["namespace"] = {"type": "string", "description": "Namespace of the Secret."}
         required.append("namespace")
     return {
@@ -405,7 +411,7 @@ def _provider_config_crd(info: ProviderInfo, kind: str, namespaced: bool) -> dic
         "required": ["source"],
     }
     # top=True: provider arguments are never required here, they may come from credentials.
-    configuration = object_schema(info.provider_fields, "for", not needs_ns, top=True)
+    configuration = object_schema(info.provider_fields, View("for", not needs_ns), top=True)
     configuration["description"] = "Arguments of the Terraform provider block."
     schema = {
         "type": "object",

@@ -34,6 +34,8 @@ from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 DEFAULT_VERSION = "v1alpha1"
 CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
+SCOPES = ("Namespaced", "Cluster")
+EXTERNAL_NAME_STRATEGIES = ("identifier_from_provider", "argument", "template")
 
 
 def build(
@@ -41,6 +43,8 @@ def build(
 ) -> ProviderInfo:
     """The whole provider: ProviderConfig facts plus one Kind per selected resource."""
     _check_configured_resources(schema, config, config_file)
+    if config.scope not in SCOPES:
+        raise ConfigError(f"{config_file}: scope: {config.scope!r} is not one of {SCOPES}")
     name = config.name or schema.name
     namespaced = config.scope != "Cluster"
     info = ProviderInfo(
@@ -285,6 +289,16 @@ def find(fields: dict[str, Field], tf_path: str) -> tuple[dict[str, Field], str]
 
 
 def _check_paths(kind: Kind, where: str) -> None:
+    en = kind.external_name
+    if en.strategy not in EXTERNAL_NAME_STRATEGIES:
+        raise ConfigError(
+            f"{where}.external_name.strategy: {en.strategy!r} is not one of"
+            f" {EXTERNAL_NAME_STRATEGIES}"
+        )
+    if en.strategy == "argument" and (not en.argument or find(kind.fields, en.argument) is None):
+        raise ConfigError(f"{where}.external_name.argument: no attribute {en.argument!r}")
+    if en.strategy == "template" and not en.template:
+        raise ConfigError(f"{where}.external_name.template: not set")
     for knob in ("late_init_ignore", "init_provider_only"):
         for i, path in enumerate(getattr(kind, knob)):
             if find(kind.fields, path) is None:

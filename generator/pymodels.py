@@ -268,8 +268,12 @@ def common_defs(namespaced: bool) -> dict[str, Any]:
     defs = {
         "ProviderConfigReference": crds.provider_config_ref(namespaced),
         "ManagementPolicy": crds.management_policies()["items"],
-        "SecretReference": crds.secret_ref_schema("", with_key=False, namespaced=not namespaced),
-        "SecretKeySelector": crds.secret_ref_schema("", with_key=True, namespaced=not namespaced),
+        "SecretReference": crds.secret_ref_schema(
+            "", with_key=False, with_namespace=not namespaced
+        ),
+        "SecretKeySelector": crds.secret_ref_schema(
+            "", with_key=True, with_namespace=not namespaced
+        ),
         "Condition": crds.conditions_schema()["items"],
         "ObjectReference": crds.reference_schema(""),
         "LabelSelector": crds.selector_schema(""),

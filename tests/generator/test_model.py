@@ -6,7 +6,13 @@ import json
 
 import pytest
 from jetgen.generator import crds, examples, model, schema
-from jetgen.runtime.config import ConfigError, ProviderConfiguration, Reference, ResourceConfig
+from jetgen.runtime.config import (
+    ConfigError,
+    ExternalName,
+    ProviderConfiguration,
+    Reference,
+    ResourceConfig,
+)
 from jetgen.runtime.kinds import ProviderInfo
 
 from tests.generator.paths import EVERY_SHAPE, LINODE
@@ -216,3 +222,18 @@ def test_trim_descriptions():
     trimmed_text = json.dumps(openapi(kind(trimmed, "shapes_widget"), trimmed))
     assert "Name of the widget." in full_text and "Name of the widget." not in trimmed_text
     assert len(trimmed_text) < len(full_text)
+
+
+def test_bad_scope_and_external_name_are_errors():
+    with pytest.raises(ConfigError, match=r"jetgen.yaml: scope: 'Global' is not one of"):
+        build(scope="Global")
+    rc = ResourceConfig(external_name=ExternalName(strategy="argument", argument="nope"))
+    with pytest.raises(ConfigError, match=r"shapes_widget.external_name.argument: no attribute"):
+        build(resources={"shapes_widget": rc})
+    rc = ResourceConfig(external_name=ExternalName(strategy="guess"))
+    with pytest.raises(ConfigError, match=r"external_name.strategy: 'guess' is not one of"):
+        build(resources={"shapes_widget": rc})
+    rc = ResourceConfig(external_name=ExternalName(strategy="argument", argument="name"))
+    assert kind(build(resources={"shapes_widget": rc}), "shapes_widget").external_name == (
+        rc.external_name
+    )
