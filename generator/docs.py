@@ -108,8 +108,8 @@ def _notes(f: Field, view: str) -> str:
 
 
 def _cell(text: str) -> str:
-    """A description fit for one table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
+    """A description fit for one table cell (``<x>`` would read as an HTML tag)."""
+    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
 
 
 def secret_keys(kind: Kind) -> list[tuple[str, str]]:
