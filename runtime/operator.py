@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 import kopf
-from jetgen.runtime import kube, reconciler, state, terraform
+from jetgen.runtime import kube, reconciler, resource, state, terraform
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.settings import Settings
@@ -59,7 +59,7 @@ def _trigger(body: Any) -> tuple:
     """What, when changed, deserves a reconcile before the next poll."""
     meta = body.get("metadata") or {}
     annotations = meta.get("annotations") or {}
-    return meta.get("generation"), annotations.get(reconciler.PAUSED)
+    return meta.get("generation"), annotations.get(resource.PAUSED)
 
 
 def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
@@ -168,7 +168,7 @@ def _register_kind(
             await rec.finalize(body, memory)
         except reconciler.Paused as exc:
             raise kopf.TemporaryError(str(exc), delay=runtime.settings.poll_interval) from None
-        except reconciler.ReconcileError as exc:
+        except resource.ReconcileError as exc:
             raise kopf.TemporaryError(str(exc), delay=rec.retry_delay(memory)) from None
 
 

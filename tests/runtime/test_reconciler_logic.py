@@ -1,6 +1,6 @@
 """Pure parts of the reconciler: policies, redaction, external names, reference paths."""
 
-from jetgen.runtime import reconciler
+from jetgen.runtime import reconciler, render, resource
 from jetgen.runtime.config import ExternalName
 from jetgen.runtime.kinds import Field, Kind
 
@@ -34,7 +34,7 @@ def mr(spec=None, annotations=None):
         "metadata": {"name": "a", "namespace": "ns", "uid": "u", "annotations": annotations or {}},
         "spec": spec or {},
     }
-    return reconciler.ManagedResource(body, kind())
+    return resource.ManagedResource(body, kind())
 
 
 def test_default_policy_allows_everything():
@@ -57,13 +57,13 @@ def test_paused_annotation():
 
 def test_snapshot_is_independent_of_the_live_body():
     body = {"metadata": {"name": "a"}, "spec": {"forProvider": {"x": {"y": 1}}}}
-    m = reconciler.ManagedResource(body, kind())
+    m = resource.ManagedResource(body, kind())
     body["spec"]["forProvider"]["x"]["y"] = 2
     assert m.for_provider == {"x": {"y": 1}}
 
 
 def test_redactor_hides_values_and_their_base64():
-    r = reconciler.Redactor()
+    r = resource.Redactor()
     r.add("hunter2hunter2")
     r.add("ab")  # too short to redact safely
     text = r("pw=hunter2hunter2 b64=aHVudGVyMmh1bnRlcjI= ab")
@@ -84,7 +84,7 @@ def test_external_name_strategies():
 
 def test_reference_paths_follow_terraform_names():
     k = kind()
-    path = reconciler._json_path(k.fields, "settings.owner_id")
+    path = render._json_path(k.fields, "settings.owner_id")
     assert [name for name, _ in path] == ["settings", "ownerId"]
-    assert reconciler._json_path(k.fields, "cluster_id")[0][0] == "clusterId"
-    assert reconciler._json_path(k.fields, "nope") is None
+    assert render._json_path(k.fields, "cluster_id")[0][0] == "clusterId"
+    assert render._json_path(k.fields, "nope") is None

@@ -1,0 +1,249 @@
+"""Render what Terraform should see for one managed resource.
+
+Inputs: the MR's ``forProvider`` / ``initProvider``, the ProviderConfig it names (with the
+credentials Secret), the Secrets its ``...SecretRef`` fields name, and the objects its
+``<field>Ref`` / ``<field>Selector`` fields point at.  Output: :class:`Desired` --
+``main.tf.json``, the environment of the Terraform process, and the resource arguments.
+Every missing input is a :class:`ReconcileError` that names it (never its value); every
+secret value read is handed to the MR's redactor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jetgen.runtime import fields, kube, terraform, transforms
+from jetgen.runtime.kinds import Field, Kind, ProviderInfo
+from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
+
+
+@dataclass
+class Desired:
+    """What Terraform should see for one pass."""
+
+    config: dict[str, Any]  # main.tf.json
+    env: dict[str, str]  # credentials for the provider process
+    arguments: dict[str, Any]  # the resource's Terraform arguments
+
+
+class Renderer:
+    """Renders one kind's MRs; shares the API client with the rest of the runtime."""
+
+    def __init__(self, info: ProviderInfo, client: kube.KubeClient, kind: Kind):
+        self.info = info
+        self.kube = client
+        self.kind = kind
+
+    async def desire(self, mr: ManagedResource) -> Desired:
+        """Everything Terraform needs for one pass; raises :class:`ReconcileError` if an
+        input (config, Secret, reference) is missing."""
+        provider_args, credential_args, env = await self._provider(mr)
+        for_provider = await self._resolve_references(mr, mr.for_provider)
+        init_provider = mr.init_provider
+        merged = fields.merge_init_provider(for_provider, init_provider)
+        secret_values = await self._secret_values(
+            mr, fields.collect_secret_refs(self.kind.fields, merged), mr.namespace
+        )
+        arguments = fields.to_terraform(self.kind.fields, merged, secret_values)
+        info = self.info
+        config = terraform.render_main(
+            source=info.source,
+            version=info.version,
+            resource_type=self.kind.terraform_type,
+            arguments=arguments,
+            provider_arguments=provider_args,
+            credential_arguments=credential_args,
+            ignore_changes=fields.ignore_changes(self.kind.fields, init_provider, for_provider),
+        )
+        return Desired(config=config, env=env, arguments=arguments)
+
+    async def _provider(self, mr: ManagedResource) -> tuple[dict, list[str], dict[str, str]]:
+        """Provider block arguments, credential arguments and environment from the config."""
+        info = self.info
+        ref = mr.spec.get("providerConfigRef") or {}
+        name = ref.get("name") or "default"
+        kind = ref.get("kind") or "ProviderConfig"
+        api = f"{info.config_group}/{info.config_version}"
+        if kind == "ClusterProviderConfig":
+            path, config_ns = kube.object_path(api, "clusterproviderconfigs", None, name), None
+        elif info.scope == "Cluster" or not mr.namespace:
+            path, config_ns = kube.object_path(api, "providerconfigs", None, name), None
+        else:
+            config_ns = mr.namespace
+            path = kube.object_path(api, "providerconfigs", config_ns, name)
+        config = await self.kube.get(path)
+        if config is None:
+            if name == "default" and not info.credentials:
+                # A provider without credentials (random, local, ...) works without any
+                # config; only a config the user named explicitly must exist.
+                return {}, [], {}
+            raise ReconcileError(f"{kind} {name!r} not found")
+        spec = config.get("spec") or {}
+        provider_args = await self._provider_arguments(
+            mr, spec.get("configuration") or {}, config_ns
+        )
+        credential_args, env = [], {}
+        values = await self._credentials(mr, kind, name, spec.get("credentials") or {}, config_ns)
+        for cred in info.credentials:
+            value = values.get(cred.key)
+            if value is None:
+                if cred.optional:
+                    continue
+                raise ReconcileError(f"credentials of {kind} {name!r} have no key {cred.key!r}")
+            if cred.env:
+                env[cred.env] = value
+            if cred.argument:
+                credential_args.append(cred.argument)
+                env[terraform.credential_env_name(cred.argument)] = value
+        return provider_args, credential_args, env
+
+    async def _provider_arguments(
+        self, mr: ManagedResource, configuration: dict[str, Any], namespace: str | None
+    ) -> dict[str, Any]:
+        provider_fields = self.info.provider_fields
+        if not provider_fields:
+            return dict(configuration)
+        refs = fields.collect_secret_refs(provider_fields, configuration)
+        secrets = await self._secret_values(mr, refs, namespace)
+        return fields.to_terraform(provider_fields, configuration, secrets)
+
+    async def _credentials(
+        self,
+        mr: ManagedResource,
+        kind: str,
+        name: str,
+        credentials: dict[str, Any],
+        namespace: str | None,
+    ) -> dict[str, str]:
+        """The ProviderConfig's credential Secret as key -> text.
+
+        ``secretRef.key``, when given, names one key holding a JSON object of credentials
+        (Crossplane's usual shape); otherwise every key of the Secret is a credential.
+        """
+        if not self.info.credentials or credentials.get("source", "Secret") == "None":
+            return {}
+        ref = credentials.get("secretRef") or {}
+        secret_ns = ref.get("namespace") or namespace
+        if not ref.get("name") or not secret_ns:
+            raise ReconcileError(f"{kind} {name!r}: credentials.secretRef needs name and namespace")
+        data = await self._secret(secret_ns, ref["name"], f"credentials of {kind} {name!r}")
+        for value in data.values():
+            mr.secrets.add(value)
+        key = ref.get("key")
+        if not key:
+            return data
+        if key not in data:
+            raise ReconcileError(f"Secret {secret_ns}/{ref['name']} has no key {key!r}")
+        try:
+            document = json.loads(data[key])
+        except ValueError:
+            return {key: data[key]}
+        if not isinstance(document, dict):
+            return {key: data[key]}
+        values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in document.items()}
+        for value in values.values():
+            mr.secrets.add(value)
+        return values
+
+    async def _secret_values(
+        self, mr: ManagedResource, refs: list[fields.SecretRefUse], namespace: str | None
+    ) -> dict[Any, str]:
+        values: dict[Any, str] = {}
+        for ref in refs:
+            secret_ns = ref.namespace or namespace
+            if not ref.name or not ref.key or not secret_ns:
+                field_name = ".".join(map(str, ref.path))
+                raise ReconcileError(f"SecretRef of {field_name} needs name, key and namespace")
+            data = await self._secret(secret_ns, ref.name, "referenced")
+            if ref.key not in data:
+                raise ReconcileError(f"Secret {secret_ns}/{ref.name} has no key {ref.key!r}")
+            mr.secrets.add(data[ref.key])
+            values[ref.path] = data[ref.key]
+        return values
+
+    async def _secret(self, namespace: str, name: str, what: str) -> dict[str, str]:
+        secret = await self.kube.get(kube.secret_path(namespace, name))
+        if secret is None:
+            raise ReconcileError(f"Secret {namespace}/{name} ({what}) not found")
+        return kube.decode_secret(secret)
+
+    async def _resolve_references(
+        self, mr: ManagedResource, for_provider: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Fill ``<field>`` from ``<field>Ref`` / ``<field>Selector`` (explicit values win)."""
+        for reference in self.kind.references:
+            json_path = _json_path(self.kind.fields, reference.field)
+            if json_path is None:
+                continue
+            container: Any = for_provider
+            for part, _ in json_path[:-1]:
+                container = container.get(part) if isinstance(container, dict) else None
+            if not isinstance(container, dict):
+                continue
+            leaf, leaf_field = json_path[-1]
+            # The generator records the Ref/Selector names; fall back to the convention.
+            by_name = container.get(getattr(leaf_field, "ref", None) or f"{leaf}Ref") or {}
+            selector = (
+                container.get(getattr(leaf_field, "selector", None) or f"{leaf}Selector") or {}
+            )
+            if container.get(leaf) is not None or not (by_name or selector):
+                continue
+            target = self._kind_named(reference.kind, reference.group)
+            value = await self._referenced_value(
+                mr, target, reference.value_from, by_name, selector
+            )
+            container[leaf] = value
+        return for_provider
+
+    async def _referenced_value(
+        self, mr: ManagedResource, target: Kind, value_from: str, by_name: dict, selector: dict
+    ) -> Any:
+        namespace = mr.namespace if target.scope == "Namespaced" else None
+        if by_name.get("name"):
+            path = kube.object_path(target.api_version, target.plural, namespace, by_name["name"])
+            obj = await self.kube.get(path)
+            label = by_name["name"]
+        else:
+            labels = selector.get("matchLabels") or {}
+            query = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            items = await self.kube.list(
+                kube.object_path(target.api_version, target.plural, namespace), query
+            )
+            items.sort(key=lambda o: o["metadata"]["name"])
+            obj = items[0] if items else None
+            label = f"selector {query}"
+        if obj is None:
+            raise ReconcileError(f"referenced {target.kind} {label} not found")
+        if value_from == "external_name":
+            value = (obj["metadata"].get("annotations") or {}).get(EXTERNAL_NAME)
+        else:
+            try:
+                value = transforms.lookup(obj, value_from)
+            except KeyError:
+                value = None
+        if value is None:
+            raise ReconcileError(f"referenced {target.kind} {label} has no {value_from} yet")
+        return value
+
+    def _kind_named(self, name: str, group: str | None) -> Kind:
+        for kind in self.info.kinds:
+            if kind.kind == name and (group is None or kind.group == group):
+                return kind
+        raise ReconcileError(f"reference to unknown kind {name} (group {group})")
+
+    # --- workdir and state -------------------------------------------------------------
+
+
+def _json_path(tree: dict[str, Field], tf_path: str) -> list[tuple[str, Field]] | None:
+    """(JSON name, field) along a dotted Terraform path through object fields (no lists)."""
+    out: list[tuple[str, Field]] = []
+    current: dict[str, Field] | None = tree
+    for part in tf_path.split("."):
+        match = next(((j, f) for j, f in (current or {}).items() if f.tf_name == part), None)
+        if match is None:
+            return None
+        out.append(match)
+        current = match[1].fields if match[1].type == "object" else None
+    return out
