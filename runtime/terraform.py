@@ -552,6 +552,7 @@ class CliDriver:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            umask=0o077,  # state and plan files hold secrets: keep them private too
         )
         try:
             stdout, stderr = await asyncio.wait_for(proc.communicate(), self.run_timeout)

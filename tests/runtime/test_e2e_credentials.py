@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import urllib.request
 
 import pytest
@@ -112,6 +113,15 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         assert token not in json.dumps(obj)
         assert token not in events
         assert token not in logs
-    # No credential on disk in the workdir's configuration.
-    for config in (tmp_path / "work").rglob("main.tf.json"):
+    # No credential on disk in the workdir's configuration; workdirs are private.
+    configs = list((tmp_path / "work").glob("*/main.tf.json"))
+    assert configs
+    for config in configs:
         assert WRONG not in config.read_text() and RIGHT not in config.read_text()
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
+        for written_by_tofu in ("terraform.tfstate", "jetgen.tfplan"):
+            path = config.parent / written_by_tofu
+            if path.exists():
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((tmp_path / "work").stat().st_mode) == 0o700
