@@ -134,6 +134,11 @@ def _apply_hooks(config: config_mod.ProviderConfiguration, repo: Path, where: Pa
         config_mod.apply_hooks(config)
     except ImportError as exc:
         raise config_mod.ConfigError(f"{where}: hooks_module: {exc}") from None
+    except Exception as exc:  # the author's code: report it as a configuration error
+        raise config_mod.ConfigError(
+            f"{where}: hooks_module {config.hooks_module!r}: configure() failed:"
+            f" {type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         sys.path.remove(str(repo.resolve()))
 

@@ -65,6 +65,8 @@ def generate(
         parsed = schema_mod.parse(_decode(raw, schema_file), str(schema_file), provider)
     with clock("model"):
         info = model.build(parsed, config, config_file)
+    if not info.kinds:
+        result.warnings.append(f"{config_file}: include/skip select no resource type")
     package = naming.package_name(info.name)
     with clock("crds"):
         crd_of = {k.terraform_type: crds.managed_crd(k, info) for k in info.kinds}
@@ -79,6 +81,8 @@ def generate(
             with clock("models (wait)"):
                 if run is not None:
                     run.finish(staging.dir / package / "models")
+                else:  # keep the package importable as packaged (pyproject lists it)
+                    staging.write(f"{package}/models/__init__.py", pymodels.MODELS_INIT)
         finally:
             if run is not None:
                 run.close()

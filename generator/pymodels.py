@@ -34,6 +34,9 @@ SUFFIX = {
 }
 
 
+MODELS_INIT = '"""Pydantic models of every kind, one module per API group."""\n'
+
+
 class ModelsError(RuntimeError):
     """datamodel-codegen or ruff failed; the message carries their output."""
 
@@ -97,9 +100,7 @@ class ModelRun:
                     if path.name == "__init__.py" or (path.stem == COMMON and i > 0):
                         continue
                     (target / path.name).write_text(_retitle(path.read_text()))
-            (target / "__init__.py").write_text(
-                '"""Pydantic models of every kind, one module per API group."""\n'
-            )
+            (target / "__init__.py").write_text(MODELS_INIT)
         finally:
             self.close()
 

@@ -343,3 +343,28 @@ def test_big_crd_warns_and_trimming_descriptions_shrinks_it(tmp_path):
     assert done.returncode == 0 and "warning" not in done.stderr
     crd = tmp_path / "b/package/crds/big.m.jetgen.dev_things.yaml"
     assert crd.stat().st_size < 200_000
+
+
+def test_failing_hook_is_reported_with_the_file(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "hooks_x").mkdir(parents=True)
+    (repo / "jetgen.yaml").write_text("name: shapes\nhooksModule: hooks_x\n")
+    (repo / "hooks_x/__init__.py").write_text("def configure(config):\n    raise KeyError('k')\n")
+    done = run("generate", "--schema", str(EVERY_SHAPE), cwd=repo)
+    assert done.returncode == 1
+    assert "jetgen.yaml: hooks_module 'hooks_x': configure() failed: KeyError: 'k'" in done.stderr
+    assert sorted(p.name for p in repo.iterdir()) == ["hooks_x", "jetgen.yaml"]
+
+
+def test_selecting_nothing_warns(tmp_path):
+    out = tmp_path / "out"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "jetgen.yaml").write_text("name: shapes\ninclude: [nothing_*]\n")
+    done = run("generate", "--schema", str(EVERY_SHAPE), "--output", str(out), cwd=repo)
+    assert done.returncode == 0
+    assert "select no resource type" in done.stderr
+    assert sorted(p.name for p in (out / "package/crds").iterdir()) == [
+        "shapes.m.jetgen.dev_clusterproviderconfigs.yaml",
+        "shapes.m.jetgen.dev_providerconfigs.yaml",
+    ]
