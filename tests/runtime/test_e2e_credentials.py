@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import stat
 import urllib.request
 
@@ -23,7 +24,12 @@ pytestmark = pytest.mark.e2e
 
 WRONG = "first-token-0000"
 RIGHT = "rotated-token-9999"
-METRICS_PORT = 18099
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def sha(text: str) -> str:
@@ -45,6 +51,7 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
     wrapper.chmod(0o755)
 
     ns = apiserver.create_namespace("creds")
+    metrics_port = free_port()
     config_group = info["config_group"]
     apiserver.apply(
         {
@@ -68,7 +75,7 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         workdir_root=tmp_path / "work",
         log=tmp_path / "controller.log",
         poll=3,
-        extra_args=["--log-level", "DEBUG", "--metrics-port", str(METRICS_PORT)],
+        extra_args=["--log-level", "DEBUG", "--metrics-port", str(metrics_port)],
         namespace=ns,
     )
     ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
@@ -100,7 +107,7 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         apiserver.apply(secret)
         wait_for("rotated token used", lambda: sha(RIGHT) in seen.read_text().split())
 
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics").read()
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read()
         text = metrics.decode()
         assert 'jetgen_terraform_run_duration_seconds_count{command="apply",result="ok"}' in text
         assert 'jetgen_reconcile_errors_total{kind="File"}' in text
