@@ -16,6 +16,7 @@ initProvider, or be absent for observe-only resources), so each gets one CEL rul
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,9 +262,13 @@ class View:
     ``namespaced`` decides whether Secret references name a namespace; fields whose
     ``id()`` is in ``skip`` are left out (initProvider-only fields in forProvider)."""
 
+    def items(self) -> View:
+        return dataclasses.replace(self, in_list=True)
+
     name: str
     namespaced: bool = True
     skip: frozenset[int] = frozenset()
+    in_list: bool = False  # below a list: Kubernetes allows no transition rules here
 
 
 def visible(f: Field, view: str) -> bool:
@@ -290,6 +295,10 @@ def object_schema(fields: dict[str, Field], view: View, top: bool = False) -> di
             schema = field_schema(f, view)
             if schema is None:
                 continue
+            if f.immutable and view.name == "for" and not view.in_list:
+                schema["x-kubernetes-validations"] = [
+                    {"rule": "self == oldSelf", "message": f"{json_name} is immutable"}
+                ]
             name = json_name
             props[name] = schema
         if f.ref and view.name != "at":
@@ -315,7 +324,7 @@ def field_schema(f: Field, view: View) -> dict[str, Any] | None:
             del schema["properties"]  # an empty marker block: {} is its whole meaning
     elif f.type in ("list", "set", "map"):
         assert f.item is not None
-        item = field_schema(f.item, view)
+        item = field_schema(f.item, view if f.type == "map" else view.items())
         if item is None:
             return None
         if f.type == "map":

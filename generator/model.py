@@ -149,6 +149,7 @@ def build_kind(
     )
     _check_paths(kind, where)
     _add_references(kind, where)
+    _mark_immutable(kind, rc.immutable, where)
     return kind
 
 
@@ -308,6 +309,15 @@ def _check_paths(kind: Kind, where: str) -> None:
             raise ConfigError(
                 f"{where}.connection_details[{i}].attribute: no attribute {cd.attribute!r}"
             )
+
+
+def _mark_immutable(kind: Kind, paths: list[str], where: str) -> None:
+    for i, path in enumerate(paths):
+        found = find(kind.fields, path)
+        if found is None:
+            raise ConfigError(f"{where}.immutable[{i}]: no attribute {path!r}")
+        parent, json_name = found
+        parent[json_name].immutable = True
 
 
 def _add_references(kind: Kind, where: str) -> None:

@@ -89,7 +89,14 @@ class Timeouts:
 
 @dataclass
 class ResourceConfig:
-    """Everything configurable for one Terraform resource type."""
+    """Everything configurable for one Terraform resource type.
+
+    ``immutable`` (added for the generator) lists Terraform attribute paths that force a
+    replacement when changed; provider schemas do not say so.  The generator marks them
+    ``Field.immutable`` in kinds.json, notes them in the docs and adds a CEL rule that
+    rejects changing them once set (where Kubernetes allows transition rules: not inside
+    lists).
+    """
 
     kind: str | None = None
     group: str | None = None
@@ -100,6 +107,7 @@ class ResourceConfig:
     late_init_ignore: list[str] = field(default_factory=list)
     init_provider_only: list[str] = field(default_factory=list)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    immutable: list[str] = field(default_factory=list)
 
 
 # --- provider-wide knobs -------------------------------------------------------------

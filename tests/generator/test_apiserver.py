@@ -369,3 +369,46 @@ def test_cluster_scope_shape(apiserver, tmp_path):
         apiserver.kubectl("delete", "widget.shapes.v1.test", "cluster-scoped")
     finally:
         remove_crds(apiserver, names)
+
+
+def test_immutable_field_cannot_change(apiserver, tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "jetgen.yaml").write_text(
+        "name: imm\ninclude: [shapes_lke_cluster]\n"
+        "resources:\n  shapes_lke_cluster: {immutable: [region]}\n"
+    )
+    out = tmp_path / "out"
+    assert (
+        cli.main(
+            [
+                "generate",
+                "--repo",
+                str(repo),
+                "--schema",
+                str(EVERY_SHAPE),
+                "--output",
+                str(out),
+                "--no-models",
+            ]
+        )
+        == 0
+    )
+    names = install_crds(apiserver, out)
+    try:
+        namespace = apiserver.create_namespace("immutable")
+        cluster = {
+            "apiVersion": "lke.imm.m.jetgen.dev/v1alpha1",
+            "kind": "Cluster",
+            "metadata": {"name": "c"},
+            "spec": {"forProvider": {"label": "a", "region": "eu", "pool": [{"type": "g6"}]}},
+        }
+        create(apiserver, namespace, cluster)
+        patch = ["patch", "-n", namespace, "cluster.lke.imm.m.jetgen.dev", "c", "--type=merge"]
+        apiserver.kubectl(*patch, "-p", '{"spec": {"forProvider": {"label": "b"}}}')
+        done = apiserver.kubectl(
+            *patch, "-p", '{"spec": {"forProvider": {"region": "us"}}}', check=False
+        )
+        assert done.returncode != 0 and "region is immutable" in done.stderr
+    finally:
+        remove_crds(apiserver, names)

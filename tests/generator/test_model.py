@@ -237,3 +237,21 @@ def test_bad_scope_and_external_name_are_errors():
     assert kind(build(resources={"shapes_widget": rc}), "shapes_widget").external_name == (
         rc.external_name
     )
+
+
+def test_immutable_fields_get_a_transition_rule_outside_lists():
+    rc = ResourceConfig(immutable=["region", "pool.type"])
+    info = build(resources={"shapes_lke_cluster": rc})
+    cluster = kind(info, "shapes_lke_cluster")
+    assert cluster.fields["region"].immutable
+    assert cluster.fields["pool"].item.fields["type"].immutable
+    spec = openapi(cluster, info)["properties"]["spec"]["properties"]
+    region = spec["forProvider"]["properties"]["region"]
+    assert region["x-kubernetes-validations"] == [
+        {"rule": "self == oldSelf", "message": "region is immutable"}
+    ]
+    assert "x-kubernetes-validations" not in spec["initProvider"]["properties"]["region"]
+    pool_type = spec["forProvider"]["properties"]["pool"]["items"]["properties"]["type"]
+    assert "x-kubernetes-validations" not in pool_type  # not allowed inside lists
+    with pytest.raises(ConfigError, match=r"immutable\[0\]: no attribute 'nope'"):
+        build(resources={"shapes_lke_cluster": ResourceConfig(immutable=["nope"])})
