@@ -32,9 +32,10 @@ Added for the generator (all optional, omitted from kinds.json when unset):
 ``min_items`` / ``max_items`` (collection bounds from the schema; for information),
 ``ref`` / ``selector`` (JSON names of the ``<field>Ref`` / ``<field>Selector`` fields the
 CRD carries next to a field that a configured :class:`Reference` points at; they live in
-the same object as the field).  :class:`Kind` gained ``description``, ``deprecated`` and ``singular``
+the same object as the field).  :class:`Kind` gained ``description`` and ``deprecated``
 (from the resource schema; the generator drops descriptions from kinds.json to keep it
-small, the runtime never needs them).
+small, the runtime never needs them) and ``singular`` (the CRD's singular name when it
+is not ``kind.lower()``, see docs/generator.md).
 
 This module must stay importable with the runtime's dependencies only.
 """

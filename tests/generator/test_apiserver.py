@@ -67,14 +67,30 @@ def install_crds(apiserver, out: Path, streams: int = 4) -> list[str]:
         _, stderr = proc.communicate(timeout=900)
         assert proc.returncode == 0, stderr[-3000:]
     names = crd_names(out)
-    kubectl(
-        apiserver,
+    wait_established(apiserver, names)
+    return names
+
+
+def wait_established(apiserver, names: list[str]) -> None:
+    """kubectl wait fails at once on a CRD whose status has no conditions yet (just
+    created): retry that case."""
+    command = [
+        str(apiserver.kubectl_binary),
+        "--kubeconfig",
+        str(apiserver.kubeconfig),
         "wait",
         "--for=condition=Established",
         "--timeout=600s",
         *[f"crd/{n}" for n in names],
-    )
-    return names
+    ]
+    for _ in range(30):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        if done.returncode == 0:
+            return
+        if "accessor error" not in done.stderr:
+            break
+        time.sleep(1)
+    raise AssertionError(done.stderr[-3000:])
 
 
 def remove_crds(apiserver, names: list[str], streams: int = 4) -> None:

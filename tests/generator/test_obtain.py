@@ -95,8 +95,13 @@ def test_test_bed_providers_end_to_end(testbed, apiserver, tmp_path, provider):
     repo = new_repo(tmp_path, provider, f"hashicorp/{provider}", testbed.providers[provider])
     done = generate(repo, testbed.tf_env({obtain.BINARY_ENV: str(testbed.tofu)}))
     assert done.returncode == 0, done.stderr
+    info = ProviderInfo.load(repo / f"{provider}_provider/kinds.json")
     names = install_crds(apiserver, repo)
     try:
+        assert len(names) == len(info.kinds) + 2  # + ProviderConfig, ClusterProviderConfig
+        if not info.kinds:  # hashicorp/http has data sources only
+            assert provider == "http" and not (repo / "examples").exists()
+            return
         namespace = apiserver.create_namespace(f"gen-{provider}")
         done = dry_run_examples(apiserver, repo, namespace)
         assert done.returncode == 0, done.stderr
