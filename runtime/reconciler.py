@@ -106,6 +106,11 @@ class Reconciler:
         self.details = connection.DetailBuilder(kind.connection_details)
         self.address = terraform.resource_address(kind.terraform_type)
         self.renderer = render.Renderer(runtime.info, runtime.kube, kind)
+        # The kind's operation timeouts bound the Terraform runs doing that operation.
+        self.timeouts = {
+            op: terraform.duration_seconds(getattr(kind.timeouts, op))
+            for op in ("create", "update", "delete")
+        }
 
     # --- entry points ------------------------------------------------------------------
 
@@ -190,7 +195,7 @@ class Reconciler:
         elif plan.action in ("update", "replace", "delete"):
             if not mr.may("Update"):
                 return "external resource differs from spec (managementPolicies exclude Update)"
-            await driver.apply(wd, env)
+            await driver.apply(wd, env, timeout=self.timeouts["update"])
             reason = (
                 "ReplacedExternalResource"
                 if plan.action == "replace"
@@ -220,7 +225,9 @@ class Reconciler:
         await self._annotate(mr, state.mark(state.PENDING))
         await self._write_status(mr, [conditions.creating()])  # creates may take minutes
         try:
-            await self.rt.driver.apply(wd, desired.env, saved=saved)
+            await self.rt.driver.apply(
+                wd, desired.env, saved=saved, timeout=self.timeouts["create"]
+            )
         except Exception:
             await self._annotate(mr, state.mark(state.FAILED))
             raise
@@ -306,7 +313,7 @@ class Reconciler:
         if not in_state and not await self._import(mr, wd, desired, mr.external_name or ""):
             return  # nothing by that name: already gone
         try:
-            await self.rt.driver.destroy(wd, desired.env)
+            await self.rt.driver.destroy(wd, desired.env, timeout=self.timeouts["delete"])
         finally:
             await self._persist(mr, memory, wd)
         self._event(mr, "Normal", "DeletedExternalResource", f"{self.address} deleted")

@@ -103,6 +103,27 @@ def resource_address(resource_type: str) -> str:
     return f"{resource_type}.{RESOURCE_NAME}"
 
 
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def duration_seconds(text: str | None) -> float | None:
+    """``"20m"``, ``"1h30m"``, ``"45s"`` (Terraform's timeout syntax) -> seconds."""
+    if not text:
+        return None
+    total, number = 0.0, ""
+    for ch in text.strip():
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in _DURATION_UNITS and number:
+            total += float(number) * _DURATION_UNITS[ch]
+            number = ""
+        else:
+            raise ValueError(f"not a duration: {text!r}")
+    if number:
+        raise ValueError(f"duration {text!r} lacks a unit (h, m or s)")
+    return total
+
+
 # --- diagnostics ---------------------------------------------------------------------
 
 
@@ -384,15 +405,25 @@ class Driver(Protocol):
     ) -> Plan:
         """Refresh and plan; the plan is saved in ``wd`` for :meth:`apply`."""
 
-    async def apply(self, wd: Workdir, env: Mapping[str, str], *, saved: bool = True) -> None:
+    async def apply(
+        self,
+        wd: Workdir,
+        env: Mapping[str, str],
+        *,
+        saved: bool = True,
+        timeout: float | None = None,
+    ) -> None:
         """Apply the plan saved by the last :meth:`plan`, or (``saved=False``) plan and
-        apply in one go -- a create needs no separate look first."""
+        apply in one go -- a create needs no separate look first.  ``timeout`` overrides
+        the driver's default run timeout (a kind's create/update timeout)."""
 
     async def import_resource(
         self, wd: Workdir, env: Mapping[str, str], address: str, import_id: str
     ) -> None: ...
 
-    async def destroy(self, wd: Workdir, env: Mapping[str, str]) -> None: ...
+    async def destroy(
+        self, wd: Workdir, env: Mapping[str, str], *, timeout: float | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -483,11 +514,18 @@ class CliDriver:
         plan.warnings = [d for d in diagnostics if d.severity == "warning"]
         return plan
 
-    async def apply(self, wd: Workdir, env: Mapping[str, str], *, saved: bool = True) -> None:
+    async def apply(
+        self,
+        wd: Workdir,
+        env: Mapping[str, str],
+        *,
+        saved: bool = True,
+        timeout: float | None = None,
+    ) -> None:
         args = ["apply", "-input=false", "-json", "-auto-approve"]
         if saved:
             args.append(PLAN_FILE)
-        result = await self._run(args, wd.path, env, FINISH if saved else CHANGE)
+        result = await self._run(args, wd.path, env, FINISH if saved else CHANGE, timeout)
         if result.returncode != 0:
             _, diagnostics = parse_json_lines(result.stdout)
             raise TerraformError("apply", diagnostics, _tail(result.stderr))
@@ -501,9 +539,11 @@ class CliDriver:
             diagnostics = parse_text_diagnostics(result.stdout + "\n" + result.stderr)
             raise TerraformError("import", diagnostics, _tail(result.stderr))
 
-    async def destroy(self, wd: Workdir, env: Mapping[str, str]) -> None:
+    async def destroy(
+        self, wd: Workdir, env: Mapping[str, str], *, timeout: float | None = None
+    ) -> None:
         args = ["destroy", "-input=false", "-json", "-auto-approve"]
-        result = await self._run(args, wd.path, env, FINISH)
+        result = await self._run(args, wd.path, env, FINISH, timeout)
         if result.returncode != 0:
             _, diagnostics = parse_json_lines(result.stdout)
             raise TerraformError("destroy", diagnostics, _tail(result.stderr))
@@ -527,14 +567,19 @@ class CliDriver:
         return env
 
     async def _run(
-        self, args: list[str], cwd: Path, env: Mapping[str, str], priority: int
+        self,
+        args: list[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        priority: int,
+        timeout: float | None = None,
     ) -> RunResult:
         command = args[0]
         await self.slots.acquire(priority)
         started = time.monotonic()
         ok = False
         try:
-            result = await self._spawn(args, cwd, env)
+            result = await self._spawn(args, cwd, env, timeout or self.run_timeout)
             ok = result.returncode in (0, 2) if command == "plan" else result.returncode == 0
             return result
         finally:
@@ -542,7 +587,9 @@ class CliDriver:
             if self.observer is not None:
                 self.observer(command, time.monotonic() - started, ok)
 
-    async def _spawn(self, args: list[str], cwd: Path, env: Mapping[str, str]) -> RunResult:
+    async def _spawn(
+        self, args: list[str], cwd: Path, env: Mapping[str, str], timeout: float
+    ) -> RunResult:
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             self.binary,
@@ -555,8 +602,11 @@ class CliDriver:
             umask=0o077,  # state and plan files hold secrets: keep them private too
         )
         try:
-            stdout, stderr = await asyncio.wait_for(proc.communicate(), self.run_timeout)
-        except (asyncio.CancelledError, TimeoutError):
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            await _interrupt(proc)
+            raise TerraformError(args[0], [], f"timed out after {timeout:g}s") from None
+        except asyncio.CancelledError:
             await _interrupt(proc)
             raise
         logger.debug("%s %s exited %s", os.path.basename(self.binary), args[0], proc.returncode)
@@ -579,6 +629,8 @@ async def _interrupt(proc: asyncio.subprocess.Process, grace: float = 20.0) -> N
     except (TimeoutError, asyncio.CancelledError):
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(proc.wait(), 5)  # reap it
 
 
 def _tail(text: str, limit: int = 500) -> str:

@@ -158,3 +158,37 @@ def test_run_slots_serve_by_priority_then_arrival():
         return order
 
     assert asyncio.run(scenario()) == ["finish", "change-1", "change-2", "poll-1"]
+
+
+def test_durations_in_terraform_syntax():
+    assert terraform.duration_seconds("20m") == 1200
+    assert terraform.duration_seconds("1h30m") == 5400
+    assert terraform.duration_seconds("45s") == 45
+    assert terraform.duration_seconds(None) is None
+    for bad in ("20", "5x", "m"):
+        try:
+            terraform.duration_seconds(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} accepted")
+
+
+def test_a_run_over_its_timeout_is_interrupted_and_reported(tmp_path):
+    import asyncio
+
+    slow = tmp_path / "slow-tf"
+    slow.write_text("#!/bin/sh\nexec sleep 30\n")  # SIGINT ends it, as it ends tofu
+    slow.chmod(0o755)
+    driver = terraform.CliDriver(binary=str(slow), root=tmp_path / "root")
+    wd = terraform.Workdir(tmp_path / "wd")
+    wd.ensure()
+
+    async def run() -> str:
+        try:
+            await driver.apply(wd, {}, timeout=0.5)
+        except terraform.TerraformError as exc:
+            return str(exc)
+        return "no error"
+
+    assert asyncio.run(run()) == "apply: timed out after 0.5s"
+    assert driver.slots.busy == 0
