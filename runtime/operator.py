@@ -135,12 +135,12 @@ def _register_kind(
     registry: kopf.OperatorRegistry, runtime: reconciler.Runtime, rec: reconciler.Reconciler
 ) -> None:
     kind = rec.kind
-    resource = (kind.group, kind.version, kind.plural)
+    api = (kind.group, kind.version, kind.plural)
 
     # On exit a sleeping loop leaves at once; a running pass gets a few seconds to finish,
     # then is cancelled (its Terraform run is interrupted like Ctrl-C, which saves state).
     @kopf.daemon(
-        *resource,
+        *api,
         id="reconcile",
         registry=registry,
         cancellation_backoff=2.0,
@@ -153,7 +153,7 @@ def _register_kind(
             delay = await rec.run_pass(body, memory)
             await _sleep(delay, memory.wake, stopped)
 
-    @kopf.on.event(*resource, id="wake", registry=registry)
+    @kopf.on.event(*api, id="wake", registry=registry)
     def wake(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         memory = memory_of(memo)
         trigger = _trigger(body)
@@ -161,7 +161,7 @@ def _register_kind(
             memory.wake.set()
         memory.trigger = trigger
 
-    @kopf.on.delete(*resource, id="finalize", registry=registry)
+    @kopf.on.delete(*api, id="finalize", registry=registry)
     async def finalize(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         memory = memory_of(memo)
         try:

@@ -95,3 +95,37 @@ def test_missing_secret_and_failing_provider_recover_when_fixed(
         assert SECRET_VALUE not in harness.events_text(apiserver, ns)
     assert SECRET_VALUE not in ctl.logs()
     assert ctl.proc.returncode == 0  # stopped by SIGTERM, never crashed
+
+
+def test_deletion_waits_for_its_provider_config_and_then_completes(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("delete-blocked")
+    info = json.loads(harness.kinds_file(local_provider).read_text())
+    config = {
+        "apiVersion": f"{info['config_group']}/{info['config_version']}",
+        "kind": "ProviderConfig",
+        "metadata": {"name": "files", "namespace": ns},
+        "spec": {"credentials": {"source": "None"}},
+    }
+    target = tmp_path / "out" / "f.txt"
+    mr = file_mr("f", ns, target, "x\n")
+    mr["spec"]["providerConfigRef"] = {"kind": "ProviderConfig", "name": "files"}
+    apiserver.apply(config)
+    with local_controller(apiserver, testbed, local_provider, tmp_path, namespace=ns):
+        apiserver.apply(mr)
+        wait_for("Ready", lambda: is_ready(get(apiserver, "files." + GROUP, "f", ns)))
+
+        # Without its ProviderConfig the file cannot be destroyed: deletion must wait,
+        # saying why, and go through once the config is back.
+        apiserver.kubectl("delete", "providerconfigs." + info["config_group"], "files", "-n", ns)
+        apiserver.kubectl("delete", "files." + GROUP, "f", "-n", ns, "--wait=false")
+        synced_message(apiserver, "f", ns, "ProviderConfig 'files' not found")
+        obj = get(apiserver, "files." + GROUP, "f", ns)
+        assert harness.condition(obj, "Ready")["reason"] == "Deleting"
+        assert target.exists()
+
+        apiserver.apply(config)
+        # Retried on the runtime's own backoff (capped at the poll), not kopf's 60 s default.
+        wait_for("MR gone", lambda: get(apiserver, "files." + GROUP, "f", ns) is None, timeout=30)
+    assert not target.exists()
