@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 WRONG = "first-token-0000"
 RIGHT = "rotated-token-9999"
+BUNDLED = "bundled-token-4242"
 
 
 def free_port() -> int:
@@ -53,21 +54,20 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
     ns = apiserver.create_namespace("creds")
     metrics_port = free_port()
     config_group = info["config_group"]
-    apiserver.apply(
-        {
-            "apiVersion": f"{config_group}/{info['config_version']}",
-            "kind": "ClusterProviderConfig",
-            "metadata": {"name": "vault"},
-            "spec": {
-                "credentials": {
-                    "source": "Secret",
-                    "secretRef": {"name": "creds", "namespace": ns},
-                }
-            },
-        }
-    )
+    config = {
+        "apiVersion": f"{config_group}/{info['config_version']}",
+        "kind": "ClusterProviderConfig",
+        "metadata": {"name": f"vault-{ns}"},
+        "spec": {
+            "credentials": {
+                "source": "Secret",
+                "secretRef": {"name": "creds", "namespace": ns},
+            }
+        },
+    }
+    apiserver.apply(config)
     mr = file_mr("f", ns, tmp_path / "out" / "f.txt", "x\n")
-    mr["spec"]["providerConfigRef"] = {"kind": "ClusterProviderConfig", "name": "vault"}
+    mr["spec"]["providerConfigRef"] = {"kind": "ClusterProviderConfig", "name": f"vault-{ns}"}
     ctl = Controller(
         kinds=kinds,
         apiserver=apiserver,
@@ -107,6 +107,17 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         apiserver.apply(secret)
         wait_for("rotated token used", lambda: sha(RIGHT) in seen.read_text().split())
 
+        # Crossplane's usual shape: one key holding a JSON object of credentials.
+        apiserver.apply(
+            {
+                **secret,
+                "stringData": {"bundle": json.dumps({"token": BUNDLED, "region": "x"})},
+            }
+        )
+        config["spec"]["credentials"]["secretRef"]["key"] = "bundle"
+        apiserver.apply(config)
+        wait_for("bundled token used", lambda: sha(BUNDLED) in seen.read_text().split())
+
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read()
         text = metrics.decode()
         assert 'jetgen_terraform_run_duration_seconds_count{command="apply",result="ok"}' in text
@@ -116,19 +127,19 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         obj = get(apiserver, "files." + GROUP, "f", ns)
         events = harness.events_text(apiserver, ns)
     logs = ctl.logs()
-    for token in (WRONG, RIGHT):
+    for token in (WRONG, RIGHT, BUNDLED):
         assert token not in json.dumps(obj)
         assert token not in events
         assert token not in logs
     # No credential on disk in the workdir's configuration; workdirs are private.
     configs = list((tmp_path / "work").glob("*/main.tf.json"))
     assert configs
-    for config in configs:
-        assert WRONG not in config.read_text() and RIGHT not in config.read_text()
-        assert stat.S_IMODE(config.stat().st_mode) == 0o600
-        assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
+    for main_tf in configs:
+        assert all(t not in main_tf.read_text() for t in (WRONG, RIGHT, BUNDLED))
+        assert stat.S_IMODE(main_tf.stat().st_mode) == 0o600
+        assert stat.S_IMODE(main_tf.parent.stat().st_mode) == 0o700
         for written_by_tofu in ("terraform.tfstate", "jetgen.tfplan"):
-            path = config.parent / written_by_tofu
+            path = main_tf.parent / written_by_tofu
             if path.exists():
                 assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE((tmp_path / "work").stat().st_mode) == 0o700

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -129,3 +130,43 @@ def test_paused_resource_is_left_alone_until_unpaused(apiserver, testbed, local_
         apiserver.kubectl("annotate", "files." + LOCAL, "p", "-n", ns, "crossplane.io/paused-")
         wait_for("unpaused file written", lambda: target.exists() and target.read_text() == "v2\n")
         ready(apiserver, "files." + LOCAL, "p", ns)
+
+        # Deletion waits while paused too.
+        apiserver.kubectl("annotate", "files." + LOCAL, "p", "-n", ns, "crossplane.io/paused=true")
+        apiserver.kubectl("delete", "files." + LOCAL, "p", "-n", ns, "--wait=false")
+        time.sleep(6)
+        assert get(apiserver, "files." + LOCAL, "p", ns) is not None
+        assert target.exists()
+        apiserver.kubectl("annotate", "files." + LOCAL, "p", "-n", ns, "crossplane.io/paused-")
+        wait_for("deleted once unpaused", lambda: get(apiserver, "files." + LOCAL, "p", ns) is None)
+        assert not target.exists()
+
+
+def test_interrupted_create_with_known_external_name_is_adopted(
+    apiserver, testbed, random_provider, tmp_path
+):
+    """A pending create mark with an external name: import decides, nothing is created."""
+    ns = apiserver.create_namespace("pending-import")
+    with random_controller(apiserver, testbed, random_provider, tmp_path, namespace=ns):
+        apiserver.apply(random_id("made", ns, byte_length=5))
+        made = ready(apiserver, "ids." + RANDOM, "made", ns)["status"]["atProvider"]
+        # As if a controller died right after creating it: the mark is set, the state is not.
+        interrupted = random_id(
+            "interrupted",
+            ns,
+            byte_length=5,
+            annotations={
+                "crossplane.io/external-create-pending": "2026-01-01T00:00:00.000000Z",
+                "crossplane.io/external-name": made["b64Url"],
+            },
+        )
+        apiserver.apply(interrupted)
+        obj = ready(apiserver, "ids." + RANDOM, "interrupted", ns)
+    assert obj["status"]["atProvider"]["hex"] == made["hex"]
+    annotations = obj["metadata"]["annotations"]
+    assert "crossplane.io/external-create-succeeded" in annotations
+    events = json.loads(harness.events_text(apiserver, ns))["items"]
+    imported = [e for e in events if e["reason"] == "ImportedExternalResource"]
+    created = [e for e in events if e["reason"] == "CreatedExternalResource"]
+    assert [e["involvedObject"]["name"] for e in imported] == ["interrupted"]
+    assert [e["involvedObject"]["name"] for e in created] == ["made"]
