@@ -170,3 +170,36 @@ def test_interrupted_create_with_known_external_name_is_adopted(
     created = [e for e in events if e["reason"] == "CreatedExternalResource"]
     assert [e["involvedObject"]["name"] for e in imported] == ["interrupted"]
     assert [e["involvedObject"]["name"] for e in created] == ["made"]
+
+
+def test_policies_without_create_or_update_only_report(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("no-create-update")
+    out = tmp_path / "out"
+    with local_controller(apiserver, testbed, local_provider, tmp_path, namespace=ns):
+        no_create = file_mr(
+            "no-create", ns, out / "a.txt", "a\n", managementPolicies=["Observe", "Update"]
+        )
+        no_update = file_mr(
+            "no-update",
+            ns,
+            out / "b.txt",
+            "b\n",
+            managementPolicies=["Observe", "Create", "Delete"],
+        )
+        apiserver.apply(no_create)
+        apiserver.apply(no_update)
+        ready(apiserver, "files." + LOCAL, "no-update", ns)
+
+        def ready_message(name):
+            obj = get(apiserver, "files." + LOCAL, name, ns)
+            return harness.condition(obj, "Ready").get("message", "")
+
+        wait_for("Create excluded", lambda: "exclude Create" in ready_message("no-create"))
+        assert not (out / "a.txt").exists()
+
+        no_update["spec"]["forProvider"]["content"] = "changed\n"
+        apiserver.apply(no_update)
+        wait_for("Update excluded", lambda: "exclude Update" in ready_message("no-update"))
+        assert (out / "b.txt").read_text() == "b\n"
