@@ -62,7 +62,7 @@ def build(
         if config.selects(type_name):
             rc = config.resources.get(type_name, ResourceConfig())
             where = f"{config_file}: resources.{type_name}"
-            info.kinds.append(build_kind(resource, rc, config, name, where))
+            info.kinds.append(build_kind(resource, rc, config, name, schema.name, where))
     _resolve_plural_clashes(info)
     _check_unique_kinds(info)
     if config.trim_descriptions:
@@ -119,9 +119,12 @@ def build_kind(
     rc: ResourceConfig,
     config: ProviderConfiguration,
     provider: str,
+    type_prefix: str,
     where: str,
 ) -> Kind:
-    short, default_kind = naming.split_type(resource.type_name, provider)
+    """One kind; ``provider`` names its API groups, ``type_prefix`` is the Terraform
+    provider's own name, which starts every resource type (``linode_``)."""
+    short, default_kind = naming.split_type(resource.type_name, type_prefix)
     kind_name = rc.kind or default_kind
     namespaced = config.scope != "Cluster"
     group = naming.group_name(rc.group or short, provider, config.group_suffix, namespaced)

@@ -192,9 +192,15 @@ REQUIRED = {
 
 
 def create(apiserver, namespace: str, obj: dict, check: bool = True):
-    return apiserver.kubectl(
-        "create", "-n", namespace, "-f", "-", "-o", "json", input=json.dumps(obj), check=check
-    )
+    args = ["create", "-n", namespace, "-f", "-", "-o", "json"]
+    for _ in range(10):  # kubectl's discovery may not know a just-established CRD yet
+        done = apiserver.kubectl(*args, input=json.dumps(obj), check=False)
+        if "no matches for kind" not in done.stderr:
+            break
+        time.sleep(2)
+    if check and done.returncode != 0:
+        raise AssertionError(done.stderr)
+    return done
 
 
 def test_every_shape_survives_the_apiserver(apiserver, every_shape):
@@ -391,7 +397,7 @@ def test_immutable_field_cannot_change(apiserver, tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "jetgen.yaml").write_text(
-        "name: imm\ninclude: [shapes_lke_cluster]\n"
+        "name: shapes\ngroupSuffix: imm.test\ninclude: [shapes_lke_cluster]\n"
         "resources:\n  shapes_lke_cluster: {immutable: [region]}\n"
     )
     out = tmp_path / "out"
@@ -414,13 +420,13 @@ def test_immutable_field_cannot_change(apiserver, tmp_path):
     try:
         namespace = apiserver.create_namespace("immutable")
         cluster = {
-            "apiVersion": "lke.imm.m.jetgen.dev/v1alpha1",
+            "apiVersion": "lke.shapes.m.imm.test/v1alpha1",
             "kind": "Cluster",
             "metadata": {"name": "c"},
             "spec": {"forProvider": {"label": "a", "region": "eu", "pool": [{"type": "g6"}]}},
         }
         create(apiserver, namespace, cluster)
-        patch = ["patch", "-n", namespace, "cluster.lke.imm.m.jetgen.dev", "c", "--type=merge"]
+        patch = ["patch", "-n", namespace, "cluster.lke.shapes.m.imm.test", "c", "--type=merge"]
         apiserver.kubectl(*patch, "-p", '{"spec": {"forProvider": {"label": "b"}}}')
         done = apiserver.kubectl(
             *patch, "-p", '{"spec": {"forProvider": {"region": "us"}}}', check=False

@@ -19,7 +19,7 @@ from tests.generator.paths import EVERY_SHAPE, LINODE
 
 
 def build(path=EVERY_SHAPE, **config) -> ProviderInfo:
-    return model.build(schema.load(path), ProviderConfiguration(name="", **config))
+    return model.build(schema.load(path), ProviderConfiguration(**{"name": "", **config}))
 
 
 def kind(info: ProviderInfo, terraform_type: str):
@@ -255,3 +255,9 @@ def test_immutable_fields_get_a_transition_rule_outside_lists():
     assert "x-kubernetes-validations" not in pool_type  # not allowed inside lists
     with pytest.raises(ConfigError, match=r"immutable\[0\]: no attribute 'nope'"):
         build(resources={"shapes_lke_cluster": ResourceConfig(immutable=["nope"])})
+
+
+def test_provider_renamed_still_strips_the_terraform_prefix():
+    info = build(name="widgets")
+    assert kind(info, "shapes_lke_cluster").group == "lke.widgets.m.jetgen.dev"
+    assert kind(info, "shapes_widget").group == "widgets.m.jetgen.dev"
