@@ -66,8 +66,8 @@ def build(
     _resolve_plural_clashes(info)
     _check_unique_kinds(info)
     if config.trim_descriptions:
-        for kind in info.kinds:
-            for f in walk(kind.fields):
+        for fields in [info.provider_fields, *(k.fields for k in info.kinds)]:
+            for f in walk(fields):
                 f.description = ""
     return info
 
