@@ -65,11 +65,23 @@ def build(
             info.kinds.append(build_kind(resource, rc, config, name, schema.name, where))
     _resolve_plural_clashes(info)
     _check_unique_kinds(info)
+    _check_reference_targets(info, config_file)
     if config.trim_descriptions:
         for fields in [info.provider_fields, *(k.fields for k in info.kinds)]:
             for f in walk(fields):
                 f.description = ""
     return info
+
+
+def _check_reference_targets(info: ProviderInfo, config_file: str) -> None:
+    """A reference must name a kind of this provider (the runtime resolves only those)."""
+    kinds = {(k.kind, k.group) for k in info.kinds}
+    for kind in info.kinds:
+        for i, ref in enumerate(kind.references):
+            if not any(name == ref.kind and ref.group in (None, group) for name, group in kinds):
+                where = f"{config_file}: resources.{kind.terraform_type}.references[{i}]"
+                in_group = f" in group {ref.group}" if ref.group else ""
+                raise ConfigError(f"{where}.kind: no kind {ref.kind!r}{in_group} is generated")
 
 
 def _check_configured_resources(

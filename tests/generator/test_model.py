@@ -156,7 +156,7 @@ def test_include_and_skip(shapes):
 
 
 def test_references_add_ref_and_selector_and_relax_required():
-    rc = ResourceConfig(references=[Reference(field="pool.type", kind="Type")])
+    rc = ResourceConfig(references=[Reference(field="pool.type", kind="Widget")])
     info = build(resources={"shapes_lke_cluster": rc})
     cluster = info.kinds[0] if info.kinds[0].terraform_type == "shapes_lke_cluster" else None
     cluster = kind(info, "shapes_lke_cluster")
@@ -261,3 +261,19 @@ def test_provider_renamed_still_strips_the_terraform_prefix():
     info = build(name="widgets")
     assert kind(info, "shapes_lke_cluster").group == "lke.widgets.m.jetgen.dev"
     assert kind(info, "shapes_widget").group == "widgets.m.jetgen.dev"
+
+
+def test_reference_to_unknown_kind_is_an_error():
+    rc = ResourceConfig(references=[Reference(field="label", kind="Widgit")])
+    with pytest.raises(ConfigError, match=r"references\[0\].kind: no kind 'Widgit' is gen"):
+        build(resources={"shapes_lke_cluster": rc})
+    rc = ResourceConfig(references=[Reference(field="label", kind="Widget", group="x.y")])
+    with pytest.raises(ConfigError, match=r"no kind 'Widget' in group x.y"):
+        build(resources={"shapes_lke_cluster": rc})
+    rc = ResourceConfig(
+        references=[Reference(field="label", kind="Widget", group="shapes.m.jetgen.dev")]
+    )
+    assert (
+        kind(build(resources={"shapes_lke_cluster": rc}), "shapes_lke_cluster").fields["label"].ref
+        == "labelRef"
+    )
