@@ -31,8 +31,13 @@ def _scalar(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return json.dumps(value)
+    if isinstance(value, float):
+        text = json.dumps(value)  # YAML 1.1 readers want a dot in "1.0e+100"
+        if "e" in text and "." not in text:
+            text = text.replace("e", ".0e", 1)
+        return text
     if isinstance(value, str):
         if _PLAIN.match(value) and value.lower() not in _RESERVED:
             return value
