@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEMO_SCHEMA ?= tests/data/schemas/every_shape.json
+DEMO_SCHEMA ?= tests/data/every-shape.json
 PYTEST_ARGS ?=
 
 .PHONY: venv demo testbed test lint clean
