@@ -100,6 +100,12 @@ def parser() -> argparse.ArgumentParser:
         default=int(_env("METRICS_PORT")) if _env("METRICS_PORT") else None,
         help="serve Prometheus metrics on this port",
     )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=int(_env("HEALTH_PORT")) if _env("HEALTH_PORT") else None,
+        help="answer liveness/readiness probes on this port at /healthz",
+    )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     p.add_argument(
         "--log-json",
@@ -122,6 +128,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         workdir_root=args.workdir_root,
         state_namespace=args.state_namespace,
         metrics_port=args.metrics_port,
+        health_port=args.health_port,
         backoff_base=min(2.0, args.poll_interval),
     )
 

@@ -182,7 +182,10 @@ async def run(
     """Run the controller until stopped (SIGTERM / SIGINT or ``stop_flag``)."""
     runtime = build_runtime(info, settings)
     registry = build_registry(runtime)
+    # kopf serves the probe for as long as its own tasks run; if one dies, the process exits.
+    health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     await kopf.operator(
+        liveness_endpoint=health,
         registry=registry,
         standalone=True,  # no peering objects: one replica per provider
         clusterwide=not settings.namespaces,

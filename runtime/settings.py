@@ -47,6 +47,9 @@ class Settings:
     metrics_port: int | None = None
     """Serve Prometheus metrics on ``:<port>/metrics`` when set."""
 
+    health_port: int | None = None
+    """Serve kopf's liveness endpoint on ``:<port>/healthz`` when set (for probes)."""
+
     finalizer: str = "jetgen.dev/finalizer"
     """Finalizer that keeps a managed resource until its external resource is deleted."""
 
