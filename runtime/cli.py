@@ -62,6 +62,20 @@ def parser() -> argparse.ArgumentParser:
         help="seconds before one Terraform run is interrupted (default 3600)",
     )
     p.add_argument(
+        "--poll-driver",
+        choices=["plugin", "cli"],
+        default=_env("POLL_DRIVER", defaults.poll_driver),
+        help="polls of settled resources: plugin protocol to a shared provider process, "
+        "Terraform only on change (plugin), or a Terraform plan every time (cli); "
+        "default %(default)s",
+    )
+    p.add_argument(
+        "--max-providers",
+        type=int,
+        default=int(_env("MAX_PROVIDERS", str(defaults.max_providers))),
+        help="shared provider processes at most, for --poll-driver plugin (default %(default)s)",
+    )
+    p.add_argument(
         "--namespace",
         action="append",
         default=_split(_env("NAMESPACES")),
@@ -121,6 +135,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         poll_interval=args.poll_interval,
         max_runs=args.max_runs,
         run_timeout=args.run_timeout,
+        poll_driver=args.poll_driver,
+        max_providers=args.max_providers,
         namespaces=args.namespace,
         serve=args.serve,
         binary=args.terraform,
@@ -166,12 +182,13 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
         return 2
     settings = settings_from(args)
     logger.info(
-        "provider %s (%s %s), terraform %s, poll %ss, %d runs at once",
+        "provider %s (%s %s), terraform %s, poll %ss (%s), %d runs at once",
         info.name,
         info.source,
         info.version,
         settings.binary,
         settings.poll_interval,
+        settings.poll_driver,
         settings.max_runs,
     )
     asyncio.run(operator.run(info, settings))

@@ -6,6 +6,8 @@ pulling in a client library:
 ``jetgen_reconcile_duration_seconds{kind,result}``   histogram of one reconcile pass
 ``jetgen_terraform_run_duration_seconds{command,result}``  histogram of one CLI run
 ``jetgen_reconcile_errors_total{kind}``               failed reconcile passes
+``jetgen_plugin_polls_total{kind,result}``            polls answered over the plugin protocol
+``jetgen_provider_processes``                         shared provider processes running
 ``jetgen_terraform_queue_depth``                      runs waiting for a free slot
 ``jetgen_terraform_runs_in_flight``                   runs holding a slot
 """
@@ -105,6 +107,12 @@ class Metrics:
         self.errors = Counter(
             "jetgen_reconcile_errors_total", "Reconcile passes that ended in an error.", ("kind",)
         )
+        self.plugin_polls = Counter(
+            "jetgen_plugin_polls_total",
+            "Polls of settled resources over the plugin protocol, by verdict "
+            "(unchanged: no Terraform run; gone, drift, error: Terraform ran instead).",
+            ("kind", "result"),
+        )
         self.gauges: list[Gauge] = []
 
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
@@ -115,7 +123,13 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        for metric in (self.reconcile, self.terraform, self.errors, *self.gauges):
+        for metric in (
+            self.reconcile,
+            self.terraform,
+            self.errors,
+            self.plugin_polls,
+            *self.gauges,
+        ):
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"
 

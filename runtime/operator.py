@@ -21,7 +21,7 @@ import os
 from typing import Any
 
 import kopf
-from jetgen.runtime import kube, reconciler, resource, state, terraform
+from jetgen.runtime import kube, plugin_poll, reconciler, resource, state, terraform
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.settings import Settings
@@ -83,6 +83,13 @@ def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
         "Terraform runs holding a slot.",
         lambda: driver.slots.busy,
     )
+    poller = _poller(settings, driver) if settings.poll_driver == "plugin" else None
+    if poller is not None:
+        metrics.gauge(
+            "jetgen_provider_processes",
+            "Shared provider processes answering plugin-protocol polls.",
+            lambda: len(poller.pool),
+        )
     return reconciler.Runtime(
         settings=settings,
         info=info,
@@ -90,7 +97,30 @@ def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
         driver=driver,
         store=state.StateStore(client, settings.state_namespace),
         metrics=metrics,
+        poller=poller,
     )
+
+
+def _poller(settings: Settings, driver: terraform.CliDriver) -> plugin_poll.Poller:
+    cwd = plugin_poll.plugin_cwd(settings.workdir_root)
+
+    async def start(binary: Any, env: dict[str, str]) -> Any:
+        return await plugin_poll.start_provider(
+            binary, env, cwd=cwd, rpc_timeout=settings.run_timeout
+        )
+
+    def providers_dir() -> Any:
+        # The installation CliDriver.prepare made: the same binary the CLI runs.
+        return driver.template / ".terraform" / "providers" if driver.template else None
+
+    pool = plugin_poll.ProviderPool(
+        start,
+        limit=settings.max_providers,
+        # A process nobody polled for a few intervals belongs to a configuration that
+        # is gone (rotated credentials, deleted ProviderConfig): let it go.
+        idle_timeout=max(3 * settings.poll_interval, 60.0),
+    )
+    return plugin_poll.Poller(pool, providers_dir, driver.environment)
 
 
 def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
@@ -122,6 +152,7 @@ def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        await runtime.close()
         await runtime.kube.close()
 
     served = [k for k in runtime.info.kinds if settings.serves(k.kind, k.group)]

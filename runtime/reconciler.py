@@ -28,6 +28,7 @@ from jetgen.runtime import (
     connection,
     fields,
     kube,
+    plugin_poll,
     render,
     state,
     terraform,
@@ -73,6 +74,10 @@ class Memory:
     saved_state: bytes | None = None  # the state last written to the state Secret
     last_error: str | None = None  # to post one event per distinct error, not per retry
     trigger: tuple | None = None  # what last woke the object (see operator.py)
+    # Fingerprint of the desired configuration the CLI last left the object matching
+    # (plugin_poll.fingerprint); only then may a poll skip the CLI.
+    settled: str | None = None
+    poll_error: str | None = None  # logged as a warning once, not on every poll
 
 
 @dataclass
@@ -85,6 +90,7 @@ class Runtime:
     driver: terraform.Driver
     store: state.StateStore
     metrics: Metrics
+    poller: plugin_poll.Poller | None = None  # None: every poll runs the CLI
     prepared: bool = False
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -97,6 +103,18 @@ class Runtime:
             if not self.prepared:
                 await self.driver.prepare(self.info.source, self.info.version)
                 self.prepared = True
+
+    async def close(self) -> None:
+        """Stop the shared provider processes (the CLI's end with their runs)."""
+        if self.poller is not None:
+            await self.poller.pool.close()
+
+
+def fast_poll_allowed(settled: str | None, wanted: str, annotations: dict[str, str]) -> bool:
+    """May a pass skip the CLI if the plugin poll finds nothing changed?  Only when the
+    last CLI pass of this controller succeeded with exactly this configuration (spec,
+    references, Secrets, ProviderConfig, credentials), and no create is in doubt."""
+    return settled is not None and settled == wanted and not state.create_incomplete(annotations)
 
 
 class Reconciler:
@@ -141,8 +159,15 @@ class Reconciler:
         await self.rt.prepare()
         desired = await self.renderer.desire(mr)
         wd = await self._workdir(mr, memory, desired)
+        wanted = plugin_poll.fingerprint(desired.config, desired.env)
         try:
-            note = await self._sync(mr, wd, desired)
+            if await self._unchanged(mr, memory, wd, desired, wanted):
+                note = ""
+            else:
+                memory.settled = None  # until this CLI pass has succeeded
+                note = await self._sync(mr, wd, desired)
+                if not note and wd.resource_attributes() is not None:
+                    memory.settled = wanted
         finally:
             await self._persist(mr, memory, wd)
         await self._report(mr, wd, note)
@@ -168,6 +193,52 @@ class Reconciler:
         )
 
     # --- one pass ----------------------------------------------------------------------
+
+    async def _unchanged(
+        self,
+        mr: ManagedResource,
+        memory: Memory,
+        wd: terraform.Workdir,
+        desired: Desired,
+        wanted: str,
+    ) -> bool:
+        """The plugin-protocol poll (see plugin_poll): True when the external resource is
+        still exactly what the last successful CLI pass left, so no CLI run is needed.
+        False sends the pass down the CLI path, which also handles every problem."""
+        poller = self.rt.poller
+        if poller is None or not fast_poll_allowed(memory.settled, wanted, mr.annotations):
+            return False
+        try:
+            verdict = await poller.check(
+                wd.read_state(), desired.config, desired.env, observe_only=mr.observe_only
+            )
+        except Exception as exc:  # noqa: BLE001 - any doubt: the CLI decides
+            self.rt.metrics.plugin_polls.inc(self.kind.kind, "error")
+            self._log_poll_error(mr, memory, wd, exc)
+            return False
+        memory.poll_error = None
+        self.rt.metrics.plugin_polls.inc(self.kind.kind, verdict)
+        if verdict != plugin_poll.UNCHANGED:
+            logger.info("%s %s: poll found %s; running Terraform", self.kind.kind, mr.ref, verdict)
+        return verdict == plugin_poll.UNCHANGED
+
+    def _log_poll_error(
+        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, exc: Exception
+    ) -> None:
+        # A provider's message may quote attribute values: hide sensitive ones too.
+        _, sensitive = fields.from_terraform(self.kind.fields, wd.resource_attributes() or {})
+        for value in sensitive.values():
+            mr.secrets.add(value)
+        message = conditions.shorten(mr.secrets(f"{type(exc).__name__}: {exc}"))
+        level = logging.DEBUG if message == memory.poll_error else logging.WARNING
+        memory.poll_error = message
+        logger.log(
+            level,
+            "%s %s: plugin-protocol poll failed, running Terraform instead: %s",
+            self.kind.kind,
+            mr.ref,
+            message,
+        )
 
     async def _sync(self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired) -> str:
         """Make the external resource match; returns a note for the Ready condition."""

@@ -23,6 +23,14 @@ class Settings:
     run_timeout: float = 3600.0
     """A Terraform run taking longer is interrupted (like Ctrl-C) and counted as failed."""
 
+    poll_driver: str = "cli"  # "plugin" once its end-to-end tests pass
+    """How settled resources are polled: ``plugin`` asks a shared, long-lived provider
+    process over the plugin protocol and runs Terraform only if something changed;
+    ``cli`` runs ``plan`` on every poll."""
+
+    max_providers: int = 4
+    """Shared provider processes at most (one per provider configuration in use)."""
+
     namespaces: list[str] = field(default_factory=list)
     """Namespaces (globs) to watch; empty means the whole cluster."""
 

@@ -1,0 +1,364 @@
+"""Cheap drift checks of settled managed resources over the plugin protocol.
+
+A settled MR (its last CLI pass succeeded with the configuration it still has) costs one
+``tofu plan`` per poll with the CLI driver: about 0.4 CPU-seconds, most of it starting the
+provider and loading its schema.  Here the same question is asked of a long-lived provider
+process instead, in a few milliseconds:
+
+1. UpgradeResourceState on the stored state (how Terraform turns the JSON form into a
+   typed value), then ReadResource: gone -> ``GONE``; refreshed state differs from the
+   stored one -> ``DRIFT`` (the CLI will record it);
+2. PlanResourceChange from that state to the configuration in ``main.tf.json``: no-op ->
+   ``UNCHANGED``, anything else -> ``DRIFT``.
+
+Only ``UNCHANGED`` lets the reconciler skip the CLI.  Every other verdict, and every error,
+sends the pass down the CLI path, which stays the only one that changes anything (or
+writes a state file).  So the fast path can only ever be *slower* than needed, never wrong
+about what exists: when it cannot be sure it says ``DRIFT``.
+
+Provider processes are shared: one per (binary, provider configuration, credentials), see
+:class:`ProviderPool`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jetgen.runtime import plugin_plan, terraform
+from jetgen.runtime.plugin_client import ProviderProcess
+
+logger = logging.getLogger(__name__)
+
+UNCHANGED, GONE, DRIFT = "unchanged", "gone", "drift"
+
+# Terraform's JSON syntax evaluates "${...}" and "%{...}" in strings; we do not.
+_TEMPLATE_MARKERS = ("${", "%{")
+
+
+class PollUnsupported(Exception):
+    """This MR's configuration is beyond what the fast path evaluates: use the CLI."""
+
+
+class PoolBusy(Exception):
+    """Every provider process slot is in use by other configurations: use the CLI."""
+
+
+# --- what the workdir holds ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """The one resource instance of a workdir's ``terraform.tfstate``."""
+
+    type_name: str
+    schema_version: int
+    attributes: dict[str, Any]
+    private: bytes
+
+
+def stored_resource(data: bytes | None) -> StoredResource | None:
+    """The managed resource instance in a Terraform JSON state, or None if there is none."""
+    if not data:
+        return None
+    try:
+        doc = json.loads(data)
+    except json.JSONDecodeError:
+        return None
+    for resource in doc.get("resources") or []:
+        if resource.get("mode", "managed") != "managed":
+            continue
+        for instance in resource.get("instances") or []:
+            attributes = instance.get("attributes")
+            if isinstance(attributes, dict):
+                return StoredResource(
+                    type_name=resource["type"],
+                    schema_version=int(instance.get("schema_version") or 0),
+                    attributes=attributes,
+                    private=base64.b64decode(instance.get("private") or ""),
+                )
+    return None
+
+
+def fingerprint(config: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """Identifies a desired configuration: ``main.tf.json`` plus the credentials, which
+    live only in the environment.  Nothing can be learnt back from it (a hash)."""
+    text = json.dumps([config, sorted(env.items())], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def provider_config(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The provider block of ``main.tf.json``, credential variables filled in from ``env``
+    (they travel as ``TF_VAR_*``; see ``terraform.render_main``)."""
+    (block,) = (config.get("provider") or {None: {}}).values()
+    out: dict[str, Any] = {}
+    for name, value in (block or {}).items():
+        var = f"${{var.{terraform.CREDENTIAL_VAR_PREFIX}{name}}}"
+        if value == var:
+            value = env.get(terraform.credential_env_name(name))
+            if value is None:
+                raise PollUnsupported(f"credential variable for provider argument {name} unset")
+        elif _has_template(value):
+            raise PollUnsupported("provider block uses template syntax")
+        out[name] = value
+    return out
+
+
+def resource_config(config: Mapping[str, Any], type_name: str) -> tuple[dict[str, Any], list[str]]:
+    """The resource's arguments in ``main.tf.json`` and its ``ignore_changes`` names."""
+    arguments = dict(config["resource"][type_name][terraform.RESOURCE_NAME])
+    lifecycle = arguments.pop("lifecycle", None) or {}
+    if _has_template(arguments):
+        raise PollUnsupported("resource arguments use template syntax")
+    return arguments, list(lifecycle.get("ignore_changes") or [])
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(marker in value for marker in _TEMPLATE_MARKERS)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def json_blocks(block: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Nested blocks as Terraform's JSON syntax allows them, in the shape the plugin
+    client expects: a single block written as a one-element list becomes the object, a
+    list/set block written as one object becomes a one-element list.  (``fields``
+    writes single object fields as ``[{...}]``.)"""
+    out = dict(config)
+    for name, nested in (block.get("block_types") or {}).items():
+        value = out.get(name)
+        if value is None:
+            continue
+        mode, inner = nested["nesting_mode"], nested["block"]
+        if mode in ("single", "group"):
+            if isinstance(value, list):
+                if len(value) > 1:
+                    raise PollUnsupported(f"block {name} given {len(value)} times")
+                value = value[0] if value else None
+            out[name] = json_blocks(inner, value) if isinstance(value, dict) else value
+        elif mode in ("list", "set"):
+            items = [value] if isinstance(value, dict) else value
+            out[name] = [json_blocks(inner, v) if isinstance(v, dict) else v for v in items]
+        elif mode == "map" and isinstance(value, dict):
+            out[name] = {k: json_blocks(inner, v) for k, v in value.items()}
+    return out
+
+
+def ignore_changes(config: dict[str, Any], prior: dict[str, Any], names: list[str]) -> dict:
+    """What Terraform plans with under ``lifecycle.ignore_changes``: the ignored
+    (top-level) arguments take their prior values, so changing them plans nothing."""
+    out = dict(config)
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PollUnsupported("ignore_changes beyond top-level arguments")
+        out[name] = prior.get(name)
+    return out
+
+
+# --- finding the provider ----------------------------------------------------------------
+
+
+def provider_binary(providers_dir: Path, source: str) -> Path:
+    """The executable that ``init`` installed for ``source`` under ``.terraform/providers``
+    (``<host>/<namespace>/<name>/<version>/<os_arch>/terraform-provider-<name>_v...``)."""
+    name = terraform.provider_local_name(source)
+    prefix = source if source.count("/") == 2 else f"*/{source}"
+    found = sorted(providers_dir.glob(f"{prefix}/*/*/terraform-provider-{name}*"))
+    if len(found) != 1:
+        raise PollUnsupported(f"{len(found)} installed binaries for provider {source}")
+    return found[0].resolve()
+
+
+# --- the shared provider processes ------------------------------------------------------
+
+Starter = Callable[[Path, dict[str, str]], Awaitable[Any]]
+
+
+@dataclass
+class _Entry:
+    provider: Any  # a configured ProviderProcess
+    users: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class ProviderPool:
+    """Long-lived, configured provider processes, one per (binary, provider configuration,
+    credentials environment), shared by every MR that uses that combination.
+
+    ``configure`` is allowed once per provider process, so two ProviderConfigs (or a
+    rotated credential) mean two processes.  At most ``limit`` run at once: a new one
+    replaces the least recently used idle one, and if none is idle the caller is told to
+    use the CLI (:class:`PoolBusy`).  Processes idle longer than ``idle_timeout`` are
+    stopped (a rotated credential's old process goes that way); one that died is
+    replaced on next use; :meth:`close` stops them all.
+    """
+
+    def __init__(self, start: Starter, *, limit: int = 4, idle_timeout: float = 600.0):
+        self._start = start
+        self.limit = limit
+        self.idle_timeout = idle_timeout
+        self._entries: dict[str, _Entry] = {}
+        self._lock = asyncio.Lock()  # one start at a time; lookups are quick
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @contextlib.asynccontextmanager
+    async def use(
+        self, binary: Path, config: dict[str, Any], env: Mapping[str, str]
+    ) -> AsyncIterator[Any]:
+        key = fingerprint({"binary": str(binary), "provider": config}, env)
+        entry = await self._acquire(key, binary, config, env)
+        try:
+            yield entry.provider
+        finally:
+            entry.users -= 1
+            entry.last_used = time.monotonic()
+
+    async def _acquire(
+        self, key: str, binary: Path, config: dict[str, Any], env: Mapping[str, str]
+    ) -> _Entry:
+        async with self._lock:
+            await self._stop_idle()
+            entry = self._entries.get(key)
+            if entry is not None and not entry.provider.alive:
+                logger.warning("provider process %s exited; starting a new one", binary.name)
+                await self._drop(key)
+                entry = None
+            if entry is None:
+                await self._make_room()
+                entry = _Entry(await self._started(binary, config, env))
+                self._entries[key] = entry
+            entry.users += 1
+            return entry
+
+    async def _started(self, binary: Path, config: dict[str, Any], env: Mapping[str, str]) -> Any:
+        provider = await self._start(binary, dict(env))
+        try:
+            await provider.configure(config)
+        except BaseException:
+            await provider.stop()
+            raise
+        logger.info("provider process %s started (pid %s)", binary.name, provider.pid)
+        return provider
+
+    async def _stop_idle(self) -> None:
+        now = time.monotonic()
+        for key, entry in list(self._entries.items()):
+            if entry.users == 0 and now - entry.last_used > self.idle_timeout:
+                await self._drop(key)
+
+    async def _make_room(self) -> None:
+        while len(self._entries) >= self.limit:
+            idle = [(e.last_used, k) for k, e in self._entries.items() if e.users == 0]
+            if not idle:
+                raise PoolBusy(f"all {self.limit} provider processes are in use")
+            await self._drop(min(idle)[1])
+
+    async def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        await entry.provider.stop()
+
+    async def close(self) -> None:
+        async with self._lock:
+            for key in list(self._entries):
+                await self._drop(key)
+
+
+async def start_provider(
+    binary: Path, env: dict[str, str], *, cwd: Path, rpc_timeout: float | None
+) -> ProviderProcess:
+    """Start a provider binary the way the CLI would (same environment), from ``cwd``."""
+    cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return await ProviderProcess.start(binary, env=env, cwd=cwd, rpc_timeout=rpc_timeout)
+
+
+# --- the check itself ----------------------------------------------------------------------
+
+
+class Poller:
+    """Answers "is this settled MR still exactly as the CLI left it?" (module doc)."""
+
+    def __init__(
+        self,
+        pool: ProviderPool,
+        providers_dir: Callable[[], Path | None],
+        environment: Callable[[Mapping[str, str]], dict[str, str]],
+        *,
+        concurrency: int = 16,
+    ):
+        self.pool = pool
+        self._providers_dir = providers_dir
+        self._environment = environment
+        # Polls are cheap for us but each is a real API call by the provider: bound them
+        # like CLI runs are bounded, so a burst of polls does not hit a cloud's rate limit.
+        self._calls = asyncio.Semaphore(concurrency)
+
+    async def check(
+        self,
+        state_data: bytes | None,
+        config: dict[str, Any],
+        env: Mapping[str, str],
+        *,
+        observe_only: bool = False,
+    ) -> str:
+        """``UNCHANGED``, ``GONE`` or ``DRIFT`` (see the module doc); raises on any error."""
+        stored = stored_resource(state_data)
+        if stored is None:
+            return GONE
+        providers_dir = self._providers_dir()
+        if providers_dir is None:
+            raise PollUnsupported("providers are not installed yet")
+        (source,) = config["terraform"]["required_providers"].values()
+        binary = provider_binary(providers_dir, source["source"])
+        arguments, ignored = resource_config(config, stored.type_name)
+        provider_block = provider_config(config, env)
+        async with (
+            self._calls,
+            self.pool.use(binary, provider_block, self._environment(env)) as provider,
+        ):
+            return await self._compare(provider, stored, arguments, ignored, observe_only)
+
+    @staticmethod
+    async def _compare(
+        provider: Any,
+        stored: StoredResource,
+        arguments: dict[str, Any],
+        ignored: list[str],
+        observe_only: bool,
+    ) -> str:
+        type_name = stored.type_name
+        prior = await provider.upgrade_state(type_name, stored.schema_version, stored.attributes)
+        current, private = await provider.read(type_name, prior, stored.private)
+        if current is None:
+            return GONE
+        ty = await provider.resource_type(type_name)
+        if not plugin_plan.equal(ty, prior, current):
+            return DRIFT  # the CLI path records the refreshed state
+        if observe_only:
+            return UNCHANGED  # observe-only MRs never plan: refreshing is all they do
+        schema = await provider.get_schema()
+        block = schema["resource_schemas"][type_name]["block"]
+        wanted = ignore_changes(json_blocks(block, arguments), current, ignored)
+        plan = await provider.plan(type_name, current, wanted, private)
+        return UNCHANGED if plan.action == "noop" else DRIFT
+
+
+def plugin_cwd(root: Path) -> Path:
+    """Where shared provider processes run: an empty private directory.  (The CLI starts
+    a provider in the MR's workdir; a shared one cannot, so a relative path in a config
+    would mean something else to it.  Such MRs fail the check and take the CLI path.)"""
+    return root / ".plugin-cwd"

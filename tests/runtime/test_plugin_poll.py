@@ -1,0 +1,261 @@
+"""The plugin-protocol poll's pure parts and the reconciler's decision to use it.
+
+The RPC sequence itself runs against real providers in tests/plugin/test_e2e_poll.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+
+import pytest
+from jetgen.runtime import plugin_poll, reconciler, state, terraform
+from jetgen.runtime.metrics import Metrics
+from jetgen.runtime.plugin_poll import PollUnsupported
+from jetgen.runtime.render import Desired
+from jetgen.runtime.resource import ManagedResource
+from jetgen.runtime.settings import Settings
+
+from tests.runtime.test_reconciler_logic import kind
+
+
+def tfstate(attributes: dict, private: bytes = b"", schema_version: int = 0) -> bytes:
+    """A state file shaped as tofu writes it."""
+    instance = {"schema_version": schema_version, "attributes": attributes}
+    if private:
+        instance["private"] = base64.b64encode(private).decode()
+    doc = {
+        "version": 4,
+        "serial": 3,
+        "lineage": "l",
+        "resources": [
+            {"mode": "data", "type": "x_data", "name": "d", "instances": [{"attributes": {}}]},
+            {"mode": "managed", "type": "x_thing", "name": "this", "instances": [instance]},
+        ],
+    }
+    return json.dumps(doc).encode()
+
+
+def main_tf(**kw) -> dict:
+    args = dict(
+        source="example/x",
+        version="1.0.0",
+        resource_type="x_thing",
+        arguments={"name": "a", "size": 3},
+    )
+    args.update(kw)
+    return terraform.render_main(**args)
+
+
+# --- reading the workdir ---------------------------------------------------------------
+
+
+def test_stored_resource_takes_the_managed_instance():
+    found = plugin_poll.stored_resource(tfstate({"id": "1"}, b'{"k":1}', schema_version=2))
+    assert found == plugin_poll.StoredResource("x_thing", 2, {"id": "1"}, b'{"k":1}')
+
+
+def test_stored_resource_of_nothing():
+    assert plugin_poll.stored_resource(None) is None
+    assert plugin_poll.stored_resource(b"{broken") is None
+    assert plugin_poll.stored_resource(b'{"version": 4, "resources": []}') is None
+
+
+def test_fingerprint_covers_config_and_credentials_but_not_key_order():
+    config = main_tf()
+    base = plugin_poll.fingerprint(config, {"TOKEN": "a"})
+    reordered = json.loads(json.dumps(config, sort_keys=True))
+    assert plugin_poll.fingerprint(reordered, {"TOKEN": "a"}) == base
+    assert plugin_poll.fingerprint(config, {"TOKEN": "b"}) != base
+    assert plugin_poll.fingerprint(main_tf(arguments={"name": "b"}), {"TOKEN": "a"}) != base
+    assert len(base) == 64 and set(base) <= set("0123456789abcdef")  # only a digest
+
+
+def test_provider_config_fills_credentials_from_the_environment():
+    config = main_tf(provider_arguments={"region": "eu"}, credential_arguments=["token"])
+    env = {terraform.credential_env_name("token"): "s3cret"}
+    assert plugin_poll.provider_config(config, env) == {"region": "eu", "token": "s3cret"}
+    with pytest.raises(PollUnsupported) as missing:
+        plugin_poll.provider_config(config, {})
+    assert "s3cret" not in str(missing.value)
+
+
+def test_provider_config_without_a_provider_block():
+    config = main_tf()
+    del config["provider"]
+    assert plugin_poll.provider_config(config, {}) == {}
+
+
+def test_template_syntax_is_left_to_terraform():
+    with pytest.raises(PollUnsupported):
+        plugin_poll.resource_config(main_tf(arguments={"name": "${var.x}"}), "x_thing")
+    with pytest.raises(PollUnsupported):
+        plugin_poll.resource_config(main_tf(arguments={"tags": [{"a": "%{ if x }"}]}), "x_thing")
+    with pytest.raises(PollUnsupported):
+        plugin_poll.provider_config(main_tf(provider_arguments={"r": "${path.cwd}"}), {})
+
+
+def test_resource_config_drops_lifecycle_and_returns_ignored_names():
+    config = main_tf(ignore_changes=["size"])
+    arguments, ignored = plugin_poll.resource_config(config, "x_thing")
+    assert arguments == {"name": "a", "size": 3}
+    assert ignored == ["size"]
+    assert "lifecycle" in config["resource"]["x_thing"]["this"]  # the input is untouched
+
+
+def test_ignore_changes_plans_with_the_prior_value():
+    config = {"name": "new", "size": 9}
+    assert plugin_poll.ignore_changes(config, {"name": "old", "size": 3}, ["size"]) == {
+        "name": "new",
+        "size": 3,
+    }
+    with pytest.raises(PollUnsupported):
+        plugin_poll.ignore_changes(config, {}, ["tags.a"])
+
+
+BLOCK = {
+    "attributes": {"name": {"type": "string"}},
+    "block_types": {
+        "settings": {
+            "nesting_mode": "single",
+            "block": {
+                "attributes": {"x": {"type": "string"}},
+                "block_types": {
+                    "rule": {"nesting_mode": "list", "block": {"attributes": {}}},
+                },
+            },
+        },
+        "tags": {"nesting_mode": "set", "block": {"attributes": {"k": {"type": "string"}}}},
+    },
+}
+
+
+def test_json_blocks_in_both_spellings():
+    written = {"name": "a", "settings": [{"x": "1", "rule": {"y": 1}}], "tags": {"k": "v"}}
+    assert plugin_poll.json_blocks(BLOCK, written) == {
+        "name": "a",
+        "settings": {"x": "1", "rule": [{"y": 1}]},
+        "tags": [{"k": "v"}],
+    }
+    assert plugin_poll.json_blocks(BLOCK, {"settings": []})["settings"] is None
+    with pytest.raises(PollUnsupported):
+        plugin_poll.json_blocks(BLOCK, {"settings": [{"x": "1"}, {"x": "2"}]})
+
+
+def test_provider_binary_is_the_one_init_installed(tmp_path):
+    root = tmp_path / "providers"
+    folder = root / "registry.opentofu.org" / "hashicorp" / "local" / "2.5.3" / "linux_amd64"
+    folder.mkdir(parents=True)
+    binary = folder / "terraform-provider-local_v2.5.3"
+    binary.write_text("")
+    assert plugin_poll.provider_binary(root, "hashicorp/local") == binary.resolve()
+    full = "registry.opentofu.org/hashicorp/local"
+    assert plugin_poll.provider_binary(root, full) == binary.resolve()
+    with pytest.raises(PollUnsupported):
+        plugin_poll.provider_binary(root, "hashicorp/random")
+    other = root / "registry.opentofu.org" / "hashicorp" / "local" / "2.6.0" / "linux_amd64"
+    other.mkdir(parents=True)
+    (other / "terraform-provider-local_v2.6.0").write_text("")
+    with pytest.raises(PollUnsupported):  # which one would tofu run? Let tofu decide.
+        plugin_poll.provider_binary(root, "hashicorp/local")
+
+
+# --- the reconciler's decision -----------------------------------------------------------
+
+
+def test_fast_poll_only_after_a_cli_pass_with_the_same_configuration():
+    assert reconciler.fast_poll_allowed("abc", "abc", {})
+    assert not reconciler.fast_poll_allowed(None, "abc", {})  # no CLI success yet
+    assert not reconciler.fast_poll_allowed("abc", "abd", {})  # config changed since
+    pending = state.mark(state.PENDING, "2026-01-01T00:00:00Z")
+    assert not reconciler.fast_poll_allowed("abc", "abc", pending)  # a create in doubt
+    done = {**pending, **state.mark(state.SUCCEEDED, "2026-01-01T00:00:01Z")}
+    assert reconciler.fast_poll_allowed("abc", "abc", done)
+
+
+class ScriptedPoller:
+    """Stands in for plugin_poll.Poller inside the controller process: returns a verdict
+    or raises, and records what it was asked."""
+
+    def __init__(self, outcome):
+        self.outcome = outcome
+        self.calls = []
+
+    async def check(self, state_data, config, env, *, observe_only=False):
+        self.calls.append((state_data, config, env, observe_only))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+def rig(tmp_path, outcome, settled="f"):
+    runtime = reconciler.Runtime(
+        settings=Settings(),
+        info=None,
+        kube=None,
+        driver=None,
+        store=None,
+        metrics=Metrics(),
+        poller=ScriptedPoller(outcome),
+    )
+    rec = reconciler.Reconciler.__new__(reconciler.Reconciler)
+    rec.rt, rec.kind = runtime, kind()
+    body = {"metadata": {"name": "a", "namespace": "ns", "uid": "u"}, "spec": {}}
+    wd = terraform.Workdir(tmp_path)
+    wd.write_state(tfstate({"id": "1"}))
+    memory = reconciler.Memory(settled=settled)
+    desired = Desired(config=main_tf(), env={"TOKEN": "hunter2hunter2"}, arguments={})
+    return rec, ManagedResource(body, rec.kind), memory, wd, desired
+
+
+def unchanged(rec, mr, memory, wd, desired, wanted="f"):
+    return asyncio.run(rec._unchanged(mr, memory, wd, desired, wanted))
+
+
+def polls(rec) -> dict:
+    return rec.rt.metrics.plugin_polls.series
+
+
+@pytest.mark.parametrize(
+    "verdict, skip",
+    [(plugin_poll.UNCHANGED, True), (plugin_poll.GONE, False), (plugin_poll.DRIFT, False)],
+)
+def test_only_unchanged_skips_the_cli(tmp_path, verdict, skip):
+    rec, mr, memory, wd, desired = rig(tmp_path, verdict)
+    assert unchanged(rec, mr, memory, wd, desired) is skip
+    (call,) = rec.rt.poller.calls
+    assert call == (wd.read_state(), desired.config, desired.env, False)
+    assert polls(rec) == {("Thing", verdict): 1}
+
+
+def test_unsettled_objects_are_not_polled_over_the_plugin_protocol(tmp_path):
+    rec, mr, memory, wd, desired = rig(tmp_path, plugin_poll.UNCHANGED, settled=None)
+    assert not unchanged(rec, mr, memory, wd, desired)
+    assert not unchanged(rec, mr, reconciler.Memory(settled="old"), wd, desired)
+    assert rec.rt.poller.calls == []
+
+
+def test_cli_poll_driver_never_asks(tmp_path):
+    rec, mr, memory, wd, desired = rig(tmp_path, plugin_poll.UNCHANGED)
+    rec.rt.poller = None
+    assert not unchanged(rec, mr, memory, wd, desired)
+
+
+def test_a_failing_poll_falls_back_and_logs_once_without_secrets(tmp_path, caplog):
+    error = RuntimeError("ReadResource: bad token hunter2hunter2")
+    rec, mr, memory, wd, desired = rig(tmp_path, error)
+    mr.secrets.add("hunter2hunter2")  # as rendering does with credentials
+    caplog.set_level(logging.DEBUG, logger="jetgen.runtime.reconciler")
+    assert not unchanged(rec, mr, memory, wd, desired)
+    assert not unchanged(rec, mr, memory, wd, desired)
+    assert polls(rec) == {("Thing", "error"): 2}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # the repeat goes to DEBUG
+    assert "bad token [redacted]" in warnings[0].getMessage()
+    assert "hunter2" not in caplog.text
+    # A success clears it: the same failure later is news again.
+    rec.rt.poller.outcome = plugin_poll.UNCHANGED
+    assert unchanged(rec, mr, memory, wd, desired)
+    assert memory.poll_error is None
