@@ -109,6 +109,7 @@ def run_generate(args: argparse.Namespace) -> int:
         provider=args.provider,
         models=not args.no_models,
         force=args.force,
+        dockerfile=config_path.exists(),  # the image builds the repository's package
     )
     for warning in result.warnings:
         print(f"jetgen: warning: {warning}", file=sys.stderr)

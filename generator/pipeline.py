@@ -1,8 +1,8 @@
 """One generation run: schema + configuration -> every output file, written atomically.
 
 Data flows one way: :mod:`schema` parses, :mod:`model` builds the kinds, the emitters
-(:mod:`crds`, :mod:`examples`, :mod:`docs`, :mod:`pymodels`) render them into a staging
-directory, and :mod:`writer` swaps the result into place and stamps it.
+(:mod:`crds`, :mod:`examples`, :mod:`docs`, :mod:`pymodels`, :mod:`packaging`) render
+them into a staging directory, and :mod:`writer` swaps the result into place and stamps it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from typing import Any
 
 import jetgen.templates
 import jinja2
-from jetgen.generator import crds, docs, examples, model, naming, pymodels, writer, yamltext
+from jetgen.generator import (
+    crds,
+    docs,
+    examples,
+    model,
+    naming,
+    packaging,
+    pymodels,
+    writer,
+    yamltext,
+)
 from jetgen.generator import schema as schema_mod
 from jetgen.runtime.config import ProviderConfiguration
 from jetgen.runtime.kinds import KINDS_FILE, Kind, ProviderInfo
@@ -38,9 +48,10 @@ class Result:
     phases: dict[str, float] = field(default_factory=dict)
 
 
-def owned_paths(package: str) -> list[str]:
+def owned_paths(package: str, dockerfile: bool = True) -> list[str]:
     """Paths (relative to the output root) that belong to the generator entirely."""
-    return ["package/crds", package, "examples", "docs/kinds"]
+    paths = ["package/crds", *packaging.OWNED, package, "examples", "docs/kinds"]
+    return [*paths, packaging.DOCKERFILE] if dockerfile else paths
 
 
 def generate(
@@ -52,12 +63,17 @@ def generate(
     provider: str | None = None,
     models: bool = True,
     force: bool = False,
+    dockerfile: bool = True,
 ) -> Result:
-    """Generate everything for ``config`` from ``schema_file`` into ``root``."""
+    """Generate everything for ``config`` from ``schema_file`` into ``root``.
+
+    ``dockerfile``: also write the image recipe (it builds the provider repository's
+    Python package, so a preview without one has no use for it)."""
     result = Result()
     clock = _Clock(result.phases)
     raw = _read(schema_file)
-    inputs = writer.digest([raw, _config_bytes(config), _generator_bytes(), str(models).encode()])
+    options = f"{models} {dockerfile}".encode()
+    inputs = writer.digest([raw, _config_bytes(config), _generator_bytes(), options])
     if not force and writer.up_to_date(root, inputs):
         result.up_to_date = True
         return result
@@ -76,6 +92,7 @@ def generate(
         try:
             with clock("write"):
                 result.warnings += write_crds(staging, documents)
+                write_packaging(staging, info, documents, dockerfile)
                 write_package(staging, info, package)
                 write_examples_and_docs(staging, info)
             with clock("models (wait)"):
@@ -90,8 +107,8 @@ def generate(
             pymodels.format_python(staging.dir / package)
         with clock("commit"):
             result.files = sum(1 for p in staging.dir.rglob("*") if p.is_file())
-            staging.commit(owned_paths(package))
-            writer.write_stamp(root, inputs, owned_paths(package))
+            staging.commit(owned_paths(package, dockerfile))
+            writer.write_stamp(root, inputs, owned_paths(package, dockerfile))
     result.kinds = len(info.kinds)
     return result
 
@@ -118,9 +135,29 @@ def write_crds(staging: writer.Staging, documents: list[dict[str, Any]]) -> list
                 f"CRD {name} is {size / 2**20:.2f} MiB (over 1 MiB): consider"
                 " trim_descriptions or skipping the resource"
             )
-        spec = crd["spec"]
-        staging.write(f"package/crds/{spec['group']}_{spec['names']['plural']}.yaml", text)
+        staging.write(f"package/{packaging.crd_file(crd)}", text)
     return warnings
+
+
+def write_packaging(
+    staging: writer.Staging,
+    info: ProviderInfo,
+    crd_documents: list[dict[str, Any]],
+    dockerfile: bool,
+) -> None:
+    """Install manifests, Crossplane metadata and (in a repository) the Dockerfile."""
+    install = packaging.install_manifests(info)
+    for path, manifest in install.items():
+        staging.write(f"package/{path}", dump_yaml(manifest))
+    crd_files = [packaging.crd_file(crd) for crd in crd_documents]
+    kustomization = packaging.kustomization(crd_files, list(install))
+    staging.write("package/kustomization.yaml", dump_yaml(kustomization))
+    staging.write("package/crossplane.yaml", dump_yaml(packaging.crossplane_package(info)))
+    example = packaging.provider_config_example(info)
+    text = HEADER + "---\n".join(yamltext.dumps(document) for document in example)
+    staging.write("package/examples/providerconfig.yaml", text)
+    if dockerfile:
+        staging.write(packaging.DOCKERFILE, packaging.dockerfile(info))
 
 
 def write_package(staging: writer.Staging, info: ProviderInfo, package: str) -> None:

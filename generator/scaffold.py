@@ -2,8 +2,9 @@
 
 The repository holds what the provider author owns: ``jetgen.yaml`` (built as data and
 dumped, under a comment explaining the knobs), the ``config`` hooks package, README,
-packaging, CI workflow and a Dockerfile placeholder.  ``jetgen generate`` fills in the
-rest.  The directory is assembled in a temporary sibling and renamed into place.
+packaging, CI workflow and a Makefile.  ``jetgen generate`` fills in the rest, including
+the Dockerfile and the install manifests.  The directory is assembled in a temporary
+sibling and renamed into place.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def create(target: Path, *, name: str, source: str, version: str, group_suffix: 
         "config/__init__.py": _render("configure.py.j2", values),
         "README.md": _render("README.md.j2", values),
         "pyproject.toml": _render("pyproject.toml.j2", values),
-        "Dockerfile": _render("Dockerfile.j2", values),
+        "Makefile": _render("Makefile.j2", values),
         ".gitignore": _render("gitignore.j2", values),
         ".github/workflows/ci.yml": yamltext.dumps(ci_workflow(package)),
     }

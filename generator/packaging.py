@@ -1,0 +1,347 @@
+"""What a cluster needs to run a generated provider: install manifests and the image.
+
+Fed by the same :class:`ProviderInfo` as the CRDs, this module builds, as plain data:
+
+* ``package/install/``: Namespace, ServiceAccount, a ClusterRole holding exactly what
+  the runtime does with the API (see :func:`rbac_rules`), its binding, the Deployment;
+* ``package/kustomization.yaml``: all of the above plus the CRDs, one ``kubectl apply -k``;
+* ``package/examples/providerconfig.yaml``: the default (Cluster)ProviderConfig and its
+  credentials Secret, to edit before applying (so it is not part of the kustomization);
+* ``package/crossplane.yaml``: Crossplane package metadata for the same folder;
+* ``Dockerfile`` (provider repositories only), rendered from ``templates/Dockerfile.j2``.
+
+Everything written here is a file the generator owns (see :data:`OWNED`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jinja2
+from jetgen.generator import naming
+from jetgen.runtime.kinds import Kind, ProviderInfo
+
+OWNED = [
+    "package/install",
+    "package/examples",
+    "package/kustomization.yaml",
+    "package/crossplane.yaml",
+]
+DOCKERFILE = "Dockerfile"
+
+METRICS_PORT = 8080
+HEALTH_PORT = 8081
+UID = 65532  # the conventional "nonroot" user of distroless images
+TOFU_VERSION = "1.10.10"  # the version the test bed runs every end-to-end test with
+WRITABLE = "/tmp"  # the only writable path in the container: an emptyDir
+MIRROR = "/opt/jetgen/mirror"
+CLI_CONFIG = "/opt/jetgen/tofurc"
+TOFU = "/usr/local/bin/tofu"
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("jetgen.templates", ""),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def app_name(info: ProviderInfo) -> str:
+    """``provider-linode``: the Deployment, ServiceAccount, ClusterRole and image name."""
+    return f"provider-{info.name}"
+
+
+def namespace(info: ProviderInfo) -> str:
+    return f"{app_name(info)}-system"
+
+
+def image(info: ProviderInfo) -> str:
+    """A placeholder reference: `make manifests` / a kustomize ``images:`` entry sets the
+    real one (the generator cannot know the registry)."""
+    return f"{app_name(info)}:latest"
+
+
+def labels(info: ProviderInfo) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app_name(info), "app.kubernetes.io/component": "controller"}
+
+
+def crd_file(crd: dict[str, Any]) -> str:
+    """``crds/<group>_<plural>.yaml``: a CRD's path inside ``package/``."""
+    spec = crd["spec"]
+    return f"crds/{spec['group']}_{spec['names']['plural']}.yaml"
+
+
+# --- the image -------------------------------------------------------------------------
+
+
+def image_env() -> dict[str, str]:
+    """Environment the image sets: where tofu, its CLI config and the writable paths are.
+    Each ``JETGEN_*`` name is an option of ``jetgen-runtime`` (tests check this)."""
+    return {
+        "HOME": WRITABLE,  # tofu and Python look here; UID 65532 has no home directory
+        "TMPDIR": WRITABLE,
+        "PYTHONDONTWRITEBYTECODE": "1",  # the root filesystem is read-only
+        "PYTHONUNBUFFERED": "1",
+        "TF_CLI_CONFIG_FILE": CLI_CONFIG,  # read by the runtime and by tofu itself
+        "JETGEN_TERRAFORM": TOFU,
+        "JETGEN_WORKDIR_ROOT": f"{WRITABLE}/jetgen",
+        "JETGEN_METRICS_PORT": str(METRICS_PORT),
+        "JETGEN_HEALTH_PORT": str(HEALTH_PORT),
+        "JETGEN_LOG_JSON": "1",
+    }
+
+
+def dockerfile(info: ProviderInfo) -> str:
+    provider: dict[str, str] = {"source": info.source}
+    if info.version:
+        provider["version"] = info.version
+    # What `tofu init` reads at build time to fetch (and verify) the provider.
+    init_config = {"terraform": {"required_providers": {info.name or "provider": provider}}}
+    return _TEMPLATES.get_template("Dockerfile.j2").render(
+        name=info.name,
+        package=naming.package_name(info.name),
+        source=info.source,
+        version=info.version,
+        tofu_version=TOFU_VERSION,
+        init_config=json.dumps(init_config, sort_keys=True),
+        mirror=MIRROR,
+        cli_config=CLI_CONFIG,
+        tofu=TOFU,
+        uid=UID,
+        env=sorted(image_env().items()),
+        ports=f"{METRICS_PORT} {HEALTH_PORT}",
+    )
+
+
+# --- RBAC ------------------------------------------------------------------------------
+
+
+def rbac_rules(info: ProviderInfo) -> list[dict[str, Any]]:
+    """Every permission the runtime uses, and nothing else (docs/packaging.md says why
+    each exists; tests/generator/test_packaging_e2e.py removes each and sees a failure)."""
+    rules: list[dict[str, Any]] = []
+    targets = _reference_targets(info)
+    for group in sorted({k.group for k in info.kinds}):
+        kinds = [k for k in info.kinds if k.group == group]
+        plurals = sorted(k.plural for k in kinds)
+        # kopf lists and watches the MRs and patches its finalizer and bookkeeping
+        # annotations; the runtime patches the external-name and create annotations.
+        rules.append(_rule(group, plurals, ["list", "patch", "watch"]))
+        rules.append(_rule(group, [f"{p}/status" for p in plurals], ["patch"]))
+        referenced = sorted(k.plural for k in kinds if (k.group, k.kind) in targets)
+        if referenced:  # references by name read the target object
+            rules.append(_rule(group, referenced, ["get"]))
+    configs = ["providerconfigs"]
+    if info.scope != "Cluster":
+        configs.append("clusterproviderconfigs")
+    rules.append(_rule(info.config_group, sorted(configs), ["get"]))
+    # Credentials, SecretRefs (get); state and connection Secrets (create, then update
+    # of the state and patch of the connection data). Owner references delete them.
+    rules.append(_rule("", ["secrets"], ["create", "get", "patch", "update"]))
+    rules.append(_rule("", ["events"], ["create"]))  # kopf posts the runtime's events
+    # kopf watches CRDs to start serving a kind whose CRD appears after the controller.
+    rules.append(_rule("apiextensions.k8s.io", ["customresourcedefinitions"], ["list", "watch"]))
+    return rules
+
+
+def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {"apiGroups": [group], "resources": resources, "verbs": verbs}
+
+
+def _reference_targets(info: ProviderInfo) -> set[tuple[str, str]]:
+    """(group, kind) of every kind a reference points at, found as the runtime finds it:
+    the first kind of that name, in the reference's group when it names one."""
+    targets = set()
+    for kind in info.kinds:
+        for ref in kind.references:
+            target = _first(info.kinds, ref.kind, ref.group)
+            if target is not None:
+                targets.add((target.group, target.kind))
+    return targets
+
+
+def _first(kinds: list[Kind], name: str, group: str | None) -> Kind | None:
+    return next((k for k in kinds if k.kind == name and group in (None, k.group)), None)
+
+
+# --- install manifests -----------------------------------------------------------------
+
+
+def install_manifests(info: ProviderInfo) -> dict[str, dict[str, Any]]:
+    """``install/<file>.yaml`` -> object, in the order ``kubectl apply`` should see them."""
+    name, ns = app_name(info), namespace(info)
+    account = {"kind": "ServiceAccount", "name": name, "namespace": ns}
+    return {
+        "install/namespace.yaml": {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            # The pod meets the "restricted" Pod Security Standard; enforce it.
+            "metadata": {
+                "name": ns,
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+        },
+        "install/serviceaccount.yaml": {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns, "labels": labels(info)},
+        },
+        "install/clusterrole.yaml": {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels(info)},
+            "rules": rbac_rules(info),
+        },
+        "install/clusterrolebinding.yaml": {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": labels(info)},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [account],
+        },
+        "install/deployment.yaml": deployment(info),
+    }
+
+
+def deployment(info: ProviderInfo) -> dict[str, Any]:
+    name = app_name(info)
+    probe = {"httpGet": {"path": "/healthz", "port": "health"}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace(info), "labels": labels(info)},
+        "spec": {
+            # One controller per provider: the runtime has no leader election, so an
+            # update stops the old pod before the new one starts.
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels(info)},
+            "template": {
+                "metadata": {
+                    "labels": labels(info),
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(METRICS_PORT),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": {
+                    "serviceAccountName": name,
+                    # A stopping controller interrupts Terraform runs, which then save
+                    # their state; give them time to do so.
+                    "terminationGracePeriodSeconds": 60,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": UID,
+                        "runAsGroup": UID,
+                        "fsGroup": UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [_container(info, probe)],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
+                },
+            },
+        },
+    }
+
+
+def _container(info: ProviderInfo, probe: dict[str, Any]) -> dict[str, Any]:
+    env = [
+        # Where state Secrets of cluster-scoped MRs go: the controller's own namespace.
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "JETGEN_METRICS_PORT", "value": str(METRICS_PORT)},
+        {"name": "JETGEN_HEALTH_PORT", "value": str(HEALTH_PORT)},
+    ]
+    return {
+        "name": "provider",
+        "image": image(info),
+        "imagePullPolicy": "IfNotPresent",
+        "env": env,
+        "ports": [
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+            {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"},
+        ],
+        # Starting means importing kinds.json; a large provider may take a while.
+        "startupProbe": probe | {"periodSeconds": 2, "failureThreshold": 60},
+        "livenessProbe": probe | {"periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": probe | {"periodSeconds": 10, "timeoutSeconds": 5},
+        # Requests fit the controller plus a few provider processes; the memory limit
+        # leaves room for --max-runs (4) provider processes of a large provider.
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "2", "memory": "2Gi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": WRITABLE}],
+    }
+
+
+def kustomization(crd_files: list[str], install_files: list[str]) -> dict[str, Any]:
+    # The namespace first (everything else lives in it), CRDs before the controller.
+    namespace_file, *rest = install_files
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [namespace_file, *crd_files, *rest],
+    }
+
+
+def provider_config_example(info: ProviderInfo) -> list[dict[str, Any]]:
+    """The config MRs use when they name none (``default``), plus its Secret: a
+    ClusterProviderConfig for namespaced MRs, the cluster-scoped ProviderConfig in the
+    Crossplane v1 shape."""
+    kind = "ProviderConfig" if info.scope == "Cluster" else "ClusterProviderConfig"
+    config = {
+        "apiVersion": f"{info.config_group}/{info.config_version}",
+        "kind": kind,
+        "metadata": {"name": "default"},
+        "spec": {"credentials": {"source": "None"}},
+    }
+    if not info.credentials:
+        return [config]
+    secret_name = f"{app_name(info)}-credentials"
+    config["spec"]["credentials"] = {
+        "source": "Secret",
+        "secretRef": {"name": secret_name, "namespace": namespace(info)},
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": secret_name, "namespace": namespace(info)},
+        "type": "Opaque",
+        "stringData": {c.key: "" for c in info.credentials},  # fill in before applying
+    }
+    return [secret, config]
+
+
+def crossplane_package(info: ProviderInfo) -> dict[str, Any]:
+    """``meta.pkg.crossplane.io`` Provider: lets ``crossplane xpkg build`` package the
+    CRDs (install/, examples/ and kustomization.yaml are passed to ``--ignore``)."""
+    description = f"Kubernetes provider for the Terraform provider {info.source}"
+    if info.version:
+        description += f" {info.version}"
+    spec: dict[str, Any] = {"controller": {"image": image(info)}}
+    if info.scope != "Cluster":  # namespaced .m. managed resources are Crossplane v2
+        spec["crossplane"] = {"version": ">=v2.0.0-0"}
+    return {
+        "apiVersion": "meta.pkg.crossplane.io/v1",
+        "kind": "Provider",
+        "metadata": {
+            "name": app_name(info),
+            "annotations": {"meta.crossplane.io/description": description + ", built with jetgen."},
+        },
+        "spec": spec,
+    }
