@@ -233,7 +233,7 @@ def test_new_then_generate_linode(tmp_path):
         "README.md",
         ".gitignore",
         "pyproject.toml",
-        "Dockerfile",
+        "Makefile",
         "config/__init__.py",
         ".github/workflows/ci.yml",
     ):
@@ -255,6 +255,8 @@ def test_new_then_generate_linode(tmp_path):
     assert cluster.connection_details[0].key == "kubeconfig"
     assert info.hooks_module == "config" and info.credentials[0].env == "LINODE_TOKEN"
     assert info.source == "linode/linode" and info.version == "2.37.0"
+    # The image recipe belongs to the repository's generated files.
+    assert "linode/linode" in (repo / "Dockerfile").read_text()
     page = (repo / "docs/kinds/lke/cluster.md").read_text()
     assert "| `kubeconfig` | attribute `kubeconfig` (base64decode) |" in page
     assert "| `attribute.kubeconfig` |" in page

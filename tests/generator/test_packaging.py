@@ -1,0 +1,331 @@
+"""Packaging of a generated provider: install manifests, Crossplane metadata, Dockerfile,
+the scaffolded Makefile.  Fast: no test bed (tests/generator/test_packaging_e2e.py puts
+the same files on a real apiserver and runs the controller with the generated RBAC)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jetgen.generator import cli, model, packaging
+from jetgen.generator import schema as schema_mod
+from jetgen.runtime import cli as runtime_cli
+from jetgen.runtime.config import Credential, ProviderConfiguration, Reference
+
+from tests.generator.paths import EVERY_SHAPE
+
+PROVIDER = "registry.terraform.io/example/shapes"
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def info_for(config: ProviderConfiguration):
+    parsed = schema_mod.parse(json.loads(EVERY_SHAPE.read_text()), str(EVERY_SHAPE), PROVIDER)
+    return model.build(parsed, config, "jetgen.yaml")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A provider repository (``jetgen new`` + the every-shape schema), generated."""
+    base = tmp_path_factory.mktemp("packaging")
+    assert cli.main(["new", "shapes", "--version", "1.2.3", "--directory", str(base / "r")]) == 0
+    repo = base / "r"
+    shutil.copy(EVERY_SHAPE, repo / "schema.json")
+    assert cli.main(["generate", "--repo", str(repo), "--no-models"]) == 0
+    return repo
+
+
+def test_kustomization_lists_every_install_file_and_crd(repo):
+    package = repo / "package"
+    listed = load(package / "kustomization.yaml")["resources"]
+    on_disk = sorted(
+        p.relative_to(package).as_posix()
+        for d in ("crds", "install")
+        for p in (package / d).glob("*")
+    )
+    assert sorted(listed) == on_disk
+    # The namespace exists before anything is put into it; CRDs before the controller.
+    assert listed[0] == "install/namespace.yaml"
+    assert listed.index("install/deployment.yaml") > max(
+        i for i, f in enumerate(listed) if f.startswith("crds/")
+    )
+
+
+def test_names_fit_together(repo):
+    install = repo / "package" / "install"
+    account = load(install / "serviceaccount.yaml")["metadata"]
+    binding = load(install / "clusterrolebinding.yaml")
+    role = load(install / "clusterrole.yaml")
+    deploy = load(install / "deployment.yaml")
+    namespace = load(install / "namespace.yaml")["metadata"]["name"]
+    assert account["namespace"] == deploy["metadata"]["namespace"] == namespace
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": namespace}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    pod = deploy["spec"]["template"]
+    assert pod["spec"]["serviceAccountName"] == account["name"]
+    assert deploy["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    meta = load(repo / "package" / "crossplane.yaml")
+    (container,) = pod["spec"]["containers"]
+    assert meta["apiVersion"] == "meta.pkg.crossplane.io/v1" and meta["kind"] == "Provider"
+    assert meta["spec"]["controller"]["image"] == container["image"]
+
+
+def test_deployment_is_locked_down(repo):
+    pod = load(repo / "package" / "install" / "deployment.yaml")["spec"]["template"]
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert set(container["resources"]) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    # Every writable path the image names is on the pod's emptyDir.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    empty_dirs = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+    env = dockerfile_env(repo / "Dockerfile")
+    for writable in (env["TMPDIR"], env["HOME"], env["JETGEN_WORKDIR_ROOT"]):
+        mount = next(m for m in mounts if writable == m or writable.startswith(m + "/"))
+        assert mounts[mount] in empty_dirs, writable
+
+
+def test_ports_probes_and_metrics_annotations_agree(repo):
+    pod = load(repo / "package" / "install" / "deployment.yaml")["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert int(env["JETGEN_METRICS_PORT"]) == ports["metrics"]
+    assert int(env["JETGEN_HEALTH_PORT"]) == ports["health"]
+    assert int(pod["metadata"]["annotations"]["prometheus.io/port"]) == ports["metrics"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    # The runtime reads every variable the Deployment sets.
+    set_env = {name: value for name, value in env.items() if value is not None}
+    assert_runtime_reads(set_env)
+
+
+def test_rbac_rules_follow_the_kinds():
+    config = ProviderConfiguration(name="shapes", source="example/shapes")
+    config.resource("shapes_legacy_thing").references.append(
+        Reference(field="value", kind="Cluster")
+    )
+    rules = packaging.rbac_rules(info_for(config))
+    flat = {
+        (g, r, v)
+        for rule in rules
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    assert ("lke.shapes.m.jetgen.dev", "clusters", "get") in flat  # a reference target
+    assert ("legacy.shapes.m.jetgen.dev", "things", "get") not in flat  # only the target
+    for group, plural in [
+        ("lke.shapes.m.jetgen.dev", "clusters"),
+        ("shapes.m.jetgen.dev", "widgets"),
+    ]:
+        assert {v for g, r, v in flat if (g, r) == (group, plural)} >= {"list", "watch", "patch"}
+        assert {v for g, r, v in flat if (g, r) == (group, f"{plural}/status")} == {"patch"}
+    assert {v for g, r, v in flat if r == "secrets"} == {"get", "create", "update", "patch"}
+    assert {v for g, r, v in flat if r == "events"} == {"create"}
+    assert {r for g, r, v in flat if g == "shapes.m.jetgen.dev" and v == "get"} == {
+        "providerconfigs",
+        "clusterproviderconfigs",
+    }
+    # Never more than asked for: no wildcards, no delete, nothing on other core objects.
+    assert not any("*" in (g, r, v) for g, r, v in flat)
+    assert not any(v in ("delete", "deletecollection", "escalate", "bind") for _, _, v in flat)
+    assert {r for g, r, _ in flat if g == ""} == {"secrets", "events"}
+
+
+def test_cluster_scope_has_one_provider_config_kind():
+    config = ProviderConfiguration(name="shapes", source="example/shapes", scope="Cluster")
+    info = info_for(config)
+    rules = packaging.rbac_rules(info)
+    config_rule = next(
+        r for r in rules if r["apiGroups"] == [info.config_group] and r["verbs"] == ["get"]
+    )
+    assert config_rule["resources"] == ["providerconfigs"]
+    (example,) = packaging.provider_config_example(info)
+    assert (
+        example["kind"] == "ProviderConfig" and example["spec"]["credentials"]["source"] == "None"
+    )
+    assert "crossplane" not in packaging.crossplane_package(info)["spec"]
+
+
+def test_provider_config_example_names_every_credential_key():
+    config = ProviderConfiguration(
+        name="shapes",
+        source="example/shapes",
+        credentials=[
+            Credential(key="token", env="SHAPES_TOKEN"),
+            Credential(key="password", argument="api_key"),
+        ],
+    )
+    secret, provider_config = packaging.provider_config_example(info_for(config))
+    assert set(secret["stringData"]) == {"token", "password"}
+    ref = provider_config["spec"]["credentials"]["secretRef"]
+    assert (ref["name"], ref["namespace"]) == (
+        secret["metadata"]["name"],
+        secret["metadata"]["namespace"],
+    )
+    assert provider_config["kind"] == "ClusterProviderConfig"
+    assert provider_config["metadata"]["name"] == "default"  # what MRs use when naming none
+
+
+def test_example_file_holds_both_documents(repo):
+    documents = list(
+        yaml.safe_load_all((repo / "package/examples/providerconfig.yaml").read_text())
+    )
+    assert [d["kind"] for d in documents] == ["Secret", "ClusterProviderConfig"]
+
+
+# --- Dockerfile ------------------------------------------------------------------------
+
+
+def stages(text: str) -> list[list[str]]:
+    """Instructions (continuation lines joined, comments dropped) grouped by FROM."""
+    joined = re.sub(r"\\\n", " ", text)
+    out: list[list[str]] = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            out.append([])
+        if out:
+            out[-1].append(line)
+    return out
+
+
+def dockerfile_env(path: Path) -> dict[str, str]:
+    final = stages(path.read_text())[-1]
+    env: dict[str, str] = {}
+    for line in final:
+        if line.startswith("ENV "):
+            for pair in re.findall(r'(\w+)="([^"]*)"', line):
+                env[pair[0]] = pair[1]
+    return env
+
+
+def assert_runtime_reads(env: dict[str, str]) -> None:
+    """Every JETGEN_* (and TF_CLI_CONFIG_FILE) in ``env`` changes what the runtime's
+    command line parses: a misspelt variable would change nothing."""
+    with_all = _parsed(env)
+    for name in env:
+        if name.startswith("JETGEN_") or name == "TF_CLI_CONFIG_FILE":
+            without = _parsed({k: v for k, v in env.items() if k != name})
+            assert with_all != without, f"{name} is not read by jetgen-runtime"
+
+
+def _parsed(env: dict[str, str]) -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("JETGEN_") or name == "TF_CLI_CONFIG_FILE":
+                mp.delenv(name)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        return vars(runtime_cli.parser().parse_args([]))
+
+
+def test_dockerfile_shape(repo):
+    text = (repo / "Dockerfile").read_text()
+    *builders, final = stages(text)
+    assert len(builders) == 2
+    assert not re.search(r"^\s*ADD\b", text, re.MULTILINE)  # no ADD at all, let alone a URL
+    # The image itself downloads nothing and runs nothing at build time: it only copies
+    # the verified results of the builder stages.
+    assert not any(line.startswith("RUN ") for line in final)
+    assert not any(re.search(r"https?://", line) for line in final)
+    (user,) = [line for line in final if line.startswith("USER ")]
+    assert re.fullmatch(r"USER \d+:\d+", user) and int(user.split()[1].split(":")[0]) > 0
+    pod = load(repo / "package" / "install" / "deployment.yaml")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == int(user.split()[1].split(":")[0])
+    (entry,) = [line for line in final if line.startswith("ENTRYPOINT ")]
+    assert json.loads(entry.removeprefix("ENTRYPOINT "))[1:] == ["-m", "shapes_provider"]
+    # What the final stage copies from the builders, and where the runtime looks for it.
+    copied = {line.split()[-1] for line in final if line.startswith("COPY --from=")}
+    env = dockerfile_env(repo / "Dockerfile")
+    assert {env["TF_CLI_CONFIG_FILE"], env["JETGEN_TERRAFORM"], packaging.MIRROR} <= copied
+    assert_runtime_reads(env)
+    settings = runtime_cli.settings_from(_namespace(env))
+    assert str(settings.workdir_root) == env["JETGEN_WORKDIR_ROOT"]
+    assert settings.cli_config == env["TF_CLI_CONFIG_FILE"]
+    assert settings.binary == env["JETGEN_TERRAFORM"]
+
+
+def _namespace(env: dict[str, str]) -> argparse.Namespace:
+    return argparse.Namespace(**_parsed(env))
+
+
+def test_dockerfile_fetches_the_pinned_provider_into_the_mirror_only(repo):
+    text = (repo / "Dockerfile").read_text()
+    init = re.search(r"printf '%s\\n' '([^']*)' > main.tf.json", text)
+    assert init is not None
+    required = json.loads(init.group(1))["terraform"]["required_providers"]
+    assert required == {"shapes": {"source": "shapes/shapes", "version": "1.2.3"}}
+    assert f"TF_PLUGIN_CACHE_DIR={packaging.MIRROR} tofu init" in text
+    # The CLI config has a filesystem mirror and no `direct` block: nothing else is used.
+    config = re.search(r"printf '(provider_installation.*?)' > ", text).group(1)
+    assert f'path = "{packaging.MIRROR}"' in config and "direct" not in config
+    assert "sha256sum -c" in text  # the tofu download is checked
+
+
+def test_preview_has_manifests_but_no_dockerfile(tmp_path):
+    out = tmp_path / "out"
+    assert (
+        cli.main(["generate", "--schema", str(EVERY_SHAPE), "--output", str(out), "--no-models"])
+        == 0
+    )
+    assert (out / "package/install/deployment.yaml").is_file()
+    assert not (out / "Dockerfile").exists()
+
+
+def test_packaging_is_deterministic_and_owned(repo, tmp_path):
+    def digest() -> dict[str, str]:
+        paths = [repo / "Dockerfile", *sorted((repo / "package").rglob("*.yaml"))]
+        return {
+            p.relative_to(repo).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in paths
+        }
+
+    before = digest()
+    stray = repo / "package" / "install" / "stray.yaml"
+    stray.write_text("kind: Nothing\n")
+    assert cli.main(["generate", "--repo", str(repo), "--no-models", "--force"]) == 0
+    assert digest() == before  # byte-identical, and the stray file is gone
+    assert not stray.exists()
+
+
+# --- Makefile of the scaffold ----------------------------------------------------------
+
+
+def test_makefile_targets(repo):
+    text = (repo / "Makefile").read_text()
+    for target in ("generate", "test", "image", "manifests", "run"):
+        assert re.search(rf"^{target}:", text, re.MULTILINE), target
+    # make parses it, and each target expands to commands (printed, not run).
+    done = subprocess.run(
+        ["make", "-n", "-C", str(repo), "generate", "test", "image", "manifests", "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "docker build -t provider-shapes:latest ." in done.stdout
+    assert "python3 -m shapes_provider" in done.stdout
+    assert "kubectl kustomize build/manifests > build/install.yaml" in done.stdout
