@@ -1,0 +1,422 @@
+"""Packaging on the test bed: the install manifests are accepted by a real apiserver, and
+the generated RBAC is exactly what the controller needs.
+
+The RBAC proof runs the real controller (a subprocess, real tofu and hashicorp/random)
+logged in with a token of the generated ServiceAccount, obtained by TokenRequest
+(``kubectl create token``), never with the admin credentials.  With the generated
+ClusterRole a full create -> Ready -> update -> delete cycle works and no request is
+refused; with any single permission taken away, the apiserver's refusal of exactly that
+permission shows in the controller's log.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jetgen.generator import cli
+
+from tests.generator.paths import LINODE
+from tests.runtime import harness
+from tests.runtime.harness import Controller, get, is_ready
+from tests.testbed.kube import write_kubeconfig
+
+pytestmark = pytest.mark.e2e
+
+NAME = "rbac"  # provider name: its own API groups, so no other test's objects interfere
+KINDS_GROUP = "random.rbac.m.jetgen.dev"
+CONFIG_GROUP = "rbac.m.jetgen.dev"
+CRDS = "apiextensions.k8s.io"
+
+# Every permission the generated ClusterRole must hold for this provider, as
+# (apiGroup, resource, verb).  The first test checks that the generated role holds
+# exactly these; the parametrised test takes each away in turn.
+PERMISSIONS = [
+    (KINDS_GROUP, "ids", "list"),
+    (KINDS_GROUP, "ids", "watch"),
+    (KINDS_GROUP, "ids", "patch"),
+    (KINDS_GROUP, "ids", "get"),  # Pet's prefixRef names an Id
+    (KINDS_GROUP, "pets", "list"),
+    (KINDS_GROUP, "pets", "watch"),
+    (KINDS_GROUP, "pets", "patch"),
+    (KINDS_GROUP, "ids/status", "patch"),
+    (KINDS_GROUP, "pets/status", "patch"),
+    (CONFIG_GROUP, "providerconfigs", "get"),
+    (CONFIG_GROUP, "clusterproviderconfigs", "get"),
+    ("", "secrets", "get"),
+    ("", "secrets", "create"),
+    ("", "secrets", "update"),
+    ("", "secrets", "patch"),
+    ("", "events", "create"),
+    (CRDS, "customresourcedefinitions", "list"),
+    (CRDS, "customresourcedefinitions", "watch"),
+]
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def generate_repo(schema: Path, repo: Path, config: dict[str, Any], provider: str) -> Path:
+    """A provider repository with ``config`` as jetgen.yaml, generated (no models)."""
+    repo.mkdir(parents=True)
+    (repo / "jetgen.yaml").write_text(yaml.safe_dump(config))
+    args = ["generate", "--repo", str(repo), "--schema", str(schema), "--no-models"]
+    assert cli.main([*args, "--provider", provider]) == 0
+    return repo
+
+
+@pytest.fixture(scope="module")
+def provider(testbed, apiserver, tmp_path_factory) -> Path:
+    """hashicorp/random as provider ``rbac``: Id (with a connection detail) and Pet,
+    whose prefix references an Id by name.  CRDs installed."""
+    base = tmp_path_factory.mktemp("packaging")
+    schema = harness.provider_schema(testbed, base / "schema", ["random"])
+    config = {
+        "name": NAME,
+        "source": "hashicorp/random",
+        "version": testbed.providers["random"],
+        "include": ["random_id", "random_pet"],
+        "resources": {
+            "random_id": {
+                "connectionDetails": [
+                    {"key": "decoded", "attribute": "b64_std", "transform": "base64decode"}
+                ]
+            },
+            "random_pet": {
+                "references": [
+                    {"field": "prefix", "kind": "Id", "valueFrom": "status.atProvider.hex"}
+                ]
+            },
+        },
+    }
+    repo = generate_repo(schema, base / "repo", config, "registry.opentofu.org/hashicorp/random")
+    harness.install_crds(apiserver, repo)
+    apiserver.kubectl("apply", "--server-side", "-f", str(repo / "package/install/namespace.yaml"))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def workdir_root(tmp_path_factory) -> Path:
+    """Shared by every controller of this module: the provider is installed once."""
+    return tmp_path_factory.mktemp("work")
+
+
+# --- install manifests: server-side dry-run --------------------------------------------
+
+
+def dry_run_package(apiserver, package: Path) -> None:
+    """Namespace and CRDs for real (everything else needs them), then the whole
+    kustomization and the ProviderConfig example as a server-side dry-run."""
+    install_namespace = package / "install/namespace.yaml"
+    apiserver.kubectl("apply", "--server-side", "-f", str(install_namespace))
+    harness.install_crds(apiserver, package.parent)
+    built = apiserver.kubectl("kustomize", str(package)).stdout
+    kinds = [d["kind"] for d in yaml.safe_load_all(built)]
+    assert {
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+    } <= set(kinds)
+    assert kinds.count("CustomResourceDefinition") == len(list((package / "crds").glob("*.yaml")))
+    for text in (built, (package / "examples/providerconfig.yaml").read_text()):
+        done = apiserver.kubectl(
+            "apply", "--server-side", "--dry-run=server", "-f", "-", input=text, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        # The namespace warns on pods breaking the "restricted" Pod Security Standard;
+        # the Deployment's pod template must not.
+        assert "Warning" not in done.stderr, done.stderr
+
+
+def test_random_install_manifests_pass_server_side_dry_run(apiserver, provider):
+    dry_run_package(apiserver, provider / "package")
+    # The warning check above can fail: the same pod as root, with every capability.
+    deployment = load(provider / "package/install/deployment.yaml")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    container["securityContext"] = {"runAsNonRoot": False, "runAsUser": 0}
+    deployment["spec"]["template"]["spec"]["securityContext"] = {}
+    done = apiserver.kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-", input=json.dumps(deployment)
+    )
+    assert 'would violate PodSecurity "restricted' in done.stderr
+
+
+def test_linode_install_manifests_pass_server_side_dry_run(apiserver, tmp_path):
+    """Many API groups, and credentials (the example carries a Secret)."""
+    config = {
+        "name": "linode",
+        "source": "linode/linode",
+        "version": "2.37.0",
+        "credentials": [{"key": "token", "env": "LINODE_TOKEN"}],
+    }
+    repo = generate_repo(LINODE, tmp_path / "linode", config, "registry.terraform.io/linode/linode")
+    documents = list(
+        yaml.safe_load_all((repo / "package/examples/providerconfig.yaml").read_text())
+    )
+    assert [d["kind"] for d in documents] == ["Secret", "ClusterProviderConfig"]
+    dry_run_package(apiserver, repo / "package")
+
+
+# --- RBAC: the controller as the generated ServiceAccount ------------------------------
+
+
+def permissions(rules: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    ]
+
+
+def test_generated_role_holds_exactly_the_tested_permissions(provider):
+    rules = load(provider / "package/install/clusterrole.yaml")["rules"]
+    assert sorted(permissions(rules)) == sorted(PERMISSIONS)
+
+
+@dataclass
+class Login:
+    """What harness.Controller needs of an apiserver: the kubeconfig to log in with."""
+
+    kubeconfig: Path
+
+
+def service_account_login(apiserver, account: str, namespace: str, folder: Path) -> Login:
+    """A kubeconfig holding a TokenRequest token of ``namespace/account``."""
+    token = apiserver.kubectl(
+        "create", "token", account, "-n", namespace, "--duration=1h"
+    ).stdout.strip()
+    path = folder / f"{account}.kubeconfig"
+    write_kubeconfig(path, apiserver.url, apiserver.ca_file, token, account)
+    return Login(path)
+
+
+def as_login(apiserver, login: Login, *args: str) -> Any:
+    """kubectl with the ServiceAccount's kubeconfig instead of the admin one."""
+    return subprocess.run(
+        [str(apiserver.kubectl_binary), "--kubeconfig", str(login.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def start_controller(provider, testbed, login: Login, workdir_root, log: Path, namespace=None):
+    return Controller(
+        kinds=harness.kinds_file(provider),
+        apiserver=login,
+        testbed=testbed,
+        workdir_root=workdir_root,
+        log=log,
+        poll=5,
+        namespace=namespace,
+    ).start()
+
+
+# The cycle every controller goes through: (step, action, done).  Objects live in `ns`.
+
+
+def objects(ns: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": f"{CONFIG_GROUP}/v1alpha1",
+            "kind": "ProviderConfig",
+            "metadata": {"name": "pc", "namespace": ns},
+            "spec": {"credentials": {"source": "None"}},
+        },
+        {
+            "apiVersion": f"{KINDS_GROUP}/v1alpha1",
+            "kind": "Id",
+            "metadata": {"name": "seed", "namespace": ns},
+            # providerConfigRef defaults to the ClusterProviderConfig "default"
+            "spec": {
+                "forProvider": {"byteLength": 4},
+                "writeConnectionSecretToRef": {"name": "seed-conn"},
+            },
+        },
+        {
+            "apiVersion": f"{KINDS_GROUP}/v1alpha1",
+            "kind": "Pet",
+            "metadata": {"name": "pet", "namespace": ns},
+            "spec": {
+                "forProvider": {"length": 2, "prefixRef": {"name": "seed"}},
+                "providerConfigRef": {"kind": "ProviderConfig", "name": "pc"},
+            },
+        },
+    ]
+
+
+def decoded_length(apiserver, ns: str) -> int | None:
+    data = harness.secret_data(apiserver, "seed-conn", ns) or {}
+    return len(data["decoded"]) if "decoded" in data else None
+
+
+def cycle(apiserver, ns: str) -> list[tuple[str, Callable[[], None], Callable[[], bool]]]:
+    def seed():
+        return get(apiserver, f"ids.{KINDS_GROUP}", "seed", ns)
+
+    def pet():
+        return get(apiserver, f"pets.{KINDS_GROUP}", "pet", ns)
+
+    def created() -> bool:
+        events = harness.events_text(apiserver, ns)
+        return (
+            is_ready(seed())
+            and is_ready(pet())
+            and decoded_length(apiserver, ns) == 4
+            and events.count("CreatedExternalResource") >= 2
+        )
+
+    def updated() -> bool:
+        obj = seed()
+        return (
+            is_ready(obj)
+            and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+            and decoded_length(apiserver, ns) == 6
+        )
+
+    def update() -> None:
+        patch = json.dumps({"spec": {"forProvider": {"byteLength": 6}}})
+        apiserver.kubectl(
+            "patch", f"ids.{KINDS_GROUP}", "seed", "-n", ns, "--type=merge", "-p", patch
+        )
+
+    def delete() -> None:
+        apiserver.kubectl(
+            "delete", f"ids.{KINDS_GROUP}/seed", f"pets.{KINDS_GROUP}/pet", "-n", ns, "--wait=false"
+        )
+
+    return [
+        ("create", lambda: apiserver.apply(objects(ns)), created),
+        ("update", update, updated),
+        ("delete", delete, lambda: seed() is None and pet() is None),
+    ]
+
+
+def test_controller_runs_a_full_cycle_as_the_generated_service_account(
+    apiserver, testbed, provider, workdir_root, tmp_path
+):
+    install = provider / "package/install"
+    for name in ("serviceaccount", "clusterrole", "clusterrolebinding"):
+        apiserver.kubectl("apply", "--server-side", "-f", str(install / f"{name}.yaml"))
+    account = load(install / "serviceaccount.yaml")["metadata"]
+    login = service_account_login(apiserver, account["name"], account["namespace"], tmp_path)
+    ns = apiserver.create_namespace("rbac-ok")
+    # It is the ServiceAccount, not an admin: it may not even read pods.
+    refused = as_login(apiserver, login, "get", "pods", "-n", ns)
+    assert refused.returncode != 0 and "forbidden" in refused.stderr
+
+    # Cluster-wide, as the Deployment runs it.
+    ctl = start_controller(provider, testbed, login, workdir_root, tmp_path / "controller.log")
+    try:
+        for step, action, done in cycle(apiserver, ns):
+            started = time.monotonic()
+            action()
+            harness.wait_for(f"{step} done", done, timeout=60)
+            print(f"{step}: {time.monotonic() - started:.1f} s")
+        events = harness.events_text(apiserver, ns)
+        assert "DeletedExternalResource" in events
+    finally:
+        ctl.stop()
+    logs = ctl.logs()
+    assert "forbidden" not in logs.lower(), logs[-3000:]
+    assert "Not enough permissions" not in logs, logs[-3000:]
+
+
+def refusal(permission: tuple[str, str, str]) -> str:
+    """What the controller's log shows when ``permission`` is missing: the apiserver's
+    refusal of exactly it, or kopf's warning when it cannot watch CRDs."""
+    group, resource, verb = permission
+    if group == CRDS:
+        return "Not enough permissions to watch for resources"
+    return f'cannot {verb} resource "{resource}" in API group "{group}"'
+
+
+@pytest.mark.parametrize(
+    "missing", PERMISSIONS, ids=["/".join(p[:2]) + ":" + p[2] for p in PERMISSIONS]
+)
+def test_each_permission_is_needed(apiserver, testbed, provider, workdir_root, tmp_path, missing):
+    ns = apiserver.create_namespace("rbac-minus")
+    role = f"rbac-minus-{ns}"
+    kept = [p for p in PERMISSIONS if p != missing]
+    apiserver.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "ctl", "namespace": ns},
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": role},
+                "rules": [{"apiGroups": [g], "resources": [r], "verbs": [v]} for g, r, v in kept],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": role},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role,
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "ctl", "namespace": ns}],
+            },
+        ]
+    )
+    login = service_account_login(apiserver, "ctl", ns, tmp_path)
+    log = tmp_path / "controller.log"
+    # This namespace only: leftovers of other variants are not this controller's business.
+    ctl = start_controller(provider, testbed, login, workdir_root, log, namespace=ns)
+    started = time.monotonic()
+    try:
+        refused_in = first_refusal(cycle(apiserver, ns), log, refusal(missing))
+    finally:
+        ctl.stop()
+        _release(apiserver, ns)
+        apiserver.kubectl("delete", "clusterrolebinding,clusterrole", role, "--wait=false")
+    assert refused_in is not None, f"the whole cycle worked without {missing}"
+    print(f"refused during {refused_in} after {time.monotonic() - started:.1f} s")
+
+
+def first_refusal(steps, log: Path, expected: str) -> str | None:
+    """Run the cycle until ``expected`` shows in the log; returns the step it showed in."""
+    for step, action, done in steps:
+        action()
+        what = f"{step} to finish or {expected!r} to be logged"
+        if harness.wait_for(what, _refused_or(done, log, expected), timeout=30) == "refused":
+            return step
+    return None
+
+
+def _refused_or(done: Callable[[], bool], log: Path, expected: str) -> Callable[[], Any]:
+    def check() -> Any:
+        if expected in log.read_text(errors="replace"):
+            return "refused"
+        return done() and "done"
+
+    return check
+
+
+def _release(apiserver, ns: str) -> None:
+    """Drop the finalizers a crippled controller could not remove, and the objects."""
+    for plural in ("ids", "pets"):
+        listed = apiserver.get_json(f"{plural}.{KINDS_GROUP}", "-n", ns)
+        for item in listed.get("items", []):
+            apiserver.kubectl(
+                "patch", f"{plural}.{KINDS_GROUP}", item["metadata"]["name"], "-n", ns,
+                "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
+            )  # fmt: skip
+        apiserver.kubectl("delete", f"{plural}.{KINDS_GROUP}", "--all", "-n", ns, "--wait=false")
