@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from jetgen.generator import cli
+from jetgen.generator import cli, packaging
 
 from tests.generator.paths import LINODE
 from tests.runtime import harness
@@ -420,3 +420,45 @@ def _release(apiserver, ns: str) -> None:
                 "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
             )  # fmt: skip
         apiserver.kubectl("delete", f"{plural}.{KINDS_GROUP}", "--all", "-n", ns, "--wait=false")
+
+
+# --- the Dockerfile's mirror steps, run with the test bed's tofu ------------------------
+
+
+def test_dockerfile_mirror_steps_work_offline(testbed, provider, tmp_path):
+    """The build stage's `RUN` that fills the mirror and writes the CLI config, run as
+    written (paths moved under tmp_path; the test bed's mirror stands in for the
+    registry); then a fresh `tofu init` with only the written CLI config succeeds."""
+    text = (provider / "Dockerfile").read_text().replace("\\\n", " ")
+    (run,) = [line for line in text.splitlines() if "tofu init" in line]
+    script = run.removeprefix("RUN ").replace(packaging.MIRROR, str(tmp_path / "mirror"))
+    script = script.replace(packaging.CLI_CONFIG, str(tmp_path / "tofurc"))
+    build = tmp_path / "obtain"
+    build.mkdir()
+    env = {
+        "PATH": f"{testbed.tofu.parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TF_CLI_CONFIG_FILE": str(testbed.cli_config),  # the registry, offline
+    }
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=build, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "mirror").rglob("terraform-provider-random*"))
+
+    # As in the image: only the generated CLI config, no plugin cache, no registry.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "main.tf.json").write_text((build / "main.tf.json").read_text())
+    env["TF_CLI_CONFIG_FILE"] = str(tmp_path / "tofurc")
+    done = subprocess.run(
+        [str(testbed.tofu), "init", "-input=false", "-no-color"],
+        cwd=fresh,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    installed = next((fresh / ".terraform/providers").rglob("terraform-provider-random*"))
+    print(f"installed provider: {installed} (symlink: {installed.is_symlink()})")
