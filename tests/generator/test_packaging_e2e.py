@@ -12,7 +12,9 @@ permission shows in the controller's log.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ import pytest
 import yaml
 from jetgen.generator import cli, packaging
 
-from tests.generator.paths import LINODE
+from tests.generator.paths import EVERY_SHAPE, LINODE
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready
 from tests.testbed.kube import write_kubeconfig
@@ -384,7 +386,7 @@ def test_each_permission_is_needed(apiserver, testbed, provider, workdir_root, t
     try:
         refused_in = first_refusal(cycle(apiserver, ns), log, refusal(missing))
     finally:
-        ctl.stop()
+        ctl.kill()  # a graceful stop costs seconds and proves nothing here
         _release(apiserver, ns)
         apiserver.kubectl("delete", "clusterrolebinding,clusterrole", role, "--wait=false")
     assert refused_in is not None, f"the whole cycle worked without {missing}"
@@ -462,3 +464,33 @@ def test_dockerfile_mirror_steps_work_offline(testbed, provider, tmp_path):
     assert done.returncode == 0, done.stderr
     installed = next((fresh / ".terraform/providers").rglob("terraform-provider-random*"))
     print(f"installed provider: {installed} (symlink: {installed.is_symlink()})")
+
+
+def test_make_manifests_sets_the_image(testbed, tmp_path):
+    """The scaffolded Makefile's `manifests` target, run for real (jetgen and the test
+    bed's kubectl): build/install.yaml holds every object with the image replaced."""
+    assert cli.main(["new", "shapes", "--directory", str(tmp_path / "repo")]) == 0
+    repo = tmp_path / "repo"
+    (repo / "schema.json").write_bytes(EVERY_SHAPE.read_bytes())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        [
+            "make",
+            "manifests",
+            f"KUBECTL={testbed.kubectl}",
+            "IMAGE_NAME=reg.example/p",
+            "IMAGE_TAG=v1",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    documents = list(yaml.safe_load_all((repo / "build/install.yaml").read_text()))
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "reg.example/p:v1"
+    listed = load(repo / "package/kustomization.yaml")["resources"]
+    assert len(documents) == len(listed)
