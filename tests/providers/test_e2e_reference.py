@@ -1,0 +1,143 @@
+"""The committed reference providers on a real API server (the test bed's).
+
+* provider-linode: every CRD is created in one go and becomes Established, and every
+  example passes a server-side dry run.
+* provider-random: its committed CRDs, and its committed package run as the controller
+  (``python -m random_provider``: the package finds its own ``kinds.json`` and imports
+  its hooks module ``config``), with tofu and the test bed's provider mirror, through
+  create -> Ready -> connection Secret -> delete.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from tests.generator.test_apiserver import dry_run_examples, install_crds
+from tests.providers import reference
+from tests.runtime import harness
+
+pytestmark = pytest.mark.e2e
+
+GROUP = "random.m.jetgen.dev"
+
+
+def test_provider_linode_crds_established_and_examples_accepted(reference_apiserver):
+    api = reference_apiserver
+    crd_files = sorted((reference.LINODE / "package" / "crds").glob("*.yaml"))
+    examples = sorted((reference.LINODE / "examples").rglob("*.yaml"))
+    # 38 kinds, plus ProviderConfig and ClusterProviderConfig.
+    assert (len(crd_files), len(examples)) == (40, 38)
+
+    started = time.monotonic()
+    names = install_crds(api, reference.LINODE)
+    established = time.monotonic() - started
+    assert len(names) == 40
+
+    namespace = api.create_namespace("linode")
+    started = time.monotonic()
+    done = dry_run_examples(api, reference.LINODE, namespace)
+    assert done.returncode == 0, done.stderr[-3000:]
+    created = [line for line in done.stdout.splitlines() if "created (server dry run)" in line]
+    assert len(created) == len(examples), done.stdout
+    print(
+        f"provider-linode: {len(names)} CRDs Established in {established:.1f} s,"
+        f" {len(created)} examples dry-run in {time.monotonic() - started:.1f} s"
+    )
+
+
+def package_controller(testbed, api, tmp_path, namespace: str) -> harness.Controller:
+    """The harness's controller, but started as the committed package's own entry point
+    instead of ``jetgen.runtime.cli --kinds``."""
+    controller = harness.Controller(
+        kinds=reference.RANDOM / "random_provider" / "kinds.json",
+        apiserver=api,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        poll=5,
+        namespace=namespace,
+        # The package and its hooks module come from the committed directory.
+        env={"PYTHONPATH": str(reference.RANDOM)},
+    )
+    assert controller.args[1:4] == ["-m", "jetgen.runtime.cli", "--kinds"]
+    controller.args[1:5] = ["-m", "random_provider"]
+    return controller
+
+
+def mr(kind: str, name: str, namespace: str, for_provider: dict, secret: str) -> dict:
+    return {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"forProvider": for_provider, "writeConnectionSecretToRef": {"name": secret}},
+    }
+
+
+def test_provider_random_committed_package_create_ready_secret_delete(
+    testbed, reference_apiserver, tmp_path
+):
+    api = reference_apiserver
+    harness.install_crds(api, reference.RANDOM)
+    namespace = api.create_namespace("random")
+    api.apply(
+        [
+            mr("Password", "db", namespace, {"length": 24, "special": False}, "db-password"),
+            mr("Bytes", "key", namespace, {"length": 32}, "key-bytes"),
+        ]
+    )
+
+    def ready(resource: str, name: str):
+        obj = harness.get(api, f"{resource}.{GROUP}", name, namespace)
+        return obj if harness.is_ready(obj) else None
+
+    started = time.monotonic()
+    with package_controller(testbed, api, tmp_path, namespace) as controller:
+        password_mr = harness.wait_for("Password Ready", lambda: ready("passwords", "db"), 120)
+        bytes_mr = harness.wait_for("Bytes Ready", lambda: ready("bytes", "key"), 60)
+        took = time.monotonic() - started
+        secret = harness.wait_for(
+            "connection Secret of the Password",
+            lambda: harness.secret_data(api, "db-password", namespace),
+        )
+        raw = harness.wait_for(
+            "connection Secret of the Bytes",
+            lambda: harness.secret_data(api, "key-bytes", namespace),
+        )
+
+        # The hook's keys, next to the automatic attribute.<name> ones.
+        password = secret["password"].decode()
+        assert len(password) == 24 and password.isalnum()
+        assert secret["attribute.result"].decode() == password
+        assert secret["bcrypt_hash"].startswith(b"$2")
+        assert len(raw["bytes"]) == 32
+        assert base64.b64encode(raw["bytes"]) == raw["attribute.base64"]
+
+        # Sensitive values stay out of the MR, its events and the controller's log.
+        assert "result" not in password_mr["status"]["atProvider"]
+        assert password_mr["status"]["atProvider"]["length"] == 24
+        assert password not in json.dumps(password_mr)
+        assert password not in harness.events_text(api, namespace)
+        assert password not in controller.logs()
+        assert password_mr["metadata"]["annotations"]["crossplane.io/external-name"]
+
+        # The Secret belongs to the MR: deleting the MR deletes it.
+        owner = harness.get(api, "secret", "db-password", namespace)["metadata"]["ownerReferences"]
+        assert [o["uid"] for o in owner] == [password_mr["metadata"]["uid"]]
+
+        # The controller ran the committed package: kinds.json names source and version.
+        assert "provider random (hashicorp/random 3.9.0)" in controller.logs()
+
+        api.kubectl("delete", f"passwords.{GROUP}", "db", "-n", namespace, "--wait=false")
+        harness.wait_for(
+            "the Password MR to be gone (destroy done, finalizer removed)",
+            lambda: harness.get(api, f"passwords.{GROUP}", "db", namespace) is None,
+            60,
+        )
+        assert "DeletedExternalResource" in harness.events_text(api, namespace)
+        assert harness.get(api, f"bytes.{GROUP}", "key", namespace) is not None
+        assert bytes_mr["metadata"]["finalizers"] == ["jetgen.dev/finalizer"]
+    print(f"provider-random: two MRs Ready {took:.1f} s after the controller started")
