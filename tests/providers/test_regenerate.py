@@ -37,7 +37,7 @@ def test_provider_random_is_regenerated_unchanged(testbed, tmp_path):
     env.pop("PYTHONPATH", None)
     output = reference.regenerate(copy, env=env)
     assert (copy / "schema.json").is_file()
-    assert "8 kinds" in output
+    assert "10 kinds" in output
     problems = reference.differences(reference.RANDOM, copy)
     assert not problems, "provider-random is stale; regenerate it:\n" + "\n".join(problems)
 
