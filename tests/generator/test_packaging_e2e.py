@@ -33,7 +33,7 @@ from tests.testbed.kube import write_kubeconfig
 pytestmark = pytest.mark.e2e
 
 NAME = "rbac"  # provider name: its own API groups, so no other test's objects interfere
-KINDS_GROUP = "random.rbac.m.jetgen.dev"
+KINDS_GROUP = "rbac.m.jetgen.dev"  # random_id -> Id, next to the ProviderConfigs
 CONFIG_GROUP = "rbac.m.jetgen.dev"
 CRDS = "apiextensions.k8s.io"
 
@@ -446,7 +446,8 @@ def test_dockerfile_mirror_steps_work_offline(testbed, provider, tmp_path):
         ["bash", "-c", script], cwd=build, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    assert list((tmp_path / "mirror").rglob("terraform-provider-random*"))
+    binary = "*/hashicorp/random/*/*/terraform-provider-random*"  # the mirror layout
+    assert list((tmp_path / "mirror").glob(binary)), done.stdout
 
     # As in the image: only the generated CLI config, no plugin cache, no registry.
     fresh = tmp_path / "fresh"
@@ -462,8 +463,11 @@ def test_dockerfile_mirror_steps_work_offline(testbed, provider, tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    installed = next((fresh / ".terraform/providers").rglob("terraform-provider-random*"))
-    print(f"installed provider: {installed} (symlink: {installed.is_symlink()})")
+    # Installed as a link into the mirror, not a copy: the emptyDir holds no binaries.
+    providers = (fresh / ".terraform/providers").glob("*/hashicorp/random/*/*")
+    (installed,) = [p for p in providers if p.suffix != ".lock"]  # tofu's lock file
+    assert installed.is_symlink()
+    assert os.readlink(installed).startswith(str(tmp_path / "mirror"))
 
 
 def test_make_manifests_sets_the_image(testbed, tmp_path):
