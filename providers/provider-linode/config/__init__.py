@@ -45,6 +45,19 @@ REFERENCES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("linode_vpc_subnet", "vpc_id"): ("VPC", None),
 }
 
+# Arguments named *_id, outside lists, that get no reference, and why. jetgen's test
+# tests/providers/test_packages.py checks that every such argument of the schema is in
+# REFERENCES or here, so a new provider version cannot add one unnoticed.
+NOT_REFERENCED: dict[tuple[str, str], str] = {
+    ("linode_database_access_controls", "database_id"): "one of four database kinds",
+    ("linode_firewall_device", "entity_id"): "a Linode or a NodeBalancer, by entity_type",
+    ("linode_instance", "backup_id"): "a backup, which is not a kind",
+    ("linode_database_mysql", "engine_id"): "an engine/version name",
+    ("linode_database_mysql_v2", "engine_id"): "an engine/version name",
+    ("linode_database_postgresql", "engine_id"): "an engine/version name",
+    ("linode_database_postgresql_v2", "engine_id"): "an engine/version name",
+}
+
 # An instance config maps disks and volumes into the slots sda..sdh (one object each).
 for _slot in ("sda", "sdb", "sdc", "sdd", "sde", "sdf", "sdg", "sdh"):
     REFERENCES[("linode_instance_config", f"devices.{_slot}.disk_id")] = ("Disk", "instance")
