@@ -211,7 +211,9 @@ class ProviderPool:
         self.limit = limit
         self.idle_timeout = idle_timeout
         self._entries: dict[str, _Entry] = {}
-        self._lock = asyncio.Lock()  # one start at a time; lookups are quick
+        self._locks: dict[str, asyncio.Lock] = {}  # per configuration key
+        self._starting = 0  # processes being started: they count against the limit
+        self._stopping: set[asyncio.Task] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -231,16 +233,23 @@ class ProviderPool:
     async def _acquire(
         self, key: str, binary: Path, config: dict[str, Any], env: Mapping[str, str]
     ) -> _Entry:
-        async with self._lock:
-            await self._stop_idle()
+        # One start per configuration at a time; other configurations are not held up
+        # by a slow start (a provider may take seconds to come up).
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            self._retire(self._idle())
             entry = self._entries.get(key)
             if entry is not None and not entry.provider.alive:
                 logger.warning("provider process %s exited; starting a new one", binary.name)
-                await self._drop(key)
+                self._retire([key])
                 entry = None
             if entry is None:
-                await self._make_room()
-                entry = _Entry(await self._started(binary, config, env))
+                self._retire(self._room())
+                self._starting += 1
+                try:
+                    entry = _Entry(await self._started(binary, config, env))
+                finally:
+                    self._starting -= 1
                 self._entries[key] = entry
             entry.users += 1
             return entry
@@ -255,27 +264,34 @@ class ProviderPool:
         logger.info("provider process %s started (pid %s)", binary.name, provider.pid)
         return provider
 
-    async def _stop_idle(self) -> None:
+    def _idle(self) -> list[str]:
         now = time.monotonic()
-        for key, entry in list(self._entries.items()):
-            if entry.users == 0 and now - entry.last_used > self.idle_timeout:
-                await self._drop(key)
+        return [
+            key
+            for key, entry in self._entries.items()
+            if entry.users == 0 and now - entry.last_used > self.idle_timeout
+        ]
 
-    async def _make_room(self) -> None:
-        while len(self._entries) >= self.limit:
-            idle = [(e.last_used, k) for k, e in self._entries.items() if e.users == 0]
-            if not idle:
-                raise PoolBusy(f"all {self.limit} provider processes are in use")
-            await self._drop(min(idle)[1])
+    def _room(self) -> list[str]:
+        """Keys to stop so that one more process fits (least recently used first)."""
+        idle = sorted((e.last_used, k) for k, e in self._entries.items() if e.users == 0)
+        excess = len(self._entries) + self._starting + 1 - self.limit
+        if excess > len(idle):
+            raise PoolBusy(f"all {self.limit} provider processes are in use")
+        return [key for _, key in idle[: max(excess, 0)]]
 
-    async def _drop(self, key: str) -> None:
-        entry = self._entries.pop(key)
-        await entry.provider.stop()
+    def _retire(self, keys: list[str]) -> None:
+        """Forget these processes now and stop them in the background: a stop may take
+        seconds, and no poll should wait for it."""
+        for key in keys:
+            entry = self._entries.pop(key)
+            task = asyncio.create_task(entry.provider.stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
 
     async def close(self) -> None:
-        async with self._lock:
-            for key in list(self._entries):
-                await self._drop(key)
+        self._retire(list(self._entries))
+        await asyncio.gather(*self._stopping, return_exceptions=True)
 
 
 async def start_provider(
@@ -306,6 +322,7 @@ class Poller:
         # Polls are cheap for us but each is a real API call by the provider: bound them
         # like CLI runs are bounded, so a burst of polls does not hit a cloud's rate limit.
         self._calls = asyncio.Semaphore(concurrency)
+        self._binaries: dict[tuple[Path, str], Path] = {}  # init installs once per run
 
     async def check(
         self,
@@ -322,8 +339,8 @@ class Poller:
         providers_dir = self._providers_dir()
         if providers_dir is None:
             raise PollUnsupported("providers are not installed yet")
-        (source,) = config["terraform"]["required_providers"].values()
-        binary = provider_binary(providers_dir, source["source"])
+        (required,) = config["terraform"]["required_providers"].values()
+        binary = self._binary(providers_dir, required["source"])
         arguments, ignored = resource_config(config, stored.type_name)
         provider_block = provider_config(config, env)
         async with (
@@ -331,6 +348,12 @@ class Poller:
             self.pool.use(binary, provider_block, self._environment(env)) as provider,
         ):
             return await self._compare(provider, stored, arguments, ignored, observe_only)
+
+    def _binary(self, providers_dir: Path, source: str) -> Path:
+        key = (providers_dir, source)
+        if key not in self._binaries:
+            self._binaries[key] = provider_binary(providers_dir, source)
+        return self._binaries[key]
 
     @staticmethod
     async def _compare(

@@ -23,7 +23,7 @@ class Settings:
     run_timeout: float = 3600.0
     """A Terraform run taking longer is interrupted (like Ctrl-C) and counted as failed."""
 
-    poll_driver: str = "cli"  # "plugin" once its end-to-end tests pass
+    poll_driver: str = "plugin"
     """How settled resources are polled: ``plugin`` asks a shared, long-lived provider
     process over the plugin protocol and runs Terraform only if something changed;
     ``cli`` runs ``plan`` on every poll."""

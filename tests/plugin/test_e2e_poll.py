@@ -1,0 +1,288 @@
+"""The runtime's plugin-protocol poll against real providers, checked against tofu itself.
+
+tofu (through the runtime's own CliDriver) creates the resource in a workdir; the poll then
+judges that workdir, and every verdict is compared with what `tofu plan` says about the
+same workdir: "unchanged" must mean tofu would neither see drift nor plan a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from jetgen.runtime import plugin_poll, terraform
+from jetgen.runtime.plugin_client import ProviderProcess
+
+from .conftest import provider_descendants, run
+
+pytestmark = pytest.mark.e2e
+
+
+class Bed:
+    """A CliDriver installation of one provider, and pollers over it."""
+
+    def __init__(self, testbed, root: Path, name: str):
+        self.name = name
+        self.source = f"hashicorp/{name}"
+        self.version = testbed.providers[name]
+        self.driver = terraform.CliDriver(
+            binary=str(testbed.tofu), root=root, cli_config=str(testbed.cli_config)
+        )
+        self.root = root
+
+    async def prepare(self) -> None:
+        await self.driver.prepare(self.source, self.version)
+
+    def pool(self, **kw) -> plugin_poll.ProviderPool:
+        async def start(binary, env):
+            return await plugin_poll.start_provider(
+                binary, env, cwd=plugin_poll.plugin_cwd(self.root), rpc_timeout=60
+            )
+
+        return plugin_poll.ProviderPool(start, **kw)
+
+    def poller(self, pool: plugin_poll.ProviderPool) -> plugin_poll.Poller:
+        providers = self.driver.template / ".terraform" / "providers"
+        return plugin_poll.Poller(pool, lambda: providers, self.driver.environment)
+
+    def config(self, type_name: str, arguments: dict, **kw) -> dict:
+        return terraform.render_main(
+            source=self.source,
+            version=self.version,
+            resource_type=type_name,
+            arguments=arguments,
+            **kw,
+        )
+
+    async def workdir(self, key: str, config: dict, env: dict | None = None):
+        wd = self.driver.workdir(key)
+        wd.write_config(config)
+        await self.driver.apply(wd, env or {}, saved=False)
+        return wd
+
+    async def tofu_verdict(self, wd: terraform.Workdir, env: dict | None = None) -> str:
+        """What a CLI poll concludes: nothing to do, or something to do."""
+        plan = await self.driver.plan(wd, env or {})
+        if plan.action == "create":
+            return plugin_poll.GONE
+        changed = plan.has_changes or plan.drift
+        return plugin_poll.DRIFT if changed else plugin_poll.UNCHANGED
+
+
+def check(poller, wd, config, env=None, **kw):
+    return poller.check(wd.read_state(), config, env or {}, **kw)
+
+
+def test_local_file_verdicts_match_tofu(testbed, tmp_path):
+    bed = Bed(testbed, tmp_path / "work", "local")
+    target = tmp_path / "out" / "f.txt"
+    config = bed.config("local_file", {"filename": str(target), "content": "v1\n"})
+
+    async def scenario():
+        await bed.prepare()
+        pool = bed.pool()
+        poller = bed.poller(pool)
+        try:
+            wd = await bed.workdir("f", config)
+            state_before = wd.read_state()
+            assert await check(poller, wd, config) == plugin_poll.UNCHANGED
+            assert await bed.tofu_verdict(wd) == plugin_poll.UNCHANGED
+            assert await check(poller, wd, config) == plugin_poll.UNCHANGED
+            assert len(pool) == 1  # one process served both polls
+
+            # The desired content changes (a spec edit): tofu plans an update.
+            edited = bed.config("local_file", {"filename": str(target), "content": "v2\n"})
+            assert await check(poller, wd, edited) == plugin_poll.DRIFT
+            wd.write_config(edited)
+            assert await bed.tofu_verdict(wd) == plugin_poll.DRIFT
+            wd.write_config(config)
+
+            # Someone deletes the file: gone for both.
+            target.unlink()
+            assert await check(poller, wd, config) == plugin_poll.GONE
+            assert await bed.tofu_verdict(wd) == plugin_poll.GONE
+            assert wd.read_state() == state_before  # the poll never writes the state
+        finally:
+            await pool.close()
+
+    run(scenario())
+    assert target.exists() is False  # nothing was ever applied by the poll
+
+
+def test_ignore_changes_and_observe_only(testbed, tmp_path):
+    bed = Bed(testbed, tmp_path / "work", "random")
+
+    async def scenario():
+        await bed.prepare()
+        pool = bed.pool()
+        poller = bed.poller(pool)
+        try:
+            created = bed.config("random_password", {"length": 12, "keepers": {"k": "1"}})
+            wd = await bed.workdir("pw", created)
+            assert await check(poller, wd, created) == plugin_poll.UNCHANGED
+
+            # keepers force a replacement...
+            rekeyed = bed.config("random_password", {"length": 12, "keepers": {"k": "2"}})
+            assert await check(poller, wd, rekeyed) == plugin_poll.DRIFT
+            # ...unless initProvider-style ignore_changes covers them, as tofu agrees.
+            ignored = bed.config(
+                "random_password", {"length": 12, "keepers": {"k": "2"}}, ignore_changes=["keepers"]
+            )
+            assert await check(poller, wd, ignored) == plugin_poll.UNCHANGED
+            wd.write_config(ignored)
+            assert await bed.tofu_verdict(wd) == plugin_poll.UNCHANGED
+            # Observe-only MRs never plan: only whether the object is as stored counts.
+            assert await check(poller, wd, rekeyed, observe_only=True) == plugin_poll.UNCHANGED
+        finally:
+            await pool.close()
+
+    run(scenario())
+
+
+def test_nested_blocks_as_the_runtime_renders_them(testbed, tmp_path):
+    """A resource with a nested block, written as fields.to_terraform writes it (a list of
+    one object): settled means unchanged, and a changed block value is drift."""
+    bed = Bed(testbed, tmp_path / "work", "tls")
+
+    def request(common_name: str, key_pem: str) -> dict:
+        subject = [{"common_name": common_name, "organization": "jetgen"}]
+        return bed.config("tls_cert_request", {"private_key_pem": key_pem, "subject": subject})
+
+    async def scenario():
+        await bed.prepare()
+        pool = bed.pool()
+        poller = bed.poller(pool)
+        try:
+            key = await bed.workdir("key", bed.config("tls_private_key", {"algorithm": "ED25519"}))
+            pem = key.resource_attributes()["private_key_pem"]
+            config = request("a.example.org", pem)
+            wd = await bed.workdir("csr", config)
+            assert await check(poller, wd, config) == plugin_poll.UNCHANGED
+            assert await bed.tofu_verdict(wd) == plugin_poll.UNCHANGED
+            renamed = request("b.example.org", pem)
+            assert await check(poller, wd, renamed) == plugin_poll.DRIFT
+            wd.write_config(renamed)
+            assert await bed.tofu_verdict(wd) == plugin_poll.DRIFT
+        finally:
+            await pool.close()
+
+    run(scenario())
+
+
+def test_pool_shares_bounds_restarts_and_stops(testbed, tmp_path):
+    bed = Bed(testbed, tmp_path / "work", "random")
+    binary = None
+
+    async def scenario():
+        nonlocal binary
+        await bed.prepare()
+        binary = plugin_poll.provider_binary(
+            bed.driver.template / ".terraform" / "providers", bed.source
+        )
+        pool = bed.pool(limit=2, idle_timeout=3600)
+        try:
+            async with pool.use(binary, {}, {"A": "1"}) as first:
+                async with pool.use(binary, {}, {"A": "1"}) as again:
+                    assert again is first  # same configuration, same process
+                async with pool.use(binary, {}, {"A": "2"}) as second:
+                    assert second is not first  # other credentials: own process
+                    assert _environ(second.pid).get("A") == "2"
+                    # Both in use and the limit reached: the caller must use the CLI.
+                    with pytest.raises(plugin_poll.PoolBusy):
+                        async with pool.use(binary, {}, {"A": "3"}):
+                            pass
+            # Idle now: a third configuration replaces the least recently used (second:
+            # first was released last).
+            async with pool.use(binary, {}, {"A": "3"}) as third:
+                await exited(second)  # stopped in the background
+                assert first.alive and third.alive
+            assert len(pool) == 2
+
+            # A crashed provider is replaced on next use.
+            os.kill(third.pid, 9)
+            await third.plugin.process.wait()
+            async with pool.use(binary, {}, {"A": "3"}) as fourth:
+                assert fourth is not third and fourth.alive
+                await fourth.get_schema()  # and it works
+            assert len(pool) == 2
+        finally:
+            await pool.close()
+        assert len(pool) == 0
+        assert provider_descendants() == []
+
+    run(scenario())
+
+
+def test_idle_processes_are_stopped(testbed, tmp_path):
+    bed = Bed(testbed, tmp_path / "work", "random")
+
+    async def scenario():
+        await bed.prepare()
+        binary = plugin_poll.provider_binary(
+            bed.driver.template / ".terraform" / "providers", bed.source
+        )
+        pool = bed.pool(idle_timeout=0.2)
+        try:
+            async with pool.use(binary, {}, {"A": "1"}) as old:
+                pass
+            await asyncio.sleep(0.3)
+            async with pool.use(binary, {}, {"A": "2"}):
+                await exited(old)  # reaped when the pool was next used
+            assert len(pool) == 1
+        finally:
+            await pool.close()
+
+    run(scenario())
+
+
+def test_a_provider_that_rejects_its_configuration_is_not_kept(testbed, tmp_path):
+    bed = Bed(testbed, tmp_path / "work", "random")
+
+    async def scenario():
+        await bed.prepare()
+        binary = plugin_poll.provider_binary(
+            bed.driver.template / ".terraform" / "providers", bed.source
+        )
+        pool = bed.pool()
+        try:
+            with pytest.raises(ValueError):  # random has no provider arguments
+                async with pool.use(binary, {"nonsense": "x"}, {}):
+                    pass
+            assert len(pool) == 0
+        finally:
+            await pool.close()
+
+    run(scenario())
+
+
+async def exited(provider) -> None:
+    await asyncio.wait_for(provider.plugin.process.wait(), 10)
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_started_like_the_cli(testbed, tmp_path):
+    """The shared process runs from an empty private directory, not from any workdir."""
+    bed = Bed(testbed, tmp_path / "work", "random")
+
+    async def scenario():
+        await bed.prepare()
+        binary = plugin_poll.provider_binary(
+            bed.driver.template / ".terraform" / "providers", bed.source
+        )
+        pool = bed.pool()
+        try:
+            async with pool.use(binary, {}, bed.driver.environment({})) as provider:
+                assert isinstance(provider, ProviderProcess)
+                cwd = Path(os.readlink(f"/proc/{provider.pid}/cwd"))
+                assert cwd == plugin_poll.plugin_cwd(bed.root)
+                assert (cwd.stat().st_mode & 0o777) == 0o700
+        finally:
+            await pool.close()
+
+    run(scenario())

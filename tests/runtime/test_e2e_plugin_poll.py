@@ -1,0 +1,220 @@
+"""End-to-end: settled MRs are polled over the plugin protocol, not with Terraform runs.
+
+Terraform runs are counted by the controller's own metrics
+(``jetgen_terraform_run_duration_seconds_count``), plugin polls by
+``jetgen_plugin_polls_total``.  Drift is still repaired within one poll and spec changes
+still go through Terraform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.runtime import harness
+from tests.runtime.harness import Controller, get, is_ready, wait_for
+from tests.runtime.test_e2e_credentials import free_port
+from tests.runtime.test_e2e_local_file import GROUP as LOCAL
+from tests.runtime.test_e2e_local_file import file_mr
+from tests.runtime.test_e2e_random import GROUP as RANDOM
+
+pytestmark = pytest.mark.e2e
+
+POLL = 2.0
+
+
+class Metrics:
+    def __init__(self, port: int):
+        self.port = port
+
+    def text(self) -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
+
+    def terraform_runs(self) -> dict[str, int]:
+        """Terraform CLI runs so far, per command (all results)."""
+        pattern = (
+            r'jetgen_terraform_run_duration_seconds_count\{command="(\w+)",result="\w+"\} (\S+)'
+        )
+        runs: dict[str, int] = {}
+        for command, count in re.findall(pattern, self.text()):
+            runs[command] = runs.get(command, 0) + int(float(count))
+        return runs
+
+    def polls(self, result: str) -> int:
+        pattern = rf'jetgen_plugin_polls_total\{{kind="\w+",result="{result}"\}} (\S+)'
+        return sum(int(float(n)) for n in re.findall(pattern, self.text()))
+
+    def gauge(self, name: str) -> float:
+        match = re.search(rf"^{name} (\S+)$", self.text(), re.M)
+        return float(match.group(1)) if match else -1
+
+
+def controller(apiserver, testbed, provider, tmp_path, ns, port, *extra) -> Controller:
+    return Controller(
+        kinds=harness.kinds_file(provider),
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        poll=POLL,
+        extra_args=["--metrics-port", str(port), *extra],
+        namespace=ns,
+    )
+
+
+def providers_running_in(folder: Path) -> list[int]:
+    """Live processes whose working directory is ``folder`` (the shared providers')."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(os.readlink(f"/proc/{entry}/cwd")) == folder:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def quiet_polls(metrics: Metrics, count: int) -> None:
+    """Wait for ``count`` more polls that found nothing changed, asserting that no
+    Terraform run happened meanwhile."""
+    runs = metrics.terraform_runs()
+    start = metrics.polls("unchanged")
+    wait_for(
+        f"{count} plugin polls",
+        lambda: metrics.polls("unchanged") >= start + count,
+        timeout=count * POLL + 15,
+    )
+    assert metrics.terraform_runs() == runs
+
+
+def test_local_file_polls_without_terraform_and_still_repairs(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("plugin-poll")
+    port = free_port()
+    metrics = Metrics(port)
+    target = tmp_path / "out" / "f.txt"
+    ctl = controller(apiserver, testbed, local_provider, tmp_path, ns, port)
+    with ctl:
+        apiserver.apply(file_mr("f", ns, target, "v1\n"))
+        wait_for("Ready", lambda: is_ready(get(apiserver, "files." + LOCAL, "f", ns)))
+        assert metrics.terraform_runs() == {"init": 1, "apply": 1}
+        # The create settled it: from now on polls go over the plugin protocol.
+        quiet_polls(metrics, 3)
+        assert metrics.gauge("jetgen_provider_processes") == 1
+        assert len(providers_running_in(tmp_path / "work" / ".plugin-cwd")) == 1
+
+        # Deleted by hand: the plugin poll sees it gone, Terraform recreates it.
+        target.unlink()
+        gone_at = time.monotonic()
+        wait_for("file recreated", target.exists, timeout=POLL + 10, every=0.1)
+        assert time.monotonic() - gone_at <= POLL + 5
+        assert target.read_text() == "v1\n"
+        assert metrics.polls("gone") == 1
+        assert "recreated" in harness.events_text(apiserver, ns)
+
+        # A spec change goes through Terraform (and is noticed at once, not at a poll).
+        before = metrics.terraform_runs()
+        apiserver.apply(file_mr("f", ns, target, "v2\n"))
+        wait_for("file updated", lambda: target.read_text() == "v2\n", timeout=POLL + 10)
+        obj = wait_for(
+            "observedGeneration 2",
+            lambda: (
+                (o := get(apiserver, "files." + LOCAL, "f", ns))
+                and o["status"].get("observedGeneration") == 2
+                and is_ready(o)
+                and o
+            ),
+        )
+        assert obj["status"]["atProvider"]["content"] == "v2\n"
+        assert metrics.terraform_runs()["apply"] > before["apply"]
+        quiet_polls(metrics, 2)  # settled again on the new spec
+        assert metrics.polls("error") == 0
+    # Stopping the controller stops its shared provider process.
+    assert providers_running_in(tmp_path / "work" / ".plugin-cwd") == []
+
+
+def test_password_polls_keep_the_connection_secret_and_leak_nothing(
+    apiserver, testbed, random_provider, tmp_path
+):
+    ns = apiserver.create_namespace("plugin-pw")
+    port = free_port()
+    metrics = Metrics(port)
+    ctl = controller(
+        apiserver, testbed, random_provider, tmp_path, ns, port, "--log-level", "DEBUG"
+    )
+    with ctl:
+        apiserver.apply(
+            {
+                "apiVersion": f"{RANDOM}/v1alpha1",
+                "kind": "Password",
+                "metadata": {"name": "db", "namespace": ns},
+                "spec": {
+                    "forProvider": {"length": 20, "keepers": {"k": "1"}},
+                    "writeConnectionSecretToRef": {"name": "db-conn"},
+                },
+            }
+        )
+        wait_for("Ready", lambda: is_ready(get(apiserver, "passwords." + RANDOM, "db", ns)))
+        data = wait_for("connection Secret", lambda: harness.secret_data(apiserver, "db-conn", ns))
+        password = data["attribute.result"].decode()
+        quiet_polls(metrics, 3)
+        assert (
+            harness.secret_data(apiserver, "db-conn", ns)["attribute.result"]
+            == data["attribute.result"]
+        )
+        # A keepers change still replaces the password, through Terraform.
+        apiserver.apply(
+            {
+                "apiVersion": f"{RANDOM}/v1alpha1",
+                "kind": "Password",
+                "metadata": {"name": "db", "namespace": ns},
+                "spec": {
+                    "forProvider": {"length": 20, "keepers": {"k": "2"}},
+                    "writeConnectionSecretToRef": {"name": "db-conn"},
+                },
+            }
+        )
+        replaced = wait_for(
+            "new password in the Secret",
+            lambda: (
+                (d := harness.secret_data(apiserver, "db-conn", ns))
+                and d["attribute.result"] != data["attribute.result"]
+                and d["attribute.result"].decode()
+            ),
+            timeout=POLL + 15,
+        )
+        quiet_polls(metrics, 2)
+        obj = get(apiserver, "passwords." + RANDOM, "db", ns)
+        events = harness.events_text(apiserver, ns)
+    logs = ctl.logs()
+    for secret in (password, replaced):
+        assert secret not in json.dumps(obj)
+        assert secret not in events
+        assert secret not in logs
+
+
+def test_cli_poll_driver_plans_every_poll(apiserver, testbed, local_provider, tmp_path):
+    ns = apiserver.create_namespace("cli-poll")
+    port = free_port()
+    metrics = Metrics(port)
+    target = tmp_path / "out" / "c.txt"
+    ctl = controller(apiserver, testbed, local_provider, tmp_path, ns, port, "--poll-driver", "cli")
+    with ctl:
+        apiserver.apply(file_mr("c", ns, target, "x\n"))
+        wait_for("Ready", lambda: is_ready(get(apiserver, "files." + LOCAL, "c", ns)))
+        plans = metrics.terraform_runs().get("plan", 0)
+        wait_for(
+            "two more plans",
+            lambda: metrics.terraform_runs().get("plan", 0) >= plans + 2,
+            timeout=2 * POLL + 15,
+        )
+        assert metrics.polls("unchanged") == 0
+        assert metrics.gauge("jetgen_provider_processes") == -1  # no pool at all
