@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,7 +216,9 @@ def as_login(apiserver, login: Login, *args: str) -> Any:
     )
 
 
-def start_controller(provider, testbed, login: Login, workdir_root, log: Path) -> Controller:
+def start_controller(
+    provider, testbed, login: Login, workdir_root, log: Path, env: dict[str, str] | None = None
+) -> Controller:
     """The controller, cluster-wide as the Deployment runs it, logged in as ``login``."""
     return Controller(
         kinds=harness.kinds_file(provider),
@@ -223,7 +227,19 @@ def start_controller(provider, testbed, login: Login, workdir_root, log: Path) -
         workdir_root=workdir_root,
         log=log,
         poll=5,
+        env=env,
     ).start()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return response.status, response.read().decode()
 
 
 # The cycle every controller goes through: (step, action, done).  Objects live in `ns`.
@@ -319,8 +335,16 @@ def test_controller_runs_a_full_cycle_as_the_generated_service_account(
     refused = as_login(apiserver, login, "get", "pods", "-n", ns)
     assert refused.returncode != 0 and "forbidden" in refused.stderr
 
-    ctl = start_controller(provider, testbed, login, workdir_root, tmp_path / "controller.log")
+    # The ports as the Deployment sets them: through the environment.
+    ports = {"JETGEN_HEALTH_PORT": free_port(), "JETGEN_METRICS_PORT": free_port()}
+    env = {name: str(port) for name, port in ports.items()}
+    ctl = start_controller(provider, testbed, login, workdir_root, tmp_path / "ctl.log", env)
     try:
+        # What the probes and Prometheus will ask.
+        health = harness.wait_for(
+            "/healthz", lambda: http_get(ports["JETGEN_HEALTH_PORT"], "/healthz"), timeout=30
+        )
+        assert health[0] == 200
         for step, action, done in cycle(apiserver, ns):
             started = time.monotonic()
             action()
@@ -328,6 +352,8 @@ def test_controller_runs_a_full_cycle_as_the_generated_service_account(
             print(f"{step}: {time.monotonic() - started:.1f} s")
         events = harness.events_text(apiserver, ns)
         assert "DeletedExternalResource" in events
+        status, metrics = http_get(ports["JETGEN_METRICS_PORT"], "/metrics")
+        assert status == 200 and 'jetgen_reconcile_duration_seconds_count{kind="Id"' in metrics
     finally:
         ctl.stop()
     logs = ctl.logs()
