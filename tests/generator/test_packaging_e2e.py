@@ -523,3 +523,54 @@ def test_make_manifests_sets_the_image(testbed, tmp_path):
     assert container["image"] == "reg.example/p:v1"
     listed = load(repo / "package/kustomization.yaml")["resources"]
     assert len(documents) == len(listed)
+
+
+# --- read-only root filesystem -----------------------------------------------------------
+
+# Run a command in a private mount namespace where / is read-only and only $1 (a fresh
+# tmpfs) is writable: what the Deployment's readOnlyRootFilesystem + emptyDir give the pod.
+READ_ONLY_ROOT = r"""
+set -e
+writable="$1"; shift
+mount --make-rprivate /
+mount -o remount,ro,bind /
+mount -t tmpfs -o mode=0700 tmpfs "$writable"
+if touch /.jetgen-rw-probe 2>/dev/null; then echo "the root is writable" >&2; exit 97; fi
+exec "$@"
+"""
+
+
+def test_controller_writes_only_where_the_image_points_it(apiserver, testbed, provider, tmp_path):
+    """The image's environment (HOME, TMPDIR, workdir root under one writable path) on a
+    read-only root: the controller creates and deletes an MR, and nothing fails to write."""
+    writable = tmp_path / "writable"
+    writable.mkdir()
+    env = {
+        name: value.replace(packaging.WRITABLE, str(writable))
+        for name, value in packaging.image_env().items()
+        if name not in ("TF_CLI_CONFIG_FILE", "JETGEN_TERRAFORM", "JETGEN_LOG_JSON")
+    }  # tofu and its CLI config stay the test bed's; the log stays readable text
+    ctl = Controller(
+        kinds=harness.kinds_file(provider),
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=Path(env["JETGEN_WORKDIR_ROOT"]),
+        log=tmp_path / "controller.log",  # opened by this process, outside the namespace
+        poll=5,
+        env=env,
+    )
+    ctl.args = ["unshare", "--mount", "sh", "-c", READ_ONLY_ROOT, "sh", str(writable), *ctl.args]
+    ns = apiserver.create_namespace("rbac-ro")
+    seed = objects(ns)[1]
+    with ctl:
+        apiserver.apply(seed)
+        harness.wait_for(
+            "Id Ready", lambda: is_ready(get(apiserver, f"ids.{KINDS_GROUP}", "seed", ns))
+        )
+        apiserver.kubectl("delete", f"ids.{KINDS_GROUP}/seed", "-n", ns, "--wait=false")
+        harness.wait_for(
+            "Id gone", lambda: get(apiserver, f"ids.{KINDS_GROUP}", "seed", ns) is None
+        )
+    logs = ctl.logs()
+    assert "root is writable" not in logs
+    assert "read-only file system" not in logs.lower(), logs[-3000:]
