@@ -310,15 +310,17 @@ def cycle(apiserver, ns: str) -> list[tuple[str, Callable[[], None], Callable[[]
             "patch", f"ids.{KINDS_GROUP}", "seed", "-n", ns, "--type=merge", "-p", patch
         )
 
-    def delete() -> None:
-        apiserver.kubectl(
-            "delete", f"ids.{KINDS_GROUP}/seed", f"pets.{KINDS_GROUP}/pet", "-n", ns, "--wait=false"
-        )
+    def delete(plural: str, name: str) -> Callable[[], None]:
+        args = ["delete", f"{plural}.{KINDS_GROUP}", name, "-n", ns, "--wait=false"]
+        return lambda: apiserver.kubectl(*args)
 
+    # The Pet goes first: the runtime resolves its prefixRef again to destroy it, and
+    # that blocks while the referenced Id is already gone.
     return [
         ("create", lambda: apiserver.apply(objects(ns)), created),
         ("update", update, updated),
-        ("delete", delete, lambda: seed() is None and pet() is None),
+        ("delete pet", delete("pets", "pet"), lambda: pet() is None),
+        ("delete id", delete("ids", "seed"), lambda: seed() is None),
     ]
 
 
