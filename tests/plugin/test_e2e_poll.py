@@ -237,6 +237,37 @@ def test_idle_processes_are_stopped(testbed, tmp_path):
     run(scenario())
 
 
+def test_processes_are_recycled_after_their_uses(testbed, tmp_path):
+    """A long-lived provider grows by some memory per RPC: after `recycle_after` uses
+    the pool starts a fresh process, and stops the old one once its callers are done."""
+    bed = Bed(testbed, tmp_path / "work", "random")
+
+    async def scenario():
+        await bed.prepare()
+        binary = plugin_poll.provider_binary(
+            bed.driver.template / ".terraform" / "providers", bed.source
+        )
+        pool = bed.pool(recycle_after=2)
+        try:
+            async with pool.use(binary, {}, {}) as old:
+                async with pool.use(binary, {}, {}) as same:
+                    assert same is old
+                    async with pool.use(binary, {}, {}) as fresh:
+                        assert fresh is not old
+                        await asyncio.sleep(0.2)
+                        assert old.alive  # still in use by the two outer callers
+                        await old.get_schema()
+                assert old.alive
+            await exited(old)  # its last caller is done
+            async with pool.use(binary, {}, {}) as again:
+                assert again is fresh
+            assert len(pool) == 1
+        finally:
+            await pool.close()
+
+    run(scenario())
+
+
 def test_a_provider_that_rejects_its_configuration_is_not_kept(testbed, tmp_path):
     bed = Bed(testbed, tmp_path / "work", "random")
 
