@@ -379,7 +379,7 @@ class Reconciler:
     async def _destroy(
         self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, in_state: bool
     ) -> None:
-        desired = await self.renderer.desire(mr)
+        desired = await self.renderer.desire(mr, known=wd.resource_attributes())
         wd.write_config(desired.config)
         if not in_state and not await self._import(mr, wd, desired, mr.external_name or ""):
             return  # nothing by that name: already gone

@@ -36,11 +36,15 @@ class Renderer:
         self.kube = client
         self.kind = kind
 
-    async def desire(self, mr: ManagedResource) -> Desired:
+    async def desire(self, mr: ManagedResource, known: dict[str, Any] | None = None) -> Desired:
         """Everything Terraform needs for one pass; raises :class:`ReconcileError` if an
-        input (config, Secret, reference) is missing."""
+        input (config, Secret, reference) is missing.
+
+        ``known`` is the resource's attributes in the Terraform state, given when deleting:
+        a referenced object deleted first must not block the deletion of this one, and the
+        state holds the value its reference resolved to when it was applied."""
         provider_args, credential_args, env = await self._provider(mr)
-        for_provider = await self._resolve_references(mr, mr.for_provider)
+        for_provider = await self._resolve_references(mr, mr.for_provider, known)
         init_provider = mr.init_provider
         merged = fields.merge_init_provider(for_provider, init_provider)
         secret_values = await self._secret_values(
@@ -170,7 +174,7 @@ class Renderer:
         return kube.decode_secret(secret)
 
     async def _resolve_references(
-        self, mr: ManagedResource, for_provider: dict[str, Any]
+        self, mr: ManagedResource, for_provider: dict[str, Any], known: dict[str, Any] | None
     ) -> dict[str, Any]:
         """Fill ``<field>`` from ``<field>Ref`` / ``<field>Selector`` (explicit values win)."""
         for reference in self.kind.references:
@@ -191,9 +195,14 @@ class Renderer:
             if container.get(leaf) is not None or not (by_name or selector):
                 continue
             target = self._kind_named(reference.kind, reference.group)
-            value = await self._referenced_value(
-                mr, target, reference.value_from, by_name, selector
-            )
+            try:
+                value = await self._referenced_value(
+                    mr, target, reference.value_from, by_name, selector
+                )
+            except ReconcileError:
+                value = _state_value(known, reference.field)
+                if value is None:
+                    raise
             container[leaf] = value
         return for_provider
 
@@ -234,6 +243,19 @@ class Renderer:
         raise ReconcileError(f"reference to unknown kind {name} (group {group})")
 
     # --- workdir and state -------------------------------------------------------------
+
+
+def _state_value(attributes: dict[str, Any] | None, tf_path: str) -> Any:
+    """The value at a dotted Terraform path in state attributes (a block is a one-item list
+    there), or None."""
+    value: Any = attributes
+    for part in tf_path.split("."):
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _json_path(tree: dict[str, Field], tf_path: str) -> list[tuple[str, Field]] | None:

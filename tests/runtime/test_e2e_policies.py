@@ -77,6 +77,12 @@ def test_references_by_name_and_selector(apiserver, testbed, random_provider, tm
         obj = ready(apiserver, "pets." + RANDOM, "waits", ns, timeout=90)
         assert obj["status"]["atProvider"]["prefix"] == later_hex
 
+        # The referenced Id goes first; its Pet must still be deletable (the value its
+        # reference resolved to is in the Pet's Terraform state).
+        apiserver.kubectl("delete", "ids." + RANDOM, "src", "-n", ns, "--wait=true")
+        apiserver.kubectl("delete", "pets." + RANDOM, "by-ref", "-n", ns, "--timeout=60s")
+        assert get(apiserver, "pets." + RANDOM, "by-ref", ns) is None
+
 
 def test_observe_only_adopts_by_external_name_and_changes_nothing(
     apiserver, testbed, random_provider, tmp_path
