@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from jetgen.runtime.kinds import ProviderInfo
 
 from tests.generator.paths import LINODE as LINODE_SCHEMA
 from tests.providers import reference
@@ -105,3 +106,27 @@ def test_package_loads_and_examples_fit_the_models(provider, package, kinds):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout) == {"kinds": kinds, "examples": kinds}
+
+
+def test_linode_kinds_carry_credentials_endpoint_and_kubeconfig():
+    """What the runtime reads from provider-linode's kinds.json for the seed story."""
+    info = ProviderInfo.load(reference.LINODE / "linode_provider" / "kinds.json")
+    assert (info.source, info.version) == ("linode/linode", "2.37.0")
+    token = next(c for c in info.credentials if c.key == "token")
+    assert (token.env, token.optional) == ("LINODE_TOKEN", False)
+    # The API address is a ProviderConfig setting (spec.configuration.url).
+    assert info.provider_fields["url"].tf_name == "url"
+    kinds = {k.terraform_type: k for k in info.kinds}
+    cluster = kinds["linode_lke_cluster"]
+    assert (cluster.group, cluster.kind) == ("lke.linode.m.jetgen.dev", "Cluster")
+    (detail,) = cluster.connection_details
+    assert (detail.key, detail.attribute, detail.transform) == (
+        "kubeconfig",
+        "kubeconfig",
+        "base64decode",
+    )
+    pool = kinds["linode_lke_node_pool"]
+    assert pool.external_name.import_id == "{cluster_id},{external_name}"
+    (ref,) = pool.references
+    assert (ref.field, ref.kind, ref.group) == ("cluster_id", "Cluster", "lke.linode.m.jetgen.dev")
+    assert pool.fields["clusterId"].ref == "clusterIdRef"
