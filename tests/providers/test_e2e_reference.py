@@ -48,6 +48,22 @@ def test_provider_linode_crds_established_and_examples_accepted(reference_apiser
         f" {len(created)} examples dry-run in {time.monotonic() - started:.1f} s"
     )
 
+    # An immutable field (jetgen.yaml: immutable) cannot change once set; others can.
+    api.kubectl(
+        "create", "-n", namespace, "-f", str(reference.LINODE / "examples/lke/cluster.yaml")
+    )
+    cluster = ["cluster.lke.linode.m.jetgen.dev", "example-cluster", "-n", namespace]
+    moved = api.kubectl(
+        "patch",
+        *cluster,
+        "--type=merge",
+        "-p",
+        '{"spec":{"forProvider":{"region":"elsewhere"}}}',
+        check=False,
+    )
+    assert moved.returncode != 0 and "region is immutable" in moved.stderr, moved.stderr
+    api.kubectl("patch", *cluster, "--type=merge", "-p", '{"spec":{"forProvider":{"label":"x"}}}')
+
 
 def package_controller(testbed, api, tmp_path, namespace: str) -> harness.Controller:
     """The harness's controller, but started as the committed package's own entry point
