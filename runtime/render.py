@@ -11,6 +11,7 @@ secret value read is handed to the MR's redactor.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,34 +177,29 @@ class Renderer:
     async def _resolve_references(
         self, mr: ManagedResource, for_provider: dict[str, Any], known: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Fill ``<field>`` from ``<field>Ref`` / ``<field>Selector`` (explicit values win)."""
+        """Fill ``<field>`` from ``<field>Ref`` / ``<field>Selector`` (explicit values win),
+        in every item when the path runs through list or set blocks."""
         for reference in self.kind.references:
             json_path = _json_path(self.kind.fields, reference.field)
             if json_path is None:
                 continue
-            container: Any = for_provider
-            for part, _ in json_path[:-1]:
-                container = container.get(part) if isinstance(container, dict) else None
-            if not isinstance(container, dict):
-                continue
             leaf, leaf_field = json_path[-1]
-            # The generator records the Ref/Selector names; fall back to the convention.
-            by_name = container.get(getattr(leaf_field, "ref", None) or f"{leaf}Ref") or {}
-            selector = (
-                container.get(getattr(leaf_field, "selector", None) or f"{leaf}Selector") or {}
-            )
-            if container.get(leaf) is not None or not (by_name or selector):
-                continue
-            target = self._kind_named(reference.kind, reference.group)
-            try:
-                value = await self._referenced_value(
-                    mr, target, reference.value_from, by_name, selector
-                )
-            except ReconcileError:
-                value = _state_value(known, reference.field)
-                if value is None:
-                    raise
-            container[leaf] = value
+            for container, known_value in _containers(for_provider, json_path, known):
+                # The generator records the Ref/Selector names; fall back to the convention.
+                by_name = container.get(leaf_field.ref or f"{leaf}Ref") or {}
+                selector = container.get(leaf_field.selector or f"{leaf}Selector") or {}
+                if container.get(leaf) is not None or not (by_name or selector):
+                    continue
+                target = self._kind_named(reference.kind, reference.group)
+                try:
+                    value = await self._referenced_value(
+                        mr, target, reference.value_from, by_name, selector
+                    )
+                except ReconcileError:
+                    if known_value is None:
+                        raise
+                    value = known_value
+                container[leaf] = value
         return for_provider
 
     async def _referenced_value(
@@ -245,21 +241,37 @@ class Renderer:
     # --- workdir and state -------------------------------------------------------------
 
 
-def _state_value(attributes: dict[str, Any] | None, tf_path: str) -> Any:
-    """The value at a dotted Terraform path in state attributes (a block is a one-item list
-    there), or None."""
-    value: Any = attributes
-    for part in tf_path.split("."):
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+def _containers(
+    value: Any, path: list[tuple[str, Field]], state: Any
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Each JSON object holding the path's last field, with the value Terraform's state has
+    there (None when unknown).  A list or set block fans out to its items, matched to the
+    state's items by position; in state a single nested block is a one-item list."""
+    if isinstance(value, list):
+        states = state if isinstance(state, list) else []
+        for i, item in enumerate(value):
+            yield from _containers(item, path, states[i] if i < len(states) else None)
+        return
+    if not isinstance(value, dict):
+        return
+    if isinstance(state, list):
+        state = state[0] if len(state) == 1 else None
+    (name, field), rest = path[0], path[1:]
+    here = state.get(field.tf_name) if isinstance(state, dict) else None
+    if rest and field.type == "map":
+        # A map of objects: each entry's object, matched to the state's entry by key.
+        entries = value.get(name) if isinstance(value.get(name), dict) else {}
+        for key, entry in entries.items():
+            yield from _containers(entry, rest, here.get(key) if isinstance(here, dict) else None)
+    elif rest:
+        yield from _containers(value.get(name), rest, here)
+    else:
+        yield value, here
 
 
 def _json_path(tree: dict[str, Field], tf_path: str) -> list[tuple[str, Field]] | None:
-    """(JSON name, field) along a dotted Terraform path through object fields (no lists)."""
+    """(JSON name, field) along a dotted Terraform path, through objects and the items of
+    list, set and map blocks."""
     out: list[tuple[str, Field]] = []
     current: dict[str, Field] | None = tree
     for part in tf_path.split("."):
@@ -267,5 +279,11 @@ def _json_path(tree: dict[str, Field], tf_path: str) -> list[tuple[str, Field]] 
         if match is None:
             return None
         out.append(match)
-        current = match[1].fields if match[1].type == "object" else None
+        current = _child_fields(match[1])
     return out
+
+
+def _child_fields(f: Field) -> dict[str, Field] | None:
+    while f.item is not None:
+        f = f.item
+    return f.fields

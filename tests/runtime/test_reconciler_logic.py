@@ -88,3 +88,40 @@ def test_reference_paths_follow_terraform_names():
     assert [name for name, _ in path] == ["settings", "ownerId"]
     assert render._json_path(k.fields, "cluster_id")[0][0] == "clusterId"
     assert render._json_path(k.fields, "nope") is None
+
+
+def test_references_reach_into_list_and_map_blocks_with_their_state_values():
+    subnet = {"subnetId": Field(tf_name="subnet_id", type="string", optional=True)}
+    fields = {
+        "interface": Field(
+            tf_name="interface",
+            type="array",
+            item=Field(tf_name="interface", type="object", fields=subnet),
+        ),
+        "pools": Field(
+            tf_name="pools",
+            type="map",
+            item=Field(tf_name="pools", type="object", fields=subnet),
+        ),
+    }
+    spec = {
+        "interface": [{"subnetIdRef": {"name": "a"}}, {"subnetId": "fixed"}],
+        "pools": {"blue": {"subnetIdRef": {"name": "b"}}},
+    }
+    state = {"interface": [{"subnet_id": "11"}, {"subnet_id": "fixed"}], "pools": {}}
+
+    path = render._json_path(fields, "interface.subnet_id")
+    assert [name for name, _ in path] == ["interface", "subnetId"]
+    found = list(render._containers(spec, path, state))
+    assert [(c is spec["interface"][i], known) for i, (c, known) in enumerate(found)] == [
+        (True, "11"),
+        (True, "fixed"),
+    ]
+    path = render._json_path(fields, "pools.subnet_id")
+    assert list(render._containers(spec, path, state)) == [(spec["pools"]["blue"], None)]
+    # A single nested block is a one-item list in state, an object in the spec.
+    single = {"settings": Field(tf_name="settings", type="object", single=True, fields=subnet)}
+    path = render._json_path(single, "settings.subnet_id")
+    assert list(render._containers({"settings": {}}, path, {"settings": [{"subnet_id": "7"}]})) == [
+        ({}, "7")
+    ]

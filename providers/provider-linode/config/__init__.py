@@ -14,8 +14,8 @@ from jetgen.runtime.config import ConnectionDetail, ProviderConfiguration, Refer
 # arguments that always name one kind are listed: `firewall_device.entity_id` (a Linode or
 # a NodeBalancer, by `entity_type`) and `database_access_controls.database_id` (four
 # database kinds) are left as plain IDs. Arguments inside lists (instance interfaces,
-# user grants, IP assignments) cannot carry a reference: the runtime resolves references
-# along object paths only.
+# user grants, IP assignments) get no reference yet: the runtime resolves references in
+# list items, but which of these name exactly one kind is still to be decided.
 INSTANCE = ("Instance", None)
 REFERENCES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("linode_domain_record", "domain_id"): ("Domain", None),
