@@ -29,7 +29,7 @@ from jetgen.generator.schema import (
     Resource,
     TypeExpr,
 )
-from jetgen.runtime.config import ConfigError, ProviderConfiguration, ResourceConfig
+from jetgen.runtime.config import ConfigError, Credential, ProviderConfiguration, ResourceConfig
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 DEFAULT_VERSION = "v1alpha1"
@@ -55,7 +55,7 @@ def build(
         config_version=DEFAULT_VERSION,
         scope=config.scope,
         credentials=list(config.credentials),
-        provider_fields=block_fields(schema.provider),
+        provider_fields=_without_credentials(block_fields(schema.provider), config.credentials),
         hooks_module=config.hooks_module,
     )
     for type_name, resource in schema.resources.items():
@@ -71,6 +71,19 @@ def build(
             for f in walk(fields):
                 f.description = ""
     return info
+
+
+def _without_credentials(
+    provider_fields: dict[str, Field], credentials: list[Credential]
+) -> dict[str, Field]:
+    """The provider block's arguments a ProviderConfig may set in plain ``configuration``.
+
+    An argument that a credential fills (by ``argument``, or one named like its Secret key,
+    as Linode's ``token`` -> ``LINODE_TOKEN``) comes only from the Secret: a schema does
+    not always mark such an argument sensitive, and a plain field would invite storing the
+    credential in the ProviderConfig's spec."""
+    taken = {c.argument or c.key for c in credentials} | {c.key for c in credentials}
+    return {name: f for name, f in provider_fields.items() if f.tf_name not in taken}
 
 
 def _check_reference_targets(info: ProviderInfo, config_file: str) -> None:

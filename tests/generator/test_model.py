@@ -8,6 +8,7 @@ import pytest
 from jetgen.generator import crds, examples, model, schema
 from jetgen.runtime.config import (
     ConfigError,
+    Credential,
     ExternalName,
     ProviderConfiguration,
     Reference,
@@ -277,3 +278,20 @@ def test_reference_to_unknown_kind_is_an_error():
         kind(build(resources={"shapes_lke_cluster": rc}), "shapes_lke_cluster").fields["label"].ref
         == "labelRef"
     )
+
+
+def test_arguments_filled_by_credentials_are_not_plain_configuration():
+    # `api_key` comes from the Secret through an environment variable (named like the
+    # key, as Linode's token), `endpoint` through a provider argument of another name.
+    credentials = [
+        Credential(key="api_key", env="SHAPES_API_KEY"),
+        Credential(key="url", argument="endpoint"),
+    ]
+    info = build(credentials=credentials)
+    assert sorted(f.tf_name for f in info.provider_fields.values()) == ["features", "retries"]
+    assert sorted(f.tf_name for f in build().provider_fields.values()) == [
+        "api_key",
+        "endpoint",
+        "features",
+        "retries",
+    ]
