@@ -9,17 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
-from jetgen.generator import yamltext
+from jetgen.generator import templating, yamltext
 from jetgen.generator.crds import visible
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("jetgen.templates", ""),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # Markdown, not HTML
-)
 
 
 @dataclass
@@ -32,7 +24,8 @@ class Row:
 
 
 def kind_page(kind: Kind, example: dict[str, Any]) -> str:
-    return _ENV.get_template("kind.md.j2").render(
+    return templating.render(
+        "kind.md.j2",
         kind=kind,
         example_yaml=yamltext.dumps(example),
         inputs=rows(kind.fields, "for"),
@@ -45,7 +38,7 @@ def kind_page(kind: Kind, example: dict[str, Any]) -> str:
 
 
 def index_page(info: ProviderInfo, pages: list[tuple[Kind, str]]) -> str:
-    return _ENV.get_template("index.md.j2").render(info=info, kinds=pages)
+    return templating.render("index.md.j2", info=info, kinds=pages)
 
 
 def rows(fields: dict[str, Field], view: str, prefix: str = "") -> list[Row]:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jinja2
-from jetgen.generator import naming
+from jetgen.generator import naming, templating
 from jetgen.runtime.kinds import Kind, ProviderInfo
 
 OWNED = [
@@ -38,12 +37,6 @@ WRITABLE = "/tmp"  # the only writable path in the container: an emptyDir
 MIRROR = "/opt/jetgen/mirror"
 CLI_CONFIG = "/opt/jetgen/tofurc"
 TOFU = "/usr/local/bin/tofu"
-
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("jetgen.templates", ""),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-)
 
 
 def app_name(info: ProviderInfo) -> str:
@@ -97,7 +90,8 @@ def dockerfile(info: ProviderInfo) -> str:
         provider["version"] = info.version
     # What `tofu init` reads at build time to fetch (and verify) the provider.
     init_config = {"terraform": {"required_providers": {info.name or "provider": provider}}}
-    return _TEMPLATES.get_template("Dockerfile.j2").render(
+    return templating.render(
+        "Dockerfile.j2",
         name=info.name,
         package=naming.package_name(info.name),
         source=info.source,

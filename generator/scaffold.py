@@ -16,15 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from jetgen.generator import naming, yamltext
+from jetgen.generator import naming, templating, yamltext
 from jetgen.runtime.config import CONFIG_FILE
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("jetgen.templates", "scaffold"),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-)
 
 CONFIG_HELP = """\
 # jetgen configuration of provider-{name}; see docs/configuration.md of jetgen.
@@ -121,4 +114,4 @@ def create(target: Path, *, name: str, source: str, version: str, group_suffix: 
 
 
 def _render(template: str, values: dict[str, str]) -> str:
-    return _ENV.get_template(template).render(**values)
+    return templating.render(f"scaffold/{template}", **values)
