@@ -294,13 +294,6 @@ def _walk_one(f: Field) -> Iterator[Field]:
         yield from _walk_one(item)
 
 
-def object_fields(f: Field) -> dict[str, Field] | None:
-    """The children of an object, looking through list/set/map items."""
-    while f.item is not None:
-        f = f.item
-    return f.fields
-
-
 def find(fields: dict[str, Field], tf_path: str) -> tuple[dict[str, Field], str] | None:
     """Resolve a dotted Terraform path (``pool.autoscaler.min``) to (parent, json name)."""
     parts = tf_path.split(".")
@@ -313,7 +306,7 @@ def find(fields: dict[str, Field], tf_path: str) -> tuple[dict[str, Field], str]
             return None
         if i == len(parts) - 1:
             return current, match
-        current = object_fields(current[match])
+        current = current[match].object_fields()
     return None
 
 

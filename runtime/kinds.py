@@ -82,6 +82,13 @@ class Field:
     ref: str | None = None
     selector: str | None = None
 
+    def object_fields(self) -> dict[str, Field] | None:
+        """The children of this object, looking through list/set/map items."""
+        f = self
+        while f.item is not None:
+            f = f.item
+        return f.fields
+
     @property
     def is_input(self) -> bool:
         """Whether users may set it (an argument), as opposed to computed-only."""

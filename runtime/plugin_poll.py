@@ -68,25 +68,16 @@ class StoredResource:
 
 def stored_resource(data: bytes | None) -> StoredResource | None:
     """The managed resource instance in a Terraform JSON state, or None if there is none."""
-    if not data:
+    found = terraform.state_instance(data)
+    if found is None:
         return None
-    try:
-        doc = json.loads(data)
-    except json.JSONDecodeError:
-        return None
-    for resource in doc.get("resources") or []:
-        if resource.get("mode", "managed") != "managed":
-            continue
-        for instance in resource.get("instances") or []:
-            attributes = instance.get("attributes")
-            if isinstance(attributes, dict):
-                return StoredResource(
-                    type_name=resource["type"],
-                    schema_version=int(instance.get("schema_version") or 0),
-                    attributes=attributes,
-                    private=base64.b64decode(instance.get("private") or ""),
-                )
-    return None
+    resource, instance = found
+    return StoredResource(
+        type_name=resource["type"],
+        schema_version=int(instance.get("schema_version") or 0),
+        attributes=instance["attributes"],
+        private=base64.b64decode(instance.get("private") or ""),
+    )
 
 
 def fingerprint(config: Mapping[str, Any], env: Mapping[str, str]) -> str:

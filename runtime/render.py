@@ -279,11 +279,5 @@ def _json_path(tree: dict[str, Field], tf_path: str) -> list[tuple[str, Field]] 
         if match is None:
             return None
         out.append(match)
-        current = _child_fields(match[1])
+        current = match[1].object_fields()
     return out
-
-
-def _child_fields(f: Field) -> dict[str, Field] | None:
-    while f.item is not None:
-        f = f.item
-    return f.fields

@@ -302,7 +302,9 @@ class Workdir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def state_attributes(data: bytes | None) -> dict[str, Any] | None:
+def state_instance(data: bytes | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(resource, instance) of the one managed resource instance in a JSON state (its
+    ``attributes`` a dict), or ``None`` if there is none or the state is broken."""
     if not data:
         return None
     try:
@@ -313,10 +315,14 @@ def state_attributes(data: bytes | None) -> dict[str, Any] | None:
         if resource.get("mode", "managed") != "managed":
             continue
         for instance in resource.get("instances") or []:
-            attributes = instance.get("attributes")
-            if isinstance(attributes, dict):
-                return attributes
+            if isinstance(instance.get("attributes"), dict):
+                return resource, instance
     return None
+
+
+def state_attributes(data: bytes | None) -> dict[str, Any] | None:
+    found = state_instance(data)
+    return found[1]["attributes"] if found else None
 
 
 def state_serial(data: bytes | None) -> tuple[str, int]:
