@@ -166,33 +166,8 @@ def write_package(staging: writer.Staging, info: ProviderInfo, package: str) -> 
 
 
 def runtime_json(info: ProviderInfo) -> str:
-    """kinds.json: the model as the runtime needs it, without descriptions (CRDs and docs
-    carry them; the runtime would only hold them in memory)."""
-    data = _without_descriptions(_info_dict(info))
-    # Compact: the C encoder only handles unindented output (3 s saved on aws).
-    return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
-
-
-def _info_dict(info: ProviderInfo) -> dict[str, Any]:
-    """``info.to_dict()`` without its deep ``asdict`` of every field tree (seconds for a
-    big provider): the field trees are converted once, by ``Field.to_dict``."""
-    shallow = dataclasses.replace(info, kinds=[], provider_fields={})
-    data = shallow.to_dict()
-    data["provider_fields"] = {k: v.to_dict() for k, v in info.provider_fields.items()}
-    data["kinds"] = []
-    for kind in info.kinds:
-        kind_data = dataclasses.replace(kind, fields={}).to_dict()
-        kind_data["fields"] = {k: v.to_dict() for k, v in kind.fields.items()}
-        data["kinds"].append(kind_data)
-    return data
-
-
-def _without_descriptions(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _without_descriptions(v) for k, v in data.items() if k != "description"}
-    if isinstance(data, list):
-        return [_without_descriptions(v) for v in data]
-    return data
+    """kinds.json, written by the contract itself (:meth:`ProviderInfo.dumps`)."""
+    return info.dumps()
 
 
 def kind_path(kind: Kind) -> str:

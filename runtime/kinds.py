@@ -94,18 +94,22 @@ class Field:
         """Whether users may set it (an argument), as opposed to computed-only."""
         return self.required or self.optional
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, descriptions: bool = True) -> dict[str, Any]:
+        """Unset attributes are omitted; ``descriptions=False`` drops this field's and its
+        children's ``description`` attribute (never a child *named* description)."""
         out: dict[str, Any] = {"tf_name": self.tf_name, "type": self.type}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in ("tf_name", "type") or value in (None, False, ""):
                 continue
+            if f.name == "description" and not descriptions:
+                continue
             if f.name == "fields":
-                value = {k: v.to_dict() for k, v in value.items()}
+                value = {k: v.to_dict(descriptions) for k, v in value.items()}
             elif f.name == "item":
-                value = value.to_dict()
+                value = value.to_dict(descriptions)
             elif f.name == "items":
-                value = [v.to_dict() for v in value]
+                value = [v.to_dict(descriptions) for v in value]
             out[f.name] = value
         return out
 
@@ -146,9 +150,13 @@ class Kind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["fields"] = {k: v.to_dict() for k, v in self.fields.items()}
+    def to_dict(self, descriptions: bool = True) -> dict[str, Any]:
+        # asdict() of the shell only: a deep asdict of every field tree costs seconds on a
+        # big provider, and Field.to_dict converts the trees anyway.
+        out = dataclasses.asdict(dataclasses.replace(self, fields={}))
+        out["fields"] = {k: v.to_dict(descriptions) for k, v in self.fields.items()}
+        if not descriptions:
+            del out["description"]
         return out
 
     @classmethod
@@ -179,10 +187,12 @@ class ProviderInfo:
     hooks_module: str | None = None
     kinds: list[Kind] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["provider_fields"] = {k: v.to_dict() for k, v in self.provider_fields.items()}
-        out["kinds"] = [k.to_dict() for k in self.kinds]
+    def to_dict(self, descriptions: bool = True) -> dict[str, Any]:
+        out = dataclasses.asdict(dataclasses.replace(self, kinds=[], provider_fields={}))
+        out["provider_fields"] = {
+            k: v.to_dict(descriptions) for k, v in self.provider_fields.items()
+        }
+        out["kinds"] = [k.to_dict(descriptions) for k in self.kinds]
         return out
 
     @classmethod
@@ -195,9 +205,13 @@ class ProviderInfo:
         data["kinds"] = [Kind.from_dict(k) for k in data.get("kinds", [])]
         return cls(**data)
 
-    def dumps(self) -> str:
-        """Deterministic JSON (sorted keys) so regenerating gives identical bytes."""
-        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+    def dumps(self, descriptions: bool = False) -> str:
+        """kinds.json: deterministic JSON (sorted keys) so regenerating gives identical
+        bytes.  Descriptions are left out by default (CRDs and docs carry them; the runtime
+        would only hold them in memory).  Compact, since the C encoder only handles
+        unindented output (seconds saved on a big provider)."""
+        data = self.to_dict(descriptions)
+        return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
 
     @classmethod
     def load(cls, path: str | Path) -> ProviderInfo:

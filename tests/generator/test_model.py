@@ -98,7 +98,7 @@ def test_object_type_members(shapes):
 
 
 def test_kinds_json_round_trips(shapes):
-    again = ProviderInfo.from_dict(json.loads(shapes.dumps()))
+    again = ProviderInfo.from_dict(json.loads(shapes.dumps(descriptions=True)))
     assert again == shapes
 
 
