@@ -13,6 +13,8 @@ Every error is one line naming the file and field, with exit status 1; nothing i
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -62,6 +64,11 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-models", action="store_true", help="skip the pydantic models")
     gen.add_argument("--force", action="store_true", help="regenerate even if up to date")
     gen.add_argument("--terraform-binary", help="tofu/terraform to obtain the schema with")
+    gen.add_argument(
+        "--docs",
+        type=Path,
+        help="the Terraform provider's Markdown docs (overrides `docs` of jetgen.yaml)",
+    )
     gen.add_argument("--timings", action="store_true", help="print time per phase")
     gen.set_defaults(run=run_generate)
     return p
@@ -101,6 +108,7 @@ def run_generate(args: argparse.Namespace) -> int:
         )
     if args.trim_descriptions:
         config.trim_descriptions = True
+    docs_dir = args.docs or _docs_dir(config.docs, repo, config_path)
     result = pipeline.generate(
         output,
         schema_file,
@@ -110,17 +118,40 @@ def run_generate(args: argparse.Namespace) -> int:
         models=not args.no_models,
         force=args.force,
         dockerfile=config_path.exists(),  # the image builds the repository's package
+        docs_dir=docs_dir,
     )
     for warning in result.warnings:
         print(f"jetgen: warning: {warning}", file=sys.stderr)
+    for proposal in result.proposals:
+        print(f"jetgen: proposed reference: {proposal}", file=sys.stderr)
     if result.up_to_date:
         print(f"{output}: up to date")
     else:
         print(f"{output}: {result.kinds} kinds, {result.files} files")
+    if docs_dir and not result.up_to_date:
+        print(
+            f"{output}: examples from {docs_dir}: {result.doc_examples} of {result.kinds}"
+            f" kinds, {result.doc_references} references resolved,"
+            f" {len(result.proposals)} references proposed"
+        )
     if args.timings:
         for phase, seconds in result.phases.items():
             print(f"  {phase:<14} {seconds:6.2f} s")
     return 0
+
+
+def _docs_dir(setting: str | None, repo: Path, where: Path) -> Path | None:
+    """``docs`` of jetgen.yaml as a path: variables expanded, relative to the repository."""
+    if not setting:
+        return None
+    for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", setting):
+        if name not in os.environ:
+            raise config_mod.ConfigError(f"{where}: docs: {setting}: ${name} is not set")
+    path = Path(os.path.expandvars(setting)).expanduser()
+    path = path if path.is_absolute() else repo / path
+    if not path.is_dir():
+        raise config_mod.ConfigError(f"{where}: docs: {path}: not a directory")
+    return path
 
 
 def _apply_hooks(config: config_mod.ProviderConfiguration, repo: Path, where: Path) -> None:

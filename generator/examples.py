@@ -1,38 +1,110 @@
-"""One example manifest per kind: every required argument filled with a placeholder.
+"""One example manifest per kind.
 
-The example is built as data from the same field tree as the CRD, so it always passes
-the apiserver's validation (the end-to-end tests create each one with a server-side
-dry run).
+Where the provider's documentation has an example of the resource
+(:mod:`docexamples`), its arguments are the example's; every required argument it leaves
+out, and every kind without one, gets a placeholder. The example is built as data from
+the same field tree as the CRD, so it passes the apiserver's validation (the end-to-end
+tests create each one with a server-side dry run).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from jetgen.generator import docexamples
 from jetgen.generator.model import find
-from jetgen.runtime.kinds import Field, Kind
+from jetgen.runtime.kinds import Field, Kind, ProviderInfo
+
+
+@dataclass
+class Example:
+    """One kind's example and what the docs contributed to it."""
+
+    manifest: dict[str, Any]
+    doc: docexamples.DocResource | None = None
+    resolved: int = 0  # references the docs show that became <field>Ref
+    proposals: list[docexamples.Proposal] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # doc arguments the schema lacks
+
+
+def name_of(kind: Kind) -> str:
+    return f"example-{kind.kind.lower()}"
+
+
+def all_examples(
+    info: ProviderInfo, docs: docexamples.Docs | None, type_prefix: str
+) -> dict[str, Example]:
+    """Every kind's example by Terraform type; ``type_prefix`` starts every resource type
+    (it finds a resource's own documentation page)."""
+    kinds = {k.terraform_type: k for k in info.kinds}
+    out = {}
+    for kind in info.kinds:
+        doc = docs.example_of(kind.terraform_type, type_prefix) if docs else None
+        out[kind.terraform_type] = build(kind, _ref_targets(kind, info), kinds, doc)
+    return out
+
+
+def _ref_targets(kind: Kind, info: ProviderInfo) -> dict[int, tuple[str, str]]:
+    """``id`` of each referencing field -> (Terraform type, example name) of its target."""
+    targets = {}
+    for ref in kind.references:
+        found = find(kind.fields, ref.field)
+        target = next(
+            (k for k in info.kinds if k.kind == ref.kind and ref.group in (None, k.group)), None
+        )
+        if found and target:
+            parent, json_name = found
+            targets[id(parent[json_name])] = (target.terraform_type, name_of(target))
+    return targets
 
 
 def example(kind: Kind) -> dict[str, Any]:
+    """The placeholder example of one kind on its own (references name no real target)."""
+    return build(kind, {}, {}, None).manifest
+
+
+def build(
+    kind: Kind,
+    ref_targets: dict[int, tuple[str, str]],
+    kinds: dict[str, Kind],
+    doc: docexamples.DocResource | None,
+) -> Example:
     namespaced = kind.scope != "Cluster"
-    name = f"example-{kind.kind.lower()}"
+    name = name_of(kind)
     init_only = set()
     for path in kind.init_provider_only:
         found = find(kind.fields, path)
         if found:
             init_only.add(found[1])
+    arguments: dict[str, Any] = {}
+    mapper = None
+    if doc is not None:
+        mapper = docexamples.Mapper(
+            kind,
+            kinds,
+            ref_targets,
+            placeholder=lambda f: value(f, name, namespaced),
+            secret_ref=lambda f: _secret_ref(name, f, namespaced),
+            where=f"{doc.page}:{doc.line}",
+        )
+        arguments = mapper.arguments(doc.body)
+    for json_name, f in kind.fields.items():
+        if not f.required or {json_name, f.ref, f.secret_ref} & set(arguments):
+            continue
+        if f.ref:
+            target = ref_targets.get(id(f))
+            ref_name = target[1] if target else f"example-{f.tf_name.replace('_', '-')}"
+            arguments[f.ref] = {"name": ref_name}
+        elif f.secret_ref:
+            arguments[f.secret_ref] = _secret_ref(name, f, namespaced)
+        else:
+            arguments[json_name] = value(f, name, namespaced)
     for_provider: dict[str, Any] = {}
     init_provider: dict[str, Any] = {}
-    for json_name, f in kind.fields.items():
-        if not f.required:
-            continue
-        target = init_provider if json_name in init_only else for_provider
-        if f.ref:
-            target[f.ref] = {"name": f"example-{f.tf_name.replace('_', '-')}"}
-        elif f.secret_ref:
-            target[f.secret_ref] = _secret_ref(name, f, namespaced)
-        else:
-            target[json_name] = value(f, name, namespaced)
+    for key, argument in docexamples.in_field_order(kind.fields, arguments).items():
+        json_name = next(j for j, f in kind.fields.items() if key in (j, f.ref, f.secret_ref))
+        (init_provider if json_name in init_only else for_provider)[key] = argument
     spec: dict[str, Any] = {"forProvider": for_provider}
     if init_provider:
         spec["initProvider"] = init_provider
@@ -45,12 +117,15 @@ def example(kind: Kind) -> dict[str, Any]:
         if not namespaced:
             ref["namespace"] = "crossplane-system"
         spec["writeConnectionSecretToRef"] = ref
-    return {
+    manifest = {
         "apiVersion": kind.api_version,
         "kind": kind.kind,
         "metadata": {"name": name},
         "spec": spec,
     }
+    if mapper is None:
+        return Example(manifest)
+    return Example(manifest, doc, mapper.resolved, mapper.proposals, mapper.unknown)
 
 
 def has_connection_secret(kind: Kind) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import jetgen.templates
 from jetgen.generator import (
     crds,
+    docexamples,
     docs,
     examples,
     model,
@@ -28,6 +29,7 @@ from jetgen.generator import (
     yamltext,
 )
 from jetgen.generator import schema as schema_mod
+from jetgen.runtime import config as config_mod
 from jetgen.runtime.config import ProviderConfiguration
 from jetgen.runtime.kinds import KINDS_FILE, Kind, ProviderInfo
 
@@ -41,6 +43,11 @@ class Result:
     files: int = 0
     warnings: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
+    # Examples from the provider's docs: kinds with one, references they resolved, and
+    # the references they show that the configuration lacks (for the author to decide).
+    doc_examples: int = 0
+    doc_references: int = 0
+    proposals: list[str] = field(default_factory=list)
 
 
 def owned_paths(package: str, dockerfile: bool = True) -> list[str]:
@@ -59,16 +66,19 @@ def generate(
     models: bool = True,
     force: bool = False,
     dockerfile: bool = True,
+    docs_dir: Path | None = None,
 ) -> Result:
     """Generate everything for ``config`` from ``schema_file`` into ``root``.
 
     ``dockerfile``: also write the image recipe (it builds the provider repository's
-    Python package, so a preview without one has no use for it)."""
+    Python package, so a preview without one has no use for it). ``docs_dir``: the
+    provider's Markdown documentation, whose HCL examples become the examples."""
     result = Result()
     clock = _Clock(result.phases)
     raw = _read(schema_file)
     options = f"{models} {dockerfile}".encode()
-    inputs = writer.digest([raw, _config_bytes(config), _generator_bytes(), options])
+    docs_bytes = _docs_bytes(docs_dir, config_file) if docs_dir else b""
+    inputs = writer.digest([raw, _config_bytes(config), _generator_bytes(), options, docs_bytes])
     if not force and writer.up_to_date(root, inputs):
         result.up_to_date = True
         return result
@@ -76,6 +86,11 @@ def generate(
         parsed = schema_mod.parse(_decode(raw, schema_file), str(schema_file), provider)
     with clock("model"):
         info = model.build(parsed, config, config_file)
+    with clock("docs examples"):
+        read = docexamples.read(docs_dir) if docs_dir else None
+        examples_of = examples.all_examples(info, read, parsed.name)
+        result.warnings += read.warnings if read else []
+        _count_doc_examples(result, examples_of)
     if not info.kinds:
         result.warnings.append(f"{config_file}: include/skip select no resource type")
     package = naming.package_name(info.name)
@@ -89,7 +104,7 @@ def generate(
                 result.warnings += write_crds(staging, documents)
                 write_packaging(staging, info, documents, dockerfile)
                 write_package(staging, info, package)
-                write_examples_and_docs(staging, info)
+                write_examples_and_docs(staging, info, examples_of)
             with clock("models (wait)"):
                 if run is not None:
                     run.finish(staging.dir / package / "models")
@@ -175,10 +190,27 @@ def kind_path(kind: Kind) -> str:
     return f"{kind.group.split('.')[0]}/{naming.snake_kind(kind.kind)}"
 
 
-def write_examples_and_docs(staging: writer.Staging, info: ProviderInfo) -> None:
+def _count_doc_examples(result: Result, examples_of: dict[str, examples.Example]) -> None:
+    for type_name, ex in examples_of.items():
+        if ex.doc is None:
+            continue
+        result.doc_examples += 1
+        result.doc_references += ex.resolved
+        result.proposals += [p.text() for p in ex.proposals]
+        if ex.unknown:
+            where = f"{ex.doc.page}:{ex.doc.line}"
+            result.warnings.append(
+                f"{where}: {type_name} example sets {', '.join(ex.unknown)}, which the"
+                " schema does not have; left out"
+            )
+
+
+def write_examples_and_docs(
+    staging: writer.Staging, info: ProviderInfo, examples_of: dict[str, examples.Example]
+) -> None:
     pages = []
     for kind in info.kinds:
-        manifest = examples.example(kind)
+        manifest = examples_of[kind.terraform_type].manifest
         staging.write(f"examples/{kind_path(kind)}.yaml", dump_yaml(manifest))
         staging.write(f"docs/kinds/{kind_path(kind)}.md", docs.kind_page(kind, manifest))
         pages.append((kind, f"{kind_path(kind)}.md"))
@@ -200,6 +232,16 @@ def _decode(raw: bytes, path: Path) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise schema_mod.SchemaError(f"{path}: not valid JSON: {exc}") from None
+
+
+def _docs_bytes(directory: Path, config_file: str) -> bytes:
+    """The documentation pages, in order (a changed page regenerates the examples)."""
+    if not directory.is_dir():
+        raise config_mod.ConfigError(f"{config_file}: docs: {directory}: not a directory")
+    pages = sorted(
+        p for p in directory.rglob("*") if p.is_file() and p.suffix in docexamples.PAGE_SUFFIXES
+    )
+    return b"".join(p.relative_to(directory).as_posix().encode() + p.read_bytes() for p in pages)
 
 
 def _config_bytes(config: ProviderConfiguration) -> bytes:

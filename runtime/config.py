@@ -142,6 +142,10 @@ class ProviderConfiguration:
     resources: dict[str, ResourceConfig] = field(default_factory=dict)
     trim_descriptions: bool = False
     hooks_module: str | None = None
+    # A directory of the Terraform provider's Markdown documentation; its HCL examples
+    # become the generated examples (generator only; relative to the repository,
+    # ``$VAR`` / ``${VAR}`` expanded).
+    docs: str | None = None
 
     def selects(self, resource_type: str) -> bool:
         """Whether a Terraform resource type becomes a kind (include globs minus skip)."""
