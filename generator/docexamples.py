@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
-from hcl2.utils import process_escape_sequences
 from jetgen.generator.model import find
 from jetgen.runtime.kinds import Field, Kind
 
@@ -38,7 +36,6 @@ FENCE = re.compile(r"^```[ \t]*(?:hcl|terraform|tf)[ \t]*\n(.*?)^```[ \t]*$", re
 META_ARGUMENTS = frozenset(
     {"provider", "count", "for_each", "depends_on", "lifecycle", "provisioner", "connection"}
 )
-OPTIONS = hcl2.SerializationOptions(with_comments=False, preserve_heredocs=False)
 REFERENCE = re.compile(r"([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[\d+\])?\.([a-z0-9_.]+)")
 WHOLE_TEMPLATE = re.compile(r"\$\{([^{}]*)\}")
 
@@ -104,6 +101,10 @@ class Proposal:
 
 def read(directory: Path) -> Docs:
     """Every resource block of every page under ``directory`` (in path order)."""
+    # Imported here: only a generation with docs needs the parser.
+    import hcl2
+
+    options = hcl2.SerializationOptions(with_comments=False, preserve_heredocs=False)
     docs = Docs()
     pages = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in PAGE_SUFFIXES)
     for page in pages:
@@ -112,7 +113,7 @@ def read(directory: Path) -> Docs:
         for match in FENCE.finditer(text):
             line = text.count("\n", 0, match.start(1)) + 1
             try:
-                parsed = hcl2.loads(match.group(1), serialization_options=OPTIONS)
+                parsed = hcl2.loads(match.group(1), serialization_options=options)
             except Exception as exc:  # third-party text: any parser failure is a skip
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 docs.warnings.append(
@@ -166,6 +167,8 @@ def _template(inner: str) -> Any:
     escaped = inner.replace("$${", "").replace("%%{", "")
     if "${" in escaped or "%{" in escaped:
         return Expression(inner)  # interpolation: not a value we can know
+    from hcl2.utils import process_escape_sequences
+
     text = process_escape_sequences(inner)
     return text.replace("$${", "${").replace("%%{", "%{")
 
