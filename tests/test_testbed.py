@@ -7,6 +7,8 @@ binaries and PostgreSQL (one control plane for the whole session).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -37,10 +39,112 @@ OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:
 def test_pins_are_consistent_with_wrapper_modules():
     loaded = pins.load()
     assert set(loaded.tools) == {"kubernetes", "etcd", "tofu", "terraform"}
-    assert set(loaded.providers) == {"random", "local", "tls", "time", "http"}
+    assert set(loaded.providers) == {
+        *("random", "local", "tls", "time", "http"),
+        *("linode", "linode-v2", "postgresql", "null"),
+    }
     for build in [*loaded.tools.values(), *(p.build for p in loaded.providers.values())]:
         if build.module is not None:
             assert build.version in (build.module / "go.mod").read_text(), build.name
+    assert loaded.labels("linode", "linode") == {"3.13.0", "2.37.0"}
+
+
+def test_every_source_archive_is_where_the_pins_say_with_their_checksum(tmp_path):
+    # The real archives, checked and unpacked as the installer does (no build).
+    roots = {}
+    for key in ("linode", "linode-v2", "postgresql", "null"):
+        source = pins.load().providers[key].build.source
+        archive = pins.archives_dir() / source.file
+        roots[key] = gobuild.unpack(archive, source.sha256, tmp_path / key)
+        assert (roots[key] / "main.go").is_file(), key
+    # The edit the pin applies is needed: the archive's go.mod still asks for the refused one.
+    assert "github.com/linode/linodego v1.69.0" in (roots["linode"] / "go.mod").read_text()
+
+
+def test_archives_folder_is_found_next_to_the_repository_or_from_the_env(monkeypatch, tmp_path):
+    monkeypatch.delenv(pins.ARCHIVES_ENV, raising=False)
+    monkeypatch.delenv(pins.SHARED_ENV, raising=False)
+    found = pins.archives_dir()
+    assert found.name == "providers-src"
+    assert found.parent.name == "shared"
+    assert pins.REPO_ROOT.is_relative_to(found.parents[1])
+    monkeypatch.setenv(pins.SHARED_ENV, str(tmp_path))
+    assert pins.archives_dir() == tmp_path / "providers-src"
+    monkeypatch.setenv(pins.ARCHIVES_ENV, str(tmp_path / "elsewhere"))
+    assert pins.archives_dir() == tmp_path / "elsewhere"
+
+
+def _archived(tmp_path: Path, content: bytes) -> tuple[Path, str]:
+    """A one-folder source archive as the shared ones are; returns it and its sha256."""
+    tree = tmp_path / "tree" / "terraform-provider-x-1.0.0"
+    tree.mkdir(parents=True)
+    (tree / "go.mod").write_bytes(content)
+    archive = tmp_path / "archives" / "x-v1.0.0.tar.gz"
+    archive.parent.mkdir()
+    subprocess.run(["tar", "czf", archive, "-C", tree.parent, tree.name], check=True)
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def _archive_pins(sha256: str) -> pins.Pins:
+    source = pins.Archive("x-v1.0.0.tar.gz", sha256)
+    build = pins.GoBuild(
+        "terraform-provider-x_v1.0.0", "1.0.0", None, None, {".": "terraform-provider-x"},
+        "-s -w", source,
+    )  # fmt: skip
+    provider = pins.Provider("x", "example", "1.0.0", build)
+    return pins.Pins({}, {"x": provider}, pins.load().debian_packages)
+
+
+def test_archive_with_a_wrong_checksum_is_refused_by_name(tmp_path, monkeypatch):
+    archive, digest = _archived(tmp_path, b"module example.com/x\n")
+    monkeypatch.setenv(pins.ARCHIVES_ENV, str(archive.parent))
+    layout = Layout(tmp_path / "cache")
+    out = io.StringIO()
+
+    status = install.run(layout, _archive_pins("0" * 64), out=out)
+
+    assert status == 1
+    report = out.getvalue()
+    assert f"FAILED: provider example/x 1.0.0: {archive}: sha256 is {digest}, " in report
+    assert f"versions.toml pins {'0' * 64}" in report
+    assert not (layout.sources / "terraform-provider-x_v1.0.0").exists()
+    assert not (layout.stamps / "terraform-provider-x_v1.0.0").exists()
+
+
+def test_missing_archive_names_the_folder_and_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(pins.ARCHIVES_ENV, str(tmp_path / "nowhere"))
+    out = io.StringIO()
+    status = install.run(Layout(tmp_path / "cache"), _archive_pins("0" * 64), out=out)
+    assert status == 1
+    assert f"source archive {tmp_path}/nowhere/x-v1.0.0.tar.gz not found" in out.getvalue()
+    assert "JETGEN_PROVIDERS_SRC" in out.getvalue()
+
+
+def test_failed_source_build_is_loud_and_leaves_nothing_in_the_mirror(tmp_path, monkeypatch):
+    # A real `go build` of a module with no Go files; GOPROXY=off keeps it offline.
+    monkeypatch.setenv("GOPROXY", "off")
+    archive, digest = _archived(tmp_path, b"module example.com/x\n\ngo 1.24\n")
+    monkeypatch.setenv(pins.ARCHIVES_ENV, str(archive.parent))
+    layout = Layout(tmp_path / "cache")
+    out = io.StringIO()
+
+    status = install.run(layout, _archive_pins(digest), out=out)
+
+    assert status == 1
+    report = out.getvalue()
+    assert "FAILED: provider example/x 1.0.0: terraform-provider-x_v1.0.0 1.0.0 could" in report
+    assert "no Go files" in report  # go's own reason, from the log tail
+    assert layout.installed_providers() == set()
+    assert not (layout.stamps / "terraform-provider-x_v1.0.0").exists()
+
+
+def test_stamp_key_of_an_archive_build_changes_with_its_checksum_and_edits():
+    build = pins.load().providers["linode"].build
+    other_sha = dataclasses.replace(build, source=pins.Archive(build.source.file, "1" * 64))
+    no_edit = dataclasses.replace(
+        build, source=pins.Archive(build.source.file, build.source.sha256)
+    )
+    assert len({build.stamp_key(), other_sha.stamp_key(), no_edit.stamp_key()}) == 3
 
 
 def test_pin_referring_to_missing_version_names_file_and_field(tmp_path):
@@ -75,7 +179,7 @@ def test_failed_build_is_reported_by_name_and_exits_non_zero(tmp_path, monkeypat
     out = io.StringIO()
 
     status = install.run(
-        layout, pins.Pins({"broken": broken}, {}, {}, pins.load().debian_packages), out=out
+        layout, pins.Pins({"broken": broken}, {}, pins.load().debian_packages), out=out
     )
 
     assert status == 1
@@ -92,13 +196,39 @@ def test_plugin_cache_links_to_the_mirror_and_drops_old_labels(tmp_path):
     stale = layout.plugin_cache / REGISTRY_HOSTS[0] / "hashicorp" / "random" / "0.0.1"
     stale.mkdir(parents=True)
 
-    install._link_into_plugin_cache(layout, provider)
-    install._link_into_plugin_cache(layout, provider)  # idempotent
+    install._link_into_plugin_cache(layout, provider, {provider.label})
+    install._link_into_plugin_cache(layout, provider, {provider.label})  # idempotent
 
     for host in REGISTRY_HOSTS:
         link = layout.plugin_cache / host / "hashicorp" / "random" / provider.label / "linux_amd64"
         assert link.readlink() == layout.provider_dir(host, "hashicorp", "random", provider.label)
     assert not stale.exists()
+
+
+def test_a_provider_pinned_at_two_versions_keeps_both_in_the_mirror(tmp_path):
+    layout = Layout(tmp_path)
+    loaded = pins.load()
+    keep = loaded.labels("linode", "linode")
+    for key in ("linode", "linode-v2"):
+        provider = loaded.providers[key]
+        for host in REGISTRY_HOSTS:
+            path = layout.provider_binary(host, "linode", "linode", provider.label)
+            path.parent.mkdir(parents=True)
+            path.write_text("")
+    old = layout.provider_dir(REGISTRY_HOSTS[0], "linode", "linode", "1.0.0")
+    old.mkdir(parents=True)
+
+    for key in ("linode", "linode-v2"):
+        install._drop_other_labels(layout, REGISTRY_HOSTS[0], loaded.providers[key], keep)
+        install._link_into_plugin_cache(layout, loaded.providers[key], keep)
+
+    assert layout.installed_providers() == {
+        ("linode", "linode", "3.13.0"),
+        ("linode", "linode", "2.37.0"),
+    }
+    assert not old.parent.exists()
+    cached = layout.plugin_cache / REGISTRY_HOSTS[1] / "linode" / "linode"
+    assert sorted(p.name for p in cached.iterdir()) == ["2.37.0", "3.13.0"]
 
 
 def test_installed_providers_requires_every_registry_host(tmp_path):
@@ -110,7 +240,7 @@ def test_installed_providers_requires_every_registry_host(tmp_path):
     only_one = layout.provider_binary(REGISTRY_HOSTS[0], "hashicorp", "tls", "4.3.0")
     only_one.parent.mkdir(parents=True)
     only_one.write_text("")
-    assert layout.installed_providers() == {"random": "3.9.0"}
+    assert layout.installed_providers() == {("hashicorp", "random", "3.9.0")}
 
 
 def test_missing_install_is_reported_with_the_fixture_message(tmp_path):
@@ -118,7 +248,8 @@ def test_missing_install_is_reported_with_the_fixture_message(tmp_path):
         Testbed(Layout(tmp_path)).require_installed()
     message = str(caught.value)
     assert message.startswith("test bed not installed: run scripts/testbed install (missing: etcd")
-    assert "provider random 3.9.0" in message
+    assert "provider hashicorp/random 3.9.0" in message
+    assert "provider linode/linode 2.37.0" in message
     with pytest.raises(NotInstalled, match=r"\(missing: tofu\)"):
         _ = Testbed(Layout(tmp_path)).tofu
 
@@ -303,18 +434,33 @@ def test_namespace_deletion_completes(apiserver):
 # --- tofu / terraform with the provider mirror ---------------------------------------
 
 
-def _main_tf_json(providers: dict[str, str]) -> str:
-    """Every mirrored provider pinned to its label, plus one random_password."""
+def _pinned_sets() -> list[dict[str, pins.Provider]]:
+    """The pinned providers as working-directory sets: local name -> provider.
+
+    One configuration can require a provider only once, so a provider pinned at a second
+    version goes into a second set.
+    """
+    sets: list[dict[str, pins.Provider]] = []
+    for provider in pins.load().providers.values():
+        free = next((s for s in sets if provider.name not in s), None)
+        if free is None:
+            free = {}
+            sets.append(free)
+        free[provider.name] = provider
+    return sets
+
+
+def _main_tf_json(providers: dict[str, pins.Provider]) -> str:
+    """Every provider of the set pinned to its label, plus one random_password."""
     required = {
-        name: {"source": f"hashicorp/{name}", "version": label} for name, label in providers.items()
+        name: {"source": p.source_address, "version": p.label} for name, p in providers.items()
     }
-    config = {
-        "terraform": {"required_providers": required},
-        "resource": {"random_password": {"db": {"length": 24, "special": False}}},
-        "output": {
+    config: dict = {"terraform": {"required_providers": required}}
+    if "random" in providers:
+        config["resource"] = {"random_password": {"db": {"length": 24, "special": False}}}
+        config["output"] = {
             "password_length": {"value": "${length(random_password.db.result)}", "sensitive": True}
-        },
-    }
+        }
     return json.dumps(config, indent=2)
 
 
@@ -326,43 +472,82 @@ def _run(cli: Path, args: list[str], cwd: Path, env: dict) -> subprocess.Complet
     return proc
 
 
-@pytest.fixture(scope="module", params=["tofu", "terraform"])
+PINNED_SETS = _pinned_sets()
+# How many resource types each provider's own schema has (its README/CHANGELOG counts).
+RESOURCE_TYPES = {
+    ("linode", "3.13.0"): 44,
+    ("linode", "2.37.0"): 38,
+    ("postgresql", "1.26.0"): 15,
+    ("null", "3.2.4"): 1,
+}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(cli, n) for cli in ("tofu", "terraform") for n in range(len(PINNED_SETS))],
+    ids=lambda param: f"{param[0]}-set{param[1]}",
+)
 def initialized(request, testbed, tmp_path_factory):
     """A working directory that `init` filled from the mirror, with downloads blocked."""
-    cli = testbed.bin(request.param)
-    workdir = tmp_path_factory.mktemp(request.param)
-    (workdir / "main.tf.json").write_text(_main_tf_json(testbed.providers))
+    cli_name, index = request.param
+    cli = testbed.bin(cli_name)
+    workdir = tmp_path_factory.mktemp(f"{cli_name}-{index}")
+    providers = PINNED_SETS[index]
+    (workdir / "main.tf.json").write_text(_main_tf_json(providers))
     env = testbed.tf_env(OFFLINE)
     _run(cli, ["init", "-input=false", "-no-color"], workdir, env)
-    return cli, workdir, env
+    return cli, workdir, env, providers
+
+
+def test_pinned_sets_cover_every_pin_once():
+    assert len(PINNED_SETS) == 2  # linode is pinned twice
+    flat = [p for pinned in PINNED_SETS for p in pinned.values()]
+    assert sorted(flat, key=repr) == sorted(pins.load().providers.values(), key=repr)
+    assert PINNED_SETS[1]["linode"].label == "2.37.0"
 
 
 @pytest.mark.e2e
 def test_init_installs_every_provider_from_the_mirror(testbed, initialized):
-    cli, workdir, _ = initialized
+    cli, workdir, _, providers = initialized
     lock = (workdir / ".terraform.lock.hcl").read_text()
     host = "registry.opentofu.org" if cli.name == "tofu" else "registry.terraform.io"
     assert set(testbed.providers) == set(pins.load().providers)
-    for name, label in testbed.providers.items():
-        assert f'provider "{host}/hashicorp/{name}"' in lock
-        assert f'version     = "{label}"' in lock
+    for provider in providers.values():
+        block = lock.split(f'provider "{host}/{provider.source_address}"', 1)
+        assert len(block) == 2, f"{provider.source_address} not in the lock file"
+        assert f'version     = "{provider.label}"' in block[1].split("}", 1)[0]
 
 
 @pytest.mark.e2e
 def test_providers_schema_has_every_provider(testbed, initialized):
-    cli, workdir, env = initialized
+    cli, workdir, env, providers = initialized
     schemas = json.loads(_run(cli, ["providers", "schema", "-json"], workdir, env).stdout)
     host = "registry.opentofu.org" if cli.name == "tofu" else "registry.terraform.io"
-    for name in testbed.providers:
-        schema = schemas["provider_schemas"][f"{host}/hashicorp/{name}"]
-        assert schema.get("resource_schemas") or schema.get("data_source_schemas"), name
-    random = schemas["provider_schemas"][f"{host}/hashicorp/random"]
-    assert "length" in random["resource_schemas"]["random_password"]["block"]["attributes"]
+    assert set(schemas["provider_schemas"]) == {
+        f"{host}/{p.source_address}" for p in providers.values()
+    }
+    for provider in providers.values():
+        schema = schemas["provider_schemas"][f"{host}/{provider.source_address}"]
+        assert schema.get("resource_schemas") or schema.get("data_source_schemas"), provider
+        expected = RESOURCE_TYPES.get((provider.name, provider.label))
+        if expected is not None:
+            assert len(schema["resource_schemas"]) == expected, provider
+    if "random" in providers:
+        random = schemas["provider_schemas"][f"{host}/hashicorp/random"]
+        assert "length" in random["resource_schemas"]["random_password"]["block"]["attributes"]
+    if "linode" in providers:
+        linode = schemas["provider_schemas"][f"{host}/linode/linode"]
+        assert "token" in linode["provider"]["block"]["attributes"]
+        assert "linode_lke_cluster" in linode["resource_schemas"]
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(
+    "initialized", [("tofu", 0), ("terraform", 0)], indirect=True, ids=["tofu", "terraform"]
+)
 def test_random_password_is_applied_and_destroyed(initialized):
-    cli, workdir, env = initialized
+    cli, workdir, env, providers = initialized
+    assert "random" in providers
     _run(cli, ["apply", "-auto-approve", "-input=false", "-no-color"], workdir, env)
     outputs = json.loads(_run(cli, ["output", "-json"], workdir, env).stdout)
     assert outputs["password_length"]["value"] == 24
@@ -375,7 +560,7 @@ def test_random_password_is_applied_and_destroyed(initialized):
 @pytest.mark.e2e
 @pytest.mark.parametrize("cli_name", ["tofu", "terraform"])
 def test_provider_missing_from_the_mirror_is_not_downloaded(testbed, tmp_path, cli_name):
-    config = {"terraform": {"required_providers": {"null": {"source": "hashicorp/null"}}}}
+    config = {"terraform": {"required_providers": {"dns": {"source": "hashicorp/dns"}}}}
     (tmp_path / "main.tf.json").write_text(json.dumps(config))
     proc = subprocess.run(
         [testbed.bin(cli_name), "init", "-input=false", "-no-color"],
@@ -386,7 +571,7 @@ def test_provider_missing_from_the_mirror_is_not_downloaded(testbed, tmp_path, c
         timeout=120,
     )
     assert proc.returncode != 0
-    assert "hashicorp/null" in proc.stderr
+    assert "hashicorp/dns" in proc.stderr
 
 
 # --- PostgreSQL --------------------------------------------------------------------------

@@ -64,8 +64,22 @@ class Testbed:
 
     @property
     def providers(self) -> dict[str, str]:
-        """Provider name -> version label present in the mirror."""
-        return self.layout.installed_providers()
+        """Pin key (the provider's name, see versions.toml) -> version label, for the
+        pinned providers present in the mirror."""
+        installed = self.layout.installed_providers()
+        return {
+            key: p.label
+            for key, p in pins_module.load().providers.items()
+            if (p.namespace, p.name, p.label) in installed
+        }
+
+    def provider_binary(self, key: str, host: str = "registry.terraform.io") -> Path:
+        """The mirrored binary of one pinned provider (by pin key)."""
+        p = pins_module.load().providers[key]
+        path = self.layout.provider_binary(host, p.namespace, p.name, p.label)
+        if not path.is_file():
+            raise NotInstalled(f"provider {p.source_address} {p.label}")
+        return path
 
     def tf_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """os.environ plus what makes tofu/terraform use only the local mirror."""
@@ -87,11 +101,11 @@ class Testbed:
         ]
         if not self.cli_config.is_file():
             missing.append(self.cli_config.name)
-        installed = self.providers
+        installed = self.layout.installed_providers()
         missing += [
-            f"provider {name} {p.label}"
-            for name, p in wanted.providers.items()
-            if installed.get(name) != p.label
+            f"provider {p.source_address} {p.label}"
+            for p in wanted.providers.values()
+            if (p.namespace, p.name, p.label) not in installed
         ]
         return missing
 

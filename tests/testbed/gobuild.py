@@ -6,16 +6,18 @@ so an interrupted build never leaves a half-written binary where the tests look.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .layout import Layout
-from .pins import GoBuild
+from .pins import GoBuild, archives_dir
 
 
 class BuildError(RuntimeError):
@@ -55,6 +57,8 @@ def build(layout: Layout, build: GoBuild) -> BuildResult:
 
     flags = ["-trimpath", f"-ldflags={' '.join(['-s', build.ldflags]).strip()}"]
     env = dict(os.environ)
+    if build.source is not None:
+        return _build_source(layout, build, staging, log)
     if build.module is not None:
         cmd = ["go", "build", *flags, "-o", f"{staging}/", *build.binaries]
         env["GOFLAGS"] = _goflags(env.get("GOFLAGS", ""), "-mod=mod")
@@ -67,20 +71,9 @@ def build(layout: Layout, build: GoBuild) -> BuildResult:
         cwd = staging
 
     started = time.monotonic()
-    with log.open("w") as out:
-        out.write(f"$ cd {cwd} && GOFLAGS={env['GOFLAGS']!r} {' '.join(cmd)}\n")
-        out.flush()
-        try:
-            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        except FileNotFoundError as exc:
-            raise BuildError(f"{build.name}: cannot run 'go' ({exc}); is Go installed?") from exc
+    log.write_text("")
+    _run_go(build, cmd, cwd, env, log, started)
     seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        tail = "\n".join(log.read_text().splitlines()[-15:])
-        raise BuildError(
-            f"{build.name} {build.version} could not be built: {cmd[0]} {cmd[1]} exited "
-            f"{proc.returncode} after {seconds:.0f}s (full log: {log})\n{tail}"
-        )
 
     outputs = {}
     for package, binary in build.binaries.items():
@@ -89,6 +82,69 @@ def build(layout: Layout, build: GoBuild) -> BuildResult:
             raise BuildError(f"{build.name}: go did not produce {built.name} for {package}")
         outputs[binary] = built
     return BuildResult(build.name, outputs, seconds, skipped=False)
+
+
+def _run_go(build: GoBuild, cmd: list[str], cwd: Path, env: dict, log: Path, started: float):
+    """Run one go command, appending its output to the log; raise with the log's tail."""
+    with log.open("a") as out:
+        out.write(f"$ cd {cwd} && GOFLAGS={env['GOFLAGS']!r} {' '.join(cmd)}\n")
+        out.flush()
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        except FileNotFoundError as exc:
+            raise BuildError(f"{build.name}: cannot run 'go' ({exc}); is Go installed?") from exc
+    if proc.returncode != 0:
+        seconds = time.monotonic() - started
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise BuildError(
+            f"{build.name} {build.version} could not be built: {cmd[0]} {cmd[1]} exited "
+            f"{proc.returncode} after {seconds:.0f}s (full log: {log})\n{tail}"
+        )
+
+
+def _build_source(layout: Layout, build: GoBuild, staging: Path, log: Path) -> BuildResult:
+    """Checksum, unpack, apply the pinned go.mod edits, `go build .` with the module proxy."""
+    assert build.source is not None
+    started = time.monotonic()
+    archive = archives_dir() / build.source.file
+    source = unpack(archive, build.source.sha256, layout.sources / build.name)
+    env = dict(os.environ)
+    # -mod=mod: the edits (and go.sum) are resolved through the module proxy.
+    env["GOFLAGS"] = _goflags(env.get("GOFLAGS", ""), "-mod=mod -buildvcs=false")
+    log.write_text(f"# {archive} (sha256 {build.source.sha256}) unpacked into {source}\n")
+    for edit in build.source.go_mod_edits:
+        _run_go(build, ["go", "mod", "edit", edit], source, env, log, started)
+    (binary,) = build.binaries.values()
+    output = staging / binary
+    cmd = ["go", "build", "-trimpath", f"-ldflags={build.ldflags}", "-o", str(output), "."]
+    _run_go(build, cmd, source, env, log, started)
+    if not output.is_file():
+        raise BuildError(f"{build.name}: go did not produce {output}")
+    return BuildResult(build.name, {binary: output}, time.monotonic() - started, skipped=False)
+
+
+def unpack(archive: Path, sha256: str, target: Path) -> Path:
+    """Verify the archive's checksum, extract it into a fresh `target`, return its root.
+
+    The archives hold one top-level folder (the repository at its tag); that is the root.
+    """
+    if not archive.is_file():
+        raise BuildError(
+            f"source archive {archive} not found (set JETGEN_PROVIDERS_SRC to the folder "
+            f"holding it, or JETGEN_SHARED_DIR to the shared folder)"
+        )
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise BuildError(f"{archive}: sha256 is {digest}, versions.toml pins {sha256}")
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        # The "data" filter refuses absolute paths, links out of the tree and devices.
+        tar.extractall(target, filter="data")
+    entries = list(target.iterdir())
+    if len(entries) != 1 or not (entries[0] / "go.mod").is_file():
+        raise BuildError(f"{archive}: expected one top-level folder with a go.mod")
+    return entries[0]
 
 
 def _goflags(current: str, mod_flag: str | None) -> str:

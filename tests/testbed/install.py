@@ -51,17 +51,17 @@ def run(layout: Layout, pins: Pins, out=sys.stdout) -> int:
     for tool in pins.tools.values():
         _step(report, tool.name, out, lambda tool=tool: _install_tool(layout, tool, out))
     for provider in pins.providers.values():
-        name = f"provider {provider.name}"
-        _step(report, name, out, lambda provider=provider: _install_provider(layout, provider, out))
+        name = f"provider {provider.source_address} {provider.label}"
+        keep = pins.labels(provider.namespace, provider.name)
+        _step(
+            report,
+            name,
+            out,
+            lambda provider=provider, keep=keep: _install_provider(layout, provider, keep, out),
+        )
     _write_cli_config(layout)
     _step(report, "debian packages", out, lambda: _ensure_debian_packages(pins, out))
 
-    for blocked in pins.blocked.values():
-        print(
-            f"unavailable: provider {blocked.namespace}/{blocked.name} ({blocked.module}): "
-            f"{blocked.reason}",
-            file=out,
-        )
     for name, seconds in report.built:
         print(f"built: {name} in {seconds:.0f}s", file=out)
     print(f"up to date: {', '.join(report.current) or '-'}", file=out)
@@ -94,19 +94,22 @@ def _install_tool(layout: Layout, tool: GoBuild, out) -> gobuild.BuildResult | N
     return result
 
 
-def _install_provider(layout: Layout, provider: Provider, out) -> gobuild.BuildResult | None:
+def _install_provider(
+    layout: Layout, provider: Provider, keep: set[str], out
+) -> gobuild.BuildResult | None:
+    """Build one provider version into the mirror; `keep` is every label pinned for it."""
     targets = [
         layout.provider_binary(host, provider.namespace, provider.name, provider.label)
         for host in REGISTRY_HOSTS
     ]
     if gobuild.is_current(layout, provider.build, targets):
-        _link_into_plugin_cache(layout, provider)
+        _link_into_plugin_cache(layout, provider, keep)
         return None
-    print(f"building provider {provider.name} {provider.label} ...", file=out, flush=True)
+    print(f"building provider {provider.source_address} {provider.label} ...", file=out, flush=True)
     result = gobuild.build(layout, provider.build)
     (built,) = result.outputs.values()
     for host in REGISTRY_HOSTS:
-        _drop_other_labels(layout, host, provider)
+        _drop_other_labels(layout, host, provider, keep)
     first, *others = targets
     first.parent.mkdir(parents=True, exist_ok=True)
     os.replace(built, first)
@@ -117,11 +120,11 @@ def _install_provider(layout: Layout, provider: Provider, out) -> gobuild.BuildR
         os.link(first, target)
     gobuild.write_stamp(layout, provider.build)
     shutil.rmtree(layout.staging / provider.build.name)
-    _link_into_plugin_cache(layout, provider)
+    _link_into_plugin_cache(layout, provider, keep)
     return result
 
 
-def _link_into_plugin_cache(layout: Layout, provider: Provider) -> None:
+def _link_into_plugin_cache(layout: Layout, provider: Provider, keep: set[str]) -> None:
     """Pre-fill TF_PLUGIN_CACHE_DIR the way `init` would (a symlink to the mirror entry).
 
     Then concurrent `init`s only ever read the cache; Terraform 1.5 does not lock it.
@@ -129,21 +132,32 @@ def _link_into_plugin_cache(layout: Layout, provider: Provider) -> None:
     for host in REGISTRY_HOSTS:
         mirrored = layout.provider_dir(host, provider.namespace, provider.name, provider.label)
         link = layout.plugin_cache / mirrored.relative_to(layout.mirror)
-        if link.is_symlink() and link.resolve() == mirrored.resolve():
-            continue
         provider_root = link.parents[1]
         if provider_root.is_dir():
-            shutil.rmtree(provider_root)  # other labels or a stale entry
+            for label_dir in provider_root.iterdir():
+                if label_dir.name not in keep:  # a label no longer pinned
+                    _remove(label_dir)
+        if link.is_symlink() and link.resolve() == mirrored.resolve():
+            continue
+        if link.is_symlink() or link.exists():
+            _remove(link)  # a stale entry
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(mirrored)
 
 
-def _drop_other_labels(layout: Layout, host: str, provider: Provider) -> None:
+def _remove(path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+
+
+def _drop_other_labels(layout: Layout, host: str, provider: Provider, keep: set[str]) -> None:
     """A changed pin must not leave the old version in the mirror next to the new one."""
     provider_root = layout.mirror / host / provider.namespace / provider.name
     if provider_root.is_dir():
         for label_dir in provider_root.iterdir():
-            if label_dir.name != provider.label:
+            if label_dir.name not in keep:
                 shutil.rmtree(label_dir)
 
 

@@ -5,6 +5,7 @@
     <cache>/mirror/<host>/<ns>/<name>/<label>/<os_arch>/terraform-provider-<name>_v<label>
     <cache>/terraformrc          mirror-only CLI config for both tofu and terraform
     <cache>/plugin-cache/        TF_PLUGIN_CACHE_DIR
+    <cache>/src/<tool>/          provider source unpacked from its archive (kept for reading)
     <cache>/stamps/<tool>        stamp key of the last successful build
     <cache>/logs/<tool>.log      output of the last build
     <cache>/run/state.json       what `scripts/testbed up` started
@@ -64,6 +65,10 @@ class Layout:
         return self.root / "logs"
 
     @property
+    def sources(self) -> Path:
+        return self.root / "src"
+
+    @property
     def staging(self) -> Path:
         return self.root / "staging"
 
@@ -78,12 +83,12 @@ class Layout:
         binary = f"terraform-provider-{name}_v{label}"
         return self.provider_dir(host, namespace, name, label) / binary
 
-    def installed_providers(self) -> dict[str, str]:
-        """name -> mirrored version label, for providers present under every registry host."""
-        found: dict[str, set[str]] = {}
+    def installed_providers(self) -> set[tuple[str, str, str]]:
+        """(namespace, name, label) of every provider present under every registry host."""
+        found: dict[tuple[str, str, str], set[str]] = {}
         for host in REGISTRY_HOSTS:
             for binary in (self.mirror / host).glob(f"*/*/*/{PLATFORM}/terraform-provider-*"):
+                namespace = binary.parents[3].name
                 name, label = binary.parents[2].name, binary.parents[1].name
-                found.setdefault(f"{name}@{label}", set()).add(host)
-        complete = [key for key, hosts in found.items() if len(hosts) == len(REGISTRY_HOSTS)]
-        return dict(key.split("@", 1) for key in sorted(complete))
+                found.setdefault((namespace, name, label), set()).add(host)
+        return {key for key, hosts in found.items() if len(hosts) == len(REGISTRY_HOSTS)}

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 VERSIONS_FILE = HERE / "versions.toml"
+REPO_ROOT = HERE.parents[1]
+# Where the provider source archives are: this env var, else `providers-src/` in the shared
+# folder next to the repository (or next to any folder above it, for a worktree).
+ARCHIVES_ENV = "JETGEN_PROVIDERS_SRC"
+SHARED_ENV = "JETGEN_SHARED_DIR"
 
 
 class PinError(ValueError):
@@ -21,21 +27,33 @@ class PinError(ValueError):
 
 
 @dataclass(frozen=True)
+class Archive:
+    """A provider's released source tree, kept as a tarball outside the repository."""
+
+    file: str  # name inside the archive folder
+    sha256: str
+    # `go mod edit` arguments applied after unpacking (e.g. a dependency the proxy refuses)
+    go_mod_edits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class GoBuild:
     """How one Go program (or a group built together) is produced.
 
-    Exactly one of `module` (a wrapper module dir under tests/testbed/) and `install`
-    (a package path for `go install pkg@version`) is set.
+    Exactly one of `module` (a wrapper module dir under tests/testbed/), `install`
+    (a package path for `go install pkg@version`) and `source` (a source archive whose root
+    is the main package) is set.
     """
 
     name: str
     version: str
     module: Path | None
     install: str | None
-    # import path -> binary name; for `install` builds the single binary's name.
+    # import path -> binary name; for `install`/`source` builds the single binary's name.
     binaries: dict[str, str] = field(default_factory=dict)
     # Extra linker flags, e.g. the -X a release build sets to drop a "-dev" version suffix.
     ldflags: str = ""
+    source: Archive | None = None
 
     def stamp_key(self) -> str:
         """Pinned version + wrapper go.mod content: changing either forces a rebuild."""
@@ -43,6 +61,8 @@ class GoBuild:
         parts.update(binaries=self.binaries, ldflags=self.ldflags)
         if self.module is not None:
             parts["go.mod"] = hashlib.sha256((self.module / "go.mod").read_bytes()).hexdigest()
+        if self.source is not None:
+            parts["source"] = [self.source.file, self.source.sha256, *self.source.go_mod_edits]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -53,22 +73,25 @@ class Provider:
     label: str  # version published in the filesystem mirror
     build: GoBuild
 
-
-@dataclass(frozen=True)
-class Blocked:
-    name: str
-    namespace: str
-    module: str
-    reason: str
+    @property
+    def source_address(self) -> str:
+        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True)
 class Pins:
     tools: dict[str, GoBuild]
+    # pin key -> provider; the key is the provider's name unless one provider is pinned at
+    # two versions (then the second has its own key and names the provider in `name`)
     providers: dict[str, Provider]
-    blocked: dict[str, Blocked]
     # what the test bed needs from the distribution -> Debian package providing it
     debian_packages: dict[str, str]
+
+    def labels(self, namespace: str, name: str) -> set[str]:
+        """Every version of one provider the mirror should publish."""
+        return {
+            p.label for p in self.providers.values() if (p.namespace, p.name) == (namespace, name)
+        }
 
 
 def load(path: Path = VERSIONS_FILE) -> Pins:
@@ -77,21 +100,51 @@ def load(path: Path = VERSIONS_FILE) -> Pins:
         name: _go_build(path, f"tools.{name}", name, entry) for name, entry in data["tools"].items()
     }
     providers = {}
-    for name, entry in data["providers"].items():
-        where = f"providers.{name}"
+    for key, entry in data["providers"].items():
+        where = f"providers.{key}"
+        name = entry.get("name", key)
+        label = _field(path, where, entry, "label")
         binary = f"terraform-provider-{name}"
-        build = _go_build(path, where, binary, entry, default_binary=binary)
-        providers[name] = Provider(
-            name,
-            _field(path, where, entry, "namespace"),
-            _field(path, where, entry, "label"),
-            build,
-        )
-    blocked = {
-        name: Blocked(name, entry["namespace"], entry["module"], entry["reason"])
-        for name, entry in data.get("blocked", {}).items()
-    }
-    return Pins(tools, providers, blocked, dict(data["debian"]))
+        if "archive" in entry:
+            build = _archive_build(path, where, binary, label, entry)
+        else:
+            build = _go_build(path, where, binary, entry, default_binary=binary)
+        providers[key] = Provider(name, _field(path, where, entry, "namespace"), label, build)
+    return Pins(tools, providers, dict(data["debian"]))
+
+
+def _archive_build(path: Path, where: str, binary: str, label: str, entry: dict) -> GoBuild:
+    for other in ("module", "install", "version"):
+        if other in entry:
+            raise PinError(f"{path}: [{where}] has 'archive', so it cannot have '{other}'")
+    sha256 = _field(path, where, entry, "sha256")
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise PinError(f"{path}: [{where}] sha256 must be 64 lowercase hex digits")
+    edits = tuple(entry.get("go_mod_edit", ()))
+    archive = Archive(_field(path, where, entry, "archive"), sha256, edits)
+    # One stamp per version: a provider pinned twice has two builds.
+    name = f"{binary}_v{label}"
+    return GoBuild(name, label, None, None, {".": binary}, "-s -w", archive)
+
+
+def archives_dir() -> Path:
+    """The folder holding the provider source archives (see ARCHIVES_ENV)."""
+    configured = os.environ.get(ARCHIVES_ENV)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return shared_dir() / "providers-src"
+
+
+def shared_dir() -> Path:
+    """`$JETGEN_SHARED_DIR`, else the first `shared/` next to the repo root or above it."""
+    configured = os.environ.get(SHARED_ENV)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    for folder in REPO_ROOT.parents:
+        if (folder / "shared").is_dir():
+            return folder / "shared"
+    # Not found: name the place it was first looked for, so the error says where.
+    return REPO_ROOT.parent / "shared"
 
 
 def _field(path: Path, where: str, entry: dict, key: str) -> str:
