@@ -106,6 +106,8 @@ def cmd_env(bed: Testbed) -> int:
     tf_env = bed.tf_env()
     exports = {name: tf_env[name] for name in TF_VARIABLES}
     exports["PATH"] = f"{bed.layout.bin}:{os.environ.get('PATH', '')}"
+    # The reference providers' jetgen.yaml find the providers' docs under <cache>/src.
+    exports["JETGEN_TESTBED_DIR"] = str(bed.layout.root)
     state = _read_state(bed.layout)
     if state is not None:
         exports["KUBECONFIG"] = state["kubeconfig"]

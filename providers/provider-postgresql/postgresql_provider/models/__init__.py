@@ -1,0 +1,1 @@
+"""Pydantic models of every kind, one module per API group."""
