@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROVIDERS = REPO / "providers"
 LINODE = PROVIDERS / "provider-linode"
 RANDOM = PROVIDERS / "provider-random"
+POSTGRESQL = PROVIDERS / "provider-postgresql"
 
 # Written by `jetgen generate` but ignored by each provider's .gitignore.
 UNTRACKED = {".jetgen-stamp.json", "schema.json"}

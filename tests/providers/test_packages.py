@@ -91,8 +91,12 @@ print(json.dumps({"kinds": len(info.kinds), "examples": len(checked)}))
 
 @pytest.mark.parametrize(
     ("provider", "package", "kinds"),
-    [(reference.LINODE, "linode_provider", 38), (reference.RANDOM, "random_provider", 10)],
-    ids=["linode", "random"],
+    [
+        (reference.LINODE, "linode_provider", 38),
+        (reference.RANDOM, "random_provider", 10),
+        (reference.POSTGRESQL, "postgresql_provider", 15),
+    ],
+    ids=["linode", "random", "postgresql"],
 )
 def test_package_loads_and_examples_fit_the_models(provider, package, kinds):
     done = subprocess.run(
@@ -128,3 +132,33 @@ def test_linode_kinds_carry_credentials_endpoint_and_kubeconfig():
     (ref,) = pool.references
     assert (ref.field, ref.kind, ref.group) == ("cluster_id", "Cluster", "lke.linode.m.jetgen.dev")
     assert pool.fields["clusterId"].ref == "clusterIdRef"
+
+
+def test_postgresql_kinds_carry_credentials_references_and_the_role_login():
+    """What the runtime reads from provider-postgresql's kinds.json."""
+    info = ProviderInfo.load(reference.POSTGRESQL / "postgresql_provider" / "kinds.json")
+    assert (info.source, info.version) == ("cyrilgdn/postgresql", "1.26.0")
+    # Where and as whom to connect come from the ProviderConfig's Secret, as arguments.
+    assert [(c.key, c.argument, c.optional) for c in info.credentials] == [
+        ("host", "host", False),
+        ("port", "port", True),
+        ("username", "username", False),
+        ("password", "password", False),
+    ]
+    assert not {"host", "port", "username", "password"} & set(info.provider_fields)
+    assert "sslmode" in info.provider_fields
+    kinds = {k.terraform_type: k for k in info.kinds}
+    wanted = ("role", "database", "schema", "extension", "grant")
+    assert {f"postgresql_{t}" for t in wanted} <= set(kinds)
+    role = kinds["postgresql_role"]
+    assert (role.external_name.strategy, role.external_name.argument) == ("argument", "name")
+    assert [(d.key, d.attribute) for d in role.connection_details] == [
+        ("username", "name"),
+        ("password", "password"),
+    ]
+    assert role.fields["password"].secret_ref == "passwordSecretRef"
+    refs = {(t, r.field): (r.kind, r.value_from) for t, k in kinds.items() for r in k.references}
+    assert refs[("postgresql_database", "owner")] == ("Role", "external_name")
+    assert refs[("postgresql_grant", "schema")] == ("Schema", "status.atProvider.name")
+    assert refs[("postgresql_schema", "policy.role")] == ("Role", "external_name")
+    assert kinds["postgresql_schema"].fields["policy"].item.fields["role"].ref == "roleRef"

@@ -42,6 +42,24 @@ def test_provider_random_is_regenerated_unchanged(testbed, tmp_path):
     assert not problems, "provider-random is stale; regenerate it:\n" + "\n".join(problems)
 
 
+@pytest.mark.e2e
+def test_provider_postgresql_is_regenerated_unchanged(testbed, tmp_path):
+    # Obtained through tofu from the mirror (the test bed builds cyrilgdn/postgresql from
+    # its released source), with the examples from the provider's docs, which the test
+    # bed unpacked into its cache: jetgen.yaml names them under $JETGEN_TESTBED_DIR.
+    copy = reference.copy_tracked(reference.POSTGRESQL, tmp_path / "provider-postgresql")
+    assert not (copy / "schema.json").exists()
+    env = testbed.tf_env(
+        {"JETGEN_TERRAFORM": str(testbed.tofu), "JETGEN_TESTBED_DIR": str(testbed.dir)}
+    )
+    env.pop("PYTHONPATH", None)
+    output = reference.regenerate(copy, env=env)
+    assert "15 kinds" in output
+    assert "examples from" in output and "15 of 15 kinds" in output, output
+    problems = reference.differences(reference.POSTGRESQL, copy)
+    assert not problems, "provider-postgresql is stale; regenerate it:\n" + "\n".join(problems)
+
+
 def test_a_stale_file_is_reported_with_a_diff(tmp_path):
     """The check itself: a hand edit of a generated file is found and shown."""
     copy = reference.copy_tracked(reference.LINODE, tmp_path / "provider-linode")
