@@ -259,6 +259,28 @@ def test_a_broken_block_is_reported_with_its_file_and_skipped(tmp_path):
     assert docs.pages == 3  # notes.txt is not a page
 
 
+def test_a_kind_whose_only_block_is_broken_falls_back_to_the_placeholder(tmp_path):
+    docs_dir = write_docs(tmp_path)
+    (docs_dir / "node_pool.md").write_text(
+        '```terraform\nresource "demo_node_pool" "p" {\n  cluster_id = [\n}\n```\n'
+        '```hcl\nresource "demo_cluster" "c" {\n  label = "c"\n  region = "x"\n'
+        "  retired_argument = 1\n}\n```\n"
+    )
+    info = model.build(schema.parse(SCHEMA, "schema.json"), ProviderConfiguration(name="demo"))
+    docs = docexamples.read(docs_dir)
+    assert any(w.startswith(f"{docs_dir / 'node_pool.md'}:2: HCL") for w in docs.warnings)
+    out = examples.all_examples(info, docs, "demo")
+    pool = next(k for k in info.kinds if k.terraform_type == "demo_node_pool")
+    assert out["demo_node_pool"].doc is None
+    assert out["demo_node_pool"].manifest == examples.example(pool)
+    # The cluster's own page wins over another page's block of the same type.
+    assert out["demo_cluster"].doc.label == "my-cluster"
+    other = docexamples.Docs(resources=[r for r in docs.resources if r.label == "c"])
+    (cluster,) = [e for t, e in examples.all_examples(info, other, "demo").items() if e.doc]
+    assert cluster.unknown == ["retired_argument"]  # docs of another version: left out
+    assert for_provider(cluster) == {"label": "c", "pool": [{"nodeType": "example"}], "region": "x"}
+
+
 def test_kinds_without_docs_keep_the_placeholder_example(tmp_path):
     info = model.build(schema.parse(SCHEMA, "schema.json"), ProviderConfiguration(name="demo"))
     out = examples.all_examples(info, docexamples.Docs(), "demo")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.generator.test_apiserver import dry_run_examples
 from tests.providers import reference
 from tests.runtime import harness
 
@@ -325,6 +326,10 @@ def test_examples_from_the_docs_become_ready(testbed, reference_apiserver, postg
     api = reference_apiserver
     harness.install_crds(api, reference.POSTGRESQL)
     ns = api.create_namespace("pg-examples")
+    # Every example (all 15 kinds) is valid for its CRD.
+    done = dry_run_examples(api, reference.POSTGRESQL, ns)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("created (server dry run)") == 15, done.stdout
     # The examples use the ClusterProviderConfig "default" and the Secrets they name.
     api.apply(credentials("pg-admin", ns, postgres))
     api.apply(provider_config("default", "pg-admin", ns))
