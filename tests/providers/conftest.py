@@ -8,8 +8,11 @@ cannot serve two shapes at once. A second control plane costs about 5 s.
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +29,23 @@ def reference_apiserver(testbed, tmp_path_factory) -> Iterator[ApiServer]:
     finally:
         plane.stop()
         shutil.rmtree(folder / "etcd", ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def linode_schema(testbed, tmp_path_factory) -> Path:
+    """`tofu providers schema -json` of linode/linode 3.13.0 from the test bed's mirror."""
+    folder = tmp_path_factory.mktemp("linode-schema")
+    label = testbed.providers["linode"]
+    config = {"terraform": {"required_providers": {"linode": {"source": "linode/linode",
+                                                              "version": label}}}}  # fmt: skip
+    (folder / "main.tf.json").write_text(json.dumps(config))
+    env = testbed.tf_env()
+    for args in (["init", "-input=false", "-no-color"], ["providers", "schema", "-json"]):
+        done = subprocess.run(
+            [str(testbed.tofu), *args], cwd=folder, env=env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    path = folder / "schema.json"
+    path.write_text(done.stdout)
+    return path

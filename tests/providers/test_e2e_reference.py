@@ -29,13 +29,13 @@ def test_provider_linode_crds_established_and_examples_accepted(reference_apiser
     api = reference_apiserver
     crd_files = sorted((reference.LINODE / "package" / "crds").glob("*.yaml"))
     examples = sorted((reference.LINODE / "examples").rglob("*.yaml"))
-    # 38 kinds, plus ProviderConfig and ClusterProviderConfig.
-    assert (len(crd_files), len(examples)) == (40, 38)
+    # 44 kinds, plus ProviderConfig and ClusterProviderConfig.
+    assert (len(crd_files), len(examples)) == (46, 44)
 
     started = time.monotonic()
     names = install_crds(api, reference.LINODE)
     established = time.monotonic() - started
-    assert len(names) == 40
+    assert len(names) == 46
 
     namespace = api.create_namespace("linode")
     started = time.monotonic()

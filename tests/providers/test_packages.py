@@ -50,22 +50,42 @@ def id_arguments(block: dict, path: str = "", in_list: bool = False) -> Iterator
         yield from id_arguments(child["block"], f"{path}{name}.", in_list or not single)
 
 
-def test_every_linode_id_argument_is_referenced_or_explained():
-    hooks = hooks_module(reference.LINODE)
-    schema = json.loads(LINODE_SCHEMA.read_text())
-    (provider,) = schema["provider_schemas"].values()
+def _id_arguments(schema_file: Path) -> tuple[set, set]:
+    """(plain, inside lists) (type, path) pairs of every *_id argument of a linode schema."""
+    (provider,) = json.loads(schema_file.read_text())["provider_schemas"].values()
     plain, in_lists = set(), set()
     for type_name, resource in provider["resource_schemas"].items():
         for path, in_list in id_arguments(resource["block"]):
             (in_lists if in_list else plain).add((type_name, path))
-    referenced = set(hooks.REFERENCES)
+    return plain, in_lists
+
+
+@pytest.mark.e2e
+def test_every_linode_id_argument_is_referenced_or_explained(linode_schema):
+    """linode/linode 3.13.0, schema from the real binary: every *_id argument, also inside
+    lists, names a kind or is explained."""
+    hooks = hooks_module(reference.LINODE)
+    plain, in_lists = _id_arguments(linode_schema)
+    referenced = set(hooks.REFERENCES) | set(hooks.REFERENCES_SINCE_3)
     explained = set(hooks.NOT_REFERENCED)
-    assert plain - referenced - explained == set(), "decide: reference or NOT_REFERENCED"
+    missing = (plain | in_lists) - referenced - explained
+    assert missing == set(), f"decide: reference or NOT_REFERENCED: {sorted(missing)}"
     assert referenced & explained == set()
+    # Every configured *_id path exists in this release (the generator checks all paths).
+    assert {k for k in referenced if k[1].endswith("_id")} - plain - in_lists == set()
     # Sanity of the walk itself: it sees both kinds of places.
     assert ("linode_lke_node_pool", "cluster_id") in plain
     assert ("linode_instance", "interface.subnet_id") in in_lists
-    assert ("linode_instance_config", "devices.sda.disk_id") in plain
+    assert ("linode_instance_config", "devices.sdbl.disk_id") in plain
+
+
+def test_the_2_37_preview_references_exist_in_that_release():
+    hooks = hooks_module(reference.LINODE)
+    plain, in_lists = _id_arguments(LINODE_SCHEMA)
+    ids = {k for k in hooks.REFERENCES if k[1].endswith("_id")}
+    assert ids - plain - in_lists == set()
+    assert ("linode_instance_config", "devices.sdh.disk_id") in hooks.REFERENCES
+    assert ("linode_instance_config", "devices.sdi.disk_id") not in hooks.REFERENCES
 
 
 # Runs in its own interpreter: both providers' hooks modules are called `config`, and the
@@ -92,7 +112,7 @@ print(json.dumps({"kinds": len(info.kinds), "examples": len(checked)}))
 @pytest.mark.parametrize(
     ("provider", "package", "kinds"),
     [
-        (reference.LINODE, "linode_provider", 38),
+        (reference.LINODE, "linode_provider", 44),
         (reference.RANDOM, "random_provider", 10),
         (reference.POSTGRESQL, "postgresql_provider", 15),
     ],
@@ -113,11 +133,13 @@ def test_package_loads_and_examples_fit_the_models(provider, package, kinds):
 def test_linode_kinds_carry_credentials_endpoint_and_kubeconfig():
     """What the runtime reads from provider-linode's kinds.json for the seed story."""
     info = ProviderInfo.load(reference.LINODE / "linode_provider" / "kinds.json")
-    assert (info.source, info.version) == ("linode/linode", "2.37.0")
+    assert (info.source, info.version) == ("linode/linode", "3.13.0")
     token = next(c for c in info.credentials if c.key == "token")
     assert (token.env, token.optional) == ("LINODE_TOKEN", False)
-    # The API address is a ProviderConfig setting (spec.configuration.url).
+    # The API address is a ProviderConfig setting (spec.configuration.url, .apiVersion).
     assert info.provider_fields["url"].tf_name == "url"
+    assert info.provider_fields["apiVersion"].tf_name == "api_version"
+    assert "token" not in {f.tf_name for f in info.provider_fields.values()}
     kinds = {k.terraform_type: k for k in info.kinds}
     cluster = kinds["linode_lke_cluster"]
     assert (cluster.group, cluster.kind) == ("lke.linode.m.jetgen.dev", "Cluster")
@@ -129,8 +151,8 @@ def test_linode_kinds_carry_credentials_endpoint_and_kubeconfig():
     )
     pool = kinds["linode_lke_node_pool"]
     assert pool.external_name.import_id == "{cluster_id},{external_name}"
-    (ref,) = pool.references
-    assert (ref.field, ref.kind, ref.group) == ("cluster_id", "Cluster", "lke.linode.m.jetgen.dev")
+    ref = next(r for r in pool.references if r.field == "cluster_id")
+    assert (ref.kind, ref.group) == ("Cluster", "lke.linode.m.jetgen.dev")
     assert pool.fields["clusterId"].ref == "clusterIdRef"
 
 

@@ -8,6 +8,7 @@ and commit (see providers/README.md).
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -16,15 +17,41 @@ from tests.generator.paths import LINODE as LINODE_SCHEMA
 from tests.providers import reference
 
 
-def test_provider_linode_is_regenerated_unchanged(tmp_path):
-    # The linode provider cannot be installed here (the Go module proxy does not serve
-    # it), so the schema is the shared file, handed over as `--schema` (nothing cached).
-    assert LINODE_SCHEMA.is_file(), f"{LINODE_SCHEMA}: the shared linode schema is missing"
+@pytest.mark.e2e
+def test_provider_linode_is_regenerated_unchanged(testbed, tmp_path):
+    # The normal way, as for provider-random: jetgen obtains the schema of linode/linode
+    # 3.13.0 with tofu from the test bed's mirror (the binary built from its source).
     copy = reference.copy_tracked(reference.LINODE, tmp_path / "provider-linode")
-    output = reference.regenerate(copy, "--schema", str(LINODE_SCHEMA))
-    assert "38 kinds" in output
+    assert not (copy / "schema.json").exists()
+    env = testbed.tf_env({"JETGEN_TERRAFORM": str(testbed.tofu)})
+    env.pop("PYTHONPATH", None)
+    output = reference.regenerate(copy, env=env)
+    schema = json.loads((copy / "schema.json").read_text())
+    assert list(schema["provider_schemas"]) == ["registry.opentofu.org/linode/linode"]
+    assert "44 kinds" in output
     problems = reference.differences(reference.LINODE, copy)
     assert not problems, "provider-linode is stale; regenerate it:\n" + "\n".join(problems)
+
+
+@pytest.mark.e2e
+def test_provider_linode_preview_for_2_37_0_generates(testbed, tmp_path):
+    """The same configuration generates for linode/linode 2.37.0 (the version the Upjet-based
+    peer is built for), from the shared schema of that release; its binary is in the mirror."""
+    assert LINODE_SCHEMA.is_file(), f"{LINODE_SCHEMA}: the shared linode 2.37.0 schema is missing"
+    assert testbed.providers["linode-v2"] == "2.37.0"
+    copy = reference.copy_tracked(reference.LINODE, tmp_path / "provider-linode-2.37.0")
+    config = copy / "jetgen.yaml"
+    config.write_text(config.read_text().replace('version: "3.13.0"', 'version: "2.37.0"'))
+    output = reference.regenerate(copy, "--schema", str(LINODE_SCHEMA))
+    assert "38 kinds" in output
+    kinds = json.loads((copy / "linode_provider" / "kinds.json").read_text())
+    assert kinds["version"] == "2.37.0"
+    by_type = {k["terraform_type"]: k for k in kinds["kinds"]}
+    # The 2.x-only kinds come from the hooks, the 3.x-only ones are absent.
+    assert by_type["linode_database_mysql"]["kind"] == "MySQL"
+    assert "linode_interface" not in by_type
+    slots = {r["field"] for r in by_type["linode_instance_config"]["references"]}
+    assert "devices.sdh.disk_id" in slots and "devices.sdi.disk_id" not in slots
 
 
 @pytest.mark.e2e

@@ -18,9 +18,17 @@ class SettingsInitParameters(BaseModel):
     """
     Account-wide backups default.
     """
+    interfacesForNewLinodes: str | None = None
+    """
+    Type of interfaces for new Linode instances.
+    """
     longviewSubscription: str | None = None
     """
     The Longview Pro tier you are currently subscribed to.
+    """
+    maintenancePolicy: str | None = None
+    """
+    The default Maintenance Policy for this account. If not provided, the default policy (linode/migrate) will be applied.
     """
     networkHelper: bool | None = None
     """
@@ -37,9 +45,17 @@ class SettingsObservation(BaseModel):
     """
     The email of the current account.
     """
+    interfacesForNewLinodes: str | None = None
+    """
+    Type of interfaces for new Linode instances.
+    """
     longviewSubscription: str | None = None
     """
     The Longview Pro tier you are currently subscribed to.
+    """
+    maintenancePolicy: str | None = None
+    """
+    The default Maintenance Policy for this account. If not provided, the default policy (linode/migrate) will be applied.
     """
     managed: bool | None = None
     """
@@ -60,9 +76,17 @@ class SettingsParameters(BaseModel):
     """
     Account-wide backups default.
     """
+    interfacesForNewLinodes: str | None = None
+    """
+    Type of interfaces for new Linode instances.
+    """
     longviewSubscription: str | None = None
     """
     The Longview Pro tier you are currently subscribed to.
+    """
+    maintenancePolicy: str | None = None
+    """
+    The default Maintenance Policy for this account. If not provided, the default policy (linode/migrate) will be applied.
     """
     networkHelper: bool | None = None
     """

@@ -87,17 +87,66 @@ class AccessControlsStatus(BaseModel):
 
 class PendingUpdatesObservation(BaseModel):
     deadline: str | None = None
+    """
+    The time when a mandatory update needs to be applied.
+    """
     description: str | None = None
+    """
+    A description of the update.
+    """
     plannedFor: str | None = None
+    """
+    The date and time a maintenance update will be applied.
+    """
+
+
+class PrivateNetworkObservation(BaseModel):
+    publicAccess: bool | None = None
+    """
+    Set to `true` to allow clients outside of the VPC to connect to the database using a public IP address.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet to restrict access to this database using.
+    """
+    vpcId: float | None = None
+    """
+    The ID of the virtual private cloud (VPC) to restrict access to this database using.
+    """
+
+
+class PrivateNetworkParameters(BaseModel):
+    publicAccess: bool | None = None
+    """
+    Set to `true` to allow clients outside of the VPC to connect to the database using a public IP address.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet to restrict access to this database using.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+    vpcId: float | None = None
+    """
+    The ID of the virtual private cloud (VPC) to restrict access to this database using.
+    """
+    vpcIdRef: field_common.ObjectReference | None = None
+    """
+    Sets vpcId from another object.
+    """
+    vpcIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object vpcId is taken from by labels.
+    """
 
 
 class TimeoutsParameters(BaseModel):
-    create: str | None = None
-    delete: str | None = None
-    update: str | None = None
-
-
-class TimeoutsParameters2(BaseModel):
     create: str | None = None
     """
     A string that can be [parsed as a duration](https://pkg.go.dev/time#ParseDuration) consisting of numbers and unit suffixes, such as "30s" or "2h45m". Valid time units are "s" (seconds), "m" (minutes), "h" (hours).
@@ -112,64 +161,23 @@ class TimeoutsParameters2(BaseModel):
     """
 
 
-class UpdatesInitParameters(BaseModel):
-    dayOfWeek: str | None = None
-    """
-    The day to perform maintenance.
-    """
-    duration: float | None = None
-    """
-    The maximum maintenance window time in hours.
-    """
-    frequency: str | None = None
-    """
-    Whether maintenance occurs on a weekly or monthly basis.
-    """
-    hourOfDay: float | None = None
-    """
-    The hour to begin maintenance based in UTC time.
-    """
-    weekOfMonth: float | None = None
-    """
-    The week of the month to perform monthly frequency updates. Required for monthly frequency updates.
-    """
-
-
-class UpdatesInitParameters2(BaseModel):
-    dayOfWeek: float | None = None
-    duration: float | None = None
-    frequency: str | None = None
-    hourOfDay: float | None = None
-
-
 class UpdatesParameters(BaseModel):
-    dayOfWeek: str
+    dayOfWeek: float | None = None
     """
-    The day to perform maintenance.
+    The numeric reference for the day of the week to perform maintenance. 1 is Monday, 2 is Tuesday, through to 7 which is Sunday.
     """
-    duration: float
+    duration: float | None = None
     """
     The maximum maintenance window time in hours.
     """
-    frequency: str
+    frequency: str | None = None
     """
-    Whether maintenance occurs on a weekly or monthly basis.
+    How frequently maintenance occurs. Currently can only be weekly.
     """
-    hourOfDay: float
+    hourOfDay: float | None = None
     """
-    The hour to begin maintenance based in UTC time.
+    How frequently maintenance occurs. Currently can only be weekly.
     """
-    weekOfMonth: float | None = None
-    """
-    The week of the month to perform monthly frequency updates. Required for monthly frequency updates.
-    """
-
-
-class UpdatesParameters2(BaseModel):
-    dayOfWeek: float
-    duration: float
-    frequency: str
-    hourOfDay: float
 
 
 class AccessControls(BaseModel):
@@ -184,193 +192,6 @@ class AccessControls(BaseModel):
     status: AccessControlsStatus | None = None
 
 
-class MySQLInitParameters(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode Instance nodes deployed to the Managed Database. Defaults to 1.
-    """
-    encrypted: bool | None = None
-    """
-    Whether the Managed Databases is encrypted.
-    """
-    engineId: str | None = None
-    """
-    The Managed Database engine in engine/version format. (e.g. mysql/8.0.30)
-    """
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    region: str | None = None
-    """
-    The region to use for the Managed Database.
-    """
-    replicationType: str | None = None
-    """
-    The replication method used for the Managed Database.
-    """
-    sslConnection: bool | None = None
-    """
-    Whether to require SSL credentials to establish a connection to the Managed Database.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updates: UpdatesInitParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
-
-
-class MySQLObservation(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode Instance nodes deployed to the Managed Database. Defaults to 1.
-    """
-    created: str | None = None
-    """
-    When this Managed Database was created.
-    """
-    encrypted: bool | None = None
-    """
-    Whether the Managed Databases is encrypted.
-    """
-    engine: str | None = None
-    """
-    The Managed Database engine.
-    """
-    engineId: str | None = None
-    """
-    The Managed Database engine in engine/version format. (e.g. mysql/8.0.30)
-    """
-    hostPrimary: str | None = None
-    """
-    The primary host for the Managed Database.
-    """
-    hostSecondary: str | None = None
-    """
-    The secondary host for the Managed Database.
-    """
-    id: str | None = None
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    region: str | None = None
-    """
-    The region to use for the Managed Database.
-    """
-    replicationType: str | None = None
-    """
-    The replication method used for the Managed Database.
-    """
-    sslConnection: bool | None = None
-    """
-    Whether to require SSL credentials to establish a connection to the Managed Database.
-    """
-    status: str | None = None
-    """
-    The operating status of the Managed Database.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updated: str | None = None
-    """
-    When this Managed Database was last updated.
-    """
-    updates: UpdatesInitParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
-    version: str | None = None
-    """
-    The Managed Database engine version.
-    """
-
-
-class MySQLParameters(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode Instance nodes deployed to the Managed Database. Defaults to 1.
-    """
-    encrypted: bool | None = None
-    """
-    Whether the Managed Databases is encrypted.
-    """
-    engineId: str | None = None
-    """
-    The Managed Database engine in engine/version format. (e.g. mysql/8.0.30)
-    """
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    region: str | None = None
-    """
-    The region to use for the Managed Database.
-    """
-    replicationType: str | None = None
-    """
-    The replication method used for the Managed Database.
-    """
-    sslConnection: bool | None = None
-    """
-    Whether to require SSL credentials to establish a connection to the Managed Database.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updates: UpdatesParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
-
-
-class MySQLSpec(BaseModel):
-    forProvider: MySQLParameters
-    initProvider: MySQLInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
-class MySQLStatus(BaseModel):
-    atProvider: MySQLObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    observedGeneration: int | None = None
-
-
 class MySQLV2InitParameters(BaseModel):
     allowList: list[str] | None = None
     """
@@ -379,6 +200,118 @@ class MySQLV2InitParameters(BaseModel):
     clusterSize: float | None = None
     """
     The number of Linode instance nodes deployed to the Managed Database.
+    """
+    engineConfigBinlogRetentionPeriod: float | None = None
+    """
+    The minimum amount of time in seconds to keep binlog entries before deletion. This may be extended for services that require binlog entries for longer than the default for example if using the MySQL Debezium Kafka connector.
+    """
+    engineConfigMysqlConnectTimeout: float | None = None
+    """
+    The number of seconds that the mysqld server waits for a connect packet before responding with Bad handshake.
+    """
+    engineConfigMysqlDefaultTimeZone: str | None = None
+    """
+    Default server time zone as an offset from UTC (from -12:00 to +12:00), a time zone name, or 'SYSTEM' to use the MySQL server default.
+    """
+    engineConfigMysqlGroupConcatMaxLen: float | None = None
+    """
+    The maximum permitted result length in bytes for the GROUP_CONCAT() function.
+    """
+    engineConfigMysqlInformationSchemaStatsExpiry: float | None = None
+    """
+    The time, in seconds, before cached statistics expire.
+    """
+    engineConfigMysqlInnodbChangeBufferMaxSize: float | None = None
+    """
+    Maximum size for the InnoDB change buffer, as a percentage of the total size of the buffer pool. Default is 25.
+    """
+    engineConfigMysqlInnodbFlushNeighbors: float | None = None
+    """
+    Specifies whether flushing a page from the InnoDB buffer pool also flushes other dirty pages in the same extent (default is 1): 0 - dirty pages in the same extent are not flushed, 1 - flush contiguous dirty pages in the same extent, 2 - flush dirty pages in the same extent.
+    """
+    engineConfigMysqlInnodbFtMinTokenSize: float | None = None
+    """
+    Minimum length of words that are stored in an InnoDB FULLTEXT index. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbFtServerStopwordTable: str | None = None
+    """
+    This option is used to specify your own InnoDB FULLTEXT index stopword list for all InnoDB tables.
+    """
+    engineConfigMysqlInnodbLockWaitTimeout: float | None = None
+    """
+    The length of time in seconds an InnoDB transaction waits for a row lock before giving up. Default is 120.
+    """
+    engineConfigMysqlInnodbLogBufferSize: float | None = None
+    """
+    The size in bytes of the buffer that InnoDB uses to write to the log files on disk.
+    """
+    engineConfigMysqlInnodbOnlineAlterLogMaxSize: float | None = None
+    """
+    The upper limit in bytes on the size of the temporary log files used during online DDL operations for InnoDB tables.
+    """
+    engineConfigMysqlInnodbReadIoThreads: float | None = None
+    """
+    The number of I/O threads for read operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbRollbackOnTimeout: bool | None = None
+    """
+    When enabled a transaction timeout causes InnoDB to abort and roll back the entire transaction. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbThreadConcurrency: float | None = None
+    """
+    Defines the maximum number of threads permitted inside of InnoDB. Default is 0 (infinite concurrency - no limit).
+    """
+    engineConfigMysqlInnodbWriteIoThreads: float | None = None
+    """
+    The number of I/O threads for write operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInteractiveTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on an interactive connection before closing it.
+    """
+    engineConfigMysqlInternalTmpMemStorageEngine: str | None = None
+    """
+    The storage engine for in-memory internal temporary tables.
+    """
+    engineConfigMysqlMaxAllowedPacket: float | None = None
+    """
+    Size of the largest message in bytes that can be received by the server. Default is 67108864 (64M).
+    """
+    engineConfigMysqlMaxHeapTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set tmp_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlNetBufferLength: float | None = None
+    """
+    Start sizes of connection buffer and result buffer. Default is 16384 (16K). Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlNetReadTimeout: float | None = None
+    """
+    The number of seconds to wait for more data from a connection before aborting the read.
+    """
+    engineConfigMysqlNetWriteTimeout: float | None = None
+    """
+    The number of seconds to wait for a block to be written to a connection before aborting the write.
+    """
+    engineConfigMysqlSortBufferSize: float | None = None
+    """
+    Sort buffer size in bytes for ORDER BY optimization. Default is 262144 (256K).
+    """
+    engineConfigMysqlSqlMode: str | None = None
+    """
+    Global SQL mode. Set to empty to use MySQL server defaults. When creating a new service and not setting this field Aiven default SQL mode (strict, SQL standard compliant) will be assigned.
+    """
+    engineConfigMysqlSqlRequirePrimaryKey: bool | None = None
+    """
+    Require primary key to be defined for new tables or old tables modified with ALTER TABLE and fail if missing. It is recommended to always have primary keys because various functionality may break if any large table is missing them.
+    """
+    engineConfigMysqlTmpTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set max_heap_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlWaitTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on a noninteractive connection before closing it.
     """
     engineId: str | None = None
     """
@@ -396,6 +329,10 @@ class MySQLV2InitParameters(BaseModel):
     """
     A unique, user-defined string referring to the Managed Database.
     """
+    privateNetwork: PrivateNetworkParameters | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
     region: str | None = None
     """
     The Region ID for the Managed Database.
@@ -404,12 +341,12 @@ class MySQLV2InitParameters(BaseModel):
     """
     Whether this database is suspended.
     """
-    timeouts: TimeoutsParameters2 | None = None
+    timeouts: TimeoutsParameters | None = None
     type: str | None = None
     """
     The Linode Instance type used by the Managed Database for its nodes.
     """
-    updates: UpdatesInitParameters2 | None = None
+    updates: UpdatesParameters | None = None
     """
     Configuration settings for automated patch update maintenance for the Managed Database.
     """
@@ -436,6 +373,118 @@ class MySQLV2Observation(BaseModel):
     """
     The Managed Database engine in engine/version format.
     """
+    engineConfigBinlogRetentionPeriod: float | None = None
+    """
+    The minimum amount of time in seconds to keep binlog entries before deletion. This may be extended for services that require binlog entries for longer than the default for example if using the MySQL Debezium Kafka connector.
+    """
+    engineConfigMysqlConnectTimeout: float | None = None
+    """
+    The number of seconds that the mysqld server waits for a connect packet before responding with Bad handshake.
+    """
+    engineConfigMysqlDefaultTimeZone: str | None = None
+    """
+    Default server time zone as an offset from UTC (from -12:00 to +12:00), a time zone name, or 'SYSTEM' to use the MySQL server default.
+    """
+    engineConfigMysqlGroupConcatMaxLen: float | None = None
+    """
+    The maximum permitted result length in bytes for the GROUP_CONCAT() function.
+    """
+    engineConfigMysqlInformationSchemaStatsExpiry: float | None = None
+    """
+    The time, in seconds, before cached statistics expire.
+    """
+    engineConfigMysqlInnodbChangeBufferMaxSize: float | None = None
+    """
+    Maximum size for the InnoDB change buffer, as a percentage of the total size of the buffer pool. Default is 25.
+    """
+    engineConfigMysqlInnodbFlushNeighbors: float | None = None
+    """
+    Specifies whether flushing a page from the InnoDB buffer pool also flushes other dirty pages in the same extent (default is 1): 0 - dirty pages in the same extent are not flushed, 1 - flush contiguous dirty pages in the same extent, 2 - flush dirty pages in the same extent.
+    """
+    engineConfigMysqlInnodbFtMinTokenSize: float | None = None
+    """
+    Minimum length of words that are stored in an InnoDB FULLTEXT index. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbFtServerStopwordTable: str | None = None
+    """
+    This option is used to specify your own InnoDB FULLTEXT index stopword list for all InnoDB tables.
+    """
+    engineConfigMysqlInnodbLockWaitTimeout: float | None = None
+    """
+    The length of time in seconds an InnoDB transaction waits for a row lock before giving up. Default is 120.
+    """
+    engineConfigMysqlInnodbLogBufferSize: float | None = None
+    """
+    The size in bytes of the buffer that InnoDB uses to write to the log files on disk.
+    """
+    engineConfigMysqlInnodbOnlineAlterLogMaxSize: float | None = None
+    """
+    The upper limit in bytes on the size of the temporary log files used during online DDL operations for InnoDB tables.
+    """
+    engineConfigMysqlInnodbReadIoThreads: float | None = None
+    """
+    The number of I/O threads for read operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbRollbackOnTimeout: bool | None = None
+    """
+    When enabled a transaction timeout causes InnoDB to abort and roll back the entire transaction. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbThreadConcurrency: float | None = None
+    """
+    Defines the maximum number of threads permitted inside of InnoDB. Default is 0 (infinite concurrency - no limit).
+    """
+    engineConfigMysqlInnodbWriteIoThreads: float | None = None
+    """
+    The number of I/O threads for write operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInteractiveTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on an interactive connection before closing it.
+    """
+    engineConfigMysqlInternalTmpMemStorageEngine: str | None = None
+    """
+    The storage engine for in-memory internal temporary tables.
+    """
+    engineConfigMysqlMaxAllowedPacket: float | None = None
+    """
+    Size of the largest message in bytes that can be received by the server. Default is 67108864 (64M).
+    """
+    engineConfigMysqlMaxHeapTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set tmp_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlNetBufferLength: float | None = None
+    """
+    Start sizes of connection buffer and result buffer. Default is 16384 (16K). Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlNetReadTimeout: float | None = None
+    """
+    The number of seconds to wait for more data from a connection before aborting the read.
+    """
+    engineConfigMysqlNetWriteTimeout: float | None = None
+    """
+    The number of seconds to wait for a block to be written to a connection before aborting the write.
+    """
+    engineConfigMysqlSortBufferSize: float | None = None
+    """
+    Sort buffer size in bytes for ORDER BY optimization. Default is 262144 (256K).
+    """
+    engineConfigMysqlSqlMode: str | None = None
+    """
+    Global SQL mode. Set to empty to use MySQL server defaults. When creating a new service and not setting this field Aiven default SQL mode (strict, SQL standard compliant) will be assigned.
+    """
+    engineConfigMysqlSqlRequirePrimaryKey: bool | None = None
+    """
+    Require primary key to be defined for new tables or old tables modified with ALTER TABLE and fail if missing. It is recommended to always have primary keys because various functionality may break if any large table is missing them.
+    """
+    engineConfigMysqlTmpTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set max_heap_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlWaitTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on a noninteractive connection before closing it.
+    """
     engineId: str | None = None
     """
     The unique ID of the database engine and version to use. (e.g. mysql/8)
@@ -454,11 +503,15 @@ class MySQLV2Observation(BaseModel):
     """
     hostSecondary: str | None = None
     """
-    The secondary/private host for the Managed Database.
+    Deprecated. The secondary/private host for the Managed Database.
+    """
+    hostStandby: str | None = None
+    """
+    The standby host for the Managed Database.
     """
     id: str | None = None
     """
-    The id of the VPC.
+    The id of the MySQL Database.
     """
     label: str | None = None
     """
@@ -484,6 +537,10 @@ class MySQLV2Observation(BaseModel):
     """
     The access port for this Managed Database.
     """
+    privateNetwork: PrivateNetworkObservation | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
     region: str | None = None
     """
     The Region ID for the Managed Database.
@@ -500,7 +557,7 @@ class MySQLV2Observation(BaseModel):
     """
     Whether this database is suspended.
     """
-    timeouts: TimeoutsParameters2 | None = None
+    timeouts: TimeoutsParameters | None = None
     type: str | None = None
     """
     The Linode Instance type used by the Managed Database for its nodes.
@@ -509,7 +566,7 @@ class MySQLV2Observation(BaseModel):
     """
     When this Managed Database was last updated.
     """
-    updates: UpdatesInitParameters2 | None = None
+    updates: UpdatesParameters | None = None
     """
     Configuration settings for automated patch update maintenance for the Managed Database.
     """
@@ -528,6 +585,118 @@ class MySQLV2Parameters(BaseModel):
     """
     The number of Linode instance nodes deployed to the Managed Database.
     """
+    engineConfigBinlogRetentionPeriod: float | None = None
+    """
+    The minimum amount of time in seconds to keep binlog entries before deletion. This may be extended for services that require binlog entries for longer than the default for example if using the MySQL Debezium Kafka connector.
+    """
+    engineConfigMysqlConnectTimeout: float | None = None
+    """
+    The number of seconds that the mysqld server waits for a connect packet before responding with Bad handshake.
+    """
+    engineConfigMysqlDefaultTimeZone: str | None = None
+    """
+    Default server time zone as an offset from UTC (from -12:00 to +12:00), a time zone name, or 'SYSTEM' to use the MySQL server default.
+    """
+    engineConfigMysqlGroupConcatMaxLen: float | None = None
+    """
+    The maximum permitted result length in bytes for the GROUP_CONCAT() function.
+    """
+    engineConfigMysqlInformationSchemaStatsExpiry: float | None = None
+    """
+    The time, in seconds, before cached statistics expire.
+    """
+    engineConfigMysqlInnodbChangeBufferMaxSize: float | None = None
+    """
+    Maximum size for the InnoDB change buffer, as a percentage of the total size of the buffer pool. Default is 25.
+    """
+    engineConfigMysqlInnodbFlushNeighbors: float | None = None
+    """
+    Specifies whether flushing a page from the InnoDB buffer pool also flushes other dirty pages in the same extent (default is 1): 0 - dirty pages in the same extent are not flushed, 1 - flush contiguous dirty pages in the same extent, 2 - flush dirty pages in the same extent.
+    """
+    engineConfigMysqlInnodbFtMinTokenSize: float | None = None
+    """
+    Minimum length of words that are stored in an InnoDB FULLTEXT index. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbFtServerStopwordTable: str | None = None
+    """
+    This option is used to specify your own InnoDB FULLTEXT index stopword list for all InnoDB tables.
+    """
+    engineConfigMysqlInnodbLockWaitTimeout: float | None = None
+    """
+    The length of time in seconds an InnoDB transaction waits for a row lock before giving up. Default is 120.
+    """
+    engineConfigMysqlInnodbLogBufferSize: float | None = None
+    """
+    The size in bytes of the buffer that InnoDB uses to write to the log files on disk.
+    """
+    engineConfigMysqlInnodbOnlineAlterLogMaxSize: float | None = None
+    """
+    The upper limit in bytes on the size of the temporary log files used during online DDL operations for InnoDB tables.
+    """
+    engineConfigMysqlInnodbReadIoThreads: float | None = None
+    """
+    The number of I/O threads for read operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbRollbackOnTimeout: bool | None = None
+    """
+    When enabled a transaction timeout causes InnoDB to abort and roll back the entire transaction. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbThreadConcurrency: float | None = None
+    """
+    Defines the maximum number of threads permitted inside of InnoDB. Default is 0 (infinite concurrency - no limit).
+    """
+    engineConfigMysqlInnodbWriteIoThreads: float | None = None
+    """
+    The number of I/O threads for write operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInteractiveTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on an interactive connection before closing it.
+    """
+    engineConfigMysqlInternalTmpMemStorageEngine: str | None = None
+    """
+    The storage engine for in-memory internal temporary tables.
+    """
+    engineConfigMysqlMaxAllowedPacket: float | None = None
+    """
+    Size of the largest message in bytes that can be received by the server. Default is 67108864 (64M).
+    """
+    engineConfigMysqlMaxHeapTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set tmp_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlNetBufferLength: float | None = None
+    """
+    Start sizes of connection buffer and result buffer. Default is 16384 (16K). Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlNetReadTimeout: float | None = None
+    """
+    The number of seconds to wait for more data from a connection before aborting the read.
+    """
+    engineConfigMysqlNetWriteTimeout: float | None = None
+    """
+    The number of seconds to wait for a block to be written to a connection before aborting the write.
+    """
+    engineConfigMysqlSortBufferSize: float | None = None
+    """
+    Sort buffer size in bytes for ORDER BY optimization. Default is 262144 (256K).
+    """
+    engineConfigMysqlSqlMode: str | None = None
+    """
+    Global SQL mode. Set to empty to use MySQL server defaults. When creating a new service and not setting this field Aiven default SQL mode (strict, SQL standard compliant) will be assigned.
+    """
+    engineConfigMysqlSqlRequirePrimaryKey: bool | None = None
+    """
+    Require primary key to be defined for new tables or old tables modified with ALTER TABLE and fail if missing. It is recommended to always have primary keys because various functionality may break if any large table is missing them.
+    """
+    engineConfigMysqlTmpTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set max_heap_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlWaitTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on a noninteractive connection before closing it.
+    """
     engineId: str | None = None
     """
     The unique ID of the database engine and version to use. (e.g. mysql/8)
@@ -544,6 +713,10 @@ class MySQLV2Parameters(BaseModel):
     """
     A unique, user-defined string referring to the Managed Database.
     """
+    privateNetwork: PrivateNetworkParameters | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
     region: str | None = None
     """
     The Region ID for the Managed Database.
@@ -552,12 +725,12 @@ class MySQLV2Parameters(BaseModel):
     """
     Whether this database is suspended.
     """
-    timeouts: TimeoutsParameters2 | None = None
+    timeouts: TimeoutsParameters | None = None
     type: str | None = None
     """
     The Linode Instance type used by the Managed Database for its nodes.
     """
-    updates: UpdatesParameters2 | None = None
+    updates: UpdatesParameters | None = None
     """
     Configuration settings for automated patch update maintenance for the Managed Database.
     """
@@ -589,209 +762,6 @@ class MySQLV2Status(BaseModel):
     observedGeneration: int | None = None
 
 
-class PostgreSQLInitParameters(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode Instance nodes deployed to the Managed Database. Defaults to 1.
-    """
-    encrypted: bool | None = None
-    """
-    Whether the Managed Databases is encrypted.
-    """
-    engineId: str | None = None
-    """
-    The Managed Database engine in engine/version format. (e.g. mysql/8.0.30)
-    """
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    region: str | None = None
-    """
-    The region to use for the Managed Database.
-    """
-    replicationCommitType: str | None = None
-    """
-    The synchronization level of the replicating server.Must be `local` or `off` for the `asynch` replication type. Must be `on`, `remote_write`, or `remote_apply` for the `semi_synch` replication type.
-    """
-    replicationType: str | None = None
-    """
-    The replication method used for the Managed Database. Must be `none` for a single node cluster. Must be `asynch` or `semi_synch` for a high availability cluster.
-    """
-    sslConnection: bool | None = None
-    """
-    Whether to require SSL credentials to establish a connection to the Managed Database.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updates: UpdatesInitParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
-
-
-class PostgreSQLObservation(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode Instance nodes deployed to the Managed Database. Defaults to 1.
-    """
-    created: str | None = None
-    """
-    When this Managed Database was created.
-    """
-    encrypted: bool | None = None
-    """
-    Whether the Managed Databases is encrypted.
-    """
-    engine: str | None = None
-    """
-    The Managed Database engine.
-    """
-    engineId: str | None = None
-    """
-    The Managed Database engine in engine/version format. (e.g. mysql/8.0.30)
-    """
-    hostPrimary: str | None = None
-    """
-    The primary host for the Managed Database.
-    """
-    hostSecondary: str | None = None
-    """
-    The secondary host for the Managed Database.
-    """
-    id: str | None = None
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    port: float | None = None
-    """
-    The access port for this Managed Database.
-    """
-    region: str | None = None
-    """
-    The region to use for the Managed Database.
-    """
-    replicationCommitType: str | None = None
-    """
-    The synchronization level of the replicating server.Must be `local` or `off` for the `asynch` replication type. Must be `on`, `remote_write`, or `remote_apply` for the `semi_synch` replication type.
-    """
-    replicationType: str | None = None
-    """
-    The replication method used for the Managed Database. Must be `none` for a single node cluster. Must be `asynch` or `semi_synch` for a high availability cluster.
-    """
-    sslConnection: bool | None = None
-    """
-    Whether to require SSL credentials to establish a connection to the Managed Database.
-    """
-    status: str | None = None
-    """
-    The operating status of the Managed Database.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updated: str | None = None
-    """
-    When this Managed Database was last updated.
-    """
-    updates: UpdatesInitParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
-    version: str | None = None
-    """
-    The Managed Database engine version.
-    """
-
-
-class PostgreSQLParameters(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode Instance nodes deployed to the Managed Database. Defaults to 1.
-    """
-    encrypted: bool | None = None
-    """
-    Whether the Managed Databases is encrypted.
-    """
-    engineId: str | None = None
-    """
-    The Managed Database engine in engine/version format. (e.g. mysql/8.0.30)
-    """
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    region: str | None = None
-    """
-    The region to use for the Managed Database.
-    """
-    replicationCommitType: str | None = None
-    """
-    The synchronization level of the replicating server.Must be `local` or `off` for the `asynch` replication type. Must be `on`, `remote_write`, or `remote_apply` for the `semi_synch` replication type.
-    """
-    replicationType: str | None = None
-    """
-    The replication method used for the Managed Database. Must be `none` for a single node cluster. Must be `asynch` or `semi_synch` for a high availability cluster.
-    """
-    sslConnection: bool | None = None
-    """
-    Whether to require SSL credentials to establish a connection to the Managed Database.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updates: UpdatesParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
-
-
-class PostgreSQLSpec(BaseModel):
-    forProvider: PostgreSQLParameters
-    initProvider: PostgreSQLInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
-class PostgreSQLStatus(BaseModel):
-    atProvider: PostgreSQLObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    observedGeneration: int | None = None
-
-
 class PostgreSQLV2InitParameters(BaseModel):
     allowList: list[str] | None = None
     """
@@ -800,6 +770,194 @@ class PostgreSQLV2InitParameters(BaseModel):
     clusterSize: float | None = None
     """
     The number of Linode instance nodes deployed to the Managed Database.
+    """
+    engineConfigPgAutovacuumAnalyzeScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_analyze_threshold when deciding whether to trigger an ANALYZE. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumAnalyzeThreshold: float | None = None
+    """
+    Specifies the minimum number of inserted, updated or deleted tuples needed to trigger an ANALYZE in any one table. The default is 50 tuples.
+    """
+    engineConfigPgAutovacuumMaxWorkers: float | None = None
+    """
+    Specifies the maximum number of autovacuum processes (other than the autovacuum launcher) that may be running at any one time. The default is three. This parameter can only be set at server start.
+    """
+    engineConfigPgAutovacuumNaptime: float | None = None
+    """
+    Specifies the minimum delay between autovacuum runs on any given database. The delay is measured in seconds, and the default is one minute
+    """
+    engineConfigPgAutovacuumVacuumCostDelay: float | None = None
+    """
+    Specifies the cost delay value that will be used in automatic VACUUM operations. If -1 is specified, the regular vacuum_cost_delay value will be used. The default value is 20 milliseconds
+    """
+    engineConfigPgAutovacuumVacuumCostLimit: float | None = None
+    """
+    Specifies the cost limit value that will be used in automatic VACUUM operations. If -1 is specified (which is the default), the regular vacuum_cost_limit value will be used.
+    """
+    engineConfigPgAutovacuumVacuumScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_vacuum_threshold when deciding whether to trigger a VACUUM. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumVacuumThreshold: float | None = None
+    """
+    Specifies the minimum number of updated or deleted tuples needed to trigger a VACUUM in any one table. The default is 50 tuples
+    """
+    engineConfigPgBgwriterDelay: float | None = None
+    """
+    Specifies the delay between activity rounds for the background writer in milliseconds. Default is 200.
+    """
+    engineConfigPgBgwriterFlushAfter: float | None = None
+    """
+    Whenever more than bgwriter_flush_after bytes have been written by the background writer, attempt to force the OS to issue these writes to the underlying storage. Specified in kilobytes, default is 512. Setting of 0 disables forced writeback.
+    """
+    engineConfigPgBgwriterLruMaxpages: float | None = None
+    """
+    In each round, no more than this many buffers will be written by the background writer. Setting this to zero disables background writing. Default is 100.
+    """
+    engineConfigPgBgwriterLruMultiplier: float | None = None
+    """
+    The average recent need for new buffers is multiplied by bgwriter_lru_multiplier to arrive at an estimate of the number that will be needed during the next round, (up to bgwriter_lru_maxpages). 1.0 represents a “just in time” policy of writing exactly the number of buffers predicted to be needed. Larger values provide some cushion against spikes in demand, while smaller values intentionally leave writes to be done by server processes. The default is 2.0.
+    """
+    engineConfigPgDeadlockTimeout: float | None = None
+    """
+    This is the amount of time, in milliseconds, to wait on a lock before checking to see if there is a deadlock condition.
+    """
+    engineConfigPgDefaultToastCompression: str | None = None
+    """
+    Specifies the default TOAST compression method for values of compressible columns (the default is lz4).
+    """
+    engineConfigPgIdleInTransactionSessionTimeout: float | None = None
+    """
+    Time out sessions with open transactions after this number of milliseconds
+    """
+    engineConfigPgJit: bool | None = None
+    """
+    Controls system-wide use of Just-in-Time Compilation (JIT).
+    """
+    engineConfigPgMaxFilesPerProcess: float | None = None
+    """
+    PostgreSQL maximum number of files that can be open per process
+    """
+    engineConfigPgMaxLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum locks per transaction
+    """
+    engineConfigPgMaxLogicalReplicationWorkers: float | None = None
+    """
+    PostgreSQL maximum logical replication workers (taken from the pool of max_parallel_workers)
+    """
+    engineConfigPgMaxParallelWorkers: float | None = None
+    """
+    Sets the maximum number of workers that the system can support for parallel queries
+    """
+    engineConfigPgMaxParallelWorkersPerGather: float | None = None
+    """
+    Sets the maximum number of workers that can be started by a single Gather or Gather Merge node
+    """
+    engineConfigPgMaxPredLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum predicate locks per transaction
+    """
+    engineConfigPgMaxReplicationSlots: float | None = None
+    """
+    PostgreSQL maximum replication slots
+    """
+    engineConfigPgMaxSlotWalKeepSize: float | None = None
+    """
+    PostgreSQL maximum WAL size (MB) reserved for replication slots. Default is -1 (unlimited). wal_keep_size minimum WAL size setting takes precedence over this.
+    """
+    engineConfigPgMaxStackDepth: float | None = None
+    """
+    Maximum depth of the stack in bytes
+    """
+    engineConfigPgMaxStandbyArchiveDelay: float | None = None
+    """
+    Max standby archive delay in milliseconds
+    """
+    engineConfigPgMaxStandbyStreamingDelay: float | None = None
+    """
+    Max standby streaming delay in milliseconds
+    """
+    engineConfigPgMaxWalSenders: float | None = None
+    """
+    PostgreSQL maximum WAL senders
+    """
+    engineConfigPgMaxWorkerProcesses: float | None = None
+    """
+    Sets the maximum number of background processes that the system can support
+    """
+    engineConfigPgPasswordEncryption: str | None = None
+    """
+    Chooses the algorithm for encrypting passwords.
+    """
+    engineConfigPgPgPartmanBgwInterval: float | None = None
+    """
+    Sets the time interval to run pg_partman's scheduled tasks
+    """
+    engineConfigPgPgPartmanBgwRole: str | None = None
+    """
+    Controls which role to use for pg_partman's scheduled background tasks.
+    """
+    engineConfigPgPgStatMonitorPgsmEnableQueryPlan: bool | None = None
+    """
+    Enables or disables query plan monitoring
+    """
+    engineConfigPgPgStatMonitorPgsmMaxBuckets: float | None = None
+    """
+    Sets the maximum number of buckets
+    """
+    engineConfigPgPgStatStatementsTrack: str | None = None
+    """
+    Controls which statements are counted. Specify top to track top-level statements (those issued directly by clients), all to also track nested statements (such as statements invoked within functions), or none to disable statement statistics collection. The default value is top.
+    """
+    engineConfigPgStatMonitorEnable: bool | None = None
+    """
+    Enable the pg_stat_monitor extension. Enabling this extension will cause the cluster to be restarted. When this extension is enabled, pg_stat_statements results for utility commands are unreliable.
+    """
+    engineConfigPgTempFileLimit: float | None = None
+    """
+    PostgreSQL temporary file limit in KiB, -1 for unlimited
+    """
+    engineConfigPgTimezone: str | None = None
+    """
+    PostgreSQL service timezone
+    """
+    engineConfigPgTrackActivityQuerySize: float | None = None
+    """
+    Specifies the number of bytes reserved to track the currently executing command for each active session.
+    """
+    engineConfigPgTrackCommitTimestamp: str | None = None
+    """
+    Record commit time of transactions.
+    """
+    engineConfigPgTrackFunctions: str | None = None
+    """
+    Enables tracking of function call counts and time used.
+    """
+    engineConfigPgTrackIoTiming: str | None = None
+    """
+    Enables timing of database I/O calls. This parameter is off by default, because it will repeatedly query the operating system for the current time, which may cause significant overhead on some platforms.
+    """
+    engineConfigPgWalSenderTimeout: float | None = None
+    """
+    Terminate replication connections that are inactive for longer than this amount of time, in milliseconds. Setting this value to zero disables the timeout.
+    """
+    engineConfigPgWalWriterDelay: float | None = None
+    """
+    WAL flush interval in milliseconds. Note that setting this value to lower than the default 200ms may negatively impact performance.
+    """
+    engineConfigPglookoutMaxFailoverReplicationTimeLag: float | None = None
+    """
+    Number of seconds of master unavailability before triggering database failover to standby.
+    """
+    engineConfigSharedBuffersPercentage: float | None = None
+    """
+    Percentage of total RAM that the database server uses for shared memory buffers. Valid range is 20-60 (float), which corresponds to 20% - 60%. This setting adjusts the shared_buffers configuration value.
+    """
+    engineConfigWorkMem: float | None = None
+    """
+    Sets the maximum amount of memory to be used by a query operation (such as a sort or hash table) before writing to temporary disk files, in MB. Default is 1MB + 0.075% of total RAM (up to 32MB).
     """
     engineId: str | None = None
     """
@@ -817,6 +975,10 @@ class PostgreSQLV2InitParameters(BaseModel):
     """
     A unique, user-defined string referring to the Managed Database.
     """
+    privateNetwork: PrivateNetworkParameters | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
     region: str | None = None
     """
     The Region ID for the Managed Database.
@@ -825,12 +987,12 @@ class PostgreSQLV2InitParameters(BaseModel):
     """
     Whether this database is suspended.
     """
-    timeouts: TimeoutsParameters2 | None = None
+    timeouts: TimeoutsParameters | None = None
     type: str | None = None
     """
     The Linode Instance type used by the Managed Database for its nodes.
     """
-    updates: UpdatesInitParameters2 | None = None
+    updates: UpdatesParameters | None = None
     """
     Configuration settings for automated patch update maintenance for the Managed Database.
     """
@@ -857,6 +1019,194 @@ class PostgreSQLV2Observation(BaseModel):
     """
     The Managed Database engine in engine/version format.
     """
+    engineConfigPgAutovacuumAnalyzeScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_analyze_threshold when deciding whether to trigger an ANALYZE. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumAnalyzeThreshold: float | None = None
+    """
+    Specifies the minimum number of inserted, updated or deleted tuples needed to trigger an ANALYZE in any one table. The default is 50 tuples.
+    """
+    engineConfigPgAutovacuumMaxWorkers: float | None = None
+    """
+    Specifies the maximum number of autovacuum processes (other than the autovacuum launcher) that may be running at any one time. The default is three. This parameter can only be set at server start.
+    """
+    engineConfigPgAutovacuumNaptime: float | None = None
+    """
+    Specifies the minimum delay between autovacuum runs on any given database. The delay is measured in seconds, and the default is one minute
+    """
+    engineConfigPgAutovacuumVacuumCostDelay: float | None = None
+    """
+    Specifies the cost delay value that will be used in automatic VACUUM operations. If -1 is specified, the regular vacuum_cost_delay value will be used. The default value is 20 milliseconds
+    """
+    engineConfigPgAutovacuumVacuumCostLimit: float | None = None
+    """
+    Specifies the cost limit value that will be used in automatic VACUUM operations. If -1 is specified (which is the default), the regular vacuum_cost_limit value will be used.
+    """
+    engineConfigPgAutovacuumVacuumScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_vacuum_threshold when deciding whether to trigger a VACUUM. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumVacuumThreshold: float | None = None
+    """
+    Specifies the minimum number of updated or deleted tuples needed to trigger a VACUUM in any one table. The default is 50 tuples
+    """
+    engineConfigPgBgwriterDelay: float | None = None
+    """
+    Specifies the delay between activity rounds for the background writer in milliseconds. Default is 200.
+    """
+    engineConfigPgBgwriterFlushAfter: float | None = None
+    """
+    Whenever more than bgwriter_flush_after bytes have been written by the background writer, attempt to force the OS to issue these writes to the underlying storage. Specified in kilobytes, default is 512. Setting of 0 disables forced writeback.
+    """
+    engineConfigPgBgwriterLruMaxpages: float | None = None
+    """
+    In each round, no more than this many buffers will be written by the background writer. Setting this to zero disables background writing. Default is 100.
+    """
+    engineConfigPgBgwriterLruMultiplier: float | None = None
+    """
+    The average recent need for new buffers is multiplied by bgwriter_lru_multiplier to arrive at an estimate of the number that will be needed during the next round, (up to bgwriter_lru_maxpages). 1.0 represents a “just in time” policy of writing exactly the number of buffers predicted to be needed. Larger values provide some cushion against spikes in demand, while smaller values intentionally leave writes to be done by server processes. The default is 2.0.
+    """
+    engineConfigPgDeadlockTimeout: float | None = None
+    """
+    This is the amount of time, in milliseconds, to wait on a lock before checking to see if there is a deadlock condition.
+    """
+    engineConfigPgDefaultToastCompression: str | None = None
+    """
+    Specifies the default TOAST compression method for values of compressible columns (the default is lz4).
+    """
+    engineConfigPgIdleInTransactionSessionTimeout: float | None = None
+    """
+    Time out sessions with open transactions after this number of milliseconds
+    """
+    engineConfigPgJit: bool | None = None
+    """
+    Controls system-wide use of Just-in-Time Compilation (JIT).
+    """
+    engineConfigPgMaxFilesPerProcess: float | None = None
+    """
+    PostgreSQL maximum number of files that can be open per process
+    """
+    engineConfigPgMaxLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum locks per transaction
+    """
+    engineConfigPgMaxLogicalReplicationWorkers: float | None = None
+    """
+    PostgreSQL maximum logical replication workers (taken from the pool of max_parallel_workers)
+    """
+    engineConfigPgMaxParallelWorkers: float | None = None
+    """
+    Sets the maximum number of workers that the system can support for parallel queries
+    """
+    engineConfigPgMaxParallelWorkersPerGather: float | None = None
+    """
+    Sets the maximum number of workers that can be started by a single Gather or Gather Merge node
+    """
+    engineConfigPgMaxPredLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum predicate locks per transaction
+    """
+    engineConfigPgMaxReplicationSlots: float | None = None
+    """
+    PostgreSQL maximum replication slots
+    """
+    engineConfigPgMaxSlotWalKeepSize: float | None = None
+    """
+    PostgreSQL maximum WAL size (MB) reserved for replication slots. Default is -1 (unlimited). wal_keep_size minimum WAL size setting takes precedence over this.
+    """
+    engineConfigPgMaxStackDepth: float | None = None
+    """
+    Maximum depth of the stack in bytes
+    """
+    engineConfigPgMaxStandbyArchiveDelay: float | None = None
+    """
+    Max standby archive delay in milliseconds
+    """
+    engineConfigPgMaxStandbyStreamingDelay: float | None = None
+    """
+    Max standby streaming delay in milliseconds
+    """
+    engineConfigPgMaxWalSenders: float | None = None
+    """
+    PostgreSQL maximum WAL senders
+    """
+    engineConfigPgMaxWorkerProcesses: float | None = None
+    """
+    Sets the maximum number of background processes that the system can support
+    """
+    engineConfigPgPasswordEncryption: str | None = None
+    """
+    Chooses the algorithm for encrypting passwords.
+    """
+    engineConfigPgPgPartmanBgwInterval: float | None = None
+    """
+    Sets the time interval to run pg_partman's scheduled tasks
+    """
+    engineConfigPgPgPartmanBgwRole: str | None = None
+    """
+    Controls which role to use for pg_partman's scheduled background tasks.
+    """
+    engineConfigPgPgStatMonitorPgsmEnableQueryPlan: bool | None = None
+    """
+    Enables or disables query plan monitoring
+    """
+    engineConfigPgPgStatMonitorPgsmMaxBuckets: float | None = None
+    """
+    Sets the maximum number of buckets
+    """
+    engineConfigPgPgStatStatementsTrack: str | None = None
+    """
+    Controls which statements are counted. Specify top to track top-level statements (those issued directly by clients), all to also track nested statements (such as statements invoked within functions), or none to disable statement statistics collection. The default value is top.
+    """
+    engineConfigPgStatMonitorEnable: bool | None = None
+    """
+    Enable the pg_stat_monitor extension. Enabling this extension will cause the cluster to be restarted. When this extension is enabled, pg_stat_statements results for utility commands are unreliable.
+    """
+    engineConfigPgTempFileLimit: float | None = None
+    """
+    PostgreSQL temporary file limit in KiB, -1 for unlimited
+    """
+    engineConfigPgTimezone: str | None = None
+    """
+    PostgreSQL service timezone
+    """
+    engineConfigPgTrackActivityQuerySize: float | None = None
+    """
+    Specifies the number of bytes reserved to track the currently executing command for each active session.
+    """
+    engineConfigPgTrackCommitTimestamp: str | None = None
+    """
+    Record commit time of transactions.
+    """
+    engineConfigPgTrackFunctions: str | None = None
+    """
+    Enables tracking of function call counts and time used.
+    """
+    engineConfigPgTrackIoTiming: str | None = None
+    """
+    Enables timing of database I/O calls. This parameter is off by default, because it will repeatedly query the operating system for the current time, which may cause significant overhead on some platforms.
+    """
+    engineConfigPgWalSenderTimeout: float | None = None
+    """
+    Terminate replication connections that are inactive for longer than this amount of time, in milliseconds. Setting this value to zero disables the timeout.
+    """
+    engineConfigPgWalWriterDelay: float | None = None
+    """
+    WAL flush interval in milliseconds. Note that setting this value to lower than the default 200ms may negatively impact performance.
+    """
+    engineConfigPglookoutMaxFailoverReplicationTimeLag: float | None = None
+    """
+    Number of seconds of master unavailability before triggering database failover to standby.
+    """
+    engineConfigSharedBuffersPercentage: float | None = None
+    """
+    Percentage of total RAM that the database server uses for shared memory buffers. Valid range is 20-60 (float), which corresponds to 20% - 60%. This setting adjusts the shared_buffers configuration value.
+    """
+    engineConfigWorkMem: float | None = None
+    """
+    Sets the maximum amount of memory to be used by a query operation (such as a sort or hash table) before writing to temporary disk files, in MB. Default is 1MB + 0.075% of total RAM (up to 32MB).
+    """
     engineId: str | None = None
     """
     The unique ID of the database engine and version to use. (e.g. postgresql/16)
@@ -875,11 +1225,15 @@ class PostgreSQLV2Observation(BaseModel):
     """
     hostSecondary: str | None = None
     """
-    The secondary/private host for the Managed Database.
+    Deprecated. The secondary/private host for the Managed Database.
+    """
+    hostStandby: str | None = None
+    """
+    The standby host for the Managed Database.
     """
     id: str | None = None
     """
-    The id of the VPC.
+    The id of the PostgreSQL Database.
     """
     label: str | None = None
     """
@@ -905,6 +1259,10 @@ class PostgreSQLV2Observation(BaseModel):
     """
     The access port for this Managed Database.
     """
+    privateNetwork: PrivateNetworkObservation | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
     region: str | None = None
     """
     The Region ID for the Managed Database.
@@ -921,7 +1279,7 @@ class PostgreSQLV2Observation(BaseModel):
     """
     Whether this database is suspended.
     """
-    timeouts: TimeoutsParameters2 | None = None
+    timeouts: TimeoutsParameters | None = None
     type: str | None = None
     """
     The Linode Instance type used by the Managed Database for its nodes.
@@ -930,7 +1288,7 @@ class PostgreSQLV2Observation(BaseModel):
     """
     When this Managed Database was last updated.
     """
-    updates: UpdatesInitParameters2 | None = None
+    updates: UpdatesParameters | None = None
     """
     Configuration settings for automated patch update maintenance for the Managed Database.
     """
@@ -949,6 +1307,194 @@ class PostgreSQLV2Parameters(BaseModel):
     """
     The number of Linode instance nodes deployed to the Managed Database.
     """
+    engineConfigPgAutovacuumAnalyzeScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_analyze_threshold when deciding whether to trigger an ANALYZE. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumAnalyzeThreshold: float | None = None
+    """
+    Specifies the minimum number of inserted, updated or deleted tuples needed to trigger an ANALYZE in any one table. The default is 50 tuples.
+    """
+    engineConfigPgAutovacuumMaxWorkers: float | None = None
+    """
+    Specifies the maximum number of autovacuum processes (other than the autovacuum launcher) that may be running at any one time. The default is three. This parameter can only be set at server start.
+    """
+    engineConfigPgAutovacuumNaptime: float | None = None
+    """
+    Specifies the minimum delay between autovacuum runs on any given database. The delay is measured in seconds, and the default is one minute
+    """
+    engineConfigPgAutovacuumVacuumCostDelay: float | None = None
+    """
+    Specifies the cost delay value that will be used in automatic VACUUM operations. If -1 is specified, the regular vacuum_cost_delay value will be used. The default value is 20 milliseconds
+    """
+    engineConfigPgAutovacuumVacuumCostLimit: float | None = None
+    """
+    Specifies the cost limit value that will be used in automatic VACUUM operations. If -1 is specified (which is the default), the regular vacuum_cost_limit value will be used.
+    """
+    engineConfigPgAutovacuumVacuumScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_vacuum_threshold when deciding whether to trigger a VACUUM. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumVacuumThreshold: float | None = None
+    """
+    Specifies the minimum number of updated or deleted tuples needed to trigger a VACUUM in any one table. The default is 50 tuples
+    """
+    engineConfigPgBgwriterDelay: float | None = None
+    """
+    Specifies the delay between activity rounds for the background writer in milliseconds. Default is 200.
+    """
+    engineConfigPgBgwriterFlushAfter: float | None = None
+    """
+    Whenever more than bgwriter_flush_after bytes have been written by the background writer, attempt to force the OS to issue these writes to the underlying storage. Specified in kilobytes, default is 512. Setting of 0 disables forced writeback.
+    """
+    engineConfigPgBgwriterLruMaxpages: float | None = None
+    """
+    In each round, no more than this many buffers will be written by the background writer. Setting this to zero disables background writing. Default is 100.
+    """
+    engineConfigPgBgwriterLruMultiplier: float | None = None
+    """
+    The average recent need for new buffers is multiplied by bgwriter_lru_multiplier to arrive at an estimate of the number that will be needed during the next round, (up to bgwriter_lru_maxpages). 1.0 represents a “just in time” policy of writing exactly the number of buffers predicted to be needed. Larger values provide some cushion against spikes in demand, while smaller values intentionally leave writes to be done by server processes. The default is 2.0.
+    """
+    engineConfigPgDeadlockTimeout: float | None = None
+    """
+    This is the amount of time, in milliseconds, to wait on a lock before checking to see if there is a deadlock condition.
+    """
+    engineConfigPgDefaultToastCompression: str | None = None
+    """
+    Specifies the default TOAST compression method for values of compressible columns (the default is lz4).
+    """
+    engineConfigPgIdleInTransactionSessionTimeout: float | None = None
+    """
+    Time out sessions with open transactions after this number of milliseconds
+    """
+    engineConfigPgJit: bool | None = None
+    """
+    Controls system-wide use of Just-in-Time Compilation (JIT).
+    """
+    engineConfigPgMaxFilesPerProcess: float | None = None
+    """
+    PostgreSQL maximum number of files that can be open per process
+    """
+    engineConfigPgMaxLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum locks per transaction
+    """
+    engineConfigPgMaxLogicalReplicationWorkers: float | None = None
+    """
+    PostgreSQL maximum logical replication workers (taken from the pool of max_parallel_workers)
+    """
+    engineConfigPgMaxParallelWorkers: float | None = None
+    """
+    Sets the maximum number of workers that the system can support for parallel queries
+    """
+    engineConfigPgMaxParallelWorkersPerGather: float | None = None
+    """
+    Sets the maximum number of workers that can be started by a single Gather or Gather Merge node
+    """
+    engineConfigPgMaxPredLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum predicate locks per transaction
+    """
+    engineConfigPgMaxReplicationSlots: float | None = None
+    """
+    PostgreSQL maximum replication slots
+    """
+    engineConfigPgMaxSlotWalKeepSize: float | None = None
+    """
+    PostgreSQL maximum WAL size (MB) reserved for replication slots. Default is -1 (unlimited). wal_keep_size minimum WAL size setting takes precedence over this.
+    """
+    engineConfigPgMaxStackDepth: float | None = None
+    """
+    Maximum depth of the stack in bytes
+    """
+    engineConfigPgMaxStandbyArchiveDelay: float | None = None
+    """
+    Max standby archive delay in milliseconds
+    """
+    engineConfigPgMaxStandbyStreamingDelay: float | None = None
+    """
+    Max standby streaming delay in milliseconds
+    """
+    engineConfigPgMaxWalSenders: float | None = None
+    """
+    PostgreSQL maximum WAL senders
+    """
+    engineConfigPgMaxWorkerProcesses: float | None = None
+    """
+    Sets the maximum number of background processes that the system can support
+    """
+    engineConfigPgPasswordEncryption: str | None = None
+    """
+    Chooses the algorithm for encrypting passwords.
+    """
+    engineConfigPgPgPartmanBgwInterval: float | None = None
+    """
+    Sets the time interval to run pg_partman's scheduled tasks
+    """
+    engineConfigPgPgPartmanBgwRole: str | None = None
+    """
+    Controls which role to use for pg_partman's scheduled background tasks.
+    """
+    engineConfigPgPgStatMonitorPgsmEnableQueryPlan: bool | None = None
+    """
+    Enables or disables query plan monitoring
+    """
+    engineConfigPgPgStatMonitorPgsmMaxBuckets: float | None = None
+    """
+    Sets the maximum number of buckets
+    """
+    engineConfigPgPgStatStatementsTrack: str | None = None
+    """
+    Controls which statements are counted. Specify top to track top-level statements (those issued directly by clients), all to also track nested statements (such as statements invoked within functions), or none to disable statement statistics collection. The default value is top.
+    """
+    engineConfigPgStatMonitorEnable: bool | None = None
+    """
+    Enable the pg_stat_monitor extension. Enabling this extension will cause the cluster to be restarted. When this extension is enabled, pg_stat_statements results for utility commands are unreliable.
+    """
+    engineConfigPgTempFileLimit: float | None = None
+    """
+    PostgreSQL temporary file limit in KiB, -1 for unlimited
+    """
+    engineConfigPgTimezone: str | None = None
+    """
+    PostgreSQL service timezone
+    """
+    engineConfigPgTrackActivityQuerySize: float | None = None
+    """
+    Specifies the number of bytes reserved to track the currently executing command for each active session.
+    """
+    engineConfigPgTrackCommitTimestamp: str | None = None
+    """
+    Record commit time of transactions.
+    """
+    engineConfigPgTrackFunctions: str | None = None
+    """
+    Enables tracking of function call counts and time used.
+    """
+    engineConfigPgTrackIoTiming: str | None = None
+    """
+    Enables timing of database I/O calls. This parameter is off by default, because it will repeatedly query the operating system for the current time, which may cause significant overhead on some platforms.
+    """
+    engineConfigPgWalSenderTimeout: float | None = None
+    """
+    Terminate replication connections that are inactive for longer than this amount of time, in milliseconds. Setting this value to zero disables the timeout.
+    """
+    engineConfigPgWalWriterDelay: float | None = None
+    """
+    WAL flush interval in milliseconds. Note that setting this value to lower than the default 200ms may negatively impact performance.
+    """
+    engineConfigPglookoutMaxFailoverReplicationTimeLag: float | None = None
+    """
+    Number of seconds of master unavailability before triggering database failover to standby.
+    """
+    engineConfigSharedBuffersPercentage: float | None = None
+    """
+    Percentage of total RAM that the database server uses for shared memory buffers. Valid range is 20-60 (float), which corresponds to 20% - 60%. This setting adjusts the shared_buffers configuration value.
+    """
+    engineConfigWorkMem: float | None = None
+    """
+    Sets the maximum amount of memory to be used by a query operation (such as a sort or hash table) before writing to temporary disk files, in MB. Default is 1MB + 0.075% of total RAM (up to 32MB).
+    """
     engineId: str | None = None
     """
     The unique ID of the database engine and version to use. (e.g. postgresql/16)
@@ -965,6 +1511,10 @@ class PostgreSQLV2Parameters(BaseModel):
     """
     A unique, user-defined string referring to the Managed Database.
     """
+    privateNetwork: PrivateNetworkParameters | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
     region: str | None = None
     """
     The Region ID for the Managed Database.
@@ -973,12 +1523,12 @@ class PostgreSQLV2Parameters(BaseModel):
     """
     Whether this database is suspended.
     """
-    timeouts: TimeoutsParameters2 | None = None
+    timeouts: TimeoutsParameters | None = None
     type: str | None = None
     """
     The Linode Instance type used by the Managed Database for its nodes.
     """
-    updates: UpdatesParameters2 | None = None
+    updates: UpdatesParameters | None = None
     """
     Configuration settings for automated patch update maintenance for the Managed Database.
     """
@@ -1010,18 +1560,6 @@ class PostgreSQLV2Status(BaseModel):
     observedGeneration: int | None = None
 
 
-class MySQL(BaseModel):
-    """
-    Deprecated.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: MySQLSpec
-    status: MySQLStatus | None = None
-
-
 class MySQLV2(BaseModel):
     """
     MySQLV2 manages a linode_database_mysql_v2.
@@ -1032,18 +1570,6 @@ class MySQLV2(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: MySQLV2Spec
     status: MySQLV2Status | None = None
-
-
-class PostgreSQL(BaseModel):
-    """
-    Deprecated.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: PostgreSQLSpec
-    status: PostgreSQLStatus | None = None
 
 
 class PostgreSQLV2(BaseModel):

@@ -13,6 +13,76 @@ class FirewallGroup(RootModel[Any]):
     root: Any = Field(..., title="FirewallGroup")
 
 
+class DefaultFirewallIdsObservation(BaseModel):
+    linode: float | None = None
+    """
+    The Linode's default firewall.
+    """
+    nodebalancer: float | None = None
+    """
+    The NodeBalancer's default firewall.
+    """
+    publicInterface: float | None = None
+    """
+    The public interface's default firewall.
+    """
+    vpcInterface: float | None = None
+    """
+    The VPC interface's default firewall.
+    """
+
+
+class DefaultFirewallIdsParameters(BaseModel):
+    linode: float | None = None
+    """
+    The Linode's default firewall.
+    """
+    linodeRef: field_common.ObjectReference | None = None
+    """
+    Sets linode from another object.
+    """
+    linodeSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object linode is taken from by labels.
+    """
+    nodebalancer: float | None = None
+    """
+    The NodeBalancer's default firewall.
+    """
+    nodebalancerRef: field_common.ObjectReference | None = None
+    """
+    Sets nodebalancer from another object.
+    """
+    nodebalancerSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object nodebalancer is taken from by labels.
+    """
+    publicInterface: float | None = None
+    """
+    The public interface's default firewall.
+    """
+    publicInterfaceRef: field_common.ObjectReference | None = None
+    """
+    Sets publicInterface from another object.
+    """
+    publicInterfaceSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object publicInterface is taken from by labels.
+    """
+    vpcInterface: float | None = None
+    """
+    The VPC interface's default firewall.
+    """
+    vpcInterfaceRef: field_common.ObjectReference | None = None
+    """
+    Sets vpcInterface from another object.
+    """
+    vpcInterfaceSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object vpcInterface is taken from by labels.
+    """
+
+
 class DeviceInitParameters(BaseModel):
     entityId: float | None = None
     """
@@ -112,6 +182,57 @@ class DeviceStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class SettingsInitParameters(BaseModel):
+    defaultFirewallIds: DefaultFirewallIdsParameters | None = None
+    """
+    The default firewall ID for a linode, nodebalancer, public_interface, or vpc_interface.
+    """
+
+
+class SettingsObservation(BaseModel):
+    defaultFirewallIds: DefaultFirewallIdsObservation | None = None
+    """
+    The default firewall ID for a linode, nodebalancer, public_interface, or vpc_interface.
+    """
+    id: str | None = None
+    """
+    A unique identifier for this resource (UUID v7).
+    """
+
+
+class SettingsParameters(BaseModel):
+    defaultFirewallIds: DefaultFirewallIdsParameters | None = None
+    """
+    The default firewall ID for a linode, nodebalancer, public_interface, or vpc_interface.
+    """
+
+
+class SettingsSpec(BaseModel):
+    forProvider: SettingsParameters
+    initProvider: SettingsInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class SettingsStatus(BaseModel):
+    atProvider: SettingsObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    observedGeneration: int | None = None
+
+
 class Device(BaseModel):
     """
     Device manages a linode_firewall_device.
@@ -122,3 +243,15 @@ class Device(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: DeviceSpec
     status: DeviceStatus | None = None
+
+
+class Settings(BaseModel):
+    """
+    Settings manages a linode_firewall_settings.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: SettingsSpec
+    status: SettingsStatus | None = None

@@ -16,7 +16,38 @@ class InstanceGroup(RootModel[Any]):
 class DeviceInitParameters(BaseModel):
     deviceName: str | None = None
     """
+    The device slot identifier (for example, sda, sdb) to map a disk or volume into
+    """
+    diskId: float | None = None
+    """
     The Disk ID to map to this disk slot
+    """
+    diskIdRef: field_common.ObjectReference | None = None
+    """
+    Sets diskId from another object.
+    """
+    diskIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object diskId is taken from by labels.
+    """
+    volumeId: float | None = None
+    """
+    The Block Storage volume ID to map to this disk slot
+    """
+    volumeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets volumeId from another object.
+    """
+    volumeIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object volumeId is taken from by labels.
+    """
+
+
+class DeviceObservation(BaseModel):
+    deviceName: str | None = None
+    """
+    The device slot identifier (for example, sda, sdb) to map a disk or volume into
     """
     diskId: float | None = None
     """
@@ -31,15 +62,31 @@ class DeviceInitParameters(BaseModel):
 class DeviceParameters(BaseModel):
     deviceName: str
     """
-    The Disk ID to map to this disk slot
+    The device slot identifier (for example, sda, sdb) to map a disk or volume into
     """
     diskId: float | None = None
     """
     The Disk ID to map to this disk slot
     """
+    diskIdRef: field_common.ObjectReference | None = None
+    """
+    Sets diskId from another object.
+    """
+    diskIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object diskId is taken from by labels.
+    """
     volumeId: float | None = None
     """
     The Block Storage volume ID to map to this disk slot
+    """
+    volumeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets volumeId from another object.
+    """
+    volumeIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object volumeId is taken from by labels.
     """
 
 
@@ -145,6 +192,24 @@ class Ipv4Parameters(BaseModel):
     vpc: str | None = None
     """
     The IP from the VPC subnet to use for this interface.
+    """
+
+
+class RangeObservation(BaseModel):
+    assignedRange: str | None = None
+    """
+    The value of `range` computed by the API. This is necessary when needing to access the range implicitly allocated using `auto`.
+    """
+    range: str | None = None
+    """
+    A prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
+    """
+
+
+class RangeParameters(BaseModel):
+    range: str | None = None
+    """
+    A prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
     """
 
 
@@ -265,6 +330,28 @@ class SharedIPsStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class SlaacObservation(BaseModel):
+    address: str | None = None
+    """
+    The SLAAC address chosen for this interface.
+    """
+    assignedRange: str | None = None
+    """
+    The value of `range` computed by the API. This is necessary when needing to access the range implicitly allocated using `auto`.
+    """
+    range: str | None = None
+    """
+    A SLAAC prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
+    """
+
+
+class SlaacParameters(BaseModel):
+    range: str | None = None
+    """
+    A SLAAC prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
+    """
+
+
 class TimeoutsParameters(BaseModel):
     create: str | None = None
     """
@@ -291,7 +378,159 @@ class DevicesObservation(BaseModel):
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
+    sdaa: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdab: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdac: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdad: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdae: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaf: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdag: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdah: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdai: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaj: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdak: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdal: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdam: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdan: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdao: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdap: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaq: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdar: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdas: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdat: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdau: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdav: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaw: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdax: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sday: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaz: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
     sdb: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdba: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbb: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbc: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbd: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbe: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbf: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbg: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbh: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbi: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbj: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbk: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbl: SdaObservation | None = None
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
@@ -319,6 +558,78 @@ class DevicesObservation(BaseModel):
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
+    sdi: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdj: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdk: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdl: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdm: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdn: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdo: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdp: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdq: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdr: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sds: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdt: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdu: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdv: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdw: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdx: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdy: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdz: SdaObservation | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
 
 
 class DevicesParameters(BaseModel):
@@ -326,7 +637,159 @@ class DevicesParameters(BaseModel):
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
+    sdaa: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdab: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdac: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdad: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdae: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaf: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdag: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdah: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdai: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaj: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdak: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdal: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdam: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdan: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdao: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdap: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaq: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdar: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdas: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdat: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdau: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdav: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaw: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdax: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sday: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaz: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
     sdb: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdba: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbb: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbc: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbd: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbe: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbf: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbg: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbh: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbi: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbj: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbk: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbl: SdaParameters | None = None
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
@@ -351,6 +814,78 @@ class DevicesParameters(BaseModel):
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
     sdh: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdi: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdj: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdk: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdl: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdm: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdn: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdo: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdp: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdq: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdr: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sds: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdt: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdu: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdv: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdw: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdx: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdy: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdz: SdaParameters | None = None
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
@@ -431,7 +966,7 @@ class DiskObservation(BaseModel):
     """
     diskEncryption: str | None = None
     """
-    The disk encryption policy for this disk's parent Linode. NOTE: Disk encryption may not currently be available to all users.
+    The disk encryption policy for this disk's parent Linode.
     """
     filesystem: str | None = None
     """
@@ -618,6 +1153,72 @@ class IPStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class Ipv6Observation(BaseModel):
+    isPublic: bool | None = None
+    """
+    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
+    """
+    range: list[RangeObservation] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+    slaac: list[SlaacObservation] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+
+
+class Ipv6Parameters(BaseModel):
+    isPublic: bool | None = None
+    """
+    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
+    """
+    range: list[RangeParameters] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+    slaac: list[SlaacParameters] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+
+
+class SharedIPs(BaseModel):
+    """
+    SharedIPs manages a linode_instance_shared_ips.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: SharedIPsSpec
+    status: SharedIPsStatus | None = None
+
+
+class Disk(BaseModel):
+    """
+    Disk manages a linode_instance_disk.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: DiskSpec
+    status: DiskStatus | None = None
+
+
+class IP(BaseModel):
+    """
+    IP manages a linode_instance_ip.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: IPSpec
+    status: IPStatus | None = None
+
+
 class InterfaceInitParameters(BaseModel):
     ipRanges: list[str] | None = None
     """
@@ -630,6 +1231,10 @@ class InterfaceInitParameters(BaseModel):
     ipv4: Ipv4Parameters | None = None
     """
     The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
+    """
+    ipv6: Ipv6Parameters | None = None
+    """
+    The IPv6 configuration of the VPC interface. This attribute is only allowed for VPC interfaces.
     """
     label: str | None = None
     """
@@ -646,6 +1251,14 @@ class InterfaceInitParameters(BaseModel):
     subnetId: float | None = None
     """
     The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
     """
 
 
@@ -669,6 +1282,10 @@ class InterfaceObservation(BaseModel):
     ipv4: Ipv4Parameters | None = None
     """
     The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
+    """
+    ipv6: Ipv6Observation | None = None
+    """
+    The IPv6 configuration of the VPC interface. This attribute is only allowed for VPC interfaces.
     """
     label: str | None = None
     """
@@ -705,6 +1322,10 @@ class InterfaceParameters(BaseModel):
     """
     The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
     """
+    ipv6: Ipv6Parameters | None = None
+    """
+    The IPv6 configuration of the VPC interface. This attribute is only allowed for VPC interfaces.
+    """
     label: str | None = None
     """
     The name of the VALN. This attribute is required for VLAN interfaces. This attribute is only allowed for VLAN interfaces.
@@ -721,18 +1342,14 @@ class InterfaceParameters(BaseModel):
     """
     The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
     """
-
-
-class SharedIPs(BaseModel):
+    subnetIdRef: field_common.ObjectReference | None = None
     """
-    SharedIPs manages a linode_instance_shared_ips.
+    Sets subnetId from another object.
     """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: SharedIPsSpec
-    status: SharedIPsStatus | None = None
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
 
 
 class ConfigInitParameters(BaseModel):
@@ -807,7 +1424,7 @@ class ConfigObservation(BaseModel):
     """
     Optional field for arbitrary User comments on this Config.
     """
-    device: list[DeviceInitParameters] | None = None
+    device: list[DeviceObservation] | None = None
     """
     Blocks for device disks in a Linode's configuration profile.
     """
@@ -941,30 +1558,6 @@ class ConfigStatus(BaseModel):
     Ready and Synced conditions of this object.
     """
     observedGeneration: int | None = None
-
-
-class Disk(BaseModel):
-    """
-    Disk manages a linode_instance_disk.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: DiskSpec
-    status: DiskStatus | None = None
-
-
-class IP(BaseModel):
-    """
-    IP manages a linode_instance_ip.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: IPSpec
-    status: IPStatus | None = None
 
 
 class Config(BaseModel):

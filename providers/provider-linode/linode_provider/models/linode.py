@@ -13,6 +13,20 @@ class LinodeGroup(RootModel[Any]):
     root: Any = Field(..., title="LinodeGroup")
 
 
+class AddressesParameters(BaseModel):
+    address: str | None = None
+    primary: bool | None = None
+
+
+class AddressesParameters2(BaseModel):
+    address: str | None = None
+    nat11Address: str | None = None
+    """
+    The 1:1 NAT IPv4 address used to associate a public IPv4 address with the interface's VPC subnet IPv4 address.
+    """
+    primary: bool | None = None
+
+
 class AlertsParameters(BaseModel):
     cpu: float | None = None
     """
@@ -33,6 +47,45 @@ class AlertsParameters(BaseModel):
     transferQuota: float | None = None
     """
     The percentage of network transfer that may be used before an alert is triggered. When this value is exceeded, we'll alert you. If this is set to 0 (zero), the alert is disabled.
+    """
+
+
+class AssignedAddressesObservation(BaseModel):
+    address: str | None = None
+    nat11Address: str | None = None
+    """
+    The assigned 1:1 NAT IPv4 address used to associate a public IPv4 address with the interface's VPC subnet IPv4 address, calculated from `nat_1_1_address`.
+    """
+    primary: bool | None = None
+
+
+class AssignedRangesObservation(BaseModel):
+    range: str | None = None
+    routeTarget: str | None = None
+    """
+    The public IPv6 address that the range is routed to.
+    """
+
+
+class AssignedSlaacObservation(BaseModel):
+    address: str | None = None
+    """
+    The assigned IPv6 address within the range.
+    """
+    range: str | None = None
+    """
+    The IPv6 network range in CIDR notation.
+    """
+
+
+class DefaultRouteParameters(BaseModel):
+    ipv4: bool | None = None
+    """
+    If set to true, the interface is used for the IPv4 default route.
+    """
+    ipv6: bool | None = None
+    """
+    If set to true, the interface is used for the IPv6 default route.
     """
 
 
@@ -84,6 +137,14 @@ class DiskInitParameters(BaseModel):
     stackscriptId: float | None = None
     """
     The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
+    """
+    stackscriptIdRef: field_common.ObjectReference | None = None
+    """
+    Sets stackscriptId from another object.
+    """
+    stackscriptIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object stackscriptId is taken from by labels.
     """
 
 
@@ -167,12 +228,28 @@ class DiskParameters(BaseModel):
     """
     The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
     """
+    stackscriptIdRef: field_common.ObjectReference | None = None
+    """
+    Sets stackscriptId from another object.
+    """
+    stackscriptIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object stackscriptId is taken from by labels.
+    """
 
 
 class DomainGrantInitParameters(BaseModel):
     id: float | None = None
     """
     The ID of the entity this grant applies to.
+    """
+    idRef: field_common.ObjectReference | None = None
+    """
+    Sets id from another object.
+    """
+    idSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object id is taken from by labels.
     """
     permissions: str | None = None
     """
@@ -181,9 +258,17 @@ class DomainGrantInitParameters(BaseModel):
 
 
 class DomainGrantParameters(BaseModel):
-    id: float
+    id: float | None = None
     """
     The ID of the entity this grant applies to.
+    """
+    idRef: field_common.ObjectReference | None = None
+    """
+    Sets id from another object.
+    """
+    idSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object id is taken from by labels.
     """
     permissions: str
     """
@@ -416,10 +501,6 @@ class GlobalGrantsParameters(BaseModel):
     """
     If true, this User may add NodeBalancers.
     """
-    addPlacementGroups: bool | None = None
-    """
-    If true, this User may add Placement Groups.
-    """
     addStackscripts: bool | None = None
     """
     If true, this User may add StackScripts.
@@ -548,78 +629,99 @@ class Ipv4Parameters(BaseModel):
     """
 
 
-class MetadataParameters(BaseModel):
-    userData: str | None = None
+class Ipv4Parameters2(BaseModel):
+    addresses: list[AddressesParameters] | None = None
     """
-    The base64-encoded user-defined data exposed to this instance through the Linode Metadata service. Refer to the base64encode(...) function for information on encoding content for this field.
-    """
-
-
-class NodeBalancerInitParameters(BaseModel):
-    clientConnThrottle: float | None = None
-    """
-    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
-    """
-    firewallId: float | None = None
-    """
-    ID for the firewall you'd like to use with this NodeBalancer.
-    """
-    firewallIdRef: field_common.ObjectReference | None = None
-    """
-    Sets firewallId from another object.
-    """
-    firewallIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object firewallId is taken from by labels.
-    """
-    label: str | None = None
-    """
-    The label of the Linode NodeBalancer.
-    """
-    region: str | None = None
-    """
-    The region where this NodeBalancer will be deployed.
-    """
-    tags: list[str] | None = None
-    """
-    An array of tags applied to this object. Tags are for organizational purposes only.
+    IPv4 addresses configured for this Linode interface.
     """
 
 
-class NodeBalancerParameters(BaseModel):
-    clientConnThrottle: float | None = None
+class Ipv6Observation4(BaseModel):
+    allocatedRange: str | None = None
     """
-    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
+    The IPv6 range assigned to this VPC.
     """
-    firewallId: float | None = None
+    allocationClass: str | None = None
     """
-    ID for the firewall you'd like to use with this NodeBalancer.
+    The labeled IPv6 Inventory that the VPC Prefix should be allocated from.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    range: str | None = None
     """
-    Sets firewallId from another object.
-    """
-    firewallIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object firewallId is taken from by labels.
-    """
-    label: str | None = None
-    """
-    The label of the Linode NodeBalancer.
-    """
-    region: str | None = None
-    """
-    The region where this NodeBalancer will be deployed.
-    """
-    tags: list[str] | None = None
-    """
-    An array of tags applied to this object. Tags are for organizational purposes only.
+    The IPv6 range assigned to this VPC.
     """
 
 
-class NodeBalancerSpec(BaseModel):
-    forProvider: NodeBalancerParameters
-    initProvider: NodeBalancerInitParameters | None = None
+class Ipv6Parameters4(BaseModel):
+    allocationClass: str | None = None
+    """
+    The labeled IPv6 Inventory that the VPC Prefix should be allocated from.
+    """
+    range: str | None = None
+    """
+    The IPv6 range assigned to this VPC.
+    """
+
+
+class LockInitParameters(BaseModel):
+    entityId: float | None = None
+    """
+    The ID of the entity to lock.
+    """
+    entityType: str | None = None
+    """
+    The type of the entity to lock. Supported values are 'linode', 'nodebalancer', 'volume', 'lkecluster', and 'lkenodepool'. Note: Linodes that are part of an LKE cluster cannot be locked.
+    """
+    lockType: str | None = None
+    """
+    The type of lock. Only one lock type can exist per resource at a time. Valid values are 'cannot_delete' (prevents deletion, rebuild, and transfer) and 'cannot_delete_with_subresources' (prevents deletion, rebuild, transfer, and deletion of subresources such as disks, configs, interfaces, and IP addresses).
+    """
+
+
+class LockObservation(BaseModel):
+    entityId: float | None = None
+    """
+    The ID of the entity to lock.
+    """
+    entityLabel: str | None = None
+    """
+    The label of the locked entity.
+    """
+    entityType: str | None = None
+    """
+    The type of the entity to lock. Supported values are 'linode', 'nodebalancer', 'volume', 'lkecluster', and 'lkenodepool'. Note: Linodes that are part of an LKE cluster cannot be locked.
+    """
+    entityUrl: str | None = None
+    """
+    The URL of the locked entity.
+    """
+    id: str | None = None
+    """
+    The unique ID of the Lock.
+    """
+    lockType: str | None = None
+    """
+    The type of lock. Only one lock type can exist per resource at a time. Valid values are 'cannot_delete' (prevents deletion, rebuild, and transfer) and 'cannot_delete_with_subresources' (prevents deletion, rebuild, transfer, and deletion of subresources such as disks, configs, interfaces, and IP addresses).
+    """
+
+
+class LockParameters(BaseModel):
+    entityId: float | None = None
+    """
+    The ID of the entity to lock.
+    """
+    entityType: str | None = None
+    """
+    The type of the entity to lock. Supported values are 'linode', 'nodebalancer', 'volume', 'lkecluster', and 'lkenodepool'. Note: Linodes that are part of an LKE cluster cannot be locked.
+    """
+    lockType: str | None = None
+    """
+    The type of lock. Only one lock type can exist per resource at a time. Valid values are 'cannot_delete' (prevents deletion, rebuild, and transfer) and 'cannot_delete_with_subresources' (prevents deletion, rebuild, transfer, and deletion of subresources such as disks, configs, interfaces, and IP addresses).
+    """
+
+
+class LockSpec(BaseModel):
+    forProvider: LockParameters
+    initProvider: LockInitParameters | None = None
     managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
     """
     What the controller may do with the external resource.
@@ -631,6 +733,44 @@ class NodeBalancerSpec(BaseModel):
     writeConnectionSecretToRef: field_common.SecretReference | None = None
     """
     Where to write the connection Secret.
+    """
+
+
+class LockStatus(BaseModel):
+    atProvider: LockObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    observedGeneration: int | None = None
+
+
+class LongviewGrantInitParameters(BaseModel):
+    id: float | None = None
+    """
+    The ID of the entity this grant applies to.
+    """
+    permissions: str | None = None
+    """
+    The level of access this User has to this entity. If null, this User has no access.
+    """
+
+
+class LongviewGrantParameters(BaseModel):
+    id: float
+    """
+    The ID of the entity this grant applies to.
+    """
+    permissions: str
+    """
+    The level of access this User has to this entity. If null, this User has no access.
+    """
+
+
+class MetadataParameters(BaseModel):
+    userData: str | None = None
+    """
+    The base64-encoded user-defined data exposed to this instance through the Linode Metadata service. Refer to the base64encode(...) function for information on encoding content for this field.
     """
 
 
@@ -671,6 +811,39 @@ class PlacementGroupParameters(BaseModel):
     placementGroupPolicy: str | None = None
     """
     Whether compliance is strictly enforced by this Placement Group.
+    """
+
+
+class RangeObservation(BaseModel):
+    assignedRange: str | None = None
+    """
+    The value of `range` computed by the API. This is necessary when needing to access the range implicitly allocated using `auto`.
+    """
+    range: str | None = None
+    """
+    A prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
+    """
+
+
+class RangeParameters(BaseModel):
+    range: str | None = None
+    """
+    A prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
+    """
+
+
+class RangesInitParameters(BaseModel):
+    range: str | None = None
+
+
+class RangesParameters(BaseModel):
+    range: str
+
+
+class RangesParameters2(BaseModel):
+    range: str | None = None
+    """
+    The IPv6 network range in CIDR notation.
     """
 
 
@@ -763,6 +936,68 @@ class SdaParameters(BaseModel):
     volumeId: float | None = None
     """
     The Block Storage volume ID to map to this disk slot
+    """
+
+
+class SharedByObservation(BaseModel):
+    sharegroupId: float | None = None
+    """
+    The sharegroup_id from the im_ImageShare row.
+    """
+    sharegroupLabel: str | None = None
+    """
+    The label from the associated im_ImageShareGroup row.
+    """
+    sharegroupUuid: str | None = None
+    """
+    The sharegroup_uuid from the im_ImageShare row.
+    """
+    sourceImageId: str | None = None
+    """
+    The image id of the base image (will only be shown to producers, will be null for consumers).
+    """
+
+
+class SharedObservation(BaseModel):
+    address: str | None = None
+    linodeId: float | None = None
+
+
+class SharedWithObservation(BaseModel):
+    sharegroupCount: float | None = None
+    """
+    The number of sharegroups the private image is present in.
+    """
+    sharegroupListUrl: str | None = None
+    """
+    The GET api url to view the sharegroups in which the image is shared.
+    """
+
+
+class SlaacObservation(BaseModel):
+    address: str | None = None
+    """
+    The SLAAC address chosen for this interface.
+    """
+    assignedRange: str | None = None
+    """
+    The value of `range` computed by the API. This is necessary when needing to access the range implicitly allocated using `auto`.
+    """
+    range: str | None = None
+    """
+    A SLAAC prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
+    """
+
+
+class SlaacObservation2(BaseModel):
+    address: str | None = None
+    prefix: float | None = None
+
+
+class SlaacParameters(BaseModel):
+    range: str | None = None
+    """
+    A SLAAC prefix to add to this interface, or `auto` for a new IPv6 prefix to be automatically allocated.
     """
 
 
@@ -1004,15 +1239,11 @@ class UserInitParameters(BaseModel):
     """
     A set containing all of the user's active grants.
     """
-    longviewGrant: list[DomainGrantInitParameters] | None = None
+    longviewGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
     nodebalancerGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    placementGroupGrant: list[DomainGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
@@ -1039,7 +1270,7 @@ class UserInitParameters(BaseModel):
 
 
 class UserObservation(BaseModel):
-    domainGrant: list[DomainGrantInitParameters] | None = None
+    domainGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
@@ -1047,7 +1278,7 @@ class UserObservation(BaseModel):
     """
     The email of the user.
     """
-    firewallGrant: list[DomainGrantInitParameters] | None = None
+    firewallGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
@@ -1056,23 +1287,19 @@ class UserObservation(BaseModel):
     A structure containing the Account-level grants a User has.
     """
     id: str | None = None
-    imageGrant: list[DomainGrantInitParameters] | None = None
+    imageGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
-    linodeGrant: list[DomainGrantInitParameters] | None = None
+    linodeGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
-    longviewGrant: list[DomainGrantInitParameters] | None = None
+    longviewGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
-    nodebalancerGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    placementGroupGrant: list[DomainGrantInitParameters] | None = None
+    nodebalancerGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
@@ -1084,7 +1311,7 @@ class UserObservation(BaseModel):
     """
     SSH keys to add to the user profile.
     """
-    stackscriptGrant: list[DomainGrantInitParameters] | None = None
+    stackscriptGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
@@ -1100,11 +1327,11 @@ class UserObservation(BaseModel):
     """
     The username of the user.
     """
-    volumeGrant: list[DomainGrantInitParameters] | None = None
+    volumeGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
-    vpcGrant: list[DomainGrantInitParameters] | None = None
+    vpcGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
@@ -1135,15 +1362,11 @@ class UserParameters(BaseModel):
     """
     A set containing all of the user's active grants.
     """
-    longviewGrant: list[DomainGrantParameters] | None = None
+    longviewGrant: list[LongviewGrantParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
     nodebalancerGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    placementGroupGrant: list[DomainGrantParameters] | None = None
     """
     A set containing all of the user's active grants.
     """
@@ -1200,6 +1423,10 @@ class VPCInitParameters(BaseModel):
     """
     The user-defined description of this VPC.
     """
+    ipv6: list[Ipv6Parameters4] | None = None
+    """
+    The IPv6 configuration of this VPC.
+    """
     label: str | None = None
     """
     The label of the VPC. Only contains ascii letters, digits and dashes
@@ -1223,6 +1450,10 @@ class VPCObservation(BaseModel):
     """
     The id of the VPC.
     """
+    ipv6: list[Ipv6Observation4] | None = None
+    """
+    The IPv6 configuration of this VPC.
+    """
     label: str | None = None
     """
     The label of the VPC. Only contains ascii letters, digits and dashes
@@ -1241,6 +1472,10 @@ class VPCParameters(BaseModel):
     description: str | None = None
     """
     The user-defined description of this VPC.
+    """
+    ipv6: list[Ipv6Parameters4] | None = None
+    """
+    The IPv6 configuration of this VPC.
     """
     label: str | None = None
     """
@@ -1278,10 +1513,32 @@ class VPCStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class VlanInitParameters(BaseModel):
+    ipamAddress: str | None = None
+    """
+    This VLAN interface's private IPv4 address in classless inter-domain routing (CIDR) notation.
+    """
+    vlanLabel: str | None = None
+    """
+    The VLAN's unique label.
+    """
+
+
+class VlanParameters(BaseModel):
+    ipamAddress: str | None = None
+    """
+    This VLAN interface's private IPv4 address in classless inter-domain routing (CIDR) notation.
+    """
+    vlanLabel: str
+    """
+    The VLAN's unique label.
+    """
+
+
 class VolumeInitParameters(BaseModel):
     encryption: str | None = None
     """
-    Whether Block Storage Disk Encryption is enabled or disabled on this Volume. Note: Block Storage Disk Encryption is not currently available to all users.
+    Whether Block Storage Disk Encryption is enabled or disabled on this Volume.
     """
     label: str | None = None
     """
@@ -1329,7 +1586,7 @@ class VolumeInitParameters(BaseModel):
 class VolumeObservation(BaseModel):
     encryption: str | None = None
     """
-    Whether Block Storage Disk Encryption is enabled or disabled on this Volume. Note: Block Storage Disk Encryption is not currently available to all users.
+    Whether Block Storage Disk Encryption is enabled or disabled on this Volume.
     """
     filesystemPath: str | None = None
     """
@@ -1338,6 +1595,10 @@ class VolumeObservation(BaseModel):
     id: str | None = None
     """
     The id of the volume.
+    """
+    ioReady: bool | None = None
+    """
+    Indicates whether the volume is successfully attached to a Linode and ready for read and write operations.
     """
     label: str | None = None
     """
@@ -1373,7 +1634,7 @@ class VolumeObservation(BaseModel):
 class VolumeParameters(BaseModel):
     encryption: str | None = None
     """
-    Whether Block Storage Disk Encryption is enabled or disabled on this Volume. Note: Block Storage Disk Encryption is not currently available to all users.
+    Whether Block Storage Disk Encryption is enabled or disabled on this Volume.
     """
     label: str | None = None
     """
@@ -1444,6 +1705,52 @@ class VolumeStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class VpcsObservation(BaseModel):
+    ipv4Range: str | None = None
+    """
+    A CIDR range for the VPC's IPv4 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
+    """
+    ipv4RangeAutoAssign: bool | None = None
+    """
+    Enables the use of a larger ipv4_range subnet for multiple NodeBalancers within the same VPC by allocating smaller /30 subnets for each NodeBalancer's backends.
+    """
+    ipv6Range: str | None = None
+    """
+    A CIDR range for the VPC's IPv6 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
+    """
+    subnetId: float | None = None
+    """
+    The ID of a subnet to assign to this NodeBalancer.
+    """
+
+
+class VpcsParameters(BaseModel):
+    ipv4Range: str | None = None
+    """
+    A CIDR range for the VPC's IPv4 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
+    """
+    ipv4RangeAutoAssign: bool | None = None
+    """
+    Enables the use of a larger ipv4_range subnet for multiple NodeBalancers within the same VPC by allocating smaller /30 subnets for each NodeBalancer's backends.
+    """
+    ipv6Range: str | None = None
+    """
+    A CIDR range for the VPC's IPv6 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
+    """
+    subnetId: float | None = None
+    """
+    The ID of a subnet to assign to this NodeBalancer.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+
+
 class BackupsObservation(BaseModel):
     available: bool | None = None
     enabled: bool | None = None
@@ -1455,7 +1762,159 @@ class DevicesParameters(BaseModel):
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
+    sdaa: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdab: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdac: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdad: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdae: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaf: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdag: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdah: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdai: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaj: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdak: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdal: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdam: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdan: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdao: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdap: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaq: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdar: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdas: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdat: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdau: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdav: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaw: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdax: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sday: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdaz: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
     sdb: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdba: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbb: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbc: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbd: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbe: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbf: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbg: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbh: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbi: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbj: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbk: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdbl: SdaParameters | None = None
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
@@ -1480,6 +1939,78 @@ class DevicesParameters(BaseModel):
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
     sdh: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdi: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdj: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdk: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdl: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdm: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdn: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdo: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdp: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdq: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdr: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sds: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdt: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdu: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdv: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdw: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdx: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdy: SdaParameters | None = None
+    """
+    Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+    sdz: SdaParameters | None = None
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
     """
@@ -1509,6 +2040,10 @@ class FirewallInitParameters(BaseModel):
     inboundPolicy: str | None = None
     """
     The default behavior for inbound traffic. This setting can be overridden by updating the inbound.action property for an individual Firewall Rule.
+    """
+    interfaces: list[float] | None = None
+    """
+    The IDs of Linode interfaces to apply this firewall to.
     """
     label: str | None = None
     """
@@ -1561,6 +2096,10 @@ class FirewallObservation(BaseModel):
     """
     The default behavior for inbound traffic. This setting can be overridden by updating the inbound.action property for an individual Firewall Rule.
     """
+    interfaces: list[float] | None = None
+    """
+    The IDs of Linode interfaces to apply this firewall to.
+    """
     label: str | None = None
     """
     The label for the Firewall. For display purposes only. If no label is provided, a default will be assigned.
@@ -1607,6 +2146,10 @@ class FirewallParameters(BaseModel):
     inboundPolicy: str | None = None
     """
     The default behavior for inbound traffic. This setting can be overridden by updating the inbound.action property for an individual Firewall Rule.
+    """
+    interfaces: list[float] | None = None
+    """
+    The IDs of Linode interfaces to apply this firewall to.
     """
     label: str | None = None
     """
@@ -1737,106 +2280,6 @@ class ImageInitParameters(BaseModel):
     """
 
 
-class ImageObservation(BaseModel):
-    capabilities: list[str] | None = None
-    """
-    The capabilities of this Image.
-    """
-    cloudInit: bool | None = None
-    """
-    Whether this image supports cloud-init.
-    """
-    created: str | None = None
-    """
-    When this Image was created.
-    """
-    createdBy: str | None = None
-    """
-    The name of the User who created this Image.
-    """
-    deprecated: bool | None = None
-    """
-    Whether or not this Image is deprecated. Will only be True for deprecated public Images.
-    """
-    description: str | None = None
-    """
-    A detailed description of this Image.
-    """
-    diskId: float | None = None
-    """
-    The ID of the Linode Disk that this Image will be created from.
-    """
-    expiry: str | None = None
-    """
-    Only Images created automatically (from a deleted Linode; type=automatic) will expire.
-    """
-    fileHash: str | None = None
-    """
-    The MD5 hash of the image file.
-    """
-    filePath: str | None = None
-    """
-    The name of the file to upload to this image.
-    """
-    id: str | None = None
-    """
-    The ID of the Linode image.
-    """
-    isPublic: bool | None = None
-    """
-    True if the Image is public.
-    """
-    label: str | None = None
-    """
-    A short description of the Image. Labels cannot contain special characters.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode that this Image will be created from.
-    """
-    region: str | None = None
-    """
-    The region to upload to.
-    """
-    replicaRegions: list[str] | None = None
-    """
-    A list of regions that customer wants to replicate this image in. At least one available region is required and only core regions allowed. Existing images in the regions not passed will be removed.
-    """
-    replications: list[ReplicationsObservation] | None = None
-    """
-    A list of image replications region and corresponding status.
-    """
-    size: float | None = None
-    """
-    The minimum size this Image needs to deploy. Size is in MB.
-    """
-    status: str | None = None
-    """
-    The current status of this Image.
-    """
-    tags: list[str] | None = None
-    """
-    The customized tags for the image.
-    """
-    timeouts: TimeoutsParameters | None = None
-    totalSize: float | None = None
-    """
-    The total size of the image in all available regions.
-    """
-    type: str | None = None
-    """
-    How the Image was created. 'Manual' Images can be created at any time. 'Automatic' images are created automatically from a deleted Linode.
-    """
-    vendor: str | None = None
-    """
-    The upstream distribution vendor. Nil for private Images.
-    """
-    waitForReplications: bool | None = None
-    """
-    Whether to wait for all image replications become `available`.
-    """
-
-
 class ImageParameters(BaseModel):
     cloudInit: bool | None = None
     """
@@ -1901,6 +2344,11 @@ class ImageParameters(BaseModel):
     """
 
 
+class ImageSharingObservation(BaseModel):
+    sharedBy: SharedByObservation | None = None
+    sharedWith: SharedWithObservation | None = None
+
+
 class ImageSpec(BaseModel):
     forProvider: ImageParameters
     initProvider: ImageInitParameters | None = None
@@ -1918,117 +2366,211 @@ class ImageSpec(BaseModel):
     """
 
 
-class ImageStatus(BaseModel):
-    atProvider: ImageObservation | None = None
-    conditions: list[field_common.Condition] | None = None
+class Ipv4InitParameters(BaseModel):
+    addresses: list[AddressesParameters2] | None = None
     """
-    Ready and Synced conditions of this object.
+    Specifies the IPv4 addresses to use in the VPC subnet.
     """
-    observedGeneration: int | None = None
+    ranges: list[RangesInitParameters] | None = None
+    """
+    CIDR notation of a range (1.2.3.4/24) or prefix only (/24).
+    """
 
 
-class InterfaceInitParameters(BaseModel):
-    ipRanges: list[str] | None = None
+class Ipv4Observation(BaseModel):
+    addresses: list[AddressesParameters] | None = None
     """
-    List of VPC IPs or IP ranges inside the VPC subnet.
+    IPv4 addresses configured for this Linode interface.
     """
-    ipamAddress: str | None = None
+    assignedAddresses: list[AddressesParameters] | None = None
     """
-    This Network Interface's private IP address in Classless Inter-Domain Routing (CIDR) notation.This attribute is only allowed for VLAN interfaces.
+    The IPv4 address exclusively assigned to this Linode interface.
     """
-    ipv4: Ipv4Parameters | None = None
+    shared: list[SharedObservation] | None = None
     """
-    The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
+    The IPv4 address assigned to this Linode interface, which is also shared with another Linode.
+    """
+
+
+class Ipv4Observation2(BaseModel):
+    addresses: list[AddressesParameters2] | None = None
+    """
+    Specifies the IPv4 addresses to use in the VPC subnet.
+    """
+    assignedAddresses: list[AssignedAddressesObservation] | None = None
+    """
+    Assigned IPv4 addresses to use in the VPC subnet, calculated from `addresses` input.
+    """
+    assignedRanges: list[RangesInitParameters] | None = None
+    """
+    Assigned IPv4 ranges to use in the VPC subnet, calculated from `ranges` input.
+    """
+    ranges: list[RangesInitParameters] | None = None
+    """
+    CIDR notation of a range (1.2.3.4/24) or prefix only (/24).
+    """
+
+
+class Ipv4Parameters3(BaseModel):
+    addresses: list[AddressesParameters2] | None = None
+    """
+    Specifies the IPv4 addresses to use in the VPC subnet.
+    """
+    ranges: list[RangesParameters] | None = None
+    """
+    CIDR notation of a range (1.2.3.4/24) or prefix only (/24).
+    """
+
+
+class Ipv6InitParameters(BaseModel):
+    ranges: list[RangesInitParameters] | None = None
+    """
+    Configured IPv6 range in CIDR notation (2600:0db8::1/64) or prefix-only (/64).
+    """
+
+
+class Ipv6Observation(BaseModel):
+    isPublic: bool | None = None
+    """
+    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
+    """
+    range: list[RangeObservation] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+    slaac: list[SlaacObservation] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+
+
+class Ipv6Observation2(BaseModel):
+    assignedRanges: list[AssignedRangesObservation] | None = None
+    """
+    The IPv6 ranges exclusively assigned to this Linode interface.
+    """
+    ranges: list[RangesInitParameters] | None = None
+    """
+    Configured IPv6 range in CIDR notation (2600:0db8::1/64) or prefix-only (/64).
+    """
+    shared: list[AssignedRangesObservation] | None = None
+    """
+    The IPv6 address assigned to this Linode interface, which is also shared with another Linode.
+    """
+    slaac: list[SlaacObservation2] | None = None
+    """
+    The public slaac and subnet prefix settings for this public interface that is used to communicate over the public internet, and with other services in the same data center.
+    """
+
+
+class Ipv6Observation3(BaseModel):
+    assignedRanges: list[RangesParameters2] | None = None
+    """
+    Assigned IPv6 ranges to use in the VPC subnet, calculated from `ranges` input.
+    """
+    assignedSlaac: list[AssignedSlaacObservation] | None = None
+    """
+    Assigned IPv6 SLAAC address ranges, calculated from `addresses` input.
+    """
+    isPublic: bool | None = None
+    """
+    Indicates whether the IPv6 configuration on the Linode interface is public.
+    """
+    ranges: list[RangesParameters2] | None = None
+    """
+    CIDR notation of a range (1.2.3.4/24) or prefix only (/24).
+    """
+    slaac: list[RangesParameters2] | None = None
+    """
+    Defines IPv6 SLAAC address ranges.
+    """
+
+
+class Ipv6Parameters(BaseModel):
+    isPublic: bool | None = None
+    """
+    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
+    """
+    range: list[RangeParameters] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+    slaac: list[SlaacParameters] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+
+
+class Ipv6Parameters2(BaseModel):
+    ranges: list[RangesParameters] | None = None
+    """
+    Configured IPv6 range in CIDR notation (2600:0db8::1/64) or prefix-only (/64).
+    """
+
+
+class Ipv6Parameters3(BaseModel):
+    isPublic: bool | None = None
+    """
+    Indicates whether the IPv6 configuration on the Linode interface is public.
+    """
+    ranges: list[RangesParameters2] | None = None
+    """
+    CIDR notation of a range (1.2.3.4/24) or prefix only (/24).
+    """
+    slaac: list[RangesParameters2] | None = None
+    """
+    Defines IPv6 SLAAC address ranges.
+    """
+
+
+class Lock(BaseModel):
+    """
+    Manages a Linode Lock. Locks prevent accidental deletion of resources.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: LockSpec
+    status: LockStatus | None = None
+
+
+class NodeBalancerInitParameters(BaseModel):
+    clientConnThrottle: float | None = None
+    """
+    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    clientUdpSessThrottle: float | None = None
+    """
+    Throttle UDP sessions per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    firewallId: float | None = None
+    """
+    ID for the firewall you'd like to use with this NodeBalancer.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
     """
     label: str | None = None
     """
-    The name of the VALN. This attribute is required for VLAN interfaces. This attribute is only allowed for VLAN interfaces.
+    The label of the Linode NodeBalancer.
     """
-    primary: bool | None = None
+    region: str | None = None
     """
-    Whether the interface is the primary interface that should have the default route for this Linode.
+    The region where this NodeBalancer will be deployed.
     """
-    purpose: str | None = None
+    tags: list[str] | None = None
     """
-    The type of interface.
+    An array of tags applied to this object. Tags are for organizational purposes only.
     """
-    subnetId: float | None = None
+    vpcs: list[VpcsParameters] | None = None
     """
-    The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
-    """
-
-
-class InterfaceObservation(BaseModel):
-    active: bool | None = None
-    """
-    Whether this interface is currently booted and active.
-    """
-    id: float | None = None
-    """
-    The ID of the interface.
-    """
-    ipRanges: list[str] | None = None
-    """
-    List of VPC IPs or IP ranges inside the VPC subnet.
-    """
-    ipamAddress: str | None = None
-    """
-    This Network Interface's private IP address in Classless Inter-Domain Routing (CIDR) notation.This attribute is only allowed for VLAN interfaces.
-    """
-    ipv4: Ipv4Parameters | None = None
-    """
-    The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
-    """
-    label: str | None = None
-    """
-    The name of the VALN. This attribute is required for VLAN interfaces. This attribute is only allowed for VLAN interfaces.
-    """
-    primary: bool | None = None
-    """
-    Whether the interface is the primary interface that should have the default route for this Linode.
-    """
-    purpose: str | None = None
-    """
-    The type of interface.
-    """
-    subnetId: float | None = None
-    """
-    The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
-    """
-    vpcId: float | None = None
-    """
-    The ID of VPC of the subnet which the VPC interface is connected to.
-    """
-
-
-class InterfaceParameters(BaseModel):
-    ipRanges: list[str] | None = None
-    """
-    List of VPC IPs or IP ranges inside the VPC subnet.
-    """
-    ipamAddress: str | None = None
-    """
-    This Network Interface's private IP address in Classless Inter-Domain Routing (CIDR) notation.This attribute is only allowed for VLAN interfaces.
-    """
-    ipv4: Ipv4Parameters | None = None
-    """
-    The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
-    """
-    label: str | None = None
-    """
-    The name of the VALN. This attribute is required for VLAN interfaces. This attribute is only allowed for VLAN interfaces.
-    """
-    primary: bool | None = None
-    """
-    Whether the interface is the primary interface that should have the default route for this Linode.
-    """
-    purpose: str
-    """
-    The type of interface.
-    """
-    subnetId: float | None = None
-    """
-    The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
+    A list of VPCs to be assigned to this NodeBalancer.
     """
 
 
@@ -2036,6 +2578,10 @@ class NodeBalancerObservation(BaseModel):
     clientConnThrottle: float | None = None
     """
     Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    clientUdpSessThrottle: float | None = None
+    """
+    Throttle UDP sessions per second (0-20). Set to 0 (zero) to disable throttling.
     """
     created: str | None = None
     """
@@ -2085,6 +2631,66 @@ class NodeBalancerObservation(BaseModel):
     """
     When this NodeBalancer was last updated.
     """
+    vpcs: list[VpcsObservation] | None = None
+    """
+    A list of VPCs to be assigned to this NodeBalancer.
+    """
+
+
+class NodeBalancerParameters(BaseModel):
+    clientConnThrottle: float | None = None
+    """
+    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    clientUdpSessThrottle: float | None = None
+    """
+    Throttle UDP sessions per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    firewallId: float | None = None
+    """
+    ID for the firewall you'd like to use with this NodeBalancer.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+    label: str | None = None
+    """
+    The label of the Linode NodeBalancer.
+    """
+    region: str | None = None
+    """
+    The region where this NodeBalancer will be deployed.
+    """
+    tags: list[str] | None = None
+    """
+    An array of tags applied to this object. Tags are for organizational purposes only.
+    """
+    vpcs: list[VpcsParameters] | None = None
+    """
+    A list of VPCs to be assigned to this NodeBalancer.
+    """
+
+
+class NodeBalancerSpec(BaseModel):
+    forProvider: NodeBalancerParameters
+    initProvider: NodeBalancerInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
 
 
 class NodeBalancerStatus(BaseModel):
@@ -2094,6 +2700,39 @@ class NodeBalancerStatus(BaseModel):
     Ready and Synced conditions of this object.
     """
     observedGeneration: int | None = None
+
+
+class PublicInitParameters(BaseModel):
+    ipv4: Ipv4Parameters2 | None = None
+    """
+    IPv4 addresses for this interface.
+    """
+    ipv6: Ipv6InitParameters | None = None
+    """
+    IPv6 addresses for this interface.
+    """
+
+
+class PublicObservation(BaseModel):
+    ipv4: Ipv4Observation | None = None
+    """
+    IPv4 addresses for this interface.
+    """
+    ipv6: Ipv6Observation2 | None = None
+    """
+    IPv6 addresses for this interface.
+    """
+
+
+class PublicParameters(BaseModel):
+    ipv4: Ipv4Parameters2 | None = None
+    """
+    IPv4 addresses for this interface.
+    """
+    ipv6: Ipv6Parameters2 | None = None
+    """
+    IPv6 addresses for this interface.
+    """
 
 
 class RDNSInitParameters(BaseModel):
@@ -2302,6 +2941,490 @@ class Volume(BaseModel):
     status: VolumeStatus | None = None
 
 
+class VpcInitParameters(BaseModel):
+    ipv4: Ipv4InitParameters | None = None
+    ipv6: Ipv6Parameters3 | None = None
+    subnetId: float | None = None
+    """
+    The VPC subnet identifier for this interface.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+
+
+class VpcObservation(BaseModel):
+    ipv4: Ipv4Observation2 | None = None
+    ipv6: Ipv6Observation3 | None = None
+    subnetId: float | None = None
+    """
+    The VPC subnet identifier for this interface.
+    """
+
+
+class VpcParameters(BaseModel):
+    ipv4: Ipv4Parameters3 | None = None
+    ipv6: Ipv6Parameters3 | None = None
+    subnetId: float | None = None
+    """
+    The VPC subnet identifier for this interface.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+
+
+class Firewall(BaseModel):
+    """
+    Firewall manages a linode_firewall.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: FirewallSpec
+    status: FirewallStatus | None = None
+
+
+class ImageObservation(BaseModel):
+    capabilities: list[str] | None = None
+    """
+    The capabilities of this Image.
+    """
+    cloudInit: bool | None = None
+    """
+    Whether this image supports cloud-init.
+    """
+    created: str | None = None
+    """
+    When this Image was created.
+    """
+    createdBy: str | None = None
+    """
+    The name of the User who created this Image.
+    """
+    deprecated: bool | None = None
+    """
+    Whether or not this Image is deprecated. Will only be True for deprecated public Images.
+    """
+    description: str | None = None
+    """
+    A detailed description of this Image.
+    """
+    diskId: float | None = None
+    """
+    The ID of the Linode Disk that this Image will be created from.
+    """
+    expiry: str | None = None
+    """
+    Only Images created automatically (from a deleted Linode; type=automatic) will expire.
+    """
+    fileHash: str | None = None
+    """
+    The MD5 hash of the image file.
+    """
+    filePath: str | None = None
+    """
+    The name of the file to upload to this image.
+    """
+    id: str | None = None
+    """
+    The ID of the Linode image.
+    """
+    imageSharing: ImageSharingObservation | None = None
+    """
+    Details about image sharing, including who the image is shared with and by.
+    """
+    isPublic: bool | None = None
+    """
+    True if the Image is public.
+    """
+    isShared: bool | None = None
+    """
+    True if the Image is shared.
+    """
+    label: str | None = None
+    """
+    A short description of the Image. Labels cannot contain special characters.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode that this Image will be created from.
+    """
+    region: str | None = None
+    """
+    The region to upload to.
+    """
+    replicaRegions: list[str] | None = None
+    """
+    A list of regions that customer wants to replicate this image in. At least one available region is required and only core regions allowed. Existing images in the regions not passed will be removed.
+    """
+    replications: list[ReplicationsObservation] | None = None
+    """
+    A list of image replications region and corresponding status.
+    """
+    size: float | None = None
+    """
+    The minimum size this Image needs to deploy. Size is in MB.
+    """
+    status: str | None = None
+    """
+    The current status of this Image.
+    """
+    tags: list[str] | None = None
+    """
+    The customized tags for the image.
+    """
+    timeouts: TimeoutsParameters | None = None
+    totalSize: float | None = None
+    """
+    The total size of the image in all available regions.
+    """
+    type: str | None = None
+    """
+    How the Image was created. 'Manual' Images can be created at any time. 'Automatic' images are created automatically from a deleted Linode.
+    """
+    vendor: str | None = None
+    """
+    The upstream distribution vendor. Nil for private Images.
+    """
+    waitForReplications: bool | None = None
+    """
+    Whether to wait for all image replications become `available`.
+    """
+
+
+class ImageStatus(BaseModel):
+    atProvider: ImageObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    observedGeneration: int | None = None
+
+
+class InterfaceInitParameters(BaseModel):
+    defaultRoute: DefaultRouteParameters | None = None
+    """
+    Indicates if the interface serves as the default route when multiple interfaces are eligible for this role.
+    """
+    firewallId: float | None = None
+    """
+    ID of an enabled firewall to secure a VPC or public interface. Not allowed for VLAN interfaces.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to assign this interface to.
+    """
+    linodeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: PublicInitParameters | None = None
+    """
+    Linode public interface.
+    """
+    vlan: VlanInitParameters | None = None
+    """
+    Linode VLAN interface.
+    """
+    vpc: VpcInitParameters | None = None
+    """
+    Linode VPC interface.
+    """
+
+
+class InterfaceInitParameters2(BaseModel):
+    ipRanges: list[str] | None = None
+    """
+    List of VPC IPs or IP ranges inside the VPC subnet.
+    """
+    ipamAddress: str | None = None
+    """
+    This Network Interface's private IP address in Classless Inter-Domain Routing (CIDR) notation.This attribute is only allowed for VLAN interfaces.
+    """
+    ipv4: Ipv4Parameters | None = None
+    """
+    The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
+    """
+    ipv6: Ipv6Parameters | None = None
+    """
+    The IPv6 configuration of the VPC interface. This attribute is only allowed for VPC interfaces.
+    """
+    label: str | None = None
+    """
+    The name of the VALN. This attribute is required for VLAN interfaces. This attribute is only allowed for VLAN interfaces.
+    """
+    primary: bool | None = None
+    """
+    Whether the interface is the primary interface that should have the default route for this Linode.
+    """
+    purpose: str | None = None
+    """
+    The type of interface.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+
+
+class InterfaceObservation(BaseModel):
+    defaultRoute: DefaultRouteParameters | None = None
+    """
+    Indicates if the interface serves as the default route when multiple interfaces are eligible for this role.
+    """
+    firewallId: float | None = None
+    """
+    ID of an enabled firewall to secure a VPC or public interface. Not allowed for VLAN interfaces.
+    """
+    id: str | None = None
+    """
+    The unique ID for this interface.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to assign this interface to.
+    """
+    public: PublicObservation | None = None
+    """
+    Linode public interface.
+    """
+    vlan: VlanInitParameters | None = None
+    """
+    Linode VLAN interface.
+    """
+    vpc: VpcObservation | None = None
+    """
+    Linode VPC interface.
+    """
+
+
+class InterfaceObservation2(BaseModel):
+    active: bool | None = None
+    """
+    Whether this interface is currently booted and active.
+    """
+    id: float | None = None
+    """
+    The ID of the interface.
+    """
+    ipRanges: list[str] | None = None
+    """
+    List of VPC IPs or IP ranges inside the VPC subnet.
+    """
+    ipamAddress: str | None = None
+    """
+    This Network Interface's private IP address in Classless Inter-Domain Routing (CIDR) notation.This attribute is only allowed for VLAN interfaces.
+    """
+    ipv4: Ipv4Parameters | None = None
+    """
+    The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
+    """
+    ipv6: Ipv6Observation | None = None
+    """
+    The IPv6 configuration of the VPC interface. This attribute is only allowed for VPC interfaces.
+    """
+    label: str | None = None
+    """
+    The name of the VALN. This attribute is required for VLAN interfaces. This attribute is only allowed for VLAN interfaces.
+    """
+    primary: bool | None = None
+    """
+    Whether the interface is the primary interface that should have the default route for this Linode.
+    """
+    purpose: str | None = None
+    """
+    The type of interface.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
+    """
+    vpcId: float | None = None
+    """
+    The ID of VPC of the subnet which the VPC interface is connected to.
+    """
+
+
+class InterfaceParameters(BaseModel):
+    defaultRoute: DefaultRouteParameters | None = None
+    """
+    Indicates if the interface serves as the default route when multiple interfaces are eligible for this role.
+    """
+    firewallId: float | None = None
+    """
+    ID of an enabled firewall to secure a VPC or public interface. Not allowed for VLAN interfaces.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to assign this interface to.
+    """
+    linodeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: PublicParameters | None = None
+    """
+    Linode public interface.
+    """
+    vlan: VlanParameters | None = None
+    """
+    Linode VLAN interface.
+    """
+    vpc: VpcParameters | None = None
+    """
+    Linode VPC interface.
+    """
+
+
+class InterfaceParameters2(BaseModel):
+    ipRanges: list[str] | None = None
+    """
+    List of VPC IPs or IP ranges inside the VPC subnet.
+    """
+    ipamAddress: str | None = None
+    """
+    This Network Interface's private IP address in Classless Inter-Domain Routing (CIDR) notation.This attribute is only allowed for VLAN interfaces.
+    """
+    ipv4: Ipv4Parameters | None = None
+    """
+    The IPv4 configuration of the VPC interface.This attribute is only allowed for VPC interfaces.
+    """
+    ipv6: Ipv6Parameters | None = None
+    """
+    The IPv6 configuration of the VPC interface. This attribute is only allowed for VPC interfaces.
+    """
+    label: str | None = None
+    """
+    The name of the VALN. This attribute is required for VLAN interfaces. This attribute is only allowed for VLAN interfaces.
+    """
+    primary: bool | None = None
+    """
+    Whether the interface is the primary interface that should have the default route for this Linode.
+    """
+    purpose: str
+    """
+    The type of interface.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+
+
+class InterfaceSpec(BaseModel):
+    forProvider: InterfaceParameters
+    initProvider: InterfaceInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class InterfaceStatus(BaseModel):
+    atProvider: InterfaceObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    observedGeneration: int | None = None
+
+
+class NodeBalancer(BaseModel):
+    """
+    NodeBalancer manages a linode_nodebalancer.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: NodeBalancerSpec
+    status: NodeBalancerStatus | None = None
+
+
+class RDNS(BaseModel):
+    """
+    RDNS manages a linode_rdns.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: RDNSSpec
+    status: RDNSStatus | None = None
+
+
+class StackScript(BaseModel):
+    """
+    StackScript manages a linode_stackscript.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: StackScriptSpec
+    status: StackScriptStatus | None = None
+
+
 class ConfigInitParameters(BaseModel):
     comments: str | None = None
     """
@@ -2309,13 +3432,13 @@ class ConfigInitParameters(BaseModel):
     """
     devices: DevicesParameters | None = None
     """
-    Device sda-sdh can be either a Disk or Volume identified by disk_label or volume_id. Only one type per slot allowed.
+    Device sda-sdbl can be either a Disk or Volume identified by disk_label or volume_id. Only one type per slot allowed.
     """
     helpers: HelpersParameters | None = None
     """
     Helpers enabled when booting to this Linode Config.
     """
-    interface: list[InterfaceInitParameters] | None = None
+    interface: list[InterfaceInitParameters2] | None = None
     """
     An array of Network Interfaces for this Linode’s Configuration Profile.
     """
@@ -2352,7 +3475,7 @@ class ConfigObservation(BaseModel):
     """
     devices: DevicesParameters | None = None
     """
-    Device sda-sdh can be either a Disk or Volume identified by disk_label or volume_id. Only one type per slot allowed.
+    Device sda-sdbl can be either a Disk or Volume identified by disk_label or volume_id. Only one type per slot allowed.
     """
     helpers: HelpersParameters | None = None
     """
@@ -2362,7 +3485,7 @@ class ConfigObservation(BaseModel):
     """
     The unique ID of this Config.
     """
-    interface: list[InterfaceObservation] | None = None
+    interface: list[InterfaceObservation2] | None = None
     """
     An array of Network Interfaces for this Linode’s Configuration Profile.
     """
@@ -2399,13 +3522,13 @@ class ConfigParameters(BaseModel):
     """
     devices: DevicesParameters | None = None
     """
-    Device sda-sdh can be either a Disk or Volume identified by disk_label or volume_id. Only one type per slot allowed.
+    Device sda-sdbl can be either a Disk or Volume identified by disk_label or volume_id. Only one type per slot allowed.
     """
     helpers: HelpersParameters | None = None
     """
     Helpers enabled when booting to this Linode Config.
     """
-    interface: list[InterfaceParameters] | None = None
+    interface: list[InterfaceParameters2] | None = None
     """
     An array of Network Interfaces for this Linode’s Configuration Profile.
     """
@@ -2433,18 +3556,6 @@ class ConfigParameters(BaseModel):
     """
     Controls the virtualization mode. Defaults to paravirt.
     """
-
-
-class Firewall(BaseModel):
-    """
-    Firewall manages a linode_firewall.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: FirewallSpec
-    status: FirewallStatus | None = None
 
 
 class Image(BaseModel):
@@ -2495,7 +3606,7 @@ class InstanceInitParameters(BaseModel):
     """
     diskEncryption: str | None = None
     """
-    The disk encryption policy for this Instance. NOTE: Disk encryption may not currently be available to all users.
+    The disk encryption policy for this Instance.
     """
     firewallId: float | None = None
     """
@@ -2517,9 +3628,13 @@ class InstanceInitParameters(BaseModel):
     """
     An Image ID to deploy the Disk from. Official Linode Images start with linode/, while your Images start with private/. See /images for more information on the Images available for you to use.
     """
-    interface: list[InterfaceInitParameters] | None = None
+    interface: list[InterfaceInitParameters2] | None = None
     """
     An array of Network Interfaces for this Linode to be created with. If an explicit config or disk is defined, interfaces must be declared in the config block.
+    """
+    interfaceGeneration: str | None = None
+    """
+    Specifies the interface type for the Linode. The default value is determined by the interfaces_for_new_linodes setting in the account settings. If the interface_generation option is set to linode, legacy configuration interfaces can no longer be used on the Linode. NOTE: Linode Interfaces may not currently be available to all users.
     """
     ipv4: list[str] | None = None
     """
@@ -2529,6 +3644,10 @@ class InstanceInitParameters(BaseModel):
     """
     The Linode's label is for display purposes only. If no label is provided for a Linode, a default will be assigned
     """
+    maintenancePolicy: str | None = None
+    """
+    This is the maintenance type of the Linode instance. If not provided, the default policy of the account will be applied.
+    """
     metadata: list[MetadataParameters] | None = None
     """
     Various fields related to the Linode Metadata service.
@@ -2536,6 +3655,10 @@ class InstanceInitParameters(BaseModel):
     migrationType: str | None = None
     """
     The type of migration to use for resize and migration operations.
+    """
+    networkHelper: bool | None = None
+    """
+    Whether Network Helper should be enabled for this instance.
     """
     placementGroup: PlacementGroupParameters | None = None
     """
@@ -2644,7 +3767,7 @@ class InstanceObservation(BaseModel):
     """
     diskEncryption: str | None = None
     """
-    The disk encryption policy for this Instance. NOTE: Disk encryption may not currently be available to all users.
+    The disk encryption policy for this Instance.
     """
     firewallId: float | None = None
     """
@@ -2667,13 +3790,17 @@ class InstanceObservation(BaseModel):
     """
     An Image ID to deploy the Disk from. Official Linode Images start with linode/, while your Images start with private/. See /images for more information on the Images available for you to use.
     """
-    interface: list[InterfaceObservation] | None = None
+    interface: list[InterfaceObservation2] | None = None
     """
     An array of Network Interfaces for this Linode to be created with. If an explicit config or disk is defined, interfaces must be declared in the config block.
     """
+    interfaceGeneration: str | None = None
+    """
+    Specifies the interface type for the Linode. The default value is determined by the interfaces_for_new_linodes setting in the account settings. If the interface_generation option is set to linode, legacy configuration interfaces can no longer be used on the Linode. NOTE: Linode Interfaces may not currently be available to all users.
+    """
     ipAddress: str | None = None
     """
-    This Linode's Public IPv4 Address. If there are multiple public IPv4 addresses on this Instance, an arbitrary address will be used for this field.
+    Deprecated. This Linode's Public IPv4 Address. If there are multiple public IPv4 addresses on this Instance, an arbitrary address will be used for this field.
     """
     ipv4: list[str] | None = None
     """
@@ -2691,6 +3818,14 @@ class InstanceObservation(BaseModel):
     """
     If applicable, the ID of the LKE cluster this Instance is a node of.
     """
+    locks: list[str] | None = None
+    """
+    A list of locks applied to this Linode.
+    """
+    maintenancePolicy: str | None = None
+    """
+    This is the maintenance type of the Linode instance. If not provided, the default policy of the account will be applied.
+    """
     metadata: list[MetadataParameters] | None = None
     """
     Various fields related to the Linode Metadata service.
@@ -2698,6 +3833,10 @@ class InstanceObservation(BaseModel):
     migrationType: str | None = None
     """
     The type of migration to use for resize and migration operations.
+    """
+    networkHelper: bool | None = None
+    """
+    Whether Network Helper should be enabled for this instance.
     """
     placementGroup: PlacementGroupObservation | None = None
     """
@@ -2794,7 +3933,7 @@ class InstanceParameters(BaseModel):
     """
     diskEncryption: str | None = None
     """
-    The disk encryption policy for this Instance. NOTE: Disk encryption may not currently be available to all users.
+    The disk encryption policy for this Instance.
     """
     firewallId: float | None = None
     """
@@ -2816,9 +3955,13 @@ class InstanceParameters(BaseModel):
     """
     An Image ID to deploy the Disk from. Official Linode Images start with linode/, while your Images start with private/. See /images for more information on the Images available for you to use.
     """
-    interface: list[InterfaceParameters] | None = None
+    interface: list[InterfaceParameters2] | None = None
     """
     An array of Network Interfaces for this Linode to be created with. If an explicit config or disk is defined, interfaces must be declared in the config block.
+    """
+    interfaceGeneration: str | None = None
+    """
+    Specifies the interface type for the Linode. The default value is determined by the interfaces_for_new_linodes setting in the account settings. If the interface_generation option is set to linode, legacy configuration interfaces can no longer be used on the Linode. NOTE: Linode Interfaces may not currently be available to all users.
     """
     ipv4: list[str] | None = None
     """
@@ -2828,6 +3971,10 @@ class InstanceParameters(BaseModel):
     """
     The Linode's label is for display purposes only. If no label is provided for a Linode, a default will be assigned
     """
+    maintenancePolicy: str | None = None
+    """
+    This is the maintenance type of the Linode instance. If not provided, the default policy of the account will be applied.
+    """
     metadata: list[MetadataParameters] | None = None
     """
     Various fields related to the Linode Metadata service.
@@ -2835,6 +3982,10 @@ class InstanceParameters(BaseModel):
     migrationType: str | None = None
     """
     The type of migration to use for resize and migration operations.
+    """
+    networkHelper: bool | None = None
+    """
+    Whether Network Helper should be enabled for this instance.
     """
     placementGroup: PlacementGroupParameters | None = None
     """
@@ -2925,40 +4076,16 @@ class InstanceStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class NodeBalancer(BaseModel):
+class Interface(BaseModel):
     """
-    NodeBalancer manages a linode_nodebalancer.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: NodeBalancerSpec
-    status: NodeBalancerStatus | None = None
-
-
-class RDNS(BaseModel):
-    """
-    RDNS manages a linode_rdns.
+    Interface manages a linode_interface.
     """
 
     apiVersion: str | None = None
     kind: str | None = None
     metadata: dict[str, Any] | None = None
-    spec: RDNSSpec
-    status: RDNSStatus | None = None
-
-
-class StackScript(BaseModel):
-    """
-    StackScript manages a linode_stackscript.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: StackScriptSpec
-    status: StackScriptStatus | None = None
+    spec: InterfaceSpec
+    status: InterfaceStatus | None = None
 
 
 class Instance(BaseModel):

@@ -115,6 +115,10 @@ class ControlPlaneParameters(BaseModel):
     """
     Defines the ACL configuration for an LKE cluster's control plane.
     """
+    auditLogsEnabled: bool | None = None
+    """
+    Enables audit logs on the cluster's control plane.
+    """
     highAvailability: bool | None = None
     """
     Defines whether High Availability is enabled for the Control Plane Components of the cluster.
@@ -135,9 +139,29 @@ class NodePoolInitParameters(BaseModel):
     """
     Selects the object clusterId is taken from by labels.
     """
+    diskEncryption: str | None = None
+    """
+    The disk encryption policy for nodes in this pool.
+    """
+    firewallId: float | None = None
+    """
+    The ID of the Firewall to attach to nodes in this node pool.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
     k8sVersion: str | None = None
     """
     The k8s version of the nodes in this node pool. For LKE enterprise only and may not currently available to all users.
+    """
+    label: str | None = None
+    """
+    The label of the Node Pool.
     """
     labels: dict[str, str] | None = None
     """
@@ -173,7 +197,11 @@ class NodePoolObservation(BaseModel):
     """
     diskEncryption: str | None = None
     """
-    The disk encryption policy for nodes in this pool. NOTE: Disk encryption may not currently be available to all users.
+    The disk encryption policy for nodes in this pool.
+    """
+    firewallId: float | None = None
+    """
+    The ID of the Firewall to attach to nodes in this node pool.
     """
     id: str | None = None
     """
@@ -182,6 +210,10 @@ class NodePoolObservation(BaseModel):
     k8sVersion: str | None = None
     """
     The k8s version of the nodes in this node pool. For LKE enterprise only and may not currently available to all users.
+    """
+    label: str | None = None
+    """
+    The label of the Node Pool.
     """
     labels: dict[str, str] | None = None
     """
@@ -227,9 +259,29 @@ class NodePoolParameters(BaseModel):
     """
     Selects the object clusterId is taken from by labels.
     """
+    diskEncryption: str | None = None
+    """
+    The disk encryption policy for nodes in this pool.
+    """
+    firewallId: float | None = None
+    """
+    The ID of the Firewall to attach to nodes in this node pool.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
     k8sVersion: str | None = None
     """
     The k8s version of the nodes in this node pool. For LKE enterprise only and may not currently available to all users.
+    """
+    label: str | None = None
+    """
+    The label of the Node Pool.
     """
     labels: dict[str, str] | None = None
     """
@@ -292,6 +344,30 @@ class PoolInitParameters(BaseModel):
     """
     The number of nodes in the Node Pool.
     """
+    diskEncryption: str | None = None
+    """
+    The disk encryption policy for the nodes in this pool.
+    """
+    firewallId: float | None = None
+    """
+    The ID of the Firewall to attach to nodes in this node pool.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+    k8sVersion: str | None = None
+    """
+    The desired Kubernetes version for this pool. This is only available for Enterprise clusters.
+    """
+    label: str | None = None
+    """
+    The label of the Node Pool.
+    """
     labels: dict[str, str] | None = None
     """
     Key-value pairs added as labels to nodes in the node pool. Labels help classify your nodes and to easily select subsets of objects.
@@ -308,6 +384,10 @@ class PoolInitParameters(BaseModel):
     """
     A Linode Type for all of the nodes in the Node Pool.
     """
+    updateStrategy: str | None = None
+    """
+    The strategy for updating the node pool k8s version. For LKE enterprise only and may not currently available to all users.
+    """
 
 
 class PoolObservation(BaseModel):
@@ -321,11 +401,23 @@ class PoolObservation(BaseModel):
     """
     diskEncryption: str | None = None
     """
-    The disk encryption policy for the nodes in this pool. NOTE: Disk encryption may not currently be available to all users.
+    The disk encryption policy for the nodes in this pool.
+    """
+    firewallId: float | None = None
+    """
+    The ID of the Firewall to attach to nodes in this node pool.
     """
     id: float | None = None
     """
     The ID of the Node Pool.
+    """
+    k8sVersion: str | None = None
+    """
+    The desired Kubernetes version for this pool. This is only available for Enterprise clusters.
+    """
+    label: str | None = None
+    """
+    The label of the Node Pool.
     """
     labels: dict[str, str] | None = None
     """
@@ -347,6 +439,10 @@ class PoolObservation(BaseModel):
     """
     A Linode Type for all of the nodes in the Node Pool.
     """
+    updateStrategy: str | None = None
+    """
+    The strategy for updating the node pool k8s version. For LKE enterprise only and may not currently available to all users.
+    """
 
 
 class PoolParameters(BaseModel):
@@ -357,6 +453,30 @@ class PoolParameters(BaseModel):
     count: float | None = None
     """
     The number of nodes in the Node Pool.
+    """
+    diskEncryption: str | None = None
+    """
+    The disk encryption policy for the nodes in this pool.
+    """
+    firewallId: float | None = None
+    """
+    The ID of the Firewall to attach to nodes in this node pool.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+    k8sVersion: str | None = None
+    """
+    The desired Kubernetes version for this pool. This is only available for Enterprise clusters.
+    """
+    label: str | None = None
+    """
+    The label of the Node Pool.
     """
     labels: dict[str, str] | None = None
     """
@@ -374,9 +494,17 @@ class PoolParameters(BaseModel):
     """
     A Linode Type for all of the nodes in the Node Pool.
     """
+    updateStrategy: str | None = None
+    """
+    The strategy for updating the node pool k8s version. For LKE enterprise only and may not currently available to all users.
+    """
 
 
 class ClusterInitParameters(BaseModel):
+    aplEnabled: bool | None = None
+    """
+    Enables the App Platform Layer for this cluster. Note: v4beta only and may not currently be available to all users.
+    """
     controlPlane: ControlPlaneParameters | None = None
     """
     Defines settings for the Kubernetes Control Plane.
@@ -393,13 +521,29 @@ class ClusterInitParameters(BaseModel):
     """
     The unique label for the cluster.
     """
-    pool: list[PoolInitParameters] | None = Field(None, min_length=1)
+    pool: list[PoolInitParameters] | None = None
     """
-    A node pool in the cluster.
+    A node pool in the cluster. At least one pool is required for standard tier clusters.
     """
     region: str | None = None
     """
     This cluster's location.
+    """
+    stackType: str | None = None
+    """
+    The networking stack type of the Kubernetes cluster.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet to use for the Kubernetes cluster. This subnet must be dual stack (IPv4 and IPv6 should both be enabled).
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
     """
     tags: list[str] | None = None
     """
@@ -410,12 +554,28 @@ class ClusterInitParameters(BaseModel):
     The desired Kubernetes tier.
     """
     timeouts: TimeoutsParameters | None = None
+    vpcId: float | None = None
+    """
+    The ID of the VPC to use for the Kubernetes cluster.
+    """
+    vpcIdRef: field_common.ObjectReference | None = None
+    """
+    Sets vpcId from another object.
+    """
+    vpcIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object vpcId is taken from by labels.
+    """
 
 
 class ClusterObservation(BaseModel):
     apiEndpoints: list[str] | None = None
     """
     The API endpoints for the cluster.
+    """
+    aplEnabled: bool | None = None
+    """
+    Enables the App Platform Layer for this cluster. Note: v4beta only and may not currently be available to all users.
     """
     controlPlane: ControlPlaneParameters | None = None
     """
@@ -438,17 +598,25 @@ class ClusterObservation(BaseModel):
     """
     The unique label for the cluster.
     """
-    pool: list[PoolObservation] | None = Field(None, min_length=1)
+    pool: list[PoolObservation] | None = None
     """
-    A node pool in the cluster.
+    A node pool in the cluster. At least one pool is required for standard tier clusters.
     """
     region: str | None = None
     """
     This cluster's location.
     """
+    stackType: str | None = None
+    """
+    The networking stack type of the Kubernetes cluster.
+    """
     status: str | None = None
     """
     The status of the cluster.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet to use for the Kubernetes cluster. This subnet must be dual stack (IPv4 and IPv6 should both be enabled).
     """
     tags: list[str] | None = None
     """
@@ -459,9 +627,17 @@ class ClusterObservation(BaseModel):
     The desired Kubernetes tier.
     """
     timeouts: TimeoutsParameters | None = None
+    vpcId: float | None = None
+    """
+    The ID of the VPC to use for the Kubernetes cluster.
+    """
 
 
 class ClusterParameters(BaseModel):
+    aplEnabled: bool | None = None
+    """
+    Enables the App Platform Layer for this cluster. Note: v4beta only and may not currently be available to all users.
+    """
     controlPlane: ControlPlaneParameters | None = None
     """
     Defines settings for the Kubernetes Control Plane.
@@ -478,13 +654,29 @@ class ClusterParameters(BaseModel):
     """
     The unique label for the cluster.
     """
-    pool: list[PoolParameters] | None = Field(None, min_length=1)
+    pool: list[PoolParameters] | None = None
     """
-    A node pool in the cluster.
+    A node pool in the cluster. At least one pool is required for standard tier clusters.
     """
     region: str | None = None
     """
     This cluster's location.
+    """
+    stackType: str | None = None
+    """
+    The networking stack type of the Kubernetes cluster.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet to use for the Kubernetes cluster. This subnet must be dual stack (IPv4 and IPv6 should both be enabled).
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
     """
     tags: list[str] | None = None
     """
@@ -495,6 +687,18 @@ class ClusterParameters(BaseModel):
     The desired Kubernetes tier.
     """
     timeouts: TimeoutsParameters | None = None
+    vpcId: float | None = None
+    """
+    The ID of the VPC to use for the Kubernetes cluster.
+    """
+    vpcIdRef: field_common.ObjectReference | None = None
+    """
+    Sets vpcId from another object.
+    """
+    vpcIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object vpcId is taken from by labels.
+    """
 
 
 class ClusterSpec(BaseModel):

@@ -86,6 +86,10 @@ class ConfigInitParameters(BaseModel):
     """
     Controls how session stickiness is handled on this port: 'none', 'table', 'http_cookie'
     """
+    udpCheckPort: float | None = None
+    """
+    Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
+    """
 
 
 class ConfigParameters(BaseModel):
@@ -161,6 +165,10 @@ class ConfigParameters(BaseModel):
     """
     Controls how session stickiness is handled on this port: 'none', 'table', 'http_cookie'
     """
+    udpCheckPort: float | None = None
+    """
+    Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
+    """
 
 
 class ConfigSpec(BaseModel):
@@ -217,6 +225,18 @@ class NodeInitParameters(BaseModel):
     """
     Selects the object nodebalancerId is taken from by labels.
     """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet for this node.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
     weight: float | None = None
     """
     Used when picking a backend to serve a request and is not pinned to a single backend yet. Nodes with a higher weight will receive more traffic. (1-255)
@@ -251,6 +271,14 @@ class NodeObservation(BaseModel):
     status: str | None = None
     """
     The current status of this node, based on the configured checks of its NodeBalancer Config. (unknown, UP, DOWN)
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet for this node.
+    """
+    vpcConfigId: float | None = None
+    """
+    The ID of the NB-VPC config for this node.
     """
     weight: float | None = None
     """
@@ -294,6 +322,18 @@ class NodeParameters(BaseModel):
     nodebalancerIdSelector: field_common.LabelSelector | None = None
     """
     Selects the object nodebalancerId is taken from by labels.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet for this node.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: field_common.LabelSelector | None = None
+    """
+    Selects the object subnetId is taken from by labels.
     """
     weight: float | None = None
     """
@@ -404,6 +444,14 @@ class ConfigObservation(BaseModel):
     stickiness: str | None = None
     """
     Controls how session stickiness is handled on this port: 'none', 'table', 'http_cookie'
+    """
+    udpCheckPort: float | None = None
+    """
+    Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
+    """
+    udpSessionTimeout: float | None = None
+    """
+    The read-only idle time in seconds after which a session that hasn’t received packets is destroyed.
     """
 
 

@@ -15,7 +15,30 @@ class VpcGroup(RootModel[Any]):
 
 class InterfacesObservation(BaseModel):
     active: bool | None = None
+    configId: float | None = None
     id: float | None = None
+
+
+class Ipv6Observation(BaseModel):
+    allocatedRange: str | None = None
+    """
+    The IPv6 range assigned to this subnet.
+    """
+    range: str | None = None
+    """
+    An existing IPv6 prefix owned by the current account or a forward slash (/) followed by a valid prefix length. If unspecified, a range with the default prefix will be allocated for this VPC.
+    """
+
+
+class Ipv6Parameters(BaseModel):
+    range: str | None = None
+    """
+    An existing IPv6 prefix owned by the current account or a forward slash (/) followed by a valid prefix length. If unspecified, a range with the default prefix will be allocated for this VPC.
+    """
+
+
+class Ipv6RangesObservation(BaseModel):
+    range: str | None = None
 
 
 class LinodesObservation(BaseModel):
@@ -27,6 +50,10 @@ class SubnetInitParameters(BaseModel):
     ipv4: str | None = None
     """
     The IPv4 range of this subnet in CIDR format.
+    """
+    ipv6: list[Ipv6Parameters] | None = None
+    """
+    The IPv6 ranges of this subnet.
     """
     label: str | None = None
     """
@@ -46,38 +73,14 @@ class SubnetInitParameters(BaseModel):
     """
 
 
-class SubnetObservation(BaseModel):
-    created: str | None = None
-    """
-    The date and time when the VPC Subnet was created.
-    """
-    id: str | None = None
-    """
-    The id of the VPC Subnet.
-    """
-    ipv4: str | None = None
-    """
-    The IPv4 range of this subnet in CIDR format.
-    """
-    label: str | None = None
-    """
-    The label of the VPC subnet.
-    """
-    linodes: list[LinodesObservation] | None = None
-    updated: str | None = None
-    """
-    The date and time when the VPC Subnet was updated.
-    """
-    vpcId: float | None = None
-    """
-    The id of the parent VPC for this VPC Subnet
-    """
-
-
 class SubnetParameters(BaseModel):
     ipv4: str | None = None
     """
     The IPv4 range of this subnet in CIDR format.
+    """
+    ipv6: list[Ipv6Parameters] | None = None
+    """
+    The IPv6 ranges of this subnet.
     """
     label: str | None = None
     """
@@ -111,6 +114,46 @@ class SubnetSpec(BaseModel):
     writeConnectionSecretToRef: field_common.SecretReference | None = None
     """
     Where to write the connection Secret.
+    """
+
+
+class DatabasesObservation(BaseModel):
+    id: float | None = None
+    ipv4Range: str | None = None
+    ipv6Ranges: list[Ipv6RangesObservation] | None = None
+
+
+class SubnetObservation(BaseModel):
+    created: str | None = None
+    """
+    The date and time when the VPC Subnet was created.
+    """
+    databases: list[DatabasesObservation] | None = None
+    id: str | None = None
+    """
+    The id of the VPC Subnet.
+    """
+    ipv4: str | None = None
+    """
+    The IPv4 range of this subnet in CIDR format.
+    """
+    ipv6: list[Ipv6Observation] | None = None
+    """
+    The IPv6 ranges of this subnet.
+    """
+    label: str | None = None
+    """
+    The label of the VPC subnet.
+    """
+    linodes: list[LinodesObservation] | None = None
+    nodebalancers: list[DatabasesObservation] | None = None
+    updated: str | None = None
+    """
+    The date and time when the VPC Subnet was updated.
+    """
+    vpcId: float | None = None
+    """
+    The id of the parent VPC for this VPC Subnet
     """
 
 
