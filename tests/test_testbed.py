@@ -41,10 +41,10 @@ def test_pins_are_consistent_with_wrapper_modules():
     assert set(loaded.tools) == {"kubernetes", "etcd", "tofu", "terraform"}
     assert set(loaded.providers) == {
         *("random", "local", "tls", "time", "http"),
-        *("linode", "linode-v2", "postgresql", "null"),
+        *("linode", "linode-v2", "postgresql", "null", "jetgenfault"),
     }
     for build in [*loaded.tools.values(), *(p.build for p in loaded.providers.values())]:
-        if build.module is not None:
+        if build.module is not None and not build.own_code:
             assert build.version in (build.module / "go.mod").read_text(), build.name
     assert loaded.labels("linode", "linode") == {"3.13.0", "2.37.0"}
 
@@ -145,6 +145,20 @@ def test_stamp_key_of_an_archive_build_changes_with_its_checksum_and_edits():
         build, source=pins.Archive(build.source.file, build.source.sha256)
     )
     assert len({build.stamp_key(), other_sha.stamp_key(), no_edit.stamp_key()}) == 3
+
+
+def test_stamp_key_of_own_code_covers_the_code(tmp_path):
+    build = pins.load().providers["jetgenfault"].build
+    assert build.own_code
+    assert build.binaries == {
+        "jetgen.test/terraform-provider-jetgenfault": "terraform-provider-jetgenfault"
+    }
+    copy = tmp_path / "copy"
+    shutil.copytree(build.module, copy)
+    moved = dataclasses.replace(build, module=copy)
+    assert moved.stamp_key() == build.stamp_key()
+    (copy / "main.go").write_text((copy / "main.go").read_text() + "\n// edited\n")
+    assert moved.stamp_key() != build.stamp_key()
 
 
 def test_pin_referring_to_missing_version_names_file_and_field(tmp_path):

@@ -40,9 +40,9 @@ class Archive:
 class GoBuild:
     """How one Go program (or a group built together) is produced.
 
-    Exactly one of `module` (a wrapper module dir under tests/testbed/), `install`
-    (a package path for `go install pkg@version`) and `source` (a source archive whose root
-    is the main package) is set.
+    Exactly one of `module` (a wrapper module dir under tests/testbed/, or with `own_code`
+    a program written here), `install` (a package path for `go install pkg@version`) and
+    `source` (a source archive whose root is the main package) is set.
     """
 
     name: str
@@ -54,6 +54,8 @@ class GoBuild:
     # Extra linker flags, e.g. the -X a release build sets to drop a "-dev" version suffix.
     ldflags: str = ""
     source: Archive | None = None
+    # The module dir holds the program itself (a test provider written here), not a wrapper.
+    own_code: bool = False
 
     def stamp_key(self) -> str:
         """Pinned version + wrapper go.mod content: changing either forces a rebuild."""
@@ -63,6 +65,10 @@ class GoBuild:
             parts["go.mod"] = hashlib.sha256((self.module / "go.mod").read_bytes()).hexdigest()
         if self.source is not None:
             parts["source"] = [self.source.file, self.source.sha256, *self.source.go_mod_edits]
+        if self.own_code and self.module is not None:
+            # Our own program: any edit of its code rebuilds it.
+            for code in sorted(self.module.glob("*.go")):
+                parts[code.name] = hashlib.sha256(code.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -157,9 +163,10 @@ def _go_build(
     path: Path, where: str, name: str, entry: dict, default_binary: str | None = None
 ) -> GoBuild:
     version = _field(path, where, entry, "version")
-    module, install = entry.get("module"), entry.get("install")
-    if (module is None) == (install is None):
-        raise PinError(f"{path}: [{where}] needs exactly one of 'module' and 'install'")
+    code = entry.get("code")
+    module, install = entry.get("module", code), entry.get("install")
+    if (module is None) == (install is None) or ("module" in entry and code is not None):
+        raise PinError(f"{path}: [{where}] needs exactly one of 'module', 'code' and 'install'")
     if install is not None:
         binary = entry.get("binary", default_binary or name)
         return GoBuild(name, version, None, install, {install: binary}, entry.get("ldflags", ""))
@@ -168,6 +175,11 @@ def _go_build(
     go_mod = module_dir / "go.mod"
     if not go_mod.is_file():
         raise PinError(f"{path}: [{where}] module '{module}': {go_mod} does not exist")
+    if code is not None:
+        # Built from the code in the folder: its main package is the module itself.
+        binaries = {_module_path(go_mod): default_binary or name}
+        ldflags = entry.get("ldflags", "")
+        return GoBuild(name, version, module_dir, None, binaries, ldflags, own_code=True)
     # The wrapper go.mod is what Go actually builds; refuse a pin it does not mention so
     # the two files cannot silently drift apart.
     if version not in go_mod.read_text():
@@ -177,6 +189,14 @@ def _go_build(
         # A provider's main package is the root of the module it requires.
         binaries = {_required_module(go_mod): default_binary or name}
     return GoBuild(name, version, module_dir, None, dict(binaries), entry.get("ldflags", ""))
+
+
+def _module_path(go_mod: Path) -> str:
+    for line in go_mod.read_text().splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "module":
+            return words[1]
+    raise PinError(f"{go_mod}: no 'module <path>' line")
 
 
 def _required_module(go_mod: Path) -> str:
