@@ -51,3 +51,20 @@ def local_provider(testbed, apiserver, schema_file, tmp_path_factory) -> Path:
     )
     harness.install_crds(apiserver, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def fault_provider(testbed, apiserver, tmp_path_factory) -> Path:
+    """The generated provider of the test bed's jetgenfault (objects are files with
+    provider-chosen IDs, see tests/testbed/go/provider-jetgenfault), CRDs installed."""
+    folder = tmp_path_factory.mktemp("fault-schema")
+    schema = harness.provider_schema(testbed, folder, ["jetgenfault"], namespace="jetgen")
+    out = harness.generate(
+        schema,
+        tmp_path_factory.mktemp("jetgenfault"),
+        "jetgenfault",
+        testbed.providers["jetgenfault"],
+        namespace="jetgen",
+    )
+    harness.install_crds(apiserver, out)
+    return out

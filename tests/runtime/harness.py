@@ -40,10 +40,12 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: fl
     )
 
 
-def provider_schema(testbed: Any, folder: Path, providers: list[str]) -> Path:
-    """``providers schema -json`` for hashicorp providers from the test bed's mirror."""
+def provider_schema(
+    testbed: Any, folder: Path, providers: list[str], namespace: str = "hashicorp"
+) -> Path:
+    """``providers schema -json`` for providers of one namespace from the test bed's mirror."""
     folder.mkdir(parents=True, exist_ok=True)
-    required = {p: {"source": f"hashicorp/{p}"} for p in providers}
+    required = {p: {"source": f"{namespace}/{p}"} for p in providers}
     (folder / "main.tf.json").write_text(
         json.dumps({"terraform": {"required_providers": required}})
     )
@@ -69,11 +71,17 @@ def provider_schema(testbed: Any, folder: Path, providers: list[str]) -> Path:
 
 
 def generate(
-    schema: Path, output: Path, name: str, version: str, extra: dict | None = None
+    schema: Path,
+    output: Path,
+    name: str,
+    version: str,
+    extra: dict | None = None,
+    namespace: str = "hashicorp",
 ) -> Path:
     """Run the real generator for one provider; returns the output directory."""
     output.mkdir(parents=True, exist_ok=True)
-    config = {"name": name, "source": f"hashicorp/{name}", "version": version, **(extra or {})}
+    source = f"{namespace}/{name}"
+    config = {"name": name, "source": source, "version": version, **(extra or {})}
     (output / "jetgen.yaml").write_text(yaml.safe_dump(config))
     subprocess.run(
         [
@@ -84,7 +92,7 @@ def generate(
             "--schema",
             str(schema),
             "--provider",
-            f"registry.opentofu.org/hashicorp/{name}",
+            f"registry.opentofu.org/{source}",
             "--no-models",
         ],
         check=True,

@@ -164,3 +164,20 @@ def _start_controller_manager(bins, folder, pki, api, servers, tied, timeout) ->
             name, cmd, log, default_service_account, timeout, tied, watch=servers
         )
     )
+
+
+def restart_apiserver(plane: ControlPlane, down: float = 0.0, timeout: float = 60.0) -> float:
+    """Stop kube-apiserver and start it again with the same command (same port, same etcd),
+    as clients see an apiserver restart; returns the seconds it was unreachable."""
+    (old,) = [s for s in plane.servers if s.name == "kube-apiserver"]
+    if old.popen is None:
+        raise RuntimeError("only an apiserver this process started can be restarted")
+    cmd = [str(arg) for arg in old.popen.args]
+    stopped = time.monotonic()
+    old.stop()
+    time.sleep(down)
+    others = [s for s in plane.servers if s is not old]
+    ready = lambda: plane.api.http_get("/readyz")[0] == 200  # noqa: E731
+    new = processes.start_server("kube-apiserver", cmd, old.log, ready, timeout, True, watch=others)
+    plane.servers[plane.servers.index(old)] = new
+    return time.monotonic() - stopped
