@@ -21,14 +21,19 @@ from tests.providers import reference
 def test_provider_linode_is_regenerated_unchanged(testbed, tmp_path):
     # The normal way, as for provider-random: jetgen obtains the schema of linode/linode
     # 3.13.0 with tofu from the test bed's mirror (the binary built from its source).
+    # The examples come from the provider's docs, which the test bed unpacked into its
+    # cache: jetgen.yaml names them under $JETGEN_TESTBED_DIR.
     copy = reference.copy_tracked(reference.LINODE, tmp_path / "provider-linode")
     assert not (copy / "schema.json").exists()
-    env = testbed.tf_env({"JETGEN_TERRAFORM": str(testbed.tofu)})
+    env = testbed.tf_env(
+        {"JETGEN_TERRAFORM": str(testbed.tofu), "JETGEN_TESTBED_DIR": str(testbed.dir)}
+    )
     env.pop("PYTHONPATH", None)
     output = reference.regenerate(copy, env=env)
     schema = json.loads((copy / "schema.json").read_text())
     assert list(schema["provider_schemas"]) == ["registry.opentofu.org/linode/linode"]
     assert "44 kinds" in output
+    assert "examples from" in output and "43 of 44 kinds" in output, output
     problems = reference.differences(reference.LINODE, copy)
     assert not problems, "provider-linode is stale; regenerate it:\n" + "\n".join(problems)
 
@@ -42,8 +47,13 @@ def test_provider_linode_preview_for_2_37_0_generates(testbed, tmp_path):
     copy = reference.copy_tracked(reference.LINODE, tmp_path / "provider-linode-2.37.0")
     config = copy / "jetgen.yaml"
     config.write_text(config.read_text().replace('version: "3.13.0"', 'version: "2.37.0"'))
-    output = reference.regenerate(copy, "--schema", str(LINODE_SCHEMA))
+    # With that release's own docs (the test bed keeps its source too).
+    docs = testbed.dir / "src/terraform-provider-linode_v2.37.0/terraform-provider-linode/docs"
+    output = reference.regenerate(
+        copy, "--schema", str(LINODE_SCHEMA), "--docs", str(docs / "resources")
+    )
     assert "38 kinds" in output
+    assert "examples from" in output, output
     kinds = json.loads((copy / "linode_provider" / "kinds.json").read_text())
     assert kinds["version"] == "2.37.0"
     by_type = {k["terraform_type"]: k for k in kinds["kinds"]}
