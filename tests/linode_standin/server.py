@@ -33,6 +33,11 @@ class StandIn:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.port = 0
 
+    @property
+    def token(self) -> str:
+        """The one API token the stand-in accepts."""
+        return self.api.settings.token
+
     # The provider's `url` argument: scheme, host and port; linodego adds /v4.
     @property
     def url(self) -> str:

@@ -1,0 +1,453 @@
+"""The seed story: an LKE cluster declared as a Kubernetes resource.
+
+Everything is real except the Linode cloud: the committed provider-linode package run as
+the controller (``python -m linode_provider``), its committed CRDs, the real linode/linode
+3.13.0 binary (from the test bed's mirror, driven by tofu), and the test bed's
+kube-apiserver. The Linode API is the stand-in of tests/linode_standin, which hands out
+kubeconfigs for that same kube-apiserver, so the connection Secret is checked with a real
+``kubectl --kubeconfig``.
+
+Figures (time to Ready, time from a deletion in the stand-in to Ready again at the
+default 60 s poll, creates after a SIGKILL) are printed; run with ``-s`` to see them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.linode_standin import StandIn
+from tests.linode_standin.kube import ClusterAccess
+from tests.providers import reference
+from tests.runtime import harness
+
+pytestmark = pytest.mark.e2e
+
+GROUP = "lke.linode.m.jetgen.dev"
+CLUSTERS = f"clusters.{GROUP}"
+NODEPOOLS = f"nodepools.{GROUP}"
+# What the provider polls with: short, so waits inside one Terraform run stay short.
+FAST_PROVIDER = {"eventPollMs": 300, "lkeEventPollMs": 300, "minRetryDelayMs": 300,
+                 "maxRetryDelayMs": 1000}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def seed_api(reference_apiserver):
+    """The reference control plane with provider-linode's CRDs, and a ServiceAccount whose
+    token the stand-in's kubeconfigs carry (cluster-admin, as LKE's admin user is)."""
+    api = reference_apiserver
+    harness.install_crds(api, reference.LINODE)
+    if harness.get(api, "serviceaccount", "lke-admin", "kube-system") is None:
+        api.kubectl("create", "serviceaccount", "lke-admin", "-n", "kube-system")
+        api.kubectl(
+            "create", "clusterrolebinding", "lke-admin", "--clusterrole=cluster-admin",
+            "--serviceaccount=kube-system:lke-admin",
+        )  # fmt: skip
+    return api
+
+
+@pytest.fixture
+def standin(seed_api) -> Iterator[StandIn]:
+    token = seed_api.kubectl(
+        "create", "token", "lke-admin", "-n", "kube-system", "--duration=2h"
+    ).stdout.strip()
+    access = ClusterAccess(seed_api.url, seed_api.ca_file, token, seed_api.token)
+    api_token = f"lin-{secrets.token_hex(16)}"
+    with StandIn(api_token, access, node_ready_seconds=1.0, kubeconfig_seconds=2.0) as stand_in:
+        yield stand_in
+        assert stand_in.problems() == []
+
+
+def controller(testbed, api, tmp_path: Path, namespace: str, poll: float | None):
+    """The committed package as the controller; `poll=None` keeps the default (60 s)."""
+    ctl = harness.Controller(
+        kinds=reference.LINODE / "linode_provider" / "kinds.json",
+        apiserver=api,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        poll=poll or 60,
+        namespace=namespace,
+        env={"PYTHONPATH": str(reference.LINODE)},
+    )
+    assert ctl.args[1:4] == ["-m", "jetgen.runtime.cli", "--kinds"]
+    ctl.args[1:5] = ["-m", "linode_provider"]
+    if poll is None:
+        at = ctl.args.index("--poll-interval")
+        del ctl.args[at : at + 2]
+    return ctl
+
+
+def provider_config(api, namespace: str, stand_in: StandIn, token: str, **settings) -> None:
+    api.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "linode-token", "namespace": namespace},
+                "stringData": {"token": token},
+            },
+            {
+                "apiVersion": "linode.m.jetgen.dev/v1alpha1",
+                "kind": "ProviderConfig",
+                "metadata": {"name": "linode", "namespace": namespace},
+                "spec": {
+                    "credentials": {"source": "Secret", "secretRef": {"name": "linode-token"}},
+                    "configuration": {"url": stand_in.url, **FAST_PROVIDER, **settings},
+                },
+            },
+        ]
+    )
+
+
+def cluster_mr(name: str, namespace: str, label: str, counts: list[int], **extra) -> dict:
+    pools = [{"type": "g6-standard-2", "count": count} for count in counts]
+    return {
+        "apiVersion": f"{GROUP}/v1alpha1",
+        "kind": "Cluster",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "forProvider": {
+                "label": label,
+                "region": "us-east",
+                "k8sVersion": "1.33",
+                "pool": pools,
+                **extra,
+            },
+            "providerConfigRef": {"kind": "ProviderConfig", "name": "linode"},
+            "writeConnectionSecretToRef": {"name": f"{name}-kubeconfig"},
+        },
+    }
+
+
+def ready(api, resource: str, name: str, namespace: str) -> dict | None:
+    obj = harness.get(api, resource, name, namespace)
+    return obj if harness.is_ready(obj) else None
+
+
+def external_id(obj: dict) -> int:
+    return int(obj["metadata"]["annotations"]["crossplane.io/external-name"])
+
+
+def pool_ids(at_provider: dict) -> list[int]:
+    return [int(p["id"]) for p in at_provider["pool"]]
+
+
+def node_ids(at_provider: dict) -> list[str]:
+    return [n["id"] for p in at_provider["pool"] for n in p["nodes"]]
+
+
+def standin_cluster(stand_in: StandIn, cluster_id: int) -> dict:
+    (found,) = [c for c in stand_in.clusters() if c["id"] == cluster_id]
+    return found
+
+
+def kubectl_with(testbed, kubeconfig: bytes, folder: Path, *args: str) -> str:
+    """Run the test bed's kubectl with the kubeconfig from a connection Secret, as is."""
+    path = folder / f"kubeconfig-{secrets.token_hex(3)}"
+    path.write_bytes(kubeconfig)
+    path.chmod(0o600)
+    done = subprocess.run(
+        [str(testbed.kubectl), "--kubeconfig", str(path), *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
+    testbed, seed_api, standin, tmp_path
+):
+    """Wrong token refused and recovered; Ready with every pool and node ID; kubectl with
+    the Secret; a pool resized in place; deleted in the console -> recreated; a NodePool
+    by clusterIdRef; all MRs deleted -> nothing left in the stand-in."""
+    api = seed_api
+    namespace = api.create_namespace("seed")
+    label = f"seed-{namespace[-8:]}"
+    wrong = f"lin-wrong-{secrets.token_hex(8)}"
+    provider_config(api, namespace, standin, wrong)
+    # External pools (the NodePool kind below) carry this tag; the cluster leaves them be.
+    api.apply(cluster_mr("seed", namespace, label, [2, 1], externalPoolTags=["external"]))
+
+    with controller(testbed, api, tmp_path, namespace, poll=5) as ctl:
+        # --- a wrong token: refused in words, never shown --------------------------------
+        def refused():
+            obj = harness.get(api, CLUSTERS, "seed", namespace)
+            synced = harness.condition(obj, "Synced")
+            return synced if synced.get("status") == "False" else None
+
+        synced = harness.wait_for("Synced=False for the wrong token", refused, 120)
+        assert "Invalid Token" in synced["message"], synced
+        assert standin.creates()["clusters"] == {}
+        refusals = [c for c in standin.calls() if c["status"] == 401]
+        assert refusals, "the provider never reached the stand-in"
+
+        fixed_at = time.monotonic()
+        api.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "linode-token", "namespace": namespace},
+                "stringData": {"token": standin.token},
+            }
+        )
+        cluster = harness.wait_for(
+            "Cluster Ready after the token was fixed",
+            lambda: ready(api, CLUSTERS, "seed", namespace),
+            180,
+        )
+        to_ready = time.monotonic() - fixed_at
+        for secret in (wrong, standin.token):
+            assert secret not in json.dumps(cluster), "a token in the MR"
+            assert secret not in harness.events_text(api, namespace), "a token in an event"
+            assert secret not in ctl.logs(), "a token in the controller log"
+
+        # --- Ready: every pool ID and node ID in status.atProvider ---------------------
+        cluster_id = external_id(cluster)
+        remote = standin_cluster(standin, cluster_id)
+        assert remote["label"] == label
+        at_provider = cluster["status"]["atProvider"]
+        assert sorted(pool_ids(at_provider)) == sorted(p["id"] for p in remote["pools"])
+        remote_nodes = [n["id"] for p in remote["pools"] for n in p["nodes"]]
+        assert sorted(node_ids(at_provider)) == sorted(remote_nodes)
+        assert len(remote_nodes) == 3
+        assert at_provider["status"] == "ready"
+        assert standin.creates()["clusters"] == {label: 1}
+
+        # --- the connection Secret's kubeconfig works with kubectl as it is ------------
+        data = harness.wait_for(
+            "the connection Secret",
+            lambda: harness.secret_data(api, "seed-kubeconfig", namespace),
+        )
+        kubeconfig = data["kubeconfig"]
+        assert kubeconfig.startswith(b"apiVersion: v1")
+        namespaces = kubectl_with(testbed, kubeconfig, tmp_path, "get", "namespaces", "-o", "name")
+        assert f"namespace/{namespace}" in namespaces.split()
+        whoami = kubectl_with(testbed, kubeconfig, tmp_path, "auth", "whoami", "-o", "json")
+        user = json.loads(whoami)["status"]["userInfo"]["username"]
+        assert user == "system:serviceaccount:kube-system:lke-admin"
+        nodes = kubectl_with(
+            testbed, kubeconfig, tmp_path, "get", "nodes", "-o", "name",
+            "-l", f"lke.linode.com/cluster-id={cluster_id}",
+        ).split()  # fmt: skip
+        assert len(nodes) == 3, nodes
+        print(
+            f"\nseed story: Cluster Ready {to_ready:.1f} s after the token was fixed; "
+            f"kubectl --kubeconfig <Secret>: get namespaces lists {len(namespaces.split())}, "
+            f"auth whoami = {user}, get nodes = {len(nodes)} nodes of lke{cluster_id}"
+        )
+
+        # --- a pool's count changed in the spec: updated in place ----------------------
+        first_pools = pool_ids(at_provider)
+        api.kubectl(
+            "patch", CLUSTERS, "seed", "-n", namespace, "--type=json", "-p",
+            json.dumps([{"op": "replace", "path": "/spec/forProvider/pool/0/count",
+                         "value": 3}]),
+        )  # fmt: skip
+
+        def resized():
+            obj = ready(api, CLUSTERS, "seed", namespace)
+            if obj and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]:
+                pools = obj["status"]["atProvider"]["pool"]
+                return obj if [p["count"] for p in pools] == [3, 1] else None
+            return None
+
+        resized_cluster = harness.wait_for("pool 0 resized to 3", resized, 120)
+        assert external_id(resized_cluster) == cluster_id
+        assert pool_ids(resized_cluster["status"]["atProvider"]) == first_pools
+        remote = standin_cluster(standin, cluster_id)
+        assert sorted(len(p["nodes"]) for p in remote["pools"]) == [1, 3]
+        assert standin.creates()["clusters"] == {label: 1}
+        assert standin.creates()["pools"] == {str(cluster_id): 2}
+        assert any(c["method"] == "PUT" and "/pools/" in c["path"] for c in standin.calls())
+
+        # --- deleted in the web console: recreated, Ready again ------------------------
+        deleted_at = time.monotonic()
+        standin.delete_cluster(cluster_id)
+
+        def recreated():
+            obj = ready(api, CLUSTERS, "seed", namespace)
+            return obj if obj and external_id(obj) != cluster_id else None
+
+        again = harness.wait_for("a new cluster, Ready", recreated, 120)
+        back = time.monotonic() - deleted_at
+        new_id = external_id(again)
+        assert standin.creates()["clusters"] == {label: 2}
+        assert [c["id"] for c in standin.clusters()] == [new_id]
+        assert sorted(len(p["nodes"]) for p in standin_cluster(standin, new_id)["pools"]) == [
+            1,
+            3,
+        ]
+        print(f"seed story: deleted in the stand-in -> Ready again in {back:.1f} s (poll 5 s)")
+
+        # --- a NodePool that names the Cluster by clusterIdRef --------------------------
+        api.apply(
+            {
+                "apiVersion": f"{GROUP}/v1alpha1",
+                "kind": "NodePool",
+                "metadata": {"name": "extra", "namespace": namespace},
+                "spec": {
+                    "forProvider": {
+                        "clusterIdRef": {"name": "seed"},
+                        "type": "g6-standard-4",
+                        "nodeCount": 2,
+                        "tags": ["external"],
+                    },
+                    "providerConfigRef": {"kind": "ProviderConfig", "name": "linode"},
+                },
+            }
+        )
+        pool = harness.wait_for(
+            "NodePool Ready", lambda: ready(api, NODEPOOLS, "extra", namespace), 120
+        )
+        assert int(pool["status"]["atProvider"]["clusterId"]) == new_id
+        remote_pools = standin_cluster(standin, new_id)["pools"]
+        assert len(remote_pools) == 3
+        (extra,) = [p for p in remote_pools if p["tags"] == ["external"]]
+        assert extra["count"] == 2 and extra["type"] == "g6-standard-4"
+        # The cluster leaves the external pool alone on its next polls.
+        time.sleep(12)
+        assert len(standin_cluster(standin, new_id)["pools"]) == 3
+        assert harness.is_ready(harness.get(api, CLUSTERS, "seed", namespace))
+
+        # --- the MRs deleted: nothing left in the stand-in -----------------------------
+        api.kubectl("delete", NODEPOOLS, "extra", "-n", namespace, "--wait=false")
+        harness.wait_for(
+            "NodePool gone", lambda: harness.get(api, NODEPOOLS, "extra", namespace) is None, 120
+        )
+        assert len(standin_cluster(standin, new_id)["pools"]) == 2
+        api.kubectl("delete", CLUSTERS, "seed", "-n", namespace, "--wait=false")
+        harness.wait_for(
+            "Cluster gone", lambda: harness.get(api, CLUSTERS, "seed", namespace) is None, 180
+        )
+        assert standin.clusters() == []
+        deleted_nodes = {e["entity"]["id"] for e in standin.events()}
+        assert len(deleted_nodes) >= 3 + 4 + 2  # first cluster, second cluster, NodePool
+        assert "DeletedExternalResource" in harness.events_text(api, namespace)
+        for secret in (wrong, standin.token):
+            assert secret not in ctl.logs()
+            assert secret not in harness.events_text(api, namespace)
+
+
+def test_deleted_in_the_console_is_back_within_the_default_poll_interval(
+    testbed, seed_api, standin, tmp_path
+):
+    """The controller's default poll interval (60 s): a cluster deleted by hand is created
+    again and Ready within one interval of the deletion (plus the create itself)."""
+    api = seed_api
+    namespace = api.create_namespace("seed-poll")
+    label = f"poll-{namespace[-8:]}"
+    provider_config(api, namespace, standin, standin.token)
+    with controller(testbed, api, tmp_path, namespace, poll=None) as ctl:
+        assert "--poll-interval" not in ctl.args
+        applied = time.monotonic()
+        api.apply(cluster_mr("seed", namespace, label, [1, 1]))
+        cluster = harness.wait_for(
+            "Cluster Ready", lambda: ready(api, CLUSTERS, "seed", namespace), 180
+        )
+        to_ready = time.monotonic() - applied
+        cluster_id = external_id(cluster)
+
+        deleted_at, deleted_wall = time.monotonic(), time.time()
+        standin.delete_cluster(cluster_id)
+
+        def recreated():
+            obj = ready(api, CLUSTERS, "seed", namespace)
+            return obj if obj and external_id(obj) != cluster_id else None
+
+        harness.wait_for("recreated and Ready", recreated, 60 + to_ready + 30, every=0.5)
+        back = time.monotonic() - deleted_at
+        create = next(
+            c for c in reversed(standin.calls())
+            if c["method"] == "POST" and c["path"] == "/v4/lke/clusters"
+        )  # fmt: skip
+        noticed = create["at"] - deleted_wall
+        assert noticed <= 60 + 5, f"the new create came {noticed:.1f} s after the deletion"
+        assert back <= 60 + to_ready + 10
+        assert standin.creates()["clusters"] == {label: 2}
+        print(
+            f"\nseed story, default poll (60 s): Cluster Ready {to_ready:.1f} s after apply; "
+            f"deleted in the stand-in -> new create after {noticed:.1f} s, Ready again "
+            f"after {back:.1f} s"
+        )
+        api.kubectl("delete", CLUSTERS, "seed", "-n", namespace, "--wait=false")
+        harness.wait_for(
+            "Cluster gone", lambda: harness.get(api, CLUSTERS, "seed", namespace) is None, 120
+        )
+        assert standin.clusters() == []
+
+
+def test_sigkill_right_after_the_create_request_creates_exactly_one_cluster(
+    testbed, seed_api, standin, tmp_path
+):
+    """The controller (and its tofu and provider) killed while the stand-in has taken the
+    create but the provider still waits for the kubeconfig: after a restart there is still
+    exactly one cluster; the controller does not guess, and adopts it once told its ID."""
+    api = seed_api
+    namespace = api.create_namespace("seed-kill")
+    label = f"kill-{namespace[-8:]}"
+    provider_config(api, namespace, standin, standin.token)
+    standin.configure(kubeconfig_seconds=8.0)  # the provider waits inside the create
+    api.apply(cluster_mr("seed", namespace, label, [1]))
+
+    ctl = controller(testbed, api, tmp_path, namespace, poll=3).start()
+    try:
+        harness.wait_for(
+            "the create request at the stand-in",
+            lambda: standin.creates()["cluster_requests"].get(label),
+            120,
+            every=0.05,
+        )
+        ctl.kill()
+    finally:
+        ctl.stop()
+    assert standin.creates()["clusters"] == {label: 1}
+    (remote,) = standin.clusters()
+    standin.configure(kubeconfig_seconds=2.0)
+
+    with controller(testbed, api, tmp_path, namespace, poll=3) as restarted:
+
+        def stuck_or_ready():
+            obj = harness.get(api, CLUSTERS, "seed", namespace)
+            synced = harness.condition(obj, "Synced")
+            if harness.is_ready(obj) or synced.get("status") == "False":
+                return obj
+            return None
+
+        obj = harness.wait_for("the restarted controller's verdict", stuck_or_ready, 120)
+        time.sleep(10)  # several polls: still no second create
+        assert standin.creates()["cluster_requests"] == {label: 1}
+        assert standin.creates()["clusters"] == {label: 1}
+        if not harness.is_ready(obj):
+            # The create's result never reached Terraform: the controller says so instead
+            # of creating again. A person tells it the ID (from the web console).
+            message = harness.condition(obj, "Synced")["message"]
+            assert "external-name" in message or "create" in message.lower(), message
+            api.kubectl(
+                "annotate", CLUSTERS, "seed", "-n", namespace, "--overwrite",
+                f"crossplane.io/external-name={remote['id']}",
+            )  # fmt: skip
+        adopted = harness.wait_for(
+            "Cluster Ready on the one cluster",
+            lambda: ready(api, CLUSTERS, "seed", namespace),
+            120,
+        )
+        assert external_id(adopted) == remote["id"]
+        assert standin.creates()["cluster_requests"] == {label: 1}
+        print(
+            f"\nseed story, SIGKILL after the create request: {standin.creates()['clusters']} "
+            f"created; the restarted controller reported: "
+            f"{harness.condition(obj, 'Synced').get('message', 'Ready')[:200]!r}"
+        )
+        api.kubectl("delete", CLUSTERS, "seed", "-n", namespace, "--wait=false")
+        harness.wait_for(
+            "Cluster gone", lambda: harness.get(api, CLUSTERS, "seed", namespace) is None, 120
+        )
+        assert standin.clusters() == []
+        assert restarted.proc is not None
