@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from jetgen.generator import obtain, pipeline, scaffold
+from jetgen.generator import naming, obtain, pipeline, scaffold, writer
 from jetgen.generator.pymodels import ModelsError
 from jetgen.generator.schema import SchemaError
 from jetgen.runtime import config as config_mod
@@ -34,9 +34,18 @@ def main(argv: list[str] | None = None) -> int:
         obtain.ObtainError,
         ModelsError,
         scaffold.ScaffoldError,
+        writer.OutputError,
     ) as exc:
-        print(f"jetgen: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
+    except OSError as exc:  # the disk or the file system refused: name the file
+        where = exc.filename if exc.filename is not None else "output"
+        return _fail(f"{where}: {exc.strerror or exc}")
+
+
+def _fail(message: str) -> int:
+    """One line on stderr: line breaks and control characters in names escaped."""
+    print(f"jetgen: error: {naming.message_text(message)}", file=sys.stderr)
+    return 1
 
 
 def parser() -> argparse.ArgumentParser:

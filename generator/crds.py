@@ -11,7 +11,10 @@ observable except sensitive and write-only values), ``conditions`` and
 ``at``    atProvider: everything Terraform reports except sensitive / write-only values
 
 Top-level required arguments cannot be OpenAPI-required (they may come from
-initProvider, or be absent for observe-only resources), so each gets one CEL rule.
+initProvider, or be absent for observe-only resources), so each gets one CEL rule.  CEL
+only sees properties it can type and name: an untyped one (``dynamic``, a tuple, a list
+or map of them) or one whose name CEL cannot spell (``2x``) is required through
+``anyOf`` alternatives in the OpenAPI schema instead, which need no type.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from jetgen.generator import naming
 from jetgen.generator.model import find
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
-CRD_SIZE_WARNING = 1024 * 1024  # bytes of YAML
+# etcd refuses values over 1.5 MiB (its default request limit) and the apiserver bodies
+# over 3 MiB; a CRD is stored with its status (accepted names, conditions) and managed
+# fields, so this bound on the JSON of the CRD itself leaves room for them.
+CRD_SIZE_LIMIT = 1536 * 1024 - 64 * 1024
+INT64_MAX = 2**63 - 1
 MANAGEMENT_POLICIES = ["Observe", "Create", "Update", "Delete", "LateInitialize", "*"]
 SCALARS = ("string", "number", "bool")
 PROVIDER_LABEL = "jetgen.dev/provider"
@@ -129,9 +136,10 @@ def spec_schema(kind: Kind, namespaced: bool) -> dict[str, Any]:
     init_only = frozenset(id(_resolve(kind, p)) for p in kind.init_provider_only)
     for_provider = object_schema(kind.fields, View("for", namespaced, init_only), top=True)
     for_provider["default"] = {}
+    init_provider = object_schema(kind.fields, View("init", namespaced), top=True)
     props: dict[str, Any] = {
         "forProvider": for_provider,
-        "initProvider": object_schema(kind.fields, View("init", namespaced), top=True),
+        "initProvider": init_provider,
         "managementPolicies": management_policies(),
         "providerConfigRef": provider_config_ref(namespaced),
         "writeConnectionSecretToRef": secret_ref_schema(
@@ -146,9 +154,11 @@ def spec_schema(kind: Kind, namespaced: bool) -> dict[str, Any]:
             "description": "Whether deleting this object deletes the external resource.",
         }
     schema: dict[str, Any] = {"type": "object", "properties": props, "required": ["forProvider"]}
-    rules = required_rules(kind, init_only)
+    rules, alternatives = required_rules(kind, init_only, init_provider["properties"])
     if rules:
         schema["x-kubernetes-validations"] = rules
+    if alternatives:
+        schema["allOf"] = alternatives
     return schema
 
 
@@ -191,31 +201,65 @@ def provider_config_ref(namespaced: bool) -> dict[str, Any]:
     }
 
 
-def required_rules(kind: Kind, init_only: frozenset[int]) -> list[dict[str, str]]:
-    """One CEL rule per required top-level argument, skipped for observe-only objects.
+CREATES = (
+    "!('*' in self.managementPolicies || 'Create' in self.managementPolicies"
+    " || 'Update' in self.managementPolicies)"
+)
+# managementPolicies values under which no argument is needed (observe-only objects).
+NOT_CREATING = [p for p in MANAGEMENT_POLICIES if p not in ("*", "Create", "Update")]
 
+
+def required_rules(
+    kind: Kind, init_only: frozenset[int], shown: dict[str, Any]
+) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """Per required top-level argument: a CEL rule, or (for properties CEL cannot see,
+    see the module docstring) an ``anyOf`` of the ways it may be given.
+
+    ``shown`` are the properties the init view renders (the for view is the same less
+    initProvider-only fields): an argument none of whose parts shows is not asked for.
     The policy test is shared text; CEL cost stays tiny because managementPolicies is a
     set of at most six strings.
     """
-    creates = (
-        "!('*' in self.managementPolicies || 'Create' in self.managementPolicies"
-        " || 'Update' in self.managementPolicies)"
-    )
-    rules = []
+    rules, alternatives = [], []
     for json_name, f in kind.fields.items():
         if not f.required or f.ref:
             continue
         name = f.secret_ref or json_name
+        if name not in shown:
+            continue  # nothing of it can be set (a block whose fields are all computed)
+        message = f"spec.forProvider.{naming.message_text(name)} is a required parameter"
+        in_for = id(f) not in init_only
+        if not (naming.cel_accessible(name) and cel_typed(shown[name])):
+            alternatives.append({"anyOf": _required_alternatives(name, in_for)})
+            continue
         prop = naming.cel_property(name)
-        sources = [] if id(f) in init_only else [f"has(self.forProvider.{prop})"]
+        sources = [f"has(self.forProvider.{prop})"] if in_for else []
         sources.append(f"(has(self.initProvider) && has(self.initProvider.{prop}))")
-        rules.append(
-            {
-                "rule": " || ".join([creates, *sources]),
-                "message": f"spec.forProvider.{name} is a required parameter",
-            }
-        )
-    return rules
+        rules.append({"rule": " || ".join([CREATES, *sources]), "message": message})
+    return rules, alternatives
+
+
+def _required_alternatives(name: str, in_for: bool) -> list[dict[str, Any]]:
+    observe_only = {"properties": {"managementPolicies": {"items": {"enum": NOT_CREATING}}}}
+    given = [{"properties": {"initProvider": {"required": [name]}}, "required": ["initProvider"]}]
+    if in_for:
+        given.insert(0, {"properties": {"forProvider": {"required": [name]}}})
+    return [observe_only, *given]
+
+
+def cel_typed(schema: dict[str, Any]) -> bool:
+    """Whether the apiserver gives this schema a CEL type (it drops the others from the
+    object types CEL sees): untyped values, and arrays and maps of them, have none."""
+    if schema.get("x-kubernetes-int-or-string"):
+        return True
+    if "type" not in schema:
+        return False
+    if schema["type"] == "array":
+        return cel_typed(schema.get("items", {}))
+    extra = schema.get("additionalProperties")
+    if schema["type"] == "object" and isinstance(extra, dict):
+        return cel_typed(extra)
+    return True
 
 
 # --- status --------------------------------------------------------------------------
@@ -295,9 +339,10 @@ def object_schema(fields: dict[str, Field], view: View, top: bool = False) -> di
             schema = field_schema(f, view)
             if schema is None:
                 continue
-            if f.immutable and view.name == "for" and not view.in_list:
+            if f.immutable and view.name == "for" and not view.in_list and cel_typed(schema):
+                message = f"{naming.message_text(json_name)} is immutable"
                 schema["x-kubernetes-validations"] = [
-                    {"rule": "self == oldSelf", "message": f"{json_name} is immutable"}
+                    {"rule": "self == oldSelf", "message": message}
                 ]
             name = json_name
             props[name] = schema
@@ -333,10 +378,11 @@ def field_schema(f: Field, view: View) -> dict[str, Any] | None:
             schema = {"type": "array", "items": item}
             if f.type == "set" and f.item.type in SCALARS:
                 schema["x-kubernetes-list-type"] = "set"
+            # The apiserver holds bounds as int64; a larger one bounds nothing anyway.
             if f.min_items:
-                schema["minItems"] = f.min_items
+                schema["minItems"] = min(f.min_items, INT64_MAX)
             if f.max_items:
-                schema["maxItems"] = f.max_items
+                schema["maxItems"] = min(f.max_items, INT64_MAX)
     elif f.type == "tuple":
         count = len(f.items or [])
         schema = {

@@ -17,6 +17,7 @@ Decisions made here (see docs/generator.md):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from jetgen.generator import naming
@@ -27,7 +28,9 @@ from jetgen.generator.schema import (
     NestedType,
     ProviderSchema,
     Resource,
+    SchemaError,
     TypeExpr,
+    child,
 )
 from jetgen.runtime.config import ConfigError, Credential, ProviderConfiguration, ResourceConfig
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
@@ -39,13 +42,16 @@ EXTERNAL_NAME_STRATEGIES = ("identifier_from_provider", "argument", "template")
 
 
 def build(
-    schema: ProviderSchema, config: ProviderConfiguration, config_file: str = "jetgen.yaml"
+    schema: ProviderSchema,
+    config: ProviderConfiguration,
+    config_file: str = "jetgen.yaml",
+    schema_file: str = "schema.json",
 ) -> ProviderInfo:
     """The whole provider: ProviderConfig facts plus one Kind per selected resource."""
     _check_configured_resources(schema, config, config_file)
     if config.scope not in SCOPES:
         raise ConfigError(f"{config_file}: scope: {config.scope!r} is not one of {SCOPES}")
-    name = config.name or schema.name
+    name = _provider_name(schema, config, config_file)
     namespaced = config.scope != "Cluster"
     info = ProviderInfo(
         name=name,
@@ -62,9 +68,19 @@ def build(
         if config.selects(type_name):
             rc = config.resources.get(type_name, ResourceConfig())
             where = f"{config_file}: resources.{type_name}"
-            info.kinds.append(build_kind(resource, rc, config, name, schema.name, where))
+            try:
+                kind = build_kind(resource, rc, config, name, schema.name, where)
+            except naming.NoName as exc:  # a type name nothing can be derived from
+                path = child(
+                    child(child("$.provider_schemas", schema.source), "resource_schemas"), type_name
+                )
+                raise SchemaError(
+                    f"{schema_file}: {path}: resource type {json.dumps(type_name)} {exc};"
+                    f" skip it or set resources.<type>.kind in {config_file}"
+                ) from None
+            info.kinds.append(kind)
     _resolve_plural_clashes(info)
-    _check_unique_kinds(info)
+    _make_names_unique(info, config, config_file)
     _check_reference_targets(info, config_file)
     if config.trim_descriptions:
         for fields in [info.provider_fields, *(k.fields for k in info.kinds)]:
@@ -121,22 +137,83 @@ def _resolve_plural_clashes(info: ProviderInfo) -> None:
             kind.plural = kind.singular = kind.plural + "es"
 
 
-def _check_unique_kinds(info: ProviderInfo) -> None:
-    seen: dict[tuple[str, str], str] = {}
+def _provider_name(schema: ProviderSchema, config: ProviderConfiguration, config_file: str) -> str:
+    """The name in groups, labels and categories: a DNS-1035 label.  A configured name
+    must be one; one taken from the schema's source address is made one."""
+    if config.name:
+        if not naming.is_dns1035(config.name):
+            raise ConfigError(
+                f"{config_file}: name: {naming.message_text(repr(config.name))} is not a"
+                " lowercase DNS label (a-z, 0-9, '-', starting with a letter, <= 63)"
+            )
+        name = config.name
+    else:
+        name = naming.provider_name(schema.name)
+    if not naming.is_dns1123_subdomain(config.group_suffix) or "." not in config.group_suffix:
+        raise ConfigError(
+            f"{config_file}: groupSuffix: {naming.message_text(repr(config.group_suffix))}"
+            " is not a DNS subdomain with a dot (such as example.org)"
+        )
+    return name
+
+
+def _make_names_unique(info: ProviderInfo, config: ProviderConfiguration, config_file: str) -> None:
+    """Within each group, no two kinds may share a kind or list kind (``XValueWeight``
+    lists as ``XValueWeightList``, which may be another kind), nor a plural or singular.
+
+    A derived kind that clashes is disambiguated (:func:`naming.disambiguate`, a hash of
+    its Terraform type, so the choice does not depend on the other types); a kind set in
+    the configuration is the author's choice, so a clash there is an error."""
+    kinds: dict[tuple[str, str], str] = {}
+    resources: dict[tuple[str, str], str] = {}
     for name in CONFIG_KINDS:
-        for used in (name, name.lower(), naming.plural(name)):
-            seen[(info.config_group, used)] = name
-    for kind in info.kinds:
-        names = {kind.kind, kind.plural, kind.singular or kind.kind.lower()}
-        for used in sorted(names):
-            other = seen.get((kind.group, used))
-            if other is not None and other != kind.terraform_type:
+        kinds.update({(info.config_group, n): name for n in (name, name + "List")})
+        resources.update(
+            {(info.config_group, n): name for n in (name.lower(), naming.plural(name))}
+        )
+    for kind in sorted(info.kinds, key=lambda k: k.terraform_type):
+        configured = config.resources.get(kind.terraform_type, ResourceConfig())
+        for attempt in range(100):
+            clash = _clash(kind, kinds, resources)
+            if clash is None:
+                break
+            if configured.kind or configured.group:
                 raise ConfigError(
-                    f"{kind.terraform_type} and {other} both use the name {used!r} in"
-                    f" {kind.group}; set resources.{kind.terraform_type}.kind (or group)"
-                    " in jetgen.yaml"
+                    f"{config_file}: resources.{kind.terraform_type}: {clash[1]} also uses the"
+                    f" name {clash[0]!r} in {kind.group}; set another kind (or group)"
                 )
-            seen[(kind.group, used)] = kind.terraform_type
+            kind.kind = naming.disambiguate(kind.kind, f"{kind.terraform_type}/{attempt}")
+            kind.plural, kind.singular = naming.plural(kind.kind), ""
+        for n in (kind.kind, kind.kind + "List"):
+            kinds[(kind.group, n)] = kind.terraform_type
+        for n in (kind.plural, kind.singular or kind.kind.lower()):
+            resources[(kind.group, n)] = kind.terraform_type
+        _check_lengths(kind, config_file)
+
+
+def _clash(
+    kind: Kind, kinds: dict[tuple[str, str], str], resources: dict[tuple[str, str], str]
+) -> tuple[str, str] | None:
+    """(name, other owner) of the first of ``kind``'s names already taken, or None."""
+    for taken, names in (
+        (kinds, (kind.kind, kind.kind + "List")),
+        (resources, (kind.plural, kind.singular or kind.kind.lower())),
+    ):
+        for n in names:
+            other = taken.get((kind.group, n))
+            if other is not None and other != kind.terraform_type:
+                return n, other
+    return None
+
+
+def _check_lengths(kind: Kind, config_file: str) -> None:
+    crd_name = f"{kind.plural}.{kind.group}"
+    if len(crd_name) > naming.CRD_NAME_MAX or not naming.is_dns1123_subdomain(kind.group):
+        raise ConfigError(
+            f"{config_file}: the CRD name {crd_name!r} of {kind.terraform_type} is longer than"
+            f" {naming.CRD_NAME_MAX} characters or not a DNS name; use a shorter groupSuffix,"
+            f" name or resources.{kind.terraform_type}.group"
+        )
 
 
 def build_kind(
@@ -149,6 +226,15 @@ def build_kind(
 ) -> Kind:
     """One kind; ``provider`` names its API groups, ``type_prefix`` is the Terraform
     provider's own name, which starts every resource type (``linode_``)."""
+    if rc.kind and not naming.is_kind(rc.kind):
+        raise ConfigError(
+            f"{where}.kind: {naming.message_text(repr(rc.kind))} is not a kind"
+            f" ([A-Z][A-Za-z0-9]*, <= {naming.KIND_MAX} characters)"
+        )
+    if rc.group and not naming.is_dns1123_label(rc.group):
+        raise ConfigError(
+            f"{where}.group: {naming.message_text(repr(rc.group))} is not a DNS label"
+        )
     short, default_kind = naming.split_type(resource.type_name, type_prefix)
     kind_name = rc.kind or default_kind
     namespaced = config.scope != "Cluster"

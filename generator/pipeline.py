@@ -83,9 +83,11 @@ def generate(
         result.up_to_date = True
         return result
     with clock("parse"):
-        parsed = schema_mod.parse(_decode(raw, schema_file), str(schema_file), provider)
+        parsed = schema_mod.parse(
+            schema_mod.decode(raw, str(schema_file)), str(schema_file), provider
+        )
     with clock("model"):
-        info = model.build(parsed, config, config_file)
+        info = model.build(parsed, config, config_file, str(schema_file))
     with clock("docs examples"):
         read = docexamples.read(docs_dir) if docs_dir else None
         examples_of = examples.all_examples(info, read, parsed.name)
@@ -225,13 +227,6 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise schema_mod.SchemaError(f"{path}: {exc.strerror}") from None
-
-
-def _decode(raw: bytes, path: Path) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise schema_mod.SchemaError(f"{path}: not valid JSON: {exc}") from None
 
 
 def _docs_bytes(directory: Path, config_file: str) -> bytes:

@@ -21,6 +21,10 @@ from typing import Any
 PRIMITIVES = ("string", "number", "bool", "dynamic")
 BLOCK_NESTING = ("single", "group", "list", "set", "map")
 NESTED_TYPE_NESTING = ("single", "list", "set", "map")
+# Levels of blocks, nested types and type constructors one attribute may sit under.
+# Real providers use about a dozen (AWS: 12); the bound keeps every later tree walk, the
+# apiserver's and the model generator's far from their recursion limits.
+MAX_DEPTH = 32
 
 
 class SchemaError(ValueError):
@@ -111,6 +115,7 @@ class ProviderSchema:
 # --- reading -------------------------------------------------------------------------
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def child(path: str, key: str | int) -> str:
@@ -145,46 +150,68 @@ class _Reader:
     def count(self, data: dict[str, Any], key: str, path: str) -> int:
         value = data.get(key, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise self.fail(child(path, key), f"expected a count, got {json.dumps(value)}")
+            raise self.fail(child(path, key), f"expected a count, got {_show(value)}")
         return value
 
     def text(self, data: dict[str, Any], key: str, path: str) -> str:
         value = data.get(key, "")
         if not isinstance(value, str):
             raise self.fail(child(path, key), f"expected a string, got {_json_kind(value)}")
-        return value
+        # A lone surrogate (JSON "\\ud800") is no character: it cannot be written as UTF-8.
+        return _SURROGATE.sub("\ufffd", value)
+
+    def names(self, data: dict[str, Any], path: str) -> dict[str, Any]:
+        """``data`` (a mapping of names) after checking every name can become one."""
+        for name in data:
+            if not name:
+                raise self.fail(child(path, name), "empty name")
+            if _SURROGATE.search(name):
+                raise self.fail(child(path, name), "name holds a lone surrogate (no character)")
+        return data
+
+    def deeper(self, depth: int, path: str) -> int:
+        if depth >= MAX_DEPTH:
+            raise self.fail(path, f"nested more than {MAX_DEPTH} levels deep")
+        return depth + 1
+
+    def bounds(self, data: dict[str, Any], path: str) -> tuple[int, int]:
+        low, high = self.count(data, "min_items", path), self.count(data, "max_items", path)
+        if high and low > high:
+            raise self.fail(path, f"min_items {low} is greater than max_items {high}")
+        return low, high
 
     # -- type expressions --
 
-    def type_expr(self, value: Any, path: str) -> TypeExpr:
+    def type_expr(self, value: Any, path: str, depth: int = 0) -> TypeExpr:
         if isinstance(value, str):
             if value in PRIMITIVES:
                 return TypeExpr(value)
-            raise self.fail(path, f"unknown type {json.dumps(value)}")
+            raise self.fail(path, f"unknown type {_show(value)}")
         if not isinstance(value, list) or not value or not isinstance(value[0], str):
-            raise self.fail(path, f"unknown type {json.dumps(value)}")
+            raise self.fail(path, f"unknown type {_show(value)}")
         kind = value[0]
+        depth = self.deeper(depth, path)
         if kind in ("list", "set", "map"):
             if len(value) != 2:
                 raise self.fail(path, f"{kind} type needs exactly one element type")
-            return TypeExpr(kind, element=self.type_expr(value[1], child(path, 1)))
+            return TypeExpr(kind, element=self.type_expr(value[1], child(path, 1), depth))
         if kind == "object":
-            return self.object_type(value, path)
+            return self.object_type(value, path, depth)
         if kind == "tuple":
             if len(value) != 2 or not isinstance(value[1], list):
                 raise self.fail(path, "tuple type needs a list of element types")
             elements = tuple(
-                self.type_expr(e, child(child(path, 1), i)) for i, e in enumerate(value[1])
+                self.type_expr(e, child(child(path, 1), i), depth) for i, e in enumerate(value[1])
             )
             return TypeExpr("tuple", elements=elements)
-        raise self.fail(path, f"unknown type {json.dumps(kind)}")
+        raise self.fail(path, f"unknown type {_show(kind)}")
 
-    def object_type(self, value: list[Any], path: str) -> TypeExpr:
+    def object_type(self, value: list[Any], path: str, depth: int) -> TypeExpr:
         if len(value) not in (2, 3):
             raise self.fail(path, "object type needs attribute types (and optional names)")
-        attrs = self.mapping(value[1], child(path, 1))
+        attrs = self.names(self.mapping(value[1], child(path, 1)), child(path, 1))
         parsed = tuple(
-            (name, self.type_expr(t, child(child(path, 1), name)))
+            (name, self.type_expr(t, child(child(path, 1), name), depth))
             for name, t in sorted(attrs.items())
         )
         optional: list[str] = []
@@ -199,15 +226,15 @@ class _Reader:
 
     # -- attributes and blocks --
 
-    def attribute(self, name: str, value: Any, path: str) -> Attribute:
+    def attribute(self, name: str, value: Any, path: str, depth: int) -> Attribute:
         data = self.mapping(value, path)
         has_type, has_nested = "type" in data, "nested_type" in data
         if has_type == has_nested:
             raise self.fail(path, "an attribute needs exactly one of 'type' or 'nested_type'")
         attr = Attribute(
             name=name,
-            type=self.type_expr(data["type"], child(path, "type")) if has_type else None,
-            nested=self.nested_type(data["nested_type"], child(path, "nested_type"))
+            type=self.type_expr(data["type"], child(path, "type"), depth) if has_type else None,
+            nested=self.nested_type(data["nested_type"], child(path, "nested_type"), depth)
             if has_nested
             else None,
             description=self.text(data, "description", path),
@@ -224,35 +251,38 @@ class _Reader:
             raise self.fail(path, "a required attribute cannot also be optional or computed")
         return attr
 
-    def nested_type(self, value: Any, path: str) -> NestedType:
+    def nested_type(self, value: Any, path: str, depth: int) -> NestedType:
         data = self.mapping(value, path)
+        depth = self.deeper(depth, path)
         nesting = data.get("nesting_mode")
         if nesting not in NESTED_TYPE_NESTING:
-            raise self.fail(
-                child(path, "nesting_mode"), f"unknown nesting mode {json.dumps(nesting)}"
-            )
+            raise self.fail(child(path, "nesting_mode"), f"unknown nesting mode {_show(nesting)}")
         attrs_path = child(path, "attributes")
-        attrs = self.mapping(data.get("attributes", {}), attrs_path)
+        attrs = self.names(self.mapping(data.get("attributes", {}), attrs_path), attrs_path)
+        low, high = self.bounds(data, path)
         return NestedType(
             nesting=nesting,
             attributes={
-                n: self.attribute(n, a, child(attrs_path, n)) for n, a in sorted(attrs.items())
+                n: self.attribute(n, a, child(attrs_path, n), depth)
+                for n, a in sorted(attrs.items())
             },
-            min_items=self.count(data, "min_items", path),
-            max_items=self.count(data, "max_items", path),
+            min_items=low,
+            max_items=high,
         )
 
-    def block(self, value: Any, path: str) -> Block:
+    def block(self, value: Any, path: str, depth: int = 0) -> Block:
         data = self.mapping(value, path)
         attrs_path, blocks_path = child(path, "attributes"), child(path, "block_types")
-        attrs = self.mapping(data.get("attributes", {}), attrs_path)
-        blocks = self.mapping(data.get("block_types", {}), blocks_path)
+        attrs = self.names(self.mapping(data.get("attributes", {}), attrs_path), attrs_path)
+        blocks = self.names(self.mapping(data.get("block_types", {}), blocks_path), blocks_path)
         parsed = Block(
             attributes={
-                n: self.attribute(n, a, child(attrs_path, n)) for n, a in sorted(attrs.items())
+                n: self.attribute(n, a, child(attrs_path, n), depth)
+                for n, a in sorted(attrs.items())
             },
             blocks={
-                n: self.block_type(n, b, child(blocks_path, n)) for n, b in sorted(blocks.items())
+                n: self.block_type(n, b, child(blocks_path, n), depth)
+                for n, b in sorted(blocks.items())
             },
             description=self.text(data, "description", path),
             deprecated=self.flag(data, "deprecated", path),
@@ -262,19 +292,19 @@ class _Reader:
                 raise self.fail(child(blocks_path, name), "same name as an attribute")
         return parsed
 
-    def block_type(self, name: str, value: Any, path: str) -> BlockType:
+    def block_type(self, name: str, value: Any, path: str, depth: int) -> BlockType:
         data = self.mapping(value, path)
+        depth = self.deeper(depth, path)
         nesting = data.get("nesting_mode")
         if nesting not in BLOCK_NESTING:
-            raise self.fail(
-                child(path, "nesting_mode"), f"unknown nesting mode {json.dumps(nesting)}"
-            )
+            raise self.fail(child(path, "nesting_mode"), f"unknown nesting mode {_show(nesting)}")
+        low, high = self.bounds(data, path)
         return BlockType(
             name=name,
             nesting=nesting,
-            block=self.block(data.get("block", {}), child(path, "block")),
-            min_items=self.count(data, "min_items", path),
-            max_items=self.count(data, "max_items", path),
+            block=self.block(data.get("block", {}), child(path, "block"), depth),
+            min_items=low,
+            max_items=high,
         )
 
     def resource(self, name: str, value: Any, path: str) -> Resource:
@@ -294,6 +324,9 @@ class _Reader:
         provider_data = self.mapping(provider, provider_path)
         res_path = child(path, "resource_schemas")
         resources = self.mapping(data.get("resource_schemas", {}), res_path)
+        for name in resources:
+            if _SURROGATE.search(name):
+                raise self.fail(child(res_path, name), "name holds a lone surrogate (no character)")
         return ProviderSchema(
             source=source,
             provider=self.block(provider_data.get("block", {}), child(provider_path, "block")),
@@ -301,6 +334,16 @@ class _Reader:
                 n: self.resource(n, r, child(res_path, n)) for n, r in sorted(resources.items())
             },
         )
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A short JSON rendering of ``value`` for a message (deep values are cut, not
+    recursed into)."""
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):
+        return _json_kind(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json_kind(value: Any) -> str:
@@ -354,8 +397,15 @@ def load(path: str | Path, provider: str | None = None) -> ProviderSchema:
         raw = path.read_bytes()
     except OSError as exc:
         raise SchemaError(f"{path}: {exc.strerror}") from None
+    return parse(decode(raw, str(path)), str(path), provider)
+
+
+def decode(raw: bytes, filename: str) -> Any:
+    """The JSON document in ``raw``; every failure (pathological nesting too) is a
+    SchemaError naming the file."""
     try:
-        document = json.loads(raw)
+        return json.loads(raw)
+    except RecursionError:
+        raise SchemaError(f"{filename}: $: JSON nested too deeply to read") from None
     except ValueError as exc:
-        raise SchemaError(f"{path}: not valid JSON: {exc}") from None
-    return parse(document, str(path), provider)
+        raise SchemaError(f"{filename}: not valid JSON: {exc}") from None

@@ -1,8 +1,10 @@
 """Put generated files in place all at once, and skip work when nothing changed.
 
-Everything is first written into a temporary directory next to the target; only when
-generation finished without error are the generated top-level paths swapped in, so a
-failure never leaves half-written output.  A stamp file records a hash of the inputs
+Everything is first written into a temporary directory (inside the output directory
+when it exists, else beside it, in its nearest existing parent); only when generation
+finished without error is the output directory created if need be and the generated
+top-level paths swapped in, so a failure leaves nothing behind, not even an empty
+output directory.  A stamp file records a hash of the inputs
 and of every output: a later run with the same inputs and intact outputs does nothing.
 """
 
@@ -19,19 +21,37 @@ from pathlib import Path
 STAMP_FILE = ".jetgen-stamp.json"
 
 
+class OutputError(ValueError):
+    """The output directory cannot be written; the message names it."""
+
+
+def existing_base(root: Path) -> Path:
+    """The directory to stage in: ``root`` if it exists, else its nearest existing
+    parent.  Raises OutputError when ``root`` or a parent of it is not a directory."""
+    for path in (root, *root.absolute().parents):
+        if path.is_dir():
+            return path
+        if path.exists() or path.is_symlink():
+            raise OutputError(f"{root}: {path} exists and is not a directory")
+    raise OutputError(f"{root}: no existing parent directory")
+
+
 class Staging:
-    """A temporary directory inside ``root`` collecting one run's output."""
+    """A temporary directory (see the module docstring) collecting one run's output."""
 
     def __init__(self, root: Path):
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=".jetgen-tmp-", dir=root))
+        base = existing_base(root)
+        try:
+            self.dir = Path(tempfile.mkdtemp(prefix=".jetgen-tmp-", dir=base))
+        except OSError as exc:
+            raise OutputError(f"{root}: {exc.strerror}") from None
 
     def write(self, rel: str, data: str | bytes) -> None:
         path = self.dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            raise ValueError(f"two generated files share the path {rel}")
+            raise OutputError(f"{self.root}: two generated files share the path {rel}")
         path.write_bytes(data.encode() if isinstance(data, str) else data)
 
     def commit(self, owned: Iterable[str]) -> None:
@@ -39,6 +59,7 @@ class Staging:
         version; owned paths with no new version are removed."""
         old = self.dir / ".old"
         old.mkdir()
+        self.root.mkdir(parents=True, exist_ok=True)
         for i, rel in enumerate(sorted(owned)):
             target, new = self.root / rel, self.dir / rel
             if target.exists() or target.is_symlink():

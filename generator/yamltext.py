@@ -16,6 +16,10 @@ from typing import Any
 # Plain scalars that cannot be mistaken for another type in YAML 1.1 or 1.2.
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*\Z")
 _RESERVED = frozenset("y n yes no on off true false null".split())  # compared case-insensitively
+# Characters a YAML reader refuses raw (DEL, C1 controls: "control characters are not
+# allowed") or reads as line breaks inside a quoted scalar and folds (NEL, U+2028/2029);
+# json.dumps escapes C0 controls itself, these are escaped after it the same way.
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\ud800-\udfff]")
 
 
 def dumps(data: Any) -> str:
@@ -41,8 +45,12 @@ def _scalar(value: Any) -> str:
     if isinstance(value, str):
         if _PLAIN.match(value) and value.lower() not in _RESERVED:
             return value
-        return json.dumps(value, ensure_ascii=False)
+        return _UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False))
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def _node(data: Any, indent: int, lines: list[str]) -> None:
