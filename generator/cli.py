@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave field descriptions out of CRDs (smaller CRDs)",
     )
+    gen.add_argument(
+        "--oversize",
+        choices=("shrink", "fail"),
+        default="shrink",
+        help="a CRD over the apiserver's size limit: drop its descriptions (default) or fail",
+    )
     gen.add_argument("--no-models", action="store_true", help="skip the pydantic models")
     gen.add_argument("--force", action="store_true", help="regenerate even if up to date")
     gen.add_argument("--terraform-binary", help="tofu/terraform to obtain the schema with")
@@ -128,6 +134,7 @@ def run_generate(args: argparse.Namespace) -> int:
         force=args.force,
         dockerfile=config_path.exists(),  # the image builds the repository's package
         docs_dir=docs_dir,
+        oversize=args.oversize,
     )
     for warning in result.warnings:
         print(f"jetgen: warning: {warning}", file=sys.stderr)

@@ -20,6 +20,7 @@ or map of them) or one whose name CEL cannot spell (``2x``) is required through
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,27 @@ def _condition_column(name: str, condition: str) -> dict[str, Any]:
         "type": "string",
         "jsonPath": f".status.conditions[?(@.type=='{condition}')].status",
     }
+
+
+def stored_size(crd: dict[str, Any]) -> int:
+    """Bytes of the CRD as compact JSON (what the apiserver stores, give or take)."""
+    return len(json.dumps(crd, separators=(",", ":")))
+
+
+def drop_descriptions(crd: dict[str, Any]) -> None:
+    """Remove every description from the CRD's schemas (the largest part of big ones)."""
+    todo = [version["schema"]["openAPIV3Schema"] for version in crd["spec"]["versions"]]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(node.get("description"), str):
+                del node["description"]
+            todo.extend(v for k, v in node.items() if k != "properties")
+            if isinstance(properties, dict):
+                todo.extend(properties.values())  # property *names* may be "description"
+        elif isinstance(node, list):
+            todo.extend(node)
 
 
 # --- spec ----------------------------------------------------------------------------

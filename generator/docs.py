@@ -23,10 +23,12 @@ class Row:
     description: str
 
 
-def kind_page(kind: Kind, example: dict[str, Any]) -> str:
+def kind_page(kind: Kind, example: dict[str, Any], notes: list[str] | None = None) -> str:
+    """``notes``: what the generator changed to meet Kubernetes limits (names, size)."""
     return templating.render(
         "kind.md.j2",
         kind=kind,
+        notes=notes or [],
         example_yaml=yamltext.dumps(example),
         inputs=rows(kind.fields, "for"),
         outputs=rows(kind.fields, "at"),

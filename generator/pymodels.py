@@ -44,7 +44,10 @@ class ModelsError(RuntimeError):
 def module_names(info: ProviderInfo) -> dict[str, str]:
     """API group -> module name: the group's first label (``lke``), made unique."""
     used = {COMMON}
-    return {group: naming.unique(group.split(".")[0], used) for group in _groups(info)}
+    return {
+        group: naming.unique(naming.python_identifier(group.split(".")[0]), used)
+        for group in _groups(info)
+    }
 
 
 def _groups(info: ProviderInfo) -> dict[str, list[Kind]]:
@@ -226,7 +229,7 @@ class _Sharer:
                 elif kind and name == kind and key in ("spec", "status"):
                     props[key] = self.share(child, kind + key.title(), "", kind=kind)
                 else:
-                    props[key] = self.share(child, naming.pascal([key]), suffix)
+                    props[key] = self.share(child, naming.class_name(key), suffix)
             node["properties"] = props
         for key in ("items", "additionalProperties"):
             if isinstance(node.get(key), dict):

@@ -309,10 +309,14 @@ print(len(info.kinds))
     assert done.stdout.strip() == "38"
 
 
-def test_big_crd_warns_and_trimming_descriptions_shrinks_it(tmp_path):
+def big_schema(tmp_path: Path, count: int, description: str, name_length: int = 8) -> Path:
     attributes = {
-        f"attr_{i}": {"type": "string", "optional": True, "description": "x" * 1000}
-        for i in range(400)
+        f"attr_{i}".ljust(name_length, "x"): {
+            "type": "string",
+            "optional": True,
+            "description": description,
+        }
+        for i in range(count)
     }
     doc = {
         "format_version": "1.0",
@@ -324,9 +328,20 @@ def test_big_crd_warns_and_trimming_descriptions_shrinks_it(tmp_path):
     }
     path = tmp_path / "big.json"
     path.write_text(json.dumps(doc))
+    return path
+
+
+def test_crd_over_the_size_limit_is_shrunk_and_reported(tmp_path):
+    """Regression: a CRD over the apiserver's limit only warned (and was written whole)."""
+    path = big_schema(tmp_path, 600, "x" * 1000)  # 1.8 MB of descriptions
     done = run("generate", "--schema", str(path), "--output", str(tmp_path / "a"), "--no-models")
-    assert done.returncode == 0
-    assert "warning: CRD things.big.m.jetgen.dev is 1.20 MiB (over 1 MiB)" in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "things.big.m.jetgen.dev: the CRD was 1.80 MiB" in done.stderr
+    assert "descriptions were left out" in done.stderr
+    crd = tmp_path / "a/package/crds/big.m.jetgen.dev_things.yaml"
+    assert crd.stat().st_size < 300_000 and "x" * 1000 not in crd.read_text()
+    page = (tmp_path / "a/docs/kinds/big/thing.md").read_text()
+    assert "descriptions were left out" in page
     done = run(
         "generate",
         "--schema",
@@ -337,8 +352,25 @@ def test_big_crd_warns_and_trimming_descriptions_shrinks_it(tmp_path):
         "--trim-descriptions",
     )
     assert done.returncode == 0 and "warning" not in done.stderr
-    crd = tmp_path / "b/package/crds/big.m.jetgen.dev_things.yaml"
-    assert crd.stat().st_size < 200_000
+
+
+def test_crd_over_the_size_limit_fails_by_option(tmp_path):
+    path = big_schema(tmp_path, 600, "x" * 1000)
+    out = tmp_path / "out"
+    done = run("generate", "--schema", str(path), "--output", str(out), "--oversize", "fail")
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert f"{path}: $.provider_schemas" in done.stderr
+    assert "resource_schemas.big_thing: the CRD things.big.m.jetgen.dev is 1.80 MiB" in done.stderr
+    assert not out.exists()
+
+
+def test_crd_too_large_even_without_descriptions_fails(tmp_path):
+    path = big_schema(tmp_path, 2500, "", name_length=200)
+    out = tmp_path / "out"
+    done = run("generate", "--schema", str(path), "--output", str(out), "--no-models")
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1
+    assert "even without descriptions" in done.stderr
+    assert not out.exists()
 
 
 def test_failing_hook_is_reported_with_the_file(tmp_path):

@@ -187,7 +187,8 @@ def test_config_naming_unknown_field_is_an_error():
 
 def test_kind_clash_is_an_error():
     rc = ResourceConfig(kind="Policy", group="net")
-    with pytest.raises(ConfigError, match="shapes_widget and shapes_net_policy both use"):
+    message = "jetgen.yaml: resources.shapes_widget: shapes_net_policy also uses the name 'Policy'"
+    with pytest.raises(ConfigError, match=message):
         build(resources={"shapes_widget": rc})
 
 
