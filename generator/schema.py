@@ -12,8 +12,10 @@ into kinds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,9 @@ NESTED_TYPE_NESTING = ("single", "list", "set", "map")
 # Real providers use about a dozen (AWS: 12); the bound keeps every later tree walk, the
 # apiserver's and the model generator's far from their recursion limits.
 MAX_DEPTH = 32
+# Items an object needs at least, multiplied over nested min_items: examples (and any
+# real object) hold that many; real providers ask for a handful.
+MAX_MIN_ITEMS = 1000
 
 
 class SchemaError(ValueError):
@@ -132,6 +137,23 @@ class _Reader:
 
     def __init__(self, filename: str):
         self.filename = filename
+        self.need = 1  # product of min_items of the collections being read
+
+    @contextlib.contextmanager
+    def collection(self, low: int, path: str) -> Iterator[None]:
+        """Reading the children of a collection that needs ``low`` items."""
+        outer = self.need
+        self.need = outer * max(1, low)
+        if self.need > MAX_MIN_ITEMS:
+            raise self.fail(
+                path,
+                f"min_items {low}: a value would need at least {self.need} nested items"
+                f" (jetgen supports {MAX_MIN_ITEMS})",
+            )
+        try:
+            yield
+        finally:
+            self.need = outer
 
     def fail(self, path: str, message: str) -> SchemaError:
         return SchemaError(f"{self.filename}: {path}: {message}")
@@ -260,15 +282,12 @@ class _Reader:
         attrs_path = child(path, "attributes")
         attrs = self.names(self.mapping(data.get("attributes", {}), attrs_path), attrs_path)
         low, high = self.bounds(data, path)
-        return NestedType(
-            nesting=nesting,
-            attributes={
+        with self.collection(low, path):
+            attributes = {
                 n: self.attribute(n, a, child(attrs_path, n), depth)
                 for n, a in sorted(attrs.items())
-            },
-            min_items=low,
-            max_items=high,
-        )
+            }
+        return NestedType(nesting=nesting, attributes=attributes, min_items=low, max_items=high)
 
     def block(self, value: Any, path: str, depth: int = 0) -> Block:
         data = self.mapping(value, path)
@@ -299,13 +318,9 @@ class _Reader:
         if nesting not in BLOCK_NESTING:
             raise self.fail(child(path, "nesting_mode"), f"unknown nesting mode {_show(nesting)}")
         low, high = self.bounds(data, path)
-        return BlockType(
-            name=name,
-            nesting=nesting,
-            block=self.block(data.get("block", {}), child(path, "block"), depth),
-            min_items=low,
-            max_items=high,
-        )
+        with self.collection(low, path):
+            block = self.block(data.get("block", {}), child(path, "block"), depth)
+        return BlockType(name=name, nesting=nesting, block=block, min_items=low, max_items=high)
 
     def resource(self, name: str, value: Any, path: str) -> Resource:
         data = self.mapping(value, path)
