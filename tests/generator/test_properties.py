@@ -8,8 +8,8 @@ grammar, and corruptions of real ones).  For every input ``jetgen generate``:
 * on success writes CRDs that pass :mod:`tests.generator.apiserver_rules` and YAML that
   reads back as written, and the same input gives byte-identical output.
 
-Examples per run: ``JETGEN_HYPOTHESIS_EXAMPLES`` (default 200 grammar + 100 corruption
-examples in CI; the e2e test applies 25 more to the real apiserver).  A longer run:
+Examples per run: ``JETGEN_HYPOTHESIS_EXAMPLES`` (default 150 grammar + 75 corruption
+examples in CI; the e2e test applies the CRDs of 25 more to the real apiserver).  A longer run:
 ``JETGEN_HYPOTHESIS_EXAMPLES=2000 .venv/bin/pytest tests/generator/test_properties.py``,
 which prints its counts.  Every failure found is kept as a regression case under
 ``tests/generator/regressions/`` (see test_regressions.py).
@@ -35,8 +35,10 @@ from jetgen.generator import cli
 
 from tests.generator import apiserver_rules, strategies
 from tests.generator.paths import EVERY_SHAPE
+from tests.generator.test_apiserver import install_crds, remove_crds
 
-EXAMPLES = int(os.environ.get("JETGEN_HYPOTHESIS_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("JETGEN_HYPOTHESIS_EXAMPLES", "150"))
+APISERVER_SAMPLE = 25
 COUNTS: Counter[str] = Counter()
 
 
@@ -176,3 +178,38 @@ def test_generated_models_import(document, cluster):
             [sys.executable, "-c", code], cwd=out, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_a_sample_of_generated_crds_is_established(apiserver, tmp_path_factory):
+    """The offline rules are only as good as their match with the apiserver: the CRDs
+    of a fresh sample of inputs are installed for real and must become Established."""
+    merged = tmp_path_factory.mktemp("sample") / "all"
+    (merged / "package" / "crds").mkdir(parents=True)
+    sample = {"inputs": 0, "CRDs": 0}
+
+    @settings(max_examples=APISERVER_SAMPLE, deadline=None, database=None)
+    @given(strategies.schemas())
+    def collect(document):
+        with tempfile.TemporaryDirectory(prefix="jetgen-prop-") as tmp:
+            repo = Path(tmp) / "repo"
+            repo.mkdir()
+            # A group suffix per input keeps CRD names of different inputs apart.
+            suffix = f"s{sample['inputs']}.sample.test"
+            (repo / "jetgen.yaml").write_text(f"name: ''\ngroupSuffix: {suffix}\n")
+            status, stderr, out = run_generate(
+                json.dumps(document, ensure_ascii=False), Path(tmp), "--repo", str(repo)
+            )
+            assert status in (0, 1), stderr
+            sample["inputs"] += 1
+            if status == 0:
+                check_output(out)
+                for path in (out / "package" / "crds").glob("*.yaml"):
+                    (merged / "package" / "crds" / path.name).write_bytes(path.read_bytes())
+                    sample["CRDs"] += 1
+
+    collect()
+    assert sample["CRDs"] > APISERVER_SAMPLE  # most inputs generate
+    names = install_crds(apiserver, merged)
+    remove_crds(apiserver, names)
+    print(f"\napiserver sample: {sample['inputs']} inputs, {len(names)} CRDs Established")

@@ -46,9 +46,14 @@ WITH_MODELS = [
 
 
 def generate(case: str, out: Path, *extra: str, repo: Path | None = None) -> tuple[int, str]:
-    args = ["generate", "--schema", str(CASES / case), "--output", str(out), *extra]
     if repo is not None:
-        args += ["--repo", str(repo)]
+        extra = (*extra, "--repo", str(repo))
+    return generate_file(CASES / case, out, *extra)
+
+
+def generate_file(schema: Path, out: Path, *extra: str) -> tuple[int, str]:
+    """``jetgen generate`` in this process: (exit status, stderr)."""
+    args = ["generate", "--schema", str(schema), "--output", str(out), *extra]
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         status = cli.main(args)
@@ -185,7 +190,7 @@ def test_every_regression_case_is_established_on_the_apiserver(apiserver, tmp_pa
     for i, case in enumerate(VALID):
         repo = tmp_path / f"repo{i}"
         repo.mkdir()
-        (repo / "jetgen.yaml").write_text(f"groupSuffix: r{i}.regressions.test\n")
+        (repo / "jetgen.yaml").write_text(f"name: ''\ngroupSuffix: r{i}.regressions.test\n")
         out = tmp_path / f"out{i}"
         status, stderr = generate(case, out, "--no-models", repo=repo)
         assert status == 0, f"{case}: {stderr}"
