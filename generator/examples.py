@@ -90,7 +90,7 @@ def build(
         )
         arguments = mapper.arguments(doc.body)
     for json_name, f in kind.fields.items():
-        if not f.required or {json_name, f.ref, f.secret_ref} & set(arguments):
+        if not f.required or not settable(f) or {json_name, f.ref, f.secret_ref} & set(arguments):
             continue
         if f.ref:
             target = ref_targets.get(id(f))
@@ -158,13 +158,20 @@ def value(f: Field, name: str, namespaced: bool, index: int = 0) -> Any:
 def _object(fields: dict[str, Field], name: str, namespaced: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for json_name, f in fields.items():
-        if not f.required or f.ref:
+        if not f.required or f.ref or not settable(f):
             continue
         if f.secret_ref:
             out[f.secret_ref] = _secret_ref(name, f, namespaced)
         else:
             out[json_name] = value(f, name, namespaced)
     return out
+
+
+def settable(f: Field) -> bool:
+    """Whether the CRD's spec shows the field: a block all of whose fields are computed
+    is left out of it, even when the schema calls the block required."""
+    fields = f.object_fields()
+    return not fields or any(g.is_input and settable(g) for g in fields.values())
 
 
 def _secret_ref(name: str, f: Field, namespaced: bool) -> dict[str, str]:
