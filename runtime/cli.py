@@ -62,6 +62,13 @@ def parser() -> argparse.ArgumentParser:
         help="seconds before one Terraform run is interrupted (default 3600)",
     )
     p.add_argument(
+        "--rpc-timeout",
+        type=float,
+        default=float(_env("RPC_TIMEOUT", str(defaults.rpc_timeout))),
+        help="seconds one plugin-protocol call of a poll may take before the poll falls "
+        "back to Terraform (default %(default)s)",
+    )
+    p.add_argument(
         "--poll-driver",
         choices=["plugin", "cli"],
         default=_env("POLL_DRIVER", defaults.poll_driver),
@@ -135,6 +142,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         poll_interval=args.poll_interval,
         max_runs=args.max_runs,
         run_timeout=args.run_timeout,
+        rpc_timeout=args.rpc_timeout,
         poll_driver=args.poll_driver,
         max_providers=args.max_providers,
         namespaces=args.namespace,

@@ -5,6 +5,10 @@ the external resource exists and is usable; ``Synced`` says whether the last rec
 went through.  Conditions are rebuilt on every reconcile, and ``lastTransitionTime`` only
 moves when the status of a condition really flips, so ``kubectl wait`` and GitOps tools see
 stable objects between polls.
+
+Each condition carries the ``metadata.generation`` it was computed for
+(``observedGeneration``), as crossplane-runtime's ``Condition.ObservedGeneration`` does:
+a condition from an older generation is visibly stale even while ``Synced`` is unchanged.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ class Condition:
     reason: str
     message: str = ""
 
-    def to_dict(self, now: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+    def to_dict(
+        self, now: str, previous: dict[str, Any] | None, generation: int | None = None
+    ) -> dict[str, Any]:
         status = "True" if self.status else "False"
         unchanged = previous is not None and previous.get("status") == status
         since = previous.get("lastTransitionTime") if unchanged and previous else None
@@ -50,6 +56,8 @@ class Condition:
         }
         if self.message:
             out["message"] = shorten(self.message)
+        if generation is not None:
+            out["observedGeneration"] = generation
         return out
 
 
@@ -61,24 +69,29 @@ def unavailable(message: str = "") -> Condition:
     return Condition(READY, False, UNAVAILABLE, message)
 
 
-def creating() -> Condition:
-    return Condition(READY, False, CREATING)
+def available_with(message: str) -> Condition:
+    """Ready, with a note (say, the drift a policy keeps the controller from fixing)."""
+    return Condition(READY, True, AVAILABLE, message)
 
 
-def deleting() -> Condition:
-    return Condition(READY, False, DELETING)
+def creating(message: str = "") -> Condition:
+    return Condition(READY, False, CREATING, message)
 
 
-def success() -> Condition:
-    return Condition(SYNCED, True, RECONCILE_SUCCESS)
+def deleting(message: str = "") -> Condition:
+    return Condition(READY, False, DELETING, message)
+
+
+def success(message: str = "") -> Condition:
+    return Condition(SYNCED, True, RECONCILE_SUCCESS, message)
 
 
 def error(message: str) -> Condition:
     return Condition(SYNCED, False, RECONCILE_ERROR, message)
 
 
-def paused() -> Condition:
-    return Condition(SYNCED, False, RECONCILE_PAUSED, "reconciliation is paused by annotation")
+def paused(message: str = "reconciliation is paused by annotation") -> Condition:
+    return Condition(SYNCED, False, RECONCILE_PAUSED, message)
 
 
 def shorten(message: str, limit: int = MAX_MESSAGE) -> str:
@@ -91,7 +104,10 @@ def now() -> str:
 
 
 def merge(
-    existing: list[dict[str, Any]] | None, updates: list[Condition], at: str | None = None
+    existing: list[dict[str, Any]] | None,
+    updates: list[Condition],
+    at: str | None = None,
+    generation: int | None = None,
 ) -> list[dict[str, Any]]:
     """The new ``status.conditions`` list: ``updates`` replace conditions of the same type.
 
@@ -101,7 +117,7 @@ def merge(
     previous = {c.get("type"): c for c in existing or []}
     result = {t: c for t, c in previous.items()}
     for cond in updates:
-        result[cond.type] = cond.to_dict(at, previous.get(cond.type))
+        result[cond.type] = cond.to_dict(at, previous.get(cond.type), generation)
     return list(result.values())
 
 
@@ -110,7 +126,13 @@ def same(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool
 
     def key(conds: list[dict[str, Any]] | None) -> list[tuple]:
         return sorted(
-            (c.get("type"), c.get("status"), c.get("reason"), c.get("message", ""))
+            (
+                c.get("type"),
+                c.get("status"),
+                c.get("reason"),
+                c.get("message", ""),
+                c.get("observedGeneration"),
+            )
             for c in conds or []
         )
 

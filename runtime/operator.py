@@ -4,8 +4,9 @@ Per managed resource kopf runs three things (all registered in :func:`build_regi
 
 * a **daemon** -- the object's reconcile loop: a pass, then sleep until the poll interval
   is over, an error backoff expires, or the object changes (whichever comes first);
-* an **event watcher** that wakes the daemon when the spec (generation) or the pause
-  annotation changes, so edits do not wait for the next poll;
+* an **event watcher** that wakes the daemon when the spec (generation), the pause or
+  poll-interval annotation, or ``crossplane.io/reconcile-requested-at`` changes, so
+  edits do not wait for the next poll;
 * a **deletion handler** behind a finalizer that destroys the external resource.
 
 Daemons suit a Terraform controller better than one-shot handlers plus timers: one
@@ -59,7 +60,12 @@ def _trigger(body: Any) -> tuple:
     """What, when changed, deserves a reconcile before the next poll."""
     meta = body.get("metadata") or {}
     annotations = meta.get("annotations") or {}
-    return meta.get("generation"), annotations.get(resource.PAUSED)
+    return (
+        meta.get("generation"),
+        annotations.get(resource.PAUSED),
+        annotations.get(resource.RECONCILE_REQUESTED_AT),
+        annotations.get(resource.POLL_INTERVAL),
+    )
 
 
 def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
@@ -106,7 +112,7 @@ def _poller(settings: Settings, driver: terraform.CliDriver) -> plugin_poll.Poll
 
     async def start(binary: Any, env: dict[str, str]) -> Any:
         return await plugin_poll.start_provider(
-            binary, env, cwd=cwd, rpc_timeout=settings.run_timeout
+            binary, env, cwd=cwd, rpc_timeout=settings.rpc_timeout
         )
 
     def providers_dir() -> Any:
@@ -120,7 +126,9 @@ def _poller(settings: Settings, driver: terraform.CliDriver) -> plugin_poll.Poll
         # is gone (rotated credentials, deleted ProviderConfig): let it go.
         idle_timeout=max(3 * settings.poll_interval, 60.0),
     )
-    return plugin_poll.Poller(pool, providers_dir, driver.environment)
+    # A check makes a handful of calls (plus a start and configure on first use).
+    deadline = 6 * settings.rpc_timeout
+    return plugin_poll.Poller(pool, providers_dir, driver.environment, deadline=deadline)
 
 
 def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:

@@ -232,6 +232,13 @@ class ProviderPool:
         entry = await self._acquire(key, binary, config, env)
         try:
             yield entry.provider
+        except TimeoutError:
+            # A call ran out of its RPC timeout: the process is stuck, so no later poll
+            # shall wait on it (its current users finish or time out, then it stops).
+            if self._entries.get(key) is entry:
+                logger.warning("provider process %s did not answer in time", binary.name)
+                self._retire([key])
+            raise
         finally:
             entry.users -= 1
             entry.last_used = time.monotonic()
@@ -339,8 +346,12 @@ class Poller:
         environment: Callable[[Mapping[str, str]], dict[str, str]],
         *,
         concurrency: int = 16,
+        deadline: float = 60.0,
     ):
         self.pool = pool
+        # A whole check (waiting for a call slot included) ends by then: a hung provider
+        # holds no settled MR for longer than that; the CLI takes over.
+        self.deadline = deadline
         self._providers_dir = providers_dir
         self._environment = environment
         # Polls are cheap for us but each is a real API call by the provider: bound them
@@ -368,6 +379,7 @@ class Poller:
         arguments, ignored = resource_config(config, stored.type_name)
         provider_block = provider_config(config, env)
         async with (
+            asyncio.timeout(self.deadline),
             self._calls,
             self.pool.use(binary, provider_block, self._environment(env)) as provider,
         ):

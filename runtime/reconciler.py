@@ -26,6 +26,7 @@ from jetgen.runtime import (
     backoff,
     conditions,
     connection,
+    decisions,
     fields,
     kube,
     plugin_poll,
@@ -34,6 +35,7 @@ from jetgen.runtime import (
     terraform,
     transforms,
 )
+from jetgen.runtime.decisions import Action, Decision
 from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.render import Desired
@@ -42,11 +44,9 @@ from jetgen.runtime.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CREATE_OUTCOME_UNKNOWN = (
-    "a create was interrupted before its result was recorded and the external name is "
-    f"unknown, so it is not retried (it could make a duplicate); check the provider, then "
-    f"set {EXTERNAL_NAME} to adopt what was created, or remove {state.PENDING} to create again"
-)
+# Actions after which the object matches its spec as far as the policies allow: only then
+# may a later poll skip the CLI (see fast_poll_allowed).
+SETTLING = (Action.NOTHING, Action.CREATE, Action.UPDATE, Action.REPLACE)
 
 
 # Failures whose message explains itself; anything else is reported as an internal error.
@@ -78,6 +78,7 @@ class Memory:
     # (plugin_poll.fingerprint); only then may a poll skip the CLI.
     settled: str | None = None
     poll_error: str | None = None  # logged as a warning once, not on every poll
+    handled_request: str | None = None  # the last crossplane.io/reconcile-requested-at seen
 
 
 @dataclass
@@ -134,9 +135,9 @@ class Reconciler:
 
     async def run_pass(self, body: Any, memory: Memory) -> float:
         """Reconcile once; never raises.  Returns the seconds until the next pass."""
-        poll = self.rt.settings.poll_interval
         async with memory.lock:
             mr = ManagedResource(body, self.kind)
+            poll = mr.poll_interval or self.rt.settings.poll_interval
             started = time.monotonic()
             try:
                 await self.reconcile(mr, memory)
@@ -153,30 +154,35 @@ class Reconciler:
         return backoff.delay(memory.failures, self.rt.settings.backoff_base, poll)
 
     async def reconcile(self, mr: ManagedResource, memory: Memory) -> None:
-        if mr.paused:
-            await self._write_status(mr, [conditions.paused()])
+        if mr.paused or mr.policy.paused:
+            decision = decisions.decide(self._facts(mr, decisions.UNKNOWN))
+            await self._write_status(mr, [decision.synced])
             return
+        self._note_request(mr, memory)
         await self.rt.prepare()
         desired = await self.renderer.desire(mr)
         wd = await self._workdir(mr, memory, desired)
         wanted = plugin_poll.fingerprint(desired.config, desired.env)
         try:
             if await self._unchanged(mr, memory, wd, desired, wanted):
-                note = ""
+                decision = decisions.decide(self._facts(mr, decisions.PRESENT))
             else:
                 memory.settled = None  # until this CLI pass has succeeded
-                note = await self._sync(mr, wd, desired)
-                if not note and wd.resource_attributes() is not None:
+                decision = await self._sync(mr, memory, wd, desired)
+                if decision.action in SETTLING and wd.resource_attributes() is not None:
                     memory.settled = wanted
         finally:
             await self._persist(mr, memory, wd)
-        await self._report(mr, wd, note)
+        if decision.event:
+            self._event_once(mr, memory, *decision.event)
+        await self._report(mr, wd, decision)
 
     async def finalize(self, body: Any, memory: Memory) -> None:
         """Delete the external resource (unless orphaned); raises to be retried."""
         async with memory.lock:
             mr = ManagedResource(body, self.kind)
-            if mr.paused:
+            if mr.paused or mr.policy.paused:
+                await self._write_status(mr, [conditions.paused(decisions.PAUSED)])
                 raise Paused("deletion waits: the object is paused")
             try:
                 await self._finalize(mr, memory)
@@ -240,42 +246,102 @@ class Reconciler:
             message,
         )
 
-    async def _sync(self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired) -> str:
-        """Make the external resource match; returns a note for the Ready condition."""
+    def _facts(
+        self,
+        mr: ManagedResource,
+        external: str,
+        changed: tuple[str, ...] = (),
+        forcing: tuple[str, ...] = (),
+    ) -> decisions.Facts:
+        return decisions.Facts(
+            policy=mr.policy,
+            paused=mr.paused,
+            deleting=mr.deleting,
+            guard=state.guard(mr.annotations),
+            external=external,
+            changed=changed,
+            forcing=forcing,
+        )
+
+    async def _sync(
+        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, desired: Desired
+    ) -> Decision:
+        """Observe, decide (decisions.decide), act; returns the decision taken."""
+        external, plan = await self._observe(mr, memory, wd, desired)
+        changed: list[str] = []
+        forcing: list[str] = []
+        refused = external == decisions.DRIFTED and not mr.may("Update")
+        if external == decisions.REPLACE or refused:
+            changed, forcing = await self.rt.driver.changes(wd, desired.env)
+        decision = decisions.decide(
+            self._facts(mr, external, tuple(self._names(changed)), tuple(self._names(forcing)))
+        )
+        if decision.record:
+            await self._annotate(mr, state.mark(decision.record))
+        await self._act(mr, memory, wd, desired, decision, plan)
+        return decision
+
+    async def _observe(
+        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, desired: Desired
+    ) -> tuple[str, terraform.Plan | None]:
+        """What exists outside (a decisions external state), and the plan that showed it."""
         driver, env = self.rt.driver, desired.env
+        await self._follow_external_name(mr, wd, desired)
         if wd.resource_attributes() is None:
-            await self._find_existing(mr, wd, desired)
+            found = await self._find_existing(mr, wd, desired)
+            if found != decisions.PRESENT:
+                return found, None
         elif state.create_incomplete(mr.annotations):
             # The controller died after Terraform recorded the create: it did succeed.
-            await self._annotate(mr, state.mark(state.SUCCEEDED))
+            # The state is saved before that is recorded (decide() records it).
+            await self._persist(mr, memory, wd)
         if mr.observe_only:
             plan = await driver.plan(wd, env, refresh_only=True)
             if plan.drift or plan.has_changes:
                 await driver.apply(wd, env)  # stores what refresh saw; changes nothing outside
-            return "" if wd.resource_attributes() else "external resource does not exist"
-        if wd.resource_attributes() is None and mr.may("Create"):
-            # Nothing in the state: this is a create.  Apply plans it itself, so a new
-            # object costs one Terraform run, not two.
-            await self._create(mr, wd, desired, saved=False)
-            return ""
+            exists = wd.resource_attributes() is not None
+            return (decisions.PRESENT if exists else decisions.ABSENT), plan
         plan = await driver.plan(wd, env, priority=self._priority(mr))
-        if plan.action == "create":
-            if not mr.may("Create"):
-                return "external resource does not exist (managementPolicies exclude Create)"
-            await self._create(mr, wd, desired, saved=True, recreate=plan.drift == "delete")
-        elif plan.action in ("update", "replace", "delete"):
-            if not mr.may("Update"):
-                return "external resource differs from spec (managementPolicies exclude Update)"
+        external = {
+            "create": decisions.ABSENT,  # it disappeared
+            "update": decisions.DRIFTED,
+            "delete": decisions.DRIFTED,
+            "replace": decisions.REPLACE,
+        }.get(plan.action, decisions.PRESENT)
+        return external, plan
+
+    async def _act(
+        self,
+        mr: ManagedResource,
+        memory: Memory,
+        wd: terraform.Workdir,
+        desired: Desired,
+        decision: Decision,
+        plan: terraform.Plan | None,
+    ) -> None:
+        driver, env = self.rt.driver, desired.env
+        if decision.action == Action.CREATE:
+            # Without a plan (nothing in the state) apply plans itself: one run, not two.
+            recreate = plan is not None and plan.drift == "delete"
+            await self._create(mr, memory, wd, desired, saved=plan is not None, recreate=recreate)
+        elif decision.action == Action.REPLACE:
+            await self._create(mr, memory, wd, desired, saved=True, replace=True)
+        elif decision.action == Action.UPDATE:
             await driver.apply(wd, env, timeout=self.timeouts["update"])
-            reason = (
-                "ReplacedExternalResource"
-                if plan.action == "replace"
-                else "UpdatedExternalResource"
-            )
-            self._event(mr, "Normal", reason, f"{plan.action}d {self.address}")
-        elif plan.drift:
-            await driver.apply(wd, env)  # nothing to change: just store the refreshed state
-        return ""
+            self._event(mr, "Normal", "UpdatedExternalResource", f"updated {self.address}")
+        elif decision.action == Action.NOTHING and plan is not None and plan.drift:
+            if not mr.observe_only:
+                await driver.apply(wd, env)  # nothing to change: just store the refreshed state
+
+    def _names(self, attributes: list[str]) -> list[str]:
+        """Terraform attribute paths as the MR's field paths (top level renamed)."""
+        by_tf = {f.tf_name: name for name, f in self.kind.fields.items()}
+        out = []
+        for path in attributes:
+            head, _, rest = path.partition(".")
+            name = by_tf.get(head, head)
+            out.append(f"{name}.{rest}" if rest else name)
+        return out
 
     def _priority(self, mr: ManagedResource) -> int:
         """Routine drift checks of settled objects wait behind everything else."""
@@ -287,48 +353,97 @@ class Reconciler:
     async def _create(
         self,
         mr: ManagedResource,
+        memory: Memory,
         wd: terraform.Workdir,
         desired: Desired,
+        *,
         saved: bool,
         recreate: bool = False,
+        replace: bool = False,
     ) -> None:
-        # The guard goes on the object *before* anything is created (Crossplane's rule).
-        await self._annotate(mr, state.mark(state.PENDING))
+        """A create (or replacement) behind Crossplane's guard: pending before anything is
+        created, then succeeded once the state is saved, or failed only if the run shows
+        nothing was created.  Anything else leaves it pending (incomplete)."""
+        guard: dict[str, str | None] = dict(state.mark(state.PENDING))
+        if replace and self.kind.external_name.strategy == "identifier_from_provider":
+            # After the delete the old ID names nothing: an interrupted replacement must
+            # not be "recovered" by looking the old ID up and then creating again.
+            guard[EXTERNAL_NAME] = None
+        await self._annotate(mr, guard)
         await self._write_status(mr, [conditions.creating()])  # creates may take minutes
         try:
             await self.rt.driver.apply(
                 wd, desired.env, saved=saved, timeout=self.timeouts["create"]
             )
-        except Exception:
-            await self._annotate(mr, state.mark(state.FAILED))
+        except terraform.TerraformError as exc:
+            if exc.nothing_created:
+                await self._persist(mr, memory, wd)  # a partial state is kept, not lost
+                await self._annotate(mr, state.mark(state.FAILED))
             raise
-        annotations = state.mark(state.SUCCEEDED)
+        # State first: if saving it fails the create stays incomplete, and the next pass
+        # finds the resource through the workdir's state or its external name.
+        await self._persist(mr, memory, wd)
+        annotations: dict[str, str | None] = dict(state.mark(state.SUCCEEDED))
         name = self._external_name(mr, wd.resource_attributes() or {})
         if name:
             annotations[EXTERNAL_NAME] = name
         await self._annotate(mr, annotations)
-        what = "recreated (it had disappeared)" if recreate else "created"
-        self._event(mr, "Normal", "CreatedExternalResource", f"{self.address} {what}")
+        if replace:
+            self._event(mr, "Normal", "ReplacedExternalResource", f"replaced {self.address}")
+        else:
+            what = "recreated (it had disappeared)" if recreate else "created"
+            self._event(mr, "Normal", "CreatedExternalResource", f"{self.address} {what}")
 
     async def _find_existing(
         self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired
-    ) -> None:
-        """The state knows no resource: adopt one by external name, or refuse to guess."""
+    ) -> str:
+        """The state knows no resource: find one by its recorded identity.  Returns
+        PRESENT (imported), ABSENT (known not to exist, or nothing to look for) or
+        UNKNOWN (a create is incomplete and nothing identifies what it made)."""
         if state.create_incomplete(mr.annotations):
             name = mr.external_name or self._planned_name(mr, desired)
             if not name:
-                raise ReconcileError(CREATE_OUTCOME_UNKNOWN)
+                return decisions.UNKNOWN
             found = await self._import(mr, wd, desired, name)
-            await self._annotate(mr, state.mark(state.SUCCEEDED if found else state.FAILED))
-            return
+            return decisions.PRESENT if found else decisions.ABSENT
         if mr.external_name and wd.read_state() is None:
             # No state at all (new controller, lost workdir and Secret): adopt by name.  An
             # existing state without the resource means it is gone, which plan handles.
-            await self._import(mr, wd, desired, mr.external_name)
+            found = await self._import(mr, wd, desired, mr.external_name)
+            return decisions.PRESENT if found else decisions.ABSENT
+        return decisions.ABSENT
+
+    async def _follow_external_name(
+        self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired
+    ) -> None:
+        """A user's edit of the external name of a provider-named resource points the MR
+        at another resource (Crossplane observes by external name): forget the state and
+        adopt that one; the old one is left alone."""
+        attributes = wd.resource_attributes()
+        if (
+            attributes is None
+            or not mr.external_name
+            or self.kind.external_name.strategy != "identifier_from_provider"
+            or state.create_incomplete(mr.annotations)
+        ):
+            return
+        current = self._external_name(mr, attributes)
+        if current is None or current == mr.external_name:
+            return
+        logger.info(
+            "%s %s: external name changed from %s to %s; adopting",
+            self.kind.kind,
+            mr.ref,
+            current,
+            mr.external_name,
+        )
+        wd.state_file.unlink(missing_ok=True)
 
     async def _import(
         self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired, name: str
     ) -> bool:
+        """Import by ``name``; False only when Terraform's structured verdict is that no
+        such object exists (TerraformError.not_found); any other failure raises."""
         template = self.kind.external_name.import_id
         import_id = template.format(**desired.arguments, external_name=name) if template else name
         try:
@@ -340,11 +455,11 @@ class Reconciler:
         self._event(mr, "Normal", "ImportedExternalResource", f"adopted {self.address} {name}")
         return True
 
-    async def _report(self, mr: ManagedResource, wd: terraform.Workdir, note: str) -> None:
+    async def _report(self, mr: ManagedResource, wd: terraform.Workdir, decision: Decision) -> None:
         attributes = wd.resource_attributes()
         if attributes is None:
-            ready = conditions.unavailable(note or "external resource does not exist")
-            await self._write_status(mr, [ready, conditions.success()], at_provider={})
+            ready = decision.ready or conditions.unavailable("external resource does not exist")
+            await self._write_status(mr, [ready, decision.synced], at_provider={})
             return
         at_provider, sensitive = fields.from_terraform(self.kind.fields, attributes)
         for value in sensitive.values():
@@ -353,10 +468,11 @@ class Reconciler:
         if await connection.publish(self.rt.kube, mr.body, data):
             logger.info("%s %s: connection Secret updated", self.kind.kind, mr.ref)
         name = self._external_name(mr, attributes)
-        if name and name != mr.external_name:
+        if name and not mr.external_name:
+            # Only fill it in: a name the user wrote is theirs (see _follow_external_name).
             await self._annotate(mr, {EXTERNAL_NAME: name})
-        ready = conditions.unavailable(note) if note else conditions.available()
-        await self._write_status(mr, [ready, conditions.success()], at_provider=at_provider)
+        ready = decision.ready or conditions.available()
+        await self._write_status(mr, [ready, decision.synced], at_provider=at_provider)
 
     async def _finalize(self, mr: ManagedResource, memory: Memory) -> None:
         if not mr.may("Delete"):
@@ -365,24 +481,48 @@ class Reconciler:
             await self._write_status(mr, [conditions.deleting()])
             await self.rt.prepare()
             wd = await self._restore(mr, memory)
-            exists = wd.resource_attributes() is not None
-            adoptable = mr.external_name is not None and wd.read_state() is None
-            # Render only when there is something to destroy: an object that never got
-            # created (say, its Secret never existed) must be deletable as it is.
-            if exists or adoptable:
-                await self._destroy(mr, memory, wd, exists)
+            external = await self._observe_deletion(mr, wd)
+            decision = decisions.decide(self._facts(mr, external))
+            if decision.record:
+                await self._annotate(mr, state.mark(decision.record))
+            if decision.action == Action.WAIT:
+                assert decision.event is not None
+                self._event_once(mr, memory, *decision.event)
+                await self._write_status(mr, [decision.synced, decisions_ready(decision)])
+                raise ReconcileError(decision.synced.message)
+            if decision.action == Action.DELETE:
+                await self._destroy(mr, memory, wd)
         # The state Secret stays until the object is gone (it is owned, so garbage-collected):
         # should kopf call this handler again, the state tells the resource is already gone.
         if self.rt.prepared:
             self.rt.driver.workdir(mr.uid).remove()
 
-    async def _destroy(
-        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, in_state: bool
-    ) -> None:
+    async def _observe_deletion(self, mr: ManagedResource, wd: terraform.Workdir) -> str:
+        """What there is to delete.  Renders only when it must look something up: an
+        object that never got created (say, its Secret never existed) is deletable as is."""
+        if wd.resource_attributes() is not None:
+            return decisions.PRESENT
+        incomplete = state.create_incomplete(mr.annotations)
+        if mr.external_name and (incomplete or wd.read_state() is None):
+            desired = await self.renderer.desire(mr)
+            wd.write_config(desired.config)
+            found = await self._import(mr, wd, desired, mr.external_name)
+            return decisions.PRESENT if found else decisions.ABSENT
+        if incomplete:
+            desired = await self.renderer.desire(mr)
+            name = self._planned_name(mr, desired)
+            if not name:
+                return decisions.UNKNOWN
+            wd.write_config(desired.config)
+            found = await self._import(mr, wd, desired, name)
+            return decisions.PRESENT if found else decisions.ABSENT
+        if state.guard(mr.annotations) == "succeeded" and wd.read_state() is None:
+            return decisions.UNKNOWN  # created, but nothing left to find it by
+        return decisions.ABSENT
+
+    async def _destroy(self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir) -> None:
         desired = await self.renderer.desire(mr, known=wd.resource_attributes())
         wd.write_config(desired.config)
-        if not in_state and not await self._import(mr, wd, desired, mr.external_name or ""):
-            return  # nothing by that name: already gone
         try:
             await self.rt.driver.destroy(wd, desired.env, timeout=self.timeouts["delete"])
         finally:
@@ -439,10 +579,31 @@ class Reconciler:
             return None
         return self._external_name(mr, desired.arguments)
 
-    async def _annotate(self, mr: ManagedResource, annotations: dict[str, str]) -> None:
+    async def _annotate(self, mr: ManagedResource, annotations: dict[str, str | None]) -> None:
+        """Merge-patch annotations (``None`` removes one)."""
         path = kube.object_path(self.kind.api_version, self.kind.plural, mr.namespace, mr.name)
         await self.rt.kube.patch(path, {"metadata": {"annotations": annotations}})
-        mr.annotations.update(annotations)
+        for key, value in annotations.items():
+            if value is None:
+                mr.annotations.pop(key, None)
+            else:
+                mr.annotations[key] = value
+
+    def _note_request(self, mr: ManagedResource, memory: Memory) -> None:
+        """Acknowledge a new crossplane.io/reconcile-requested-at token (this pass is the
+        reconcile it asked for; operator.py wakes the object when the token changes)."""
+        token = mr.reconcile_request
+        if token and token != memory.handled_request:
+            memory.handled_request = token
+            message = f"handling reconcile request {token}"
+            self._event(mr, "Normal", "ReconcileRequestHandled", message)
+
+    def _event_once(self, mr: ManagedResource, memory: Memory, reason: str, message: str) -> None:
+        """A Warning event, once per distinct message (not on every retry)."""
+        message = conditions.shorten(mr.secrets(message))
+        if message != memory.last_error:
+            self._event(mr, "Warning", reason, message)
+            memory.last_error = message
 
     async def _write_status(
         self,
@@ -451,7 +612,9 @@ class Reconciler:
         at_provider: dict[str, Any] | None = None,
     ) -> None:
         status = dict(mr.status)
-        status["conditions"] = conditions.merge(mr.status.get("conditions"), updates)
+        status["conditions"] = conditions.merge(
+            mr.status.get("conditions"), updates, generation=mr.generation
+        )
         if at_provider is not None:
             status["atProvider"] = at_provider
         if mr.generation is not None:
@@ -507,3 +670,7 @@ class Reconciler:
 
     def _event(self, mr: ManagedResource, type_: str, reason: str, message: str) -> None:
         kopf.event(mr.body, type=type_, reason=reason, message=mr.secrets(message))
+
+
+def decisions_ready(decision: Decision) -> conditions.Condition:
+    return decision.ready or conditions.deleting()

@@ -11,10 +11,16 @@ import base64
 import copy
 from typing import Any
 
+from jetgen.runtime.decisions import Policy
 from jetgen.runtime.kinds import Kind
 
 EXTERNAL_NAME = "crossplane.io/external-name"
 PAUSED = "crossplane.io/paused"
+# crossplane-runtime v2 (pkg/meta, xmeta): a per-object poll interval (a Go duration, at
+# least 1s; anything else is ignored) and a token whose change asks for a pass now.
+POLL_INTERVAL = "crossplane.io/poll-interval"
+RECONCILE_REQUESTED_AT = "crossplane.io/reconcile-requested-at"
+MIN_POLL_INTERVAL = 1.0
 
 
 class ReconcileError(Exception):
@@ -78,14 +84,65 @@ class ManagedResource:
         return self.annotations.get(EXTERNAL_NAME) or None
 
     @property
+    def policy(self) -> Policy:
+        return Policy.of(self.spec.get("managementPolicies"), self.spec.get("deletionPolicy"))
+
+    @property
     def policies(self) -> set[str]:
-        return set(self.spec.get("managementPolicies") or ["*"])
+        return set(self.policy.policies)
 
     def may(self, action: str) -> bool:
-        if action == "Delete" and self.spec.get("deletionPolicy") == "Orphan":
-            return False
-        return "*" in self.policies or action in self.policies
+        """ManagementPoliciesResolver.Should<Action> of crossplane-runtime."""
+        if action == "Observe":
+            return not self.policy.paused
+        return bool(getattr(self.policy, action.lower()))
+
+    @property
+    def only_observe(self) -> bool:
+        return self.policy.only_observe
 
     @property
     def observe_only(self) -> bool:
+        """Nothing may change the external resource: passes plan with -refresh-only."""
         return not (self.may("Create") or self.may("Update"))
+
+    @property
+    def deleting(self) -> bool:
+        return bool((self.body.get("metadata") or {}).get("deletionTimestamp"))
+
+    @property
+    def poll_interval(self) -> float | None:
+        """The ``crossplane.io/poll-interval`` override in seconds, if valid."""
+        seconds = go_duration(self.annotations.get(POLL_INTERVAL, ""))
+        return seconds if seconds is not None and seconds >= MIN_POLL_INTERVAL else None
+
+    @property
+    def reconcile_request(self) -> str | None:
+        return self.annotations.get(RECONCILE_REQUESTED_AT) or None
+
+
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds of a Go ``time.ParseDuration`` string ("90s", "1h30m", "1.5h"), else None."""
+    text = text.strip()
+    if not text or text[0] == "-":
+        return None
+    text = text.lstrip("+")
+    if text == "0":
+        return 0.0
+    total, i = 0.0, 0
+    while i < len(text):
+        start = i
+        while i < len(text) and (text[i].isdigit() or text[i] == "."):
+            i += 1
+        number = text[start:i]
+        unit_start = i
+        while i < len(text) and not (text[i].isdigit() or text[i] == "."):
+            i += 1
+        unit = text[unit_start:i]
+        if not number or number == "." or number.count(".") > 1 or unit not in _GO_UNITS:
+            return None
+        total += float(number) * _GO_UNITS[unit]
+    return total

@@ -23,6 +23,10 @@ class Settings:
     run_timeout: float = 3600.0
     """A Terraform run taking longer is interrupted (like Ctrl-C) and counted as failed."""
 
+    rpc_timeout: float = 10.0
+    """Seconds one plugin-protocol call of a poll may take; a provider slower than that is
+    taken for stuck (its process is replaced) and the poll falls back to Terraform."""
+
     poll_driver: str = "plugin"
     """How settled resources are polled: ``plugin`` asks a shared, long-lived provider
     process over the plugin protocol and runs Terraform only if something changed;

@@ -8,7 +8,13 @@ Crash safety follows Crossplane: before a create starts, the annotation
 ``crossplane.io/external-create-pending`` gets the current time; afterwards
 ``...-succeeded`` or ``...-failed`` does.  A pending mark newer than both means a create
 was cut short and may have made something the state does not know about, so the
-reconciler must not blindly create again (see ``reconciler.Reconciler._recover_create``).
+reconciler must not blindly create again (see ``decisions``).
+
+Which outcome counts as *failed* is narrower than in crossplane-runtime (where any error
+of ``ExternalClient.Create`` sets ``...-failed``): a Terraform run can be cut short
+(timeout, a provider crash, tofu killed) after the provider made the resource, so only a
+run that shows nothing was created records a failure (``terraform.TerraformError``'s
+``nothing_created``); anything else leaves the create *incomplete*.
 """
 
 from __future__ import annotations
@@ -59,6 +65,22 @@ def create_incomplete(annotations: dict[str, str]) -> bool:
         if done is not None and done >= pending:
             return False
     return True
+
+
+NO_CREATE = "none"  # no create was ever started by this controller
+
+
+def guard(annotations: dict[str, str]) -> str:
+    """The create guard's state: ``none``, ``pending`` (incomplete), ``succeeded`` or
+    ``failed`` (whichever was recorded last)."""
+    if create_incomplete(annotations):
+        return "pending"
+    marks = {which: _parse(annotations.get(which)) for which in (SUCCEEDED, FAILED)}
+    known = {which: at for which, at in marks.items() if at is not None}
+    if not known:
+        return NO_CREATE
+    latest = max(known, key=lambda which: (known[which], which == SUCCEEDED))
+    return "succeeded" if latest == SUCCEEDED else "failed"
 
 
 def mark(which: str, at: str | None = None) -> dict[str, str]:

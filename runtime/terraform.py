@@ -139,25 +139,74 @@ class Diagnostic:
         return f"{self.summary}: {detail}" if detail else self.summary
 
 
-class TerraformError(Exception):
-    """A Terraform run failed.  ``str()`` is a short message fit for a condition."""
+# What Terraform itself says when the provider's ReadResource returns a null state for
+# an imported ID (terraform/internal/terraform/node_resource_import.go): the one
+# structured "it does not exist" an import gives.  Providers' own messages never count.
+IMPORT_NON_EXISTENT = "Cannot import non-existent remote object"
 
-    def __init__(self, command: str, diagnostics: list[Diagnostic], fallback: str = ""):
+# Diagnostics that say the provider, not the request, failed: the outcome is unknown.
+_CRASH_SUMMARIES = (
+    "Plugin did not respond",
+    "Request cancelled",
+    "Provider produced inconsistent result after apply",
+    "Provider returned invalid result object after apply",
+    "Failed to save state",
+    "Failed to persist state",
+    "Error saving state",
+)
+
+
+class TerraformError(Exception):
+    """A Terraform run failed.  ``str()`` is a short message fit for a condition.
+
+    ``nothing_created`` is True only when the run shows nothing was created: Terraform
+    exited normally and either never started applying the resource or the provider
+    returned an error (whose new state the reconciler still checks); a timeout, a signal,
+    a crashed or unresponsive provider leave it False (outcome unknown).
+    """
+
+    def __init__(
+        self,
+        command: str,
+        diagnostics: list[Diagnostic],
+        fallback: str = "",
+        *,
+        nothing_created: bool = False,
+    ):
         self.command = command
         self.diagnostics = diagnostics
+        self.nothing_created = nothing_created
         errors = [d for d in diagnostics if d.severity == "error"] or diagnostics
         text = "; ".join(d.short() for d in errors) or fallback or "failed without diagnostics"
         super().__init__(f"{command}: {text}")
 
     @property
     def not_found(self) -> bool:
-        """Import found nothing to import (the external resource does not exist)."""
-        words = ("non-existent", "cannot import non", "not found", "does not exist")
-        return any(w in d.short().lower() for d in self.diagnostics for w in words)
+        """Import found nothing: every error is Terraform's null-ReadResource verdict."""
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        return bool(errors) and all(d.summary == IMPORT_NON_EXISTENT for d in errors)
 
     @property
     def stale_plan(self) -> bool:
         return any("saved plan is stale" in d.short().lower() for d in self.diagnostics)
+
+
+def apply_outcome_known(
+    returncode: int, messages: list[dict[str, Any]], diagnostics: list[Diagnostic]
+) -> bool:
+    """Whether a failed ``apply -json`` shows that nothing was created.
+
+    Only a normal exit (1) counts.  Then either no resource change was started (the run
+    failed while planning or configuring the provider), or the provider answered the
+    change with an error (``apply_errored``) and did not crash.
+    """
+    if returncode != 1 or not any(d.severity == "error" for d in diagnostics):
+        return False
+    if any(d.summary.startswith(_CRASH_SUMMARIES) for d in diagnostics):
+        return False
+    started = [m for m in messages if m.get("type") == "apply_start"]
+    errored = [m for m in messages if m.get("type") == "apply_errored"]
+    return not started or bool(errored)
 
 
 def parse_json_lines(output: str) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
@@ -257,6 +306,25 @@ def _normal_action(action: str) -> str:
     if action in ("delete_create", "create_delete", "replace"):
         return "replace"
     return action
+
+
+def plan_changes(shown: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(changed attributes, attributes forcing replacement) of ``show -json <plan>``."""
+    changed: set[str] = set()
+    forcing: set[str] = set()
+    for rc in shown.get("resource_changes") or []:
+        if rc.get("mode", "managed") != "managed":
+            continue
+        change = rc.get("change") or {}
+        before, after = change.get("before") or {}, change.get("after") or {}
+        unknown = change.get("after_unknown") or {}
+        for name in set(before) | set(after) | set(unknown):
+            if before.get(name) != after.get(name) or unknown.get(name) is True:
+                changed.add(name)
+        for path in change.get("replace_paths") or []:
+            if path:
+                forcing.add(".".join(str(step) for step in path))
+    return sorted(changed), sorted(forcing)
 
 
 # --- working directories -------------------------------------------------------------
@@ -427,6 +495,9 @@ class Driver(Protocol):
         self, wd: Workdir, env: Mapping[str, str], address: str, import_id: str
     ) -> None: ...
 
+    async def changes(self, wd: Workdir, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
+        """(changed attributes, attributes forcing replacement) of the saved plan."""
+
     async def destroy(
         self, wd: Workdir, env: Mapping[str, str], *, timeout: float | None = None
     ) -> None: ...
@@ -533,8 +604,9 @@ class CliDriver:
             args.append(PLAN_FILE)
         result = await self._run(args, wd.path, env, FINISH if saved else CHANGE, timeout)
         if result.returncode != 0:
-            _, diagnostics = parse_json_lines(result.stdout)
-            raise TerraformError("apply", diagnostics, _tail(result.stderr))
+            messages, diagnostics = parse_json_lines(result.stdout)
+            known = apply_outcome_known(result.returncode, messages, diagnostics)
+            raise TerraformError("apply", diagnostics, _tail(result.stderr), nothing_created=known)
 
     async def import_resource(
         self, wd: Workdir, env: Mapping[str, str], address: str, import_id: str
@@ -544,6 +616,15 @@ class CliDriver:
         if result.returncode != 0:
             diagnostics = parse_text_diagnostics(result.stdout + "\n" + result.stderr)
             raise TerraformError("import", diagnostics, _tail(result.stderr))
+
+    async def changes(self, wd: Workdir, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
+        result = await self._run(["show", "-json", PLAN_FILE], wd.path, env, FINISH)
+        if result.returncode != 0:
+            raise TerraformError("show", [], _tail(result.stderr))
+        try:
+            return plan_changes(json.loads(result.stdout))
+        except (json.JSONDecodeError, AttributeError, TypeError):
+            return [], []
 
     async def destroy(
         self, wd: Workdir, env: Mapping[str, str], *, timeout: float | None = None
