@@ -181,11 +181,10 @@ class Reconciler:
         """Delete the external resource (unless orphaned); raises to be retried."""
         async with memory.lock:
             mr = ManagedResource(body, self.kind)
-            if mr.paused or mr.policy.paused:
-                await self._write_status(mr, [conditions.paused(decisions.PAUSED)])
-                raise Paused("deletion waits: the object is paused")
             try:
                 await self._finalize(mr, memory)
+            except Paused:
+                raise
             except Exception as exc:
                 memory.failures += 1
                 self.rt.metrics.errors.inc(self.kind.kind)
@@ -475,6 +474,9 @@ class Reconciler:
         await self._write_status(mr, [ready, decision.synced], at_provider=at_provider)
 
     async def _finalize(self, mr: ManagedResource, memory: Memory) -> None:
+        if mr.paused or mr.policy.paused:
+            await self._write_status(mr, [conditions.paused(decisions.PAUSED)])
+            raise Paused("deletion waits: the object is paused")
         if not mr.may("Delete"):
             self._event(mr, "Normal", "OrphanedExternalResource", f"{self.address} left in place")
         else:

@@ -1,0 +1,511 @@
+"""The reconcile decisions, table-driven, through the real Reconciler on a fake driver.
+
+Every row names the inputs -- management policies, what exists outside, the create
+guard annotations, the pause annotation, deletion -- and what crossplane-runtime's
+``managed.Reconciler.Reconcile`` (pkg/reconciler/managed/reconciler.go, v1.16) does with
+them: which external call is made and which conditions are set.  The order of the rules
+below is the order of the checks in ``Reconcile``:
+
+1. ``meta.IsPaused(managed) || policy.IsPaused()``  -> ``ReconcilePaused``, nothing else
+   (an empty ``managementPolicies`` pauses: ``ManagementPoliciesResolver.IsPaused``).
+2. ``meta.WasDeleted && !policy.ShouldDelete()``    -> finalizer removed, nothing deleted.
+3. ``meta.ExternalCreateIncomplete``                -> ``Creating`` + ``ReconcileError``
+   ("cannot determine creation result ..."), nothing else, deletion included.  (We first
+   look the resource up by its recorded identity; only when there is none do we stop.)
+4. ``!ResourceExists && policy.ShouldOnlyObserve()`` -> ``ReconcileError`` "external
+   resource does not exist".
+5. ``WasDeleted``: exists -> ``Delete``; else the finalizer goes.
+6. ``!ResourceExists && policy.ShouldCreate()``     -> pending annotation, ``Create``,
+   then succeeded (or failed).
+7. ``ResourceUpToDate``                             -> ``ReconcileSuccess``.
+8. ``!policy.ShouldUpdate()``                       -> "Skipping update due to
+   managementPolicies", ``ReconcileSuccess``; Ready stays as observed.
+9. otherwise ``Update``.
+
+Replacement (ours, not Crossplane's: its providers update in place) needs Create and
+Delete besides Update, else ``Synced=False`` naming the fields that force it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jetgen.runtime import decisions, reconciler, state, terraform
+from jetgen.runtime.decisions import Action, Facts, Policy
+from jetgen.runtime.kinds import Field, Kind, ProviderInfo
+from jetgen.runtime.metrics import Metrics
+from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
+from jetgen.runtime.settings import Settings
+
+ALL = ["*"]
+OBSERVE = ["Observe"]
+NO_DELETE = ["Observe", "Create", "Update", "LateInitialize"]
+NO_CREATE = ["Observe", "Update", "Delete", "LateInitialize"]
+NO_UPDATE = ["Observe", "Create", "Delete", "LateInitialize"]
+PAUSE_LIST: list[str] = []
+POLICIES = {
+    "all": ALL,
+    "observe": OBSERVE,
+    "no-delete": NO_DELETE,
+    "no-create": NO_CREATE,
+    "no-update": NO_UPDATE,
+    "empty": PAUSE_LIST,
+}
+EXTERNALS = ("absent", "present", "drifted", "replace")
+GUARDS = ("none", "pending", "succeeded", "failed")
+
+T0, T1 = "2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:01.000000Z"
+
+
+def guard_annotations(guard: str) -> dict[str, str]:
+    return {
+        "none": {},
+        "pending": {state.PENDING: T1, state.SUCCEEDED: T0},
+        "succeeded": {state.PENDING: T0, state.SUCCEEDED: T1},
+        "failed": {state.PENDING: T0, state.FAILED: T1},
+    }[guard]
+
+
+# --- the fake driver -------------------------------------------------------------------
+
+
+class FakeDriver:
+    """The world outside, as far as the reconciler can see it through a Driver.
+
+    ``external``: absent | present | drifted | replace.  ``in_state``: whether the
+    workdir's Terraform state records the resource (a resource that exists but is not in
+    the state is found only by import).  ``apply_error``: raised by apply."""
+
+    def __init__(
+        self,
+        root: Path,
+        external: str,
+        in_state: bool = True,
+        apply_error=None,
+        empty_state: bool = False,
+    ):
+        self.root = root
+        self.external = external
+        self.in_state = in_state and external != "absent"
+        self.empty_state = empty_state  # a state without the resource (it was deleted)
+        self.apply_error = apply_error
+        self.calls: list[str] = []
+
+    async def prepare(self, source: str, version: str) -> None:
+        pass
+
+    def workdir(self, key: str) -> terraform.Workdir:
+        wd = terraform.Workdir(self.root / key)
+        if not wd.path.exists():
+            wd.ensure()
+            if self.in_state:
+                self._record(wd, "ext-1")
+            elif self.empty_state:
+                self._clear(wd)
+        return wd
+
+    def _record(self, wd: terraform.Workdir, ident: str) -> None:
+        doc = {
+            "version": 4,
+            "serial": 1 + terraform.state_serial(wd.read_state())[1],
+            "lineage": "l",
+            "resources": [
+                {
+                    "mode": "managed",
+                    "type": "x_thing",
+                    "name": "this",
+                    "instances": [{"attributes": {"id": ident, "content": "c"}}],
+                }
+            ],
+        }
+        wd.write_state(json.dumps(doc).encode())
+
+    def _clear(self, wd: terraform.Workdir) -> None:
+        serial = 1 + terraform.state_serial(wd.read_state())[1]
+        doc = {"version": 4, "serial": serial, "lineage": "l", "resources": []}
+        wd.write_state(json.dumps(doc).encode())
+
+    async def plan(self, wd, env, *, refresh_only=False, priority=terraform.CHANGE):
+        self.calls.append("plan")
+        if wd.resource_attributes() is None:
+            return terraform.Plan(action="create")
+        if refresh_only:
+            return terraform.Plan()
+        action = {"present": "no-op", "drifted": "update", "replace": "replace"}[self.external]
+        return terraform.Plan(action=action)
+
+    async def apply(self, wd, env, *, saved=True, timeout=None):
+        if wd.resource_attributes() is None:
+            what = "create"
+        elif self.external == "drifted":
+            what = "update"
+        elif self.external == "replace":
+            what = "replace"
+        else:
+            what = "store"
+        self.calls.append(what)
+        if self.apply_error is not None:
+            raise self.apply_error
+        if what in ("create", "replace"):
+            self._record(wd, "ext-2")
+            self.external = "present"
+        elif what == "update":
+            self.external = "present"
+
+    async def import_resource(self, wd, env, address, import_id):
+        self.calls.append(f"import {import_id}")
+        if self.external == "absent":
+            diagnostic = terraform.Diagnostic("error", terraform.IMPORT_NON_EXISTENT)
+            raise terraform.TerraformError("import", [diagnostic])
+        self._record(wd, import_id)
+
+    async def changes(self, wd, env):
+        return ["content"], ["content"] if self.external == "replace" else []
+
+    async def destroy(self, wd, env, *, timeout=None):
+        self.calls.append("destroy")
+        self._clear(wd)
+        self.external = "absent"
+
+
+class FakeKube:
+    """Records writes; nothing exists (no ProviderConfig needed: no credentials)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, Any] = {}
+        self.patches: list[tuple[str, Any]] = []
+
+    async def get(self, path: str) -> Any:
+        return self.objects.get(path)
+
+    async def patch(self, path: str, body: Any, content_type: str | None = None) -> Any:
+        self.patches.append((path, body))
+
+    async def replace(self, path: str, body: Any) -> Any:
+        from jetgen.runtime import kube
+
+        if path not in self.objects:
+            raise kube.NotFound(404, path)
+        self.objects[path] = body
+
+    async def create(self, path: str, body: Any) -> Any:
+        self.objects[f"{path}/{body['metadata']['name']}"] = body
+
+
+def thing_kind() -> Kind:
+    return Kind(
+        kind="Thing",
+        group="x.example.org",
+        version="v1alpha1",
+        plural="things",
+        scope="Namespaced",
+        terraform_type="x_thing",
+        fields={"content": Field(tf_name="content", type="string", optional=True)},
+    )
+
+
+def make(tmp_path: Path, driver: FakeDriver) -> tuple[reconciler.Reconciler, list]:
+    kind = thing_kind()
+    info = ProviderInfo(
+        name="x",
+        source="example/x",
+        version="1.0.0",
+        config_group="x.example.org",
+        config_version="v1alpha1",
+        scope="Namespaced",
+        kinds=[kind],
+    )
+    kube = FakeKube()
+    rt = reconciler.Runtime(
+        settings=Settings(workdir_root=tmp_path),
+        info=info,
+        kube=kube,  # type: ignore[arg-type]
+        driver=driver,  # type: ignore[arg-type]
+        store=state.StateStore(kube, "default"),  # type: ignore[arg-type]
+        metrics=Metrics(),
+    )
+    rec = reconciler.Reconciler(rt, kind)
+    events: list = []
+    rec._event = lambda mr, type_, reason, message: events.append((type_, reason, message))
+    return rec, events
+
+
+def body(policies, guard, paused, deleting, external_name=None) -> dict[str, Any]:
+    annotations = guard_annotations(guard)
+    if paused:
+        annotations["crossplane.io/paused"] = "true"
+    if external_name:
+        annotations[EXTERNAL_NAME] = external_name
+    meta: dict[str, Any] = {
+        "name": "a",
+        "namespace": "ns",
+        "uid": "uid-1",
+        "generation": 3,
+        "annotations": annotations,
+    }
+    if deleting:
+        meta["deletionTimestamp"] = T1
+    return {
+        "apiVersion": "x.example.org/v1alpha1",
+        "kind": "Thing",
+        "metadata": meta,
+        "spec": {"managementPolicies": policies, "forProvider": {"content": "c"}},
+    }
+
+
+def run(rec: reconciler.Reconciler, b: dict[str, Any]) -> tuple[ManagedResource, str | None]:
+    """One pass (or one deletion attempt); returns the MR snapshot and an error, if any."""
+    mr = ManagedResource(b, rec.kind)
+    memory = reconciler.Memory()
+    error = None
+    try:
+        if mr.deleting:
+            asyncio.run(rec._finalize(mr, memory))
+        else:
+            asyncio.run(rec.reconcile(mr, memory))
+    except (ReconcileError, reconciler.Paused) as exc:
+        error = str(exc)
+    return mr, error
+
+
+def cond(mr: ManagedResource, type_: str) -> tuple[str, str] | None:
+    for c in mr.status.get("conditions") or []:
+        if c["type"] == type_:
+            return c["status"], c["reason"]
+    return None
+
+
+# --- the table: (policies, external, guard, paused, deleting) -> expected --------------
+#
+# expected: (external calls that change something, Synced, Ready, guard afterwards)
+# Synced/Ready are (status, reason); None means "not written by this pass".
+
+S_OK = ("True", "ReconcileSuccess")
+S_ERR = ("False", "ReconcileError")
+S_PAUSED = ("False", "ReconcilePaused")
+R_AVAIL = ("True", "Available")
+R_UNAV = ("False", "Unavailable")
+R_CREATING = ("False", "Creating")
+R_DELETING = ("False", "Deleting")
+
+
+def crossplane_expectation(policies, external, guard, paused, deleting):
+    """The rule list of the module docstring, in Reconcile's order, for one row."""
+    p = Policy.of(policies)
+    exists = external != "absent"
+    if paused or p.paused:  # rule 1
+        return [], S_PAUSED, None, guard
+    if deleting and not p.delete:  # rule 2 (our orphan path touches no condition)
+        return [], None, None, guard
+    # rule 3: the rows' resources are in the Terraform state when they exist, so an
+    # incomplete create is found done; when absent, nothing was made (the create never
+    # recorded anything and there is no identity to look up) -> the create is unknown.
+    if guard == "pending" and not exists:
+        return [], S_ERR, (R_DELETING if deleting else R_CREATING), guard
+    after = "succeeded" if guard == "pending" else guard
+    if deleting:  # rule 5
+        return (["destroy"] if exists else []), None, R_DELETING, after
+    if not exists and p.only_observe:  # rule 4
+        return [], S_ERR, R_UNAV, after
+    if not exists:
+        if p.create:  # rule 6
+            return ["create"], S_OK, R_AVAIL, "succeeded"
+        return [], S_OK, R_UNAV, after
+    if external == "present":  # rule 7
+        return [], S_OK, R_AVAIL, after
+    if not p.update:  # rule 8
+        return [], S_OK, R_AVAIL, after
+    if external == "drifted":  # rule 9
+        return ["update"], S_OK, R_AVAIL, after
+    if p.create and p.delete:  # replacement, guarded like a create
+        return ["replace"], S_OK, R_AVAIL, "succeeded"
+    return [], S_ERR, R_AVAIL, after
+
+
+ROWS = list(itertools.product(POLICIES, EXTERNALS, GUARDS, (False, True), (False, True)))
+
+
+@pytest.mark.parametrize(("policy", "external", "guard", "paused", "deleting"), ROWS)
+def test_decision_table(tmp_path, policy, external, guard, paused, deleting):
+    policies = POLICIES[policy]
+    # A create that succeeded saved its state first: if the resource is gone now, that
+    # state says so (without it, the outcome would be unknown: see the test below).
+    driver = FakeDriver(tmp_path / "work", external, empty_state=guard == "succeeded")
+    rec, events = make(tmp_path, driver)
+    mr, error = run(rec, body(policies, guard, paused, deleting))
+    calls, synced, ready, guard_after = crossplane_expectation(
+        policies, external, guard, paused, deleting
+    )
+    changing = [c for c in driver.calls if c in ("create", "update", "replace", "destroy")]
+    assert changing == calls
+    assert cond(mr, "Synced") == synced
+    if ready is not None:
+        assert cond(mr, "Ready") == ready
+    assert state.guard(mr.annotations) == guard_after
+    # Every condition carries the generation it describes.
+    for c in mr.status.get("conditions") or []:
+        assert c["observedGeneration"] == 3
+    # A stop is explained: Synced=False has a message, and a Warning event says it too.
+    if synced == S_ERR:
+        message = next(c for c in mr.status["conditions"] if c["type"] == "Synced")["message"]
+        assert message
+        assert any(e[0] == "Warning" for e in events)
+    stopped = paused or Policy.of(policies).paused
+    if deleting and guard == "pending" and external == "absent" and not stopped:
+        if not Policy.of(policies).delete:
+            return
+        assert error and "external-create-pending" in error  # the finalizer stays
+    if deleting and stopped:
+        assert error and "paused" in error  # deletion waits too
+
+
+def test_table_size():
+    assert len(ROWS) == 384
+
+
+# --- rows the product above does not reach ----------------------------------------------
+
+
+def test_incomplete_create_found_by_external_name_is_adopted_not_created(tmp_path):
+    # The resource exists outside but the state does not know it (workdir and Secret lost).
+    driver = FakeDriver(tmp_path / "work", "present", in_state=False)
+    rec, _ = make(tmp_path, driver)
+    mr, error = run(rec, body(ALL, "pending", False, False, external_name="ext-9"))
+    assert error is None
+    assert driver.calls[0] == "import ext-9"
+    assert "create" not in driver.calls
+    assert state.guard(mr.annotations) == "succeeded"
+    assert cond(mr, "Ready") == R_AVAIL
+
+
+def test_incomplete_create_whose_identity_is_not_found_creates_once(tmp_path):
+    # A structured "does not exist" for the recorded name: the create made nothing.
+    driver = FakeDriver(tmp_path / "work", "absent")
+    rec, _ = make(tmp_path, driver)
+    mr, _ = run(rec, body(ALL, "pending", False, False, external_name="ext-9"))
+    assert driver.calls == ["import ext-9", "create"]
+    assert state.guard(mr.annotations) == "succeeded"
+
+
+def test_deleting_an_incomplete_create_with_a_name_looks_it_up_and_deletes(tmp_path):
+    driver = FakeDriver(tmp_path / "work", "present", in_state=False)
+    rec, _ = make(tmp_path, driver)
+    _, error = run(rec, body(ALL, "pending", False, True, external_name="ext-9"))
+    assert error is None
+    assert driver.calls == ["import ext-9", "destroy"]
+
+
+def test_succeeded_create_without_state_or_name_keeps_the_finalizer(tmp_path):
+    driver = FakeDriver(tmp_path / "work", "present", in_state=False)
+    rec, events = make(tmp_path, driver)
+    mr, error = run(rec, body(ALL, "succeeded", False, True))
+    assert error and "state is lost" in error
+    assert driver.calls == []
+    assert cond(mr, "Synced") == S_ERR
+    assert any(e[1] == "CannotDeleteExternalResource" for e in events)
+
+
+@pytest.mark.parametrize(
+    ("error", "guard_after"),
+    [
+        # Terraform exited normally, the provider refused: nothing was created.
+        (terraform.TerraformError("apply", [], nothing_created=True), "failed"),
+        # Timeout, crash, kill: the outcome is unknown -> the create stays incomplete.
+        (terraform.TerraformError("apply", [], "timed out after 5s"), "pending"),
+        (RuntimeError("anything else"), "pending"),
+    ],
+)
+def test_create_failure_is_failed_only_when_nothing_was_created(tmp_path, error, guard_after):
+    driver = FakeDriver(tmp_path / "work", "absent", apply_error=error)
+    rec, _ = make(tmp_path, driver)
+    mr = ManagedResource(body(ALL, "none", False, False), rec.kind)
+    with pytest.raises(type(error)):
+        asyncio.run(rec.reconcile(mr, reconciler.Memory()))
+    assert state.guard(mr.annotations) == guard_after
+
+
+def test_a_failed_state_write_leaves_the_create_incomplete(tmp_path):
+    driver = FakeDriver(tmp_path / "work", "absent")
+    rec, _ = make(tmp_path, driver)
+
+    async def broken_save(body, data):
+        raise OSError("apiserver said no")
+
+    rec.rt.store.save = broken_save  # type: ignore[method-assign]
+    mr = ManagedResource(body(ALL, "none", False, False), rec.kind)
+    with pytest.raises(OSError):
+        asyncio.run(rec.reconcile(mr, reconciler.Memory()))
+    assert driver.calls == ["create"]
+    assert state.guard(mr.annotations) == "pending"  # never "succeeded" without saved state
+
+
+def test_replacement_refused_names_the_forcing_field_and_drift_names_the_diff(tmp_path):
+    driver = FakeDriver(tmp_path / "work", "replace")
+    rec, _ = make(tmp_path, driver)
+    mr, _ = run(rec, body(NO_DELETE, "succeeded", False, False))
+    synced = next(c for c in mr.status["conditions"] if c["type"] == "Synced")
+    assert "forced by content" in synced["message"] and "exclude Delete" in synced["message"]
+
+    driver = FakeDriver(tmp_path / "work2", "drifted")
+    rec, _ = make(tmp_path, driver)
+    mr, _ = run(rec, body(NO_UPDATE, "succeeded", False, False))
+    ready = next(c for c in mr.status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and "content" in ready["message"]
+
+
+def test_user_edit_of_the_external_name_is_kept_and_adopted(tmp_path):
+    driver = FakeDriver(tmp_path / "work", "present")  # the state holds ext-1
+    rec, _ = make(tmp_path, driver)
+    mr, error = run(rec, body(ALL, "succeeded", False, False, external_name="ext-7"))
+    assert error is None
+    assert "import ext-7" in driver.calls and "create" not in driver.calls
+    assert mr.annotations[EXTERNAL_NAME] == "ext-7"
+
+
+def test_decide_without_a_driver_matches_the_rules():
+    """decide() alone over the same product (a pure function: no I/O)."""
+    for policy, external, guard, paused, deleting in ROWS:
+        facts = Facts(
+            policy=Policy.of(POLICIES[policy]),
+            paused=paused,
+            deleting=deleting,
+            guard=guard,
+            external=decisions.UNKNOWN if guard == "pending" and external == "absent" else external,
+        )
+        decision = decisions.decide(facts)
+        calls, synced, _, _ = crossplane_expectation(
+            POLICIES[policy], external, guard, paused, deleting
+        )
+        expected = {
+            "create": Action.CREATE,
+            "update": Action.UPDATE,
+            "replace": Action.REPLACE,
+            "destroy": Action.DELETE,
+        }
+        if calls:
+            assert decision.action == expected[calls[0]]
+        else:
+            assert decision.action not in expected.values()
+        if synced is not None:
+            status = "True" if decision.synced.status else "False"
+            assert (status, decision.synced.reason) == synced
+
+
+def test_poll_interval_and_policy_resolution():
+    mr = ManagedResource(
+        {"metadata": {"annotations": {"crossplane.io/poll-interval": "1m30s"}}}, thing_kind()
+    )
+    assert mr.poll_interval == 90.0
+    for bad in ("500ms", "soon", "-1m", ""):
+        mr.annotations["crossplane.io/poll-interval"] = bad
+        assert mr.poll_interval is None
+    # ShouldDelete: deletionPolicy counts only with the default policies.
+    assert not Policy.of(["*"], "Orphan").delete
+    assert Policy.of(["Observe", "Delete"], "Orphan").delete
+    assert not Policy.of(["Observe", "Create"], "Delete").delete
+    assert Policy.of(None).policies == {"*"} and Policy.of([]).paused
