@@ -14,6 +14,7 @@ Pure functions over plain data; no I/O.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,18 +144,46 @@ def ignore_changes(
     init_provider: dict[str, Any] | None,
     for_provider: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Top-level Terraform names set only through initProvider: Terraform must not fight
-    later drift on them (they are create-time defaults, as in Crossplane)."""
-    init_provider = init_provider or {}
-    for_provider = for_provider or {}
-    names = []
+    """Terraform attribute paths set only through initProvider, nested ones included
+    (``settings[0].owner_id``, ``tags["team"]``): Terraform must not fight later drift on
+    them (they are create-time values, as in Crossplane)."""
+    return sorted(_init_only(fields, init_provider or {}, for_provider or {}, ""))
+
+
+# Map keys written into an ignore_changes expression; anything else ignores nothing
+# finer than the whole map (the key would have to be escaped into an HCL string).
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:/@+-]{1,253}$")
+
+
+def _init_only(
+    fields: dict[str, Field], init: dict[str, Any], given: dict[str, Any], prefix: str
+) -> list[str]:
+    paths = []
     for json_name, field in fields.items():
         keys = {json_name, field.secret_ref} - {None}
-        in_init = any(k in init_provider for k in keys)
-        in_for = any(k in for_provider for k in keys)
-        if in_init and not in_for:
-            names.append(field.tf_name)
-    return sorted(names)
+        in_init = [k for k in keys if k in init]
+        in_for = [k for k in keys if k in given]
+        if not in_init:
+            continue
+        here = prefix + field.tf_name
+        if not in_for:
+            paths.append(here)
+            continue
+        # Both set: merge_init_provider merges objects and maps key by key; anything else
+        # is forProvider's alone.
+        mine, theirs = init.get(json_name), given.get(json_name)
+        if not (isinstance(mine, dict) and isinstance(theirs, dict)):
+            continue
+        if field.type == "object" and field.fields:
+            if field.single and field.mode == "set":
+                continue  # set elements cannot be addressed: forProvider's wins
+            step = "[0]." if field.single else "."
+            paths += _init_only(field.fields, mine, theirs, here + step)
+        elif field.type == "map":
+            for key in mine.keys() - theirs.keys():
+                if _PLAIN_KEY.match(key):
+                    paths.append(f'{here}["{key}"]')
+    return paths
 
 
 # --- Terraform -> CR -------------------------------------------------------------------

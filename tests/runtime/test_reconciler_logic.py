@@ -125,3 +125,21 @@ def test_references_reach_into_list_and_map_blocks_with_their_state_values():
     assert list(render._containers({"settings": {}}, path, {"settings": [{"subnet_id": "7"}]})) == [
         ({}, "7")
     ]
+
+
+def test_nested_init_provider_values_are_ignored_after_create():
+    from jetgen.runtime import fields as fields_module
+
+    k = kind()
+    k.fields["labels"] = Field(tf_name="labels", type="map", item=Field(tf_name="", type="string"))
+    init = {"settings": {"ownerId": "o"}, "labels": {"team": "a", "bad key\"]": "x"}}
+    given = {"settings": {}, "labels": {"env": "prod"}, "clusterId": "c"}
+    assert fields_module.ignore_changes(k.fields, init, given) == [
+        'labels["team"]',
+        "settings[0].owner_id",
+    ]
+    # Not in forProvider at all: the whole field, as before.
+    assert fields_module.ignore_changes(k.fields, init, {}) == ["labels", "settings"]
+    # forProvider sets it too: forProvider's value is enforced.
+    same = {"settings": {"ownerId": "p"}, "labels": {"team": "b"}}
+    assert fields_module.ignore_changes(k.fields, init, same) == []
