@@ -128,7 +128,9 @@ def rbac_rules(info: ProviderInfo) -> list[dict[str, Any]]:
     configs = ["providerconfigs"]
     if info.scope != "Cluster":
         configs.append("clusterproviderconfigs")
-    rules.append(_rule(info.config_group, sorted(configs), ["get"]))
+    # Configs are read by every pass; kopf also lists, watches and patches them to keep a
+    # finalizer on each one in use by managed resources (runtime/usage.py).
+    rules.append(_rule(info.config_group, sorted(configs), ["get", "list", "patch", "watch"]))
     # Credentials, SecretRefs (get); state and connection Secrets (create, then update
     # of the state and patch of the connection data). Owner references delete them.
     rules.append(_rule("", ["secrets"], ["create", "get", "patch", "update"]))

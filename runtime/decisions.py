@@ -103,6 +103,12 @@ class Policy:
         return self.policies == {"Observe"}
 
     @property
+    def replace(self) -> bool:
+        """A replacement deletes and creates: both must be in the policies.  (Not
+        ShouldDelete: deletionPolicy is about deleting the MR, not about updates.)"""
+        return self._has("Create") and self._has("Delete")
+
+    @property
     def delete(self) -> bool:  # ShouldDelete
         # deletionPolicy counts only with the default policies; a non-default list that
         # names Delete wins over deletionPolicy: Orphan.
@@ -194,7 +200,7 @@ def _decide_sync(f: Facts) -> Decision:
         return Decision(Action.SKIP_UPDATE, conditions.success(), conditions.available_with(note))
     if f.external == DRIFTED:
         return Decision(Action.UPDATE, conditions.success())
-    missing = [a for a, ok in (("Create", p.create), ("Delete", p.delete)) if not ok]
+    missing = [a for a in ("Create", "Delete") if not p._has(a)]
     if missing:
         message = (
             f"the change needs replacement (forced by {_fields(f.forcing)}) but "

@@ -22,7 +22,7 @@ import os
 from typing import Any
 
 import kopf
-from jetgen.runtime import kube, plugin_poll, reconciler, resource, state, terraform
+from jetgen.runtime import kube, plugin_poll, reconciler, resource, state, terraform, usage
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.settings import Settings
@@ -166,6 +166,7 @@ def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
     served = [k for k in runtime.info.kinds if settings.serves(k.kind, k.group)]
     for kind in served:
         _register_kind(registry, runtime, reconciler.Reconciler(runtime, kind))
+    usage.register(registry, runtime.info, served)  # configs in use are not deleted
     logger.info("serving %d kinds: %s", len(served), ", ".join(k.kind for k in served))
     return registry
 

@@ -79,6 +79,9 @@ class Memory:
     settled: str | None = None
     poll_error: str | None = None  # logged as a warning once, not on every poll
     handled_request: str | None = None  # the last crossplane.io/reconcile-requested-at seen
+    # The last configuration rendered: deleting needs the provider block, and when a
+    # namespace goes its Secrets go first (Secrets have no finalizer to wait on).
+    desired: Desired | None = None
 
 
 @dataclass
@@ -161,6 +164,7 @@ class Reconciler:
         self._note_request(mr, memory)
         await self.rt.prepare()
         desired = await self.renderer.desire(mr)
+        memory.desired = desired
         wd = await self._workdir(mr, memory, desired)
         wanted = plugin_poll.fingerprint(desired.config, desired.env)
         try:
@@ -483,7 +487,7 @@ class Reconciler:
             await self._write_status(mr, [conditions.deleting()])
             await self.rt.prepare()
             wd = await self._restore(mr, memory)
-            external = await self._observe_deletion(mr, wd)
+            external = await self._observe_deletion(mr, memory, wd)
             decision = decisions.decide(self._facts(mr, external))
             if decision.record:
                 await self._annotate(mr, state.mark(decision.record))
@@ -499,19 +503,21 @@ class Reconciler:
         if self.rt.prepared:
             self.rt.driver.workdir(mr.uid).remove()
 
-    async def _observe_deletion(self, mr: ManagedResource, wd: terraform.Workdir) -> str:
+    async def _observe_deletion(
+        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir
+    ) -> str:
         """What there is to delete.  Renders only when it must look something up: an
         object that never got created (say, its Secret never existed) is deletable as is."""
         if wd.resource_attributes() is not None:
             return decisions.PRESENT
         incomplete = state.create_incomplete(mr.annotations)
         if mr.external_name and (incomplete or wd.read_state() is None):
-            desired = await self.renderer.desire(mr)
+            desired = await self._desire_for_deletion(mr, memory)
             wd.write_config(desired.config)
             found = await self._import(mr, wd, desired, mr.external_name)
             return decisions.PRESENT if found else decisions.ABSENT
         if incomplete:
-            desired = await self.renderer.desire(mr)
+            desired = await self._desire_for_deletion(mr, memory)
             name = self._planned_name(mr, desired)
             if not name:
                 return decisions.UNKNOWN
@@ -522,8 +528,26 @@ class Reconciler:
             return decisions.UNKNOWN  # created, but nothing left to find it by
         return decisions.ABSENT
 
+    async def _desire_for_deletion(
+        self, mr: ManagedResource, memory: Memory, known: dict[str, Any] | None = None
+    ) -> Desired:
+        """The configuration to delete with: rendered now, or else the last one rendered
+        (a Secret it needs may be gone already, as when the namespace is deleted)."""
+        try:
+            return await self.renderer.desire(mr, known=known)
+        except (ReconcileError, kube.KubeError) as exc:
+            if memory.desired is None:
+                raise
+            logger.warning(
+                "%s %s: deleting with the last configuration rendered: %s",
+                self.kind.kind,
+                mr.ref,
+                self._message(mr, exc),
+            )
+            return memory.desired
+
     async def _destroy(self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir) -> None:
-        desired = await self.renderer.desire(mr, known=wd.resource_attributes())
+        desired = await self._desire_for_deletion(mr, memory, known=wd.resource_attributes())
         wd.write_config(desired.config)
         try:
             await self.rt.driver.destroy(wd, desired.env, timeout=self.timeouts["delete"])

@@ -54,6 +54,13 @@ PERMISSIONS = [
     (KINDS_GROUP, "pets/status", "patch"),
     (CONFIG_GROUP, "providerconfigs", "get"),
     (CONFIG_GROUP, "clusterproviderconfigs", "get"),
+    # kopf keeps a finalizer on each config while MRs use it (runtime/usage.py).
+    (CONFIG_GROUP, "providerconfigs", "list"),
+    (CONFIG_GROUP, "providerconfigs", "watch"),
+    (CONFIG_GROUP, "providerconfigs", "patch"),
+    (CONFIG_GROUP, "clusterproviderconfigs", "list"),
+    (CONFIG_GROUP, "clusterproviderconfigs", "watch"),
+    (CONFIG_GROUP, "clusterproviderconfigs", "patch"),
     ("", "secrets", "get"),
     ("", "secrets", "create"),
     ("", "secrets", "update"),
@@ -251,6 +258,13 @@ def objects(ns: str) -> list[dict[str, Any]]:
             "apiVersion": f"{CONFIG_GROUP}/v1alpha1",
             "kind": "ProviderConfig",
             "metadata": {"name": "pc", "namespace": ns},
+            "spec": {"credentials": {"source": "None"}},
+        },
+        {
+            # Used by the Id: the controller keeps its finalizer on it (patch).
+            "apiVersion": f"{CONFIG_GROUP}/v1alpha1",
+            "kind": "ClusterProviderConfig",
+            "metadata": {"name": "default"},
             "spec": {"credentials": {"source": "None"}},
         },
         {

@@ -322,7 +322,7 @@ def crossplane_expectation(policies, external, guard, paused, deleting):
         return [], S_OK, R_AVAIL, after
     if external == "drifted":  # rule 9
         return ["update"], S_OK, R_AVAIL, after
-    if p.create and p.delete:  # replacement, guarded like a create
+    if p.replace:  # replacement (Create and Delete listed), guarded like a create
         return ["replace"], S_OK, R_AVAIL, "succeeded"
     return [], S_ERR, R_AVAIL, after
 
@@ -508,4 +508,7 @@ def test_poll_interval_and_policy_resolution():
     assert not Policy.of(["*"], "Orphan").delete
     assert Policy.of(["Observe", "Delete"], "Orphan").delete
     assert not Policy.of(["Observe", "Create"], "Delete").delete
+    # Replacement needs Create and Delete in the policies, whatever deletionPolicy says.
+    assert Policy.of(["*"], "Orphan").replace
+    assert not Policy.of(["Observe", "Create", "Update"]).replace
     assert Policy.of(None).policies == {"*"} and Policy.of([]).paused

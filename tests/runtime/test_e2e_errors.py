@@ -97,10 +97,7 @@ def test_missing_secret_and_failing_provider_recover_when_fixed(
     assert ctl.proc.returncode == 0  # stopped by SIGTERM, never crashed
 
 
-def test_deletion_waits_for_its_provider_config_and_then_completes(
-    apiserver, testbed, local_provider, tmp_path
-):
-    ns = apiserver.create_namespace("delete-blocked")
+def provider_config(local_provider, ns: str) -> tuple[dict, str]:
     info = json.loads(harness.kinds_file(local_provider).read_text())
     config = {
         "apiVersion": f"{info['config_group']}/{info['config_version']}",
@@ -108,6 +105,14 @@ def test_deletion_waits_for_its_provider_config_and_then_completes(
         "metadata": {"name": "files", "namespace": ns},
         "spec": {"credentials": {"source": "None"}},
     }
+    return config, "providerconfigs." + info["config_group"]
+
+
+def test_provider_config_in_use_waits_for_its_managed_resources(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("config-in-use")
+    config, plural = provider_config(local_provider, ns)
     target = tmp_path / "out" / "f.txt"
     mr = file_mr("f", ns, target, "x\n")
     mr["spec"]["providerConfigRef"] = {"kind": "ProviderConfig", "name": "files"}
@@ -116,16 +121,66 @@ def test_deletion_waits_for_its_provider_config_and_then_completes(
         apiserver.apply(mr)
         wait_for("Ready", lambda: is_ready(get(apiserver, "files." + GROUP, "f", ns)))
 
-        # Without its ProviderConfig the file cannot be destroyed: deletion must wait,
-        # saying why, and go through once the config is back.
-        apiserver.kubectl("delete", "providerconfigs." + info["config_group"], "files", "-n", ns)
-        apiserver.kubectl("delete", "files." + GROUP, "f", "-n", ns, "--wait=false")
-        synced_message(apiserver, "f", ns, "ProviderConfig 'files' not found")
-        obj = get(apiserver, "files." + GROUP, "f", ns)
-        assert harness.condition(obj, "Ready")["reason"] == "Deleting"
-        assert target.exists()
+        # The config is in use: its deletion waits (finalizer), the MR keeps working.
+        apiserver.kubectl("delete", plural, "files", "-n", ns, "--wait=false")
+        held = wait_for(
+            "config deletion held",
+            lambda: (
+                (c := get(apiserver, plural, "files", ns))
+                and c["metadata"].get("deletionTimestamp")
+                and c
+            ),
+        )
+        assert held["metadata"]["finalizers"]
+        events = wait_for(
+            "an event naming the user",
+            lambda: (t := harness.events_text(apiserver, ns)) and f"File {ns}/f" in t and t,
+        )
+        assert "deletion waits" in events
+        assert is_ready(get(apiserver, "files." + GROUP, "f", ns))
 
-        apiserver.apply(config)
-        # Retried on the runtime's own backoff (capped at the poll), not kopf's 60 s default.
-        wait_for("MR gone", lambda: get(apiserver, "files." + GROUP, "f", ns) is None, timeout=30)
+        # Deleting the MR still finds its config; then the config goes too.
+        apiserver.kubectl("delete", "files." + GROUP, "f", "-n", ns, "--wait=false")
+        wait_for("MR gone", lambda: get(apiserver, "files." + GROUP, "f", ns) is None, timeout=60)
+        wait_for("config gone", lambda: get(apiserver, plural, "files", ns) is None, timeout=60)
     assert not target.exists()
+
+
+def test_namespace_with_mrs_config_and_secrets_is_deleted_completely(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("ns-delete")
+    config, plural = provider_config(local_provider, ns)
+    out = tmp_path / "out"
+    apiserver.apply(config)
+    apiserver.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "content", "namespace": ns},
+            "stringData": {"text": SECRET_VALUE},
+        }
+    )
+    plain = file_mr("plain", ns, out / "plain.txt", "p\n")
+    plain["spec"]["providerConfigRef"] = {"kind": "ProviderConfig", "name": "files"}
+    secret = file_mr("secret", ns, out / "secret.txt", "")
+    del secret["spec"]["forProvider"]["content"]
+    secret["spec"]["forProvider"]["sensitiveContentSecretRef"] = {"name": "content", "key": "text"}
+    secret["spec"]["providerConfigRef"] = {"kind": "ProviderConfig", "name": "files"}
+    with local_controller(apiserver, testbed, local_provider, tmp_path, namespace=ns):
+        apiserver.apply(plain)
+        apiserver.apply(secret)
+        for name in ("plain", "secret"):
+            wait_for(name, lambda n=name: is_ready(get(apiserver, "files." + GROUP, n, ns)))
+        assert (out / "secret.txt").read_text() == SECRET_VALUE
+
+        # Everything goes at once: the Secrets first (they have no finalizer), the MRs
+        # are destroyed with the configuration they last rendered, then the config goes.
+        apiserver.kubectl("delete", "namespace", ns, "--wait=false")
+        wait_for(
+            "namespace gone",
+            lambda: apiserver.kubectl("get", "namespace", ns, check=False).returncode != 0,
+            timeout=90,
+        )
+    assert not (out / "plain.txt").exists()
+    assert not (out / "secret.txt").exists()
