@@ -132,7 +132,7 @@ def test_nested_init_provider_values_are_ignored_after_create():
 
     k = kind()
     k.fields["labels"] = Field(tf_name="labels", type="map", item=Field(tf_name="", type="string"))
-    init = {"settings": {"ownerId": "o"}, "labels": {"team": "a", "bad key\"]": "x"}}
+    init = {"settings": {"ownerId": "o"}, "labels": {"team": "a", 'bad key"]': "x"}}
     given = {"settings": {}, "labels": {"env": "prod"}, "clusterId": "c"}
     assert fields_module.ignore_changes(k.fields, init, given) == [
         'labels["team"]',
