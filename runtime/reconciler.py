@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 # Actions after which the object matches its spec as far as the policies allow: only then
 # may a later poll skip the CLI (see fast_poll_allowed).
 SETTLING = (Action.NOTHING, Action.CREATE, Action.UPDATE, Action.REPLACE)
+ERRORED_STATE = "errored.tfstate"  # where Terraform puts a state it failed to save
 
 
 # Failures whose message explains itself; anything else is reported as an internal error.
@@ -576,7 +577,23 @@ class Reconciler:
                 wd.write_state(remote)
             memory.saved_state = remote
             memory.state_restored = True
+        self._take_errored_state(mr, wd)
         return wd
+
+    def _take_errored_state(self, mr: ManagedResource, wd: terraform.Workdir) -> None:
+        """Terraform writes ``errored.tfstate`` when it could not save its state where it
+        should: that is the only record of what an interrupted run made, so use it."""
+        errored = wd.path / ERRORED_STATE
+        try:
+            data = errored.read_bytes()
+        except OSError:
+            return
+        if terraform.state_serial(data)[1] >= terraform.state_serial(wd.read_state())[1]:
+            logger.warning(
+                "%s %s: using the state Terraform could not save", self.kind.kind, mr.ref
+            )
+            wd.write_state(data)
+        errored.unlink(missing_ok=True)
 
     async def _persist(self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir) -> None:
         data = wd.read_state()

@@ -512,3 +512,19 @@ def test_poll_interval_and_policy_resolution():
     assert Policy.of(["*"], "Orphan").replace
     assert not Policy.of(["Observe", "Create", "Update"]).replace
     assert Policy.of(None).policies == {"*"} and Policy.of([]).paused
+
+
+def test_the_state_terraform_could_not_save_is_used(tmp_path):
+    # A create whose state write failed: Terraform left errored.tfstate with the resource.
+    driver = FakeDriver(tmp_path / "work", "present", in_state=False)
+    rec, _ = make(tmp_path, driver)
+    wd = driver.workdir("uid-1")
+    elsewhere = terraform.Workdir(tmp_path / "elsewhere")
+    elsewhere.ensure()
+    driver._record(elsewhere, "ext-5")
+    (wd.path / "errored.tfstate").write_bytes(elsewhere.read_state() or b"")
+    mr, error = run(rec, body(ALL, "pending", False, False))
+    assert error is None
+    assert "create" not in driver.calls and not any(c.startswith("import") for c in driver.calls)
+    assert state.guard(mr.annotations) == "succeeded"
+    assert mr.annotations[EXTERNAL_NAME] == "ext-5"

@@ -259,3 +259,70 @@ def test_a_failing_poll_falls_back_and_logs_once_without_secrets(tmp_path, caplo
     rec.rt.poller.outcome = plugin_poll.UNCHANGED
     assert unchanged(rec, mr, memory, wd, desired)
     assert memory.poll_error is None
+
+
+# --- a hung provider holds no poll for long ---------------------------------------------
+
+
+class HangingProvider:
+    """Configures, then never answers (a stuck provider)."""
+
+    pid = 4242
+    alive = True
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def configure(self, config) -> None:
+        pass
+
+    async def upgrade_state(self, *args):
+        await asyncio.sleep(3600)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self.stopped = True
+
+
+def test_a_timed_out_call_retires_the_provider_process(tmp_path):
+    started: list[HangingProvider] = []
+
+    async def start(binary, env):
+        started.append(HangingProvider())
+        return started[-1]
+
+    async def scenario() -> None:
+        pool = plugin_poll.ProviderPool(start, limit=2)
+        with pytest.raises(TimeoutError):
+            async with pool.use(tmp_path / "p", {}, {}) as provider:
+                await asyncio.wait_for(provider.upgrade_state(), 0.05)  # an RPC timeout
+        assert len(pool) == 0  # the next poll starts a fresh process
+        await asyncio.sleep(0)
+        assert started[0].stopped
+        async with pool.use(tmp_path / "p", {}, {}) as provider:
+            assert provider is started[1]
+
+    asyncio.run(scenario())
+
+
+def test_a_check_is_bounded_by_its_deadline_and_shares_no_slot_forever(tmp_path):
+    async def start(binary, env):
+        return HangingProvider()
+
+    providers = tmp_path / "providers"
+    binary = providers / "registry.opentofu.org/example/x/1.0.0/linux_amd64/terraform-provider-x"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("")
+    binary.chmod(0o755)
+    pool = plugin_poll.ProviderPool(start)
+    poller = plugin_poll.Poller(pool, lambda: providers, dict, concurrency=1, deadline=0.2)
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        checks = [poller.check(tfstate({"name": "a"}), main_tf(), {}) for _ in range(3)]
+        results = await asyncio.gather(*checks, return_exceptions=True)
+        assert all(isinstance(r, TimeoutError) for r in results)
+        return loop.time() - began
+
+    # Three polls through one slot, all ended by the deadline, none held for an hour.
+    assert asyncio.run(scenario()) < 2.0

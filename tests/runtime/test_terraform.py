@@ -192,3 +192,44 @@ def test_a_run_over_its_timeout_is_interrupted_and_reported(tmp_path):
 
     assert asyncio.run(run()) == "apply: timed out after 0.5s"
     assert driver.slots.busy == 0
+
+
+def test_a_failed_apply_shows_nothing_created_only_when_terraform_says_so():
+    error = terraform.Diagnostic("error", "creating thing: 400 bad request")
+    crash = terraform.Diagnostic("error", "Plugin did not respond", "The plugin crashed.")
+    start = {"type": "apply_start", "hook": {"resource": {"addr": "x_thing.this"}}}
+    errored = {"type": "apply_errored", "hook": {"resource": {"addr": "x_thing.this"}}}
+    known = terraform.apply_outcome_known
+    assert known(1, [], [error])  # failed before the resource was touched (plan, config)
+    assert known(1, [start, errored], [error])  # the provider refused the create
+    assert not known(1, [start], [error])  # started, never reported back
+    assert not known(1, [start, errored], [crash])  # the provider died mid-call
+    assert not known(-9, [], [error])  # killed
+    assert not known(1, [], [])  # no diagnostics: nothing tells what happened
+    assert not known(2, [start, errored], [error])
+
+
+def test_import_not_found_only_from_terraforms_own_verdict():
+    own = terraform.Diagnostic("error", terraform.IMPORT_NON_EXISTENT, "no object exists")
+    provider = terraform.Diagnostic("error", "Error: endpoint not found", "does not exist")
+    assert terraform.TerraformError("import", [own]).not_found
+    assert not terraform.TerraformError("import", [provider]).not_found
+    assert not terraform.TerraformError("import", [own, provider]).not_found
+    assert not terraform.TerraformError("import", []).not_found
+
+
+def test_plan_changes_names_changed_and_forcing_attributes():
+    shown = {
+        "resource_changes": [
+            {
+                "mode": "managed",
+                "change": {
+                    "before": {"content": "a", "id": "1", "mode": "0644"},
+                    "after": {"content": "b", "mode": "0644"},
+                    "after_unknown": {"id": True},
+                    "replace_paths": [["content"]],
+                },
+            }
+        ]
+    }
+    assert terraform.plan_changes(shown) == (["content", "id"], ["content"])
