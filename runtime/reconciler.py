@@ -144,7 +144,7 @@ class Reconciler:
             poll = mr.poll_interval or self.rt.settings.poll_interval
             started = time.monotonic()
             try:
-                await self.reconcile(mr, memory)
+                decision = await self.reconcile(mr, memory)
             except Exception as exc:  # noqa: BLE001 - a pass must never take the controller down
                 memory.failures += 1
                 self.rt.metrics.errors.inc(self.kind.kind)
@@ -152,16 +152,17 @@ class Reconciler:
                 result = "error"
             else:
                 memory.failures = 0
-                memory.last_error = None
+                if decision.event is None:  # a standing warning is not repeated per pass
+                    memory.last_error = None
                 result = "ok"
             self.rt.metrics.reconcile.observe(time.monotonic() - started, self.kind.kind, result)
         return backoff.delay(memory.failures, self.rt.settings.backoff_base, poll)
 
-    async def reconcile(self, mr: ManagedResource, memory: Memory) -> None:
+    async def reconcile(self, mr: ManagedResource, memory: Memory) -> Decision:
         if mr.paused or mr.policy.paused:
             decision = decisions.decide(self._facts(mr, decisions.UNKNOWN))
             await self._write_status(mr, [decision.synced])
-            return
+            return decision
         self._note_request(mr, memory)
         await self.rt.prepare()
         desired = await self.renderer.desire(mr)
@@ -181,6 +182,7 @@ class Reconciler:
         if decision.event:
             self._event_once(mr, memory, *decision.event)
         await self._report(mr, wd, decision)
+        return decision
 
     async def finalize(self, body: Any, memory: Memory) -> None:
         """Delete the external resource (unless orphaned); raises to be retried."""
