@@ -261,13 +261,6 @@ def objects(ns: str) -> list[dict[str, Any]]:
             "spec": {"credentials": {"source": "None"}},
         },
         {
-            # Used by the Id: the controller keeps its finalizer on it (patch).
-            "apiVersion": f"{CONFIG_GROUP}/v1alpha1",
-            "kind": "ClusterProviderConfig",
-            "metadata": {"name": "default"},
-            "spec": {"credentials": {"source": "None"}},
-        },
-        {
             "apiVersion": f"{KINDS_GROUP}/v1alpha1",
             "kind": "Id",
             "metadata": {"name": "seed", "namespace": ns},
@@ -285,6 +278,13 @@ def objects(ns: str) -> list[dict[str, Any]]:
                 "forProvider": {"length": 2, "prefixRef": {"name": "seed"}},
                 "providerConfigRef": {"kind": "ProviderConfig", "name": "pc"},
             },
+        },
+        {
+            # Used by the Id: the controller keeps its finalizer on it (patch).
+            "apiVersion": f"{CONFIG_GROUP}/v1alpha1",
+            "kind": "ClusterProviderConfig",
+            "metadata": {"name": "default"},
+            "spec": {"credentials": {"source": "None"}},
         },
     ]
 
@@ -463,6 +463,14 @@ def _release(apiserver, ns: str) -> None:
                 "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
             )  # fmt: skip
         apiserver.kubectl("delete", f"{plural}.{KINDS_GROUP}", "--all", "-n", ns, "--wait=false")
+    # The cluster-wide config outlives the namespace: without its finalizer and gone, the
+    # next variant's controller must add the finalizer again (clusterproviderconfigs:patch).
+    config = f"clusterproviderconfigs.{CONFIG_GROUP}"
+    if apiserver.kubectl("get", config, "default", check=False).returncode == 0:
+        apiserver.kubectl(
+            "patch", config, "default", "--type=merge", "-p", '{"metadata":{"finalizers":null}}'
+        )
+        apiserver.kubectl("delete", config, "default", "--wait=false")
 
 
 # --- the Dockerfile's mirror steps, run with the test bed's tofu ------------------------
