@@ -151,3 +151,43 @@ def test_restart_with_lost_workdir_restores_state_from_secret(
         # The restored state is enough to delete the file too.
         apiserver.kubectl("delete", "files." + GROUP, "r", "-n", ns, "--timeout=60s")
     assert not target.exists()
+
+
+def test_create_timeout_leaves_the_create_incomplete_and_the_state_recovers_it(
+    apiserver, testbed, local_provider, tmp_path
+):
+    """A create that outlives its timeout is not a failed create: the file was made (as a
+    slow cloud API may still make the resource), so the next pass must find it in the
+    state Terraform saved, never create again."""
+    ns = apiserver.create_namespace("timeout")
+    out = tmp_path / "out"
+    target = out / "slow.txt"
+    script = tmp_path / "slow-tofu"
+    # The real apply finishes, then the "provider" keeps the run open past the timeout.
+    script.write_text(
+        f'#!/bin/sh\n"{testbed.tofu}" "$@"\nrc=$?\n'
+        'if [ "$1" = "apply" ]; then exec sleep 600; fi\nexit $rc\n'
+    )
+    script.chmod(0o755)
+    ctl = controller(
+        apiserver, testbed, local_provider, tmp_path, "ctl.log", namespace=ns,
+        extra_args=["--run-timeout", "8"],
+    )  # fmt: skip
+    ctl.args[ctl.args.index("--terraform") + 1] = str(script)
+    with ctl:
+        apiserver.apply(file_mr("slow", ns, target, "once\n"))
+        obj = wait_for(
+            "Ready after the timed-out create",
+            lambda: (o := get(apiserver, "files." + GROUP, "slow", ns)) and is_ready(o) and o,
+            timeout=90,
+        )
+        before = target.stat()
+        time.sleep(2 * 3 + 1)  # two more polls: nothing is created again
+        after = target.stat()
+    annotations = obj["metadata"]["annotations"]
+    assert "crossplane.io/external-create-failed" not in annotations
+    assert annotations[SUCCEEDED] > annotations[PENDING]
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [p.name for p in out.iterdir()] == ["slow.txt"]
+    assert "timed out after 8s" in ctl.logs()
+    assert create_events(apiserver, ns) == 0  # the create's own report never came
