@@ -152,7 +152,12 @@ def report_counts():
     )
 
 
-@settings(max_examples=8, deadline=None, database=None)
+@settings(
+    max_examples=8,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(strategies.schemas(max_depth=2), st.booleans())
 def test_generated_models_import(document, cluster):
     """The pydantic models datamodel-codegen makes from the CRDs import (slow: 8)."""
@@ -188,7 +193,12 @@ def test_a_sample_of_generated_crds_is_established(apiserver, tmp_path_factory):
     (merged / "package" / "crds").mkdir(parents=True)
     sample = {"inputs": 0, "CRDs": 0}
 
-    @settings(max_examples=APISERVER_SAMPLE, deadline=None, database=None)
+    @settings(
+        max_examples=APISERVER_SAMPLE,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(strategies.schemas())
     def collect(document):
         with tempfile.TemporaryDirectory(prefix="jetgen-prop-") as tmp:
