@@ -244,6 +244,24 @@ def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
             f"auth whoami = {user}, get nodes = {len(nodes)} nodes of lke{cluster_id}"
         )
 
+        # --- the API failing for a while: reported in its words, then healed ------------
+        standin.fail_next(2, status=500, reason="Internal Server Error (stand-in)",
+                          method="GET", path=f"/v4/lke/clusters/{cluster_id}")  # fmt: skip
+        failing = harness.wait_for(
+            "Synced=False while the API fails",
+            lambda: "Internal Server Error (stand-in)" in harness.condition(
+                harness.get(api, CLUSTERS, "seed", namespace), "Synced").get("message", ""),
+            60,
+        )  # fmt: skip
+        assert failing
+        healed = harness.wait_for(
+            "Ready again after the failures",
+            lambda: ready(api, CLUSTERS, "seed", namespace),
+            90,
+        )
+        assert external_id(healed) == cluster_id
+        assert standin.creates()["clusters"] == {label: 1}
+
         # --- a pool's count changed in the spec: updated in place ----------------------
         first_pools = pool_ids(at_provider)
         api.kubectl(
