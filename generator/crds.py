@@ -294,6 +294,10 @@ def status_schema(kind: Kind) -> dict[str, Any]:
             "atProvider": object_schema(kind.fields, View("at"), top=True),
             "conditions": conditions_schema(),
             "observedGeneration": {"type": "integer", "format": "int64"},
+            "lastHandledReconcileAt": {
+                "type": "string",
+                "description": "The last crossplane.io/reconcile-requested-at token handled.",
+            },
         },
     }
 

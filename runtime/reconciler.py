@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 # may a later poll skip the CLI (see fast_poll_allowed).
 SETTLING = (Action.NOTHING, Action.CREATE, Action.UPDATE, Action.REPLACE)
 ERRORED_STATE = "errored.tfstate"  # where Terraform puts a state it failed to save
+HANDLED = "lastHandledReconcileAt"  # status field: the reconcile-requested-at token seen
 
 
 # Failures whose message explains itself; anything else is reported as an internal error.
@@ -163,7 +164,7 @@ class Reconciler:
             decision = decisions.decide(self._facts(mr, decisions.UNKNOWN))
             await self._write_status(mr, [decision.synced])
             return decision
-        self._note_request(mr, memory)
+        await self._note_request(mr, memory)
         await self.rt.prepare()
         desired = await self.renderer.desire(mr)
         memory.desired = desired
@@ -634,12 +635,16 @@ class Reconciler:
             else:
                 mr.annotations[key] = value
 
-    def _note_request(self, mr: ManagedResource, memory: Memory) -> None:
-        """Acknowledge a new crossplane.io/reconcile-requested-at token (this pass is the
-        reconcile it asked for; operator.py wakes the object when the token changes)."""
+    async def _note_request(self, mr: ManagedResource, memory: Memory) -> None:
+        """Acknowledge a new crossplane.io/reconcile-requested-at token in
+        ``status.lastHandledReconcileAt`` (this pass is the reconcile it asked for;
+        operator.py wakes the object when the token changes)."""
         token = mr.reconcile_request
-        if token and token != memory.handled_request:
+        if token and token != mr.status.get(HANDLED) and token != memory.handled_request:
             memory.handled_request = token
+            path = kube.object_path(self.kind.api_version, self.kind.plural, mr.namespace, mr.name)
+            await self.rt.kube.patch(path + "/status", {"status": {HANDLED: token}})
+            mr.status = {**mr.status, HANDLED: token}
             message = f"handling reconcile request {token}"
             self._event(mr, "Normal", "ReconcileRequestHandled", message)
 

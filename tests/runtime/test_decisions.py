@@ -528,3 +528,21 @@ def test_the_state_terraform_could_not_save_is_used(tmp_path):
     assert "create" not in driver.calls and not any(c.startswith("import") for c in driver.calls)
     assert state.guard(mr.annotations) == "succeeded"
     assert mr.annotations[EXTERNAL_NAME] == "ext-5"
+
+
+def test_a_reconcile_request_is_recorded_once(tmp_path):
+    driver = FakeDriver(tmp_path / "work", "present")
+    rec, events = make(tmp_path, driver)
+    b = body(ALL, "succeeded", False, False)
+    b["metadata"]["annotations"]["crossplane.io/reconcile-requested-at"] = "token-1"
+    mr = ManagedResource(b, rec.kind)
+    memory = reconciler.Memory()
+    asyncio.run(rec.reconcile(mr, memory))
+    assert mr.status["lastHandledReconcileAt"] == "token-1"
+    handled = [
+        p for p in rec.rt.kube.patches if p[1] == {"status": {"lastHandledReconcileAt": "token-1"}}
+    ]
+    assert len(handled) == 1 and handled[0][0].endswith("/status")
+    assert [e[1] for e in events].count("ReconcileRequestHandled") == 1
+    asyncio.run(rec.reconcile(mr, memory))  # the same token again: nothing new
+    assert [e[1] for e in events].count("ReconcileRequestHandled") == 1

@@ -209,3 +209,51 @@ def test_policies_without_create_or_update_only_report(
         apiserver.apply(no_update)
         wait_for("Update excluded", lambda: "exclude Update" in ready_message("no-update"))
         assert (out / "b.txt").read_text() == "b\n"
+
+
+def test_empty_policies_pause_and_a_reconcile_request_is_handled_at_once(
+    apiserver, testbed, local_provider, tmp_path
+):
+    ns = apiserver.create_namespace("request")
+    out = tmp_path / "out"
+    ctl = harness.Controller(
+        kinds=harness.kinds_file(local_provider),
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        poll=120,  # only a wake-up can be quick
+        namespace=ns,
+    )
+    with ctl:
+        # managementPolicies: [] pauses (crossplane-runtime's IsPaused): nothing created.
+        apiserver.apply(file_mr("idle", ns, out / "idle.txt", "i\n", managementPolicies=[]))
+        apiserver.apply(file_mr("r", ns, out / "r.txt", "r\n"))
+        ready(apiserver, "files." + LOCAL, "r", ns)
+        idle = wait_for(
+            "idle paused",
+            lambda: (
+                (o := get(apiserver, "files." + LOCAL, "idle", ns))
+                and harness.condition(o, "Synced").get("reason") == "ReconcilePaused"
+                and o
+            ),
+        )
+        assert not (out / "idle.txt").exists()
+        assert all(
+            c["observedGeneration"] == idle["metadata"]["generation"]
+            for c in idle["status"]["conditions"]
+        )
+
+        (out / "r.txt").unlink()  # drift only a pass (not the 120 s poll) would see soon
+        annotation = "crossplane.io/reconcile-requested-at=token-1"
+        apiserver.kubectl("annotate", "files." + LOCAL, "r", "-n", ns, annotation)
+        wait_for(
+            "request handled",
+            lambda: (
+                get(apiserver, "files." + LOCAL, "r", ns)["status"].get("lastHandledReconcileAt")
+                == "token-1"
+            ),
+            timeout=30,
+        )
+        wait_for("file back", lambda: (out / "r.txt").exists(), timeout=30)
+        assert "ReconcileRequestHandled" in harness.events_text(apiserver, ns)

@@ -465,6 +465,10 @@ class DomainStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -742,6 +746,10 @@ class LockStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -915,6 +923,10 @@ class SSHKeyStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -1196,6 +1208,10 @@ class TokenStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -1415,6 +1431,10 @@ class UserStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -1509,6 +1529,10 @@ class VPCStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -1701,6 +1725,10 @@ class VolumeStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -2199,6 +2227,10 @@ class FirewallStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -2699,6 +2731,10 @@ class NodeBalancerStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -2810,6 +2846,10 @@ class RDNSStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -2889,6 +2929,10 @@ class StackScriptStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -3109,6 +3153,10 @@ class ImageStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -3385,6 +3433,10 @@ class InterfaceStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -4072,6 +4124,10 @@ class InstanceStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 

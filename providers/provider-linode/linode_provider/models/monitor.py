@@ -387,6 +387,10 @@ class AlertDefinitionStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 

@@ -364,6 +364,10 @@ class NodeStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -460,6 +464,10 @@ class ConfigStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 

@@ -425,6 +425,10 @@ class ObjectStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -470,6 +474,10 @@ class KeyStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -716,6 +724,10 @@ class BucketStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 

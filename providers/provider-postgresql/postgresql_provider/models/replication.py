@@ -49,6 +49,10 @@ class PhysicalSlotStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -111,6 +115,10 @@ class SlotStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 

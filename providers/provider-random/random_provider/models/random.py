@@ -69,6 +69,10 @@ class BytesStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -160,6 +164,10 @@ class IDStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -250,6 +258,10 @@ class IntegerStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -434,6 +446,10 @@ class PasswordStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -520,6 +536,10 @@ class PetStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -617,6 +637,10 @@ class ShuffleStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -805,6 +829,10 @@ class StringStatus(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -859,6 +887,10 @@ class UUID4Status(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
@@ -915,6 +947,10 @@ class UUID7Status(BaseModel):
     """
     Ready and Synced conditions of this object.
     """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
     observedGeneration: int | None = None
 
 
@@ -969,6 +1005,10 @@ class UUIDStatus(BaseModel):
     conditions: list[field_common.Condition] | None = None
     """
     Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
 
