@@ -42,9 +42,32 @@ NODE_KEYS = {
     "x-kubernetes-validations",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
+    # Value validations the generator does not use today but a structural schema allows.
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "minProperties",
+    "maxProperties",
+    "nullable",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-map-type",
 }
 # Inside allOf/anyOf only value validations, on fields specified outside too.
-JUNCTOR_KEYS = {"properties", "items", "required", "enum", "anyOf", "allOf"}
+JUNCTOR_KEYS = {
+    "properties",
+    "items",
+    "required",
+    "enum",
+    "anyOf",
+    "allOf",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+}
 TYPES = {"object", "array", "string", "number", "integer", "boolean"}
 
 
@@ -159,8 +182,11 @@ def _structural(node: Any, path: str, root: bool = False, in_list: bool = False)
         yield f"{path or '.'}: no type (structural schemas need one)"
     if kind is not None and kind not in TYPES:
         yield f"{path}: unknown type {kind!r}"
-    if isinstance(node.get("description"), str) and YAML_UNSAFE.search(node["description"]):
-        pass  # allowed in JSON; the YAML writer must escape it (yaml_problems checks)
+    if "pattern" in node:
+        try:
+            re.compile(node["pattern"])  # RE2 is stricter; the generator's patterns are plain
+        except (re.error, TypeError):
+            yield f"{path}: pattern {node['pattern']!r} is not a regular expression"
     props = node.get("properties")
     extra = node.get("additionalProperties")
     if props is not None and extra is not None:
@@ -169,7 +195,7 @@ def _structural(node: Any, path: str, root: bool = False, in_list: bool = False)
         yield f"{path}: array without items"
     if kind != "array" and "items" in node:
         yield f"{path}: items on a non-array"
-    for bound in ("minItems", "maxItems"):
+    for bound in ("minItems", "maxItems", "minLength", "maxLength"):
         value = node.get(bound)
         if value is not None and not (isinstance(value, int) and 0 <= value <= INT64_MAX):
             yield f"{path}: {bound} {value!r} is not an int64 count"
