@@ -286,6 +286,21 @@ def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
         assert standin.creates()["pools"] == {str(cluster_id): 2}
         assert any(c["method"] == "PUT" and "/pools/" in c["path"] for c in standin.calls())
 
+        # --- the pool resized out of band (web console): set back to the spec, in place --
+        standin.resize_pool(first_pools[0], 1)
+
+        def corrected():
+            pools = {p["id"]: p for p in standin_cluster(standin, cluster_id)["pools"]}
+            return len(pools[first_pools[0]]["nodes"]) == 3 and ready(
+                api, CLUSTERS, "seed", namespace
+            )
+
+        harness.wait_for("the out-of-band resize undone", corrected, 60)
+        assert sorted(p["id"] for p in standin_cluster(standin, cluster_id)["pools"]) == sorted(
+            first_pools
+        )
+        assert standin.creates()["pools"] == {str(cluster_id): 2}
+
         # --- deleted in the web console: recreated, Ready again ------------------------
         deleted_at = time.monotonic()
         standin.delete_cluster(cluster_id)
