@@ -127,6 +127,35 @@ def parser() -> argparse.ArgumentParser:
         default=int(_env("HEALTH_PORT")) if _env("HEALTH_PORT") else None,
         help="answer liveness/readiness probes on this port at /healthz",
     )
+    p.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=_env("LEADER_ELECT") == "1",
+        help="reconcile only while holding the leader Lease (for several replicas)",
+    )
+    p.add_argument(
+        "--leader-election-id",
+        default=_env("LEADER_ELECTION_ID", ""),
+        help="name of the Lease (default jetgen-<provider name>)",
+    )
+    p.add_argument(
+        "--leader-election-namespace",
+        default=_env("LEADER_ELECTION_NAMESPACE", defaults.leader_election_namespace),
+        help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
+    )
+    for option, attribute, what in (
+        ("lease-duration", "lease_duration", "a standby takes over after the leader's "),
+        ("renew-deadline", "renew_deadline", "the leader exits when it could not renew for "),
+        ("renew-period", "renew_period", "the leader renews every "),
+        ("retry-period", "retry_period", "a standby tries every "),
+    ):
+        default = getattr(defaults, attribute)
+        p.add_argument(
+            f"--{option}",
+            type=float,
+            default=float(_env(option.upper().replace("-", "_"), str(default))),
+            help=f"{what}this many seconds (default {default:g})",
+        )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     p.add_argument(
         "--log-json",
@@ -154,6 +183,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         backoff_base=min(2.0, args.poll_interval),
+        leader_election=args.leader_elect,
+        leader_election_id=args.leader_election_id,
+        leader_election_namespace=args.leader_election_namespace,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        renew_period=args.renew_period,
+        retry_period=args.retry_period,
     )
 
 
@@ -189,6 +225,12 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
         print(f"jetgen-runtime: {exc}", file=sys.stderr)
         return 2
     settings = settings_from(args)
+    settings.leader_election_id = settings.leader_election_id or f"jetgen-{info.name}"
+    try:
+        operator.lease_timing(settings).check()
+    except ValueError as exc:
+        print(f"jetgen-runtime: {exc}", file=sys.stderr)
+        return 2
     logger.info(
         "provider %s (%s %s), terraform %s, poll %ss (%s), %d runs at once",
         info.name,

@@ -5,6 +5,11 @@ Upjet names them) and one key per configured :class:`~jetgen.runtime.config.Conn
 whose value is an attribute passed through its transform (``base64decode`` turns a
 provider's base64 kubeconfig into one ``kubectl`` reads).  The Secret is owned by the
 managed resource and rewritten only when a value changed.
+
+The controller writes only a Secret it controls: it creates it with a controller owner
+reference to the MR (so garbage collection removes it with the MR), and refuses to touch a
+Secret of that name that is not controlled by this MR -- someone else's Secret, or one an
+MR in the same namespace wrote -- reporting ``Synced=False`` instead.
 """
 
 from __future__ import annotations
@@ -58,6 +63,12 @@ def target(body: dict[str, Any]) -> tuple[str, str] | None:
     return namespace, name
 
 
+def controlled_by(obj: dict[str, Any], uid: str) -> bool:
+    """Whether ``obj``'s controller owner reference points at the object with ``uid``."""
+    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("controller") and o.get("uid") == uid for o in owners)
+
+
 async def publish(client: kube.KubeClient, body: dict[str, Any], data: dict[str, bytes]) -> bool:
     """Create or update the connection Secret; returns whether anything was written."""
     where = target(body)
@@ -68,18 +79,23 @@ async def publish(client: kube.KubeClient, body: dict[str, Any], data: dict[str,
     path = kube.secret_path(namespace, name)
     existing = await client.get(path)
     if existing is not None:
+        if not controlled_by(existing, body["metadata"]["uid"]):
+            raise ConnectionDetailError(
+                f"writeConnectionSecretToRef: Secret {namespace}/{name} already exists and is "
+                "not controlled by this resource; refusing to take it over (delete it or "
+                "choose another name)"
+            )
         if (existing.get("data") or {}) == encoded:
             return False
-        owners = existing["metadata"].get("ownerReferences") or []
-        if owners and all(o.get("uid") != body["metadata"]["uid"] for o in owners):
-            raise ConnectionDetailError(
-                f"Secret {namespace}/{name} exists and belongs to another object"
-            )
-        await client.patch(
-            path,
-            [{"op": "replace" if "data" in existing else "add", "path": "/data", "value": encoded}],
-            kube.JSON_PATCH,
-        )
+        meta = existing["metadata"]
+        op = "replace" if "data" in existing else "add"
+        patch = [
+            # Only the very object checked above: not a Secret replaced in between.
+            {"op": "test", "path": "/metadata/uid", "value": meta["uid"]},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": op, "path": "/data", "value": encoded},
+        ]
+        await client.patch(path, patch, kube.JSON_PATCH)
         return True
     secret = {
         "apiVersion": "v1",

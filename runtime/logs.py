@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from jetgen.runtime import redaction
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -43,5 +45,6 @@ def setup(level: str = "INFO", as_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    redaction.install()
     # aiohttp's access log and asyncio debug chatter add nothing at INFO.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -17,12 +17,25 @@ every object's loop by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from typing import Any
+import signal
+import sys
+from typing import Any, NoReturn
 
 import kopf
-from jetgen.runtime import kube, plugin_poll, reconciler, resource, state, terraform, usage
+from jetgen.runtime import (
+    health,
+    kube,
+    leader,
+    plugin_poll,
+    reconciler,
+    resource,
+    state,
+    terraform,
+    usage,
+)
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.settings import Settings
@@ -131,16 +144,20 @@ def _poller(settings: Settings, driver: terraform.CliDriver) -> plugin_poll.Poll
     return plugin_poll.Poller(pool, providers_dir, driver.environment, deadline=deadline)
 
 
+def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Credentials for the apiserver: $KUBECONFIG if set, else the pod's service account."""
+    if os.environ.get("KUBECONFIG"):
+        return kopf.login_with_kubeconfig(**kwargs)
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     settings = runtime.settings
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        if os.environ.get("KUBECONFIG"):
-            info = kopf.login_with_kubeconfig(**kwargs)
-        else:
-            info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        info = connection_info(**kwargs)
         if info is not None:
             runtime.kube.login(info)  # our own client reuses kopf's credentials
         return info
@@ -154,9 +171,6 @@ def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
             prefix="jetgen.dev", key="last-handled-configuration"
         )
         settings.posting.level = logging.INFO
-        if runtime.settings.metrics_port:
-            await runtime.metrics.serve(runtime.settings.metrics_port)
-            logger.info("metrics on :%s/metrics", runtime.settings.metrics_port)
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
@@ -219,18 +233,109 @@ async def run(
     stop_flag: asyncio.Event | None = None,
     ready_flag: asyncio.Event | None = None,
 ) -> None:
-    """Run the controller until stopped (SIGTERM / SIGINT or ``stop_flag``)."""
+    """Run the controller until stopped (SIGTERM / SIGINT or ``stop_flag``).
+
+    With leader election the process first waits, as a standby, until it holds the Lease;
+    health and metrics are served meanwhile.  Only the leader runs kopf, and a leader that
+    loses the Lease ends the process at once (see :func:`_abandon`).
+    """
     runtime = build_runtime(info, settings)
     registry = build_registry(runtime)
-    # kopf serves the probe for as long as its own tasks run; if one dies, the process exits.
-    health = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
-    await kopf.operator(
-        liveness_endpoint=health,
-        registry=registry,
-        standalone=True,  # no peering objects: one replica per provider
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-        memo=kopf.Memo(),
+    elector = _elector(settings) if settings.leader_election else None
+    role = (lambda: "leader" if elector.leading else "standby") if elector else lambda: "leader"
+    runtime.metrics.gauge(
+        "jetgen_leader", "1 while this replica reconciles.", lambda: int(role() == "leader")
     )
+    servers = []
+    if settings.health_port:
+        servers.append(await health.serve(settings.health_port, role))
+    if settings.metrics_port:
+        servers.append(await runtime.metrics.serve(settings.metrics_port))
+        logger.info("metrics on :%s/metrics", settings.metrics_port)
+    stop = stop_flag or asyncio.Event()
+    try:
+        if elector is not None:
+            if not await _until_leader(elector, stop):
+                return
+            if isinstance(runtime.driver, terraform.CliDriver):
+                runtime.driver.fence = lambda: elector.valid() or _abandon()
+        operator = asyncio.ensure_future(
+            kopf.operator(
+                registry=registry,
+                standalone=True,  # kopf's own peering is replaced by the Lease
+                clusterwide=not settings.namespaces,
+                namespaces=settings.namespaces,
+                stop_flag=stop,
+                ready_flag=ready_flag,
+                memo=kopf.Memo(),
+            )
+        )
+        if elector is None:
+            await operator
+            return
+        lost = asyncio.ensure_future(elector.hold())
+        await asyncio.wait([operator, lost], return_when=asyncio.FIRST_COMPLETED)
+        if lost.done():
+            _abandon()
+        lost.cancel()
+        await operator
+    finally:
+        if elector is not None:
+            with contextlib.suppress(Exception):
+                await elector.release()
+            await elector.client.close()
+        for server in servers:
+            await server.cleanup()
+
+
+def _elector(settings: Settings) -> leader.LeaderElector:
+    client = kube.KubeClient()
+    info = connection_info(settings=kopf.OperatorSettings(), logger=logger)
+    if info is None:
+        raise RuntimeError("leader election: no kubeconfig and no service account")
+    client.login(info)
+    return leader.LeaderElector(
+        client,
+        name=settings.leader_election_id,
+        namespace=settings.leader_election_namespace,
+        timing=lease_timing(settings),
+    )
+
+
+def lease_timing(settings: Settings) -> leader.LeaseTiming:
+    return leader.LeaseTiming(
+        duration=settings.lease_duration,
+        renew_deadline=settings.renew_deadline,
+        retry=settings.retry_period,
+        renew=settings.renew_period,
+    )
+
+
+async def _until_leader(elector: leader.LeaderElector, stop: asyncio.Event) -> bool:
+    """Wait for the Lease; False if told to stop first (SIGTERM while standby)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    acquire = asyncio.ensure_future(elector.acquire())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([acquire, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if acquire.done():
+        stopped.cancel()
+        return True
+    acquire.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await acquire
+    return False
+
+
+def _abandon() -> NoReturn:
+    """Leadership is lost: another replica may already be taking over our objects, so
+    nothing of ours may touch them again -- no graceful shutdown of passes, no state
+    writes.  Kill the Terraform runs and exit non-zero; the Deployment restarts us as a
+    standby.  (Provider processes of the plugin poll die with us: PR_SET_PDEATHSIG.)"""
+    killed = terraform.kill_running()
+    logger.critical("leader election lost: exiting now (%d Terraform runs killed)", killed)
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(1)

@@ -58,6 +58,7 @@ EXPLAINED = (
     kube.KubeError,
     connection.ConnectionDetailError,
     transforms.TransformError,
+    state.UntrustedState,
 )
 
 
@@ -502,7 +503,7 @@ class Reconciler:
                 raise ReconcileError(decision.synced.message)
             if decision.action == Action.DELETE:
                 await self._destroy(mr, memory, wd)
-        # The state Secret stays until the object is gone (it is owned, so garbage-collected):
+        # The state Secret stays until the object is gone (operator.py deletes it then):
         # should kopf call this handler again, the state tells the resource is already gone.
         if self.rt.prepared:
             self.rt.driver.workdir(mr.uid).remove()
@@ -575,6 +576,8 @@ class Reconciler:
             # First pass since start, or the workdir was lost: the Secret may be newer, or
             # the workdir may be (a run finished after the last save); keep the newer one.
             remote = await self.rt.store.load(mr.body)
+            if remote is None:
+                await self._warn_foreign_state(mr)
             local = wd.read_state()
             if remote and terraform.state_serial(remote)[1] > terraform.state_serial(local)[1]:
                 wd.write_state(remote)
@@ -597,6 +600,17 @@ class Reconciler:
             )
             wd.write_state(data)
         errored.unlink(missing_ok=True)
+
+    async def _warn_foreign_state(self, mr: ManagedResource) -> None:
+        """A state Secret in the MR's own namespace is tenant-writable: say it is ignored."""
+        foreign = await self.rt.store.foreign(mr.body)
+        if foreign:
+            message = (
+                f"Secret {foreign} is not trusted as Terraform state (state is kept in "
+                f"{self.rt.store.location(mr.body)}); it was ignored"
+            )
+            logger.warning("%s %s: %s", self.kind.kind, mr.ref, message)
+            self._event(mr, "Warning", "UntrustedState", message)
 
     async def _persist(self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir) -> None:
         data = wd.read_state()

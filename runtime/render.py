@@ -11,6 +11,7 @@ secret value read is handed to the MR's redactor.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from jetgen.runtime import fields, kube, terraform, transforms
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
+
+INJECTED_IDENTITY = "InjectedIdentity"
 
 
 @dataclass
@@ -90,7 +93,10 @@ class Renderer:
             mr, spec.get("configuration") or {}, config_ns
         )
         credential_args, env = [], {}
-        values = await self._credentials(mr, kind, name, spec.get("credentials") or {}, config_ns)
+        credentials = spec.get("credentials") or {}
+        if credentials.get("source") == INJECTED_IDENTITY:
+            return provider_args, [], self._injected_identity(kind, name, config_ns)
+        values = await self._credentials(mr, kind, name, credentials, config_ns)
         for cred in info.credentials:
             value = values.get(cred.key)
             if value is None:
@@ -103,6 +109,19 @@ class Renderer:
                 credential_args.append(cred.argument)
                 env[terraform.credential_env_name(cred.argument)] = value
         return provider_args, credential_args, env
+
+    @staticmethod
+    def _injected_identity(kind: str, name: str, config_ns: str | None) -> dict[str, str]:
+        """``credentials.source: InjectedIdentity`` (Crossplane's name): the run inherits
+        the controller's own environment -- its pod identity, cloud variables and all.
+        Only a cluster-scoped config may ask for that: the cluster admin writes those,
+        while a namespaced ProviderConfig is the tenant's."""
+        if config_ns is not None:
+            raise ReconcileError(
+                f"{kind} {name!r}: credentials.source {INJECTED_IDENTITY} is allowed only on "
+                "a cluster-scoped config (it hands the controller's own identity to the run)"
+            )
+        return dict(os.environ)
 
     async def _provider_arguments(
         self, mr: ManagedResource, configuration: dict[str, Any], namespace: str | None
@@ -127,7 +146,7 @@ class Renderer:
         ``secretRef.key``, when given, names one key holding a JSON object of credentials
         (Crossplane's usual shape); otherwise every key of the Secret is a credential.
         """
-        if not self.info.credentials or credentials.get("source", "Secret") == "None":
+        if not self.info.credentials or credentials.get("source", "Secret") != "Secret":
             return {}
         ref = credentials.get("secretRef") or {}
         secret_ns = ref.get("namespace") or namespace

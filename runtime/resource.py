@@ -11,6 +11,7 @@ import base64
 import copy
 from typing import Any
 
+from jetgen.runtime import redaction
 from jetgen.runtime.decisions import Policy
 from jetgen.runtime.kinds import Kind
 
@@ -28,23 +29,26 @@ class ReconcileError(Exception):
 
 
 class Redactor:
-    """Replaces every secret value seen during a pass in text meant for humans."""
+    """Replaces every secret value seen during a pass in text meant for humans; each value
+    is registered process-wide too (see :mod:`jetgen.runtime.redaction`), so logs and
+    messages about other objects mask it as well."""
 
-    MASK = "[redacted]"
+    MASK = redaction.MASK
 
     def __init__(self) -> None:
         self.values: set[str] = set()
 
     def add(self, value: str | None) -> None:
         # Very short values would blank out ordinary words; they are not worth hiding.
-        if value and len(value) >= 4:
+        if value and len(value) >= redaction.MIN_LENGTH:
             self.values.add(value)
             self.values.add(base64.b64encode(value.encode()).decode())
+            redaction.REGISTRY.add(value)
 
     def __call__(self, text: str) -> str:
         for value in sorted(self.values, key=len, reverse=True):
             text = text.replace(value, self.MASK)
-        return text
+        return redaction.REGISTRY(text)
 
 
 class ManagedResource:

@@ -62,6 +62,30 @@ class Settings:
     health_port: int | None = None
     """Serve kopf's liveness endpoint on ``:<port>/healthz`` when set (for probes)."""
 
+    leader_election: bool = False
+    """Reconcile only while holding a ``coordination.k8s.io/v1`` Lease (see leader.py), so
+    any number of replicas can run; the generated Deployment turns it on."""
+
+    leader_election_id: str = ""
+    """Name of the Lease; empty: ``jetgen-<provider name>``."""
+
+    leader_election_namespace: str = field(
+        default_factory=lambda: os.environ.get("POD_NAMESPACE", "default")
+    )
+    """Namespace of the Lease: the controller's own."""
+
+    lease_duration: float = 15.0
+    """Seconds a standby waits after the leader's last renewal before taking over."""
+
+    renew_deadline: float = 10.0
+    """The leader stops (exits) when it could not renew for this long."""
+
+    renew_period: float = 5.0
+    """How often the leader renews the Lease."""
+
+    retry_period: float = 2.0
+    """How often a standby tries to take the Lease."""
+
     finalizer: str = "jetgen.dev/finalizer"
     """Finalizer that keeps a managed resource until its external resource is deleted."""
 

@@ -1,8 +1,18 @@
 """What must survive a controller restart: Terraform state and the create-pending guard.
 
 Terraform state lives in the workdir while the controller runs, and is copied after each
-change into a Secret owned by the managed resource (so it is garbage-collected with it).
-A fresh controller, or one whose workdir was lost, restores the newer of the two.
+change into a Secret.  A fresh controller, or one whose workdir was lost, restores the
+newer of the two.
+
+State decides what Terraform believes exists -- and so what it updates, replaces or
+destroys -- so it must not be forgeable by a tenant.  The Secret therefore lives in the
+*controller's* namespace (``--state-namespace``, by default the pod's own), never in the
+MR's: nobody who may only create MRs can write there.  It is named by the MR's UID and
+labelled with it; a Secret there whose label names another UID is not trusted.  A Secret
+of the state's name in the MR's namespace (where older versions kept it) is ignored and
+reported, never restored.  Namespaced MRs cannot own an object in another namespace, so
+the reconciler deletes the Secret itself once the external resource is gone;
+cluster-scoped MRs own theirs as well (garbage collection as a backstop).
 
 Crash safety follows Crossplane: before a create starts, the annotation
 ``crossplane.io/external-create-pending`` gets the current time; afterwards
@@ -32,6 +42,7 @@ FAILED = "crossplane.io/external-create-failed"
 
 STATE_KEY = "tfstate.gz"
 STATE_LABEL = "jetgen.dev/tfstate-for"
+STATE_OF = "jetgen.dev/tfstate-of"  # annotation: which MR, for people
 # Secrets are capped at 1 MiB; leave room for metadata.
 MAX_STATE_BYTES = 1_000_000
 
@@ -117,40 +128,75 @@ def decode_state(packed: bytes) -> bytes:
     return gzip.decompress(packed)
 
 
+class UntrustedState(Exception):
+    """A state Secret that does not belong to the managed resource asking for it."""
+
+
+def describe(body: dict[str, Any]) -> str:
+    """``<apiVersion> <kind> <namespace>/<name>``: whose state a Secret holds, for people."""
+    meta = body["metadata"]
+    where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+    return f"{body['apiVersion']} {body['kind']} {where}"
+
+
 class StateStore:
-    """Reads and writes one managed resource's state Secret."""
+    """Reads and writes the state Secrets, all in the controller's own namespace."""
 
-    def __init__(self, client: kube.KubeClient, default_namespace: str):
+    def __init__(self, client: kube.KubeClient, namespace: str):
         self.client = client
-        self.default_namespace = default_namespace
+        self.namespace = namespace
 
-    def _where(self, body: dict[str, Any]) -> tuple[str, str]:
-        namespace = body["metadata"].get("namespace") or self.default_namespace
-        return namespace, secret_name(body["metadata"]["uid"])
+    def _path(self, body: dict[str, Any]) -> str:
+        return kube.secret_path(self.namespace, secret_name(body["metadata"]["uid"]))
+
+    def location(self, body: dict[str, Any]) -> str:
+        return f"{self.namespace}/{secret_name(body['metadata']['uid'])}"
 
     async def load(self, body: dict[str, Any]) -> bytes | None:
-        namespace, name = self._where(body)
-        secret = await self.client.get(kube.secret_path(namespace, name))
-        if not secret or STATE_KEY not in (secret.get("data") or {}):
+        secret = await self.client.get(self._path(body))
+        if not secret:
+            return None
+        uid = body["metadata"]["uid"]
+        if (secret["metadata"].get("labels") or {}).get(STATE_LABEL) != uid:
+            raise UntrustedState(
+                f"state Secret {self.location(body)} is not labelled {STATE_LABEL}={uid}; "
+                "not trusted"
+            )
+        if STATE_KEY not in (secret.get("data") or {}):
             return None
         return decode_state(base64.b64decode(secret["data"][STATE_KEY]))
 
+    async def foreign(self, body: dict[str, Any]) -> str | None:
+        """``namespace/name`` of a Secret with the state's name in the MR's own namespace --
+        tenant-writable, so never restored -- or None."""
+        namespace = body["metadata"].get("namespace")
+        if not namespace or namespace == self.namespace:
+            return None
+        name = secret_name(body["metadata"]["uid"])
+        found = await self.client.get(kube.secret_path(namespace, name))
+        return f"{namespace}/{name}" if found is not None else None
+
+    async def delete(self, body: dict[str, Any]) -> None:
+        await self.client.delete(self._path(body))
+
     async def save(self, body: dict[str, Any], data: bytes) -> None:
-        namespace, name = self._where(body)
+        metadata: dict[str, Any] = {
+            "name": secret_name(body["metadata"]["uid"]),
+            "namespace": self.namespace,
+            "labels": {STATE_LABEL: body["metadata"]["uid"]},
+            "annotations": {STATE_OF: describe(body)},
+        }
+        if not body["metadata"].get("namespace"):
+            # Only a cluster-scoped owner may own an object in another namespace.
+            metadata["ownerReferences"] = [owner_reference(body)]
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "Opaque",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {STATE_LABEL: body["metadata"]["uid"]},
-                "ownerReferences": [owner_reference(body)],
-            },
+            "metadata": metadata,
             "data": kube.encode_data({STATE_KEY: encode_state(data)}),
         }
-        path = kube.secret_path(namespace, name)
         try:
-            await self.client.replace(path, secret)
+            await self.client.replace(self._path(body), secret)
         except kube.NotFound:
-            await self.client.create(kube.secret_path(namespace), secret)
+            await self.client.create(kube.secret_path(self.namespace), secret)

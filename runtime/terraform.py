@@ -46,6 +46,26 @@ RESOURCE_NAME = "this"
 # environment variables so they are never written into main.tf.json on disk.
 CREDENTIAL_VAR_PREFIX = "jetgen_credential_"
 
+# The only variables of the controller's environment a Terraform run inherits: how to find
+# programs, locale and time zone, temporary files, CA bundles, proxies.  None is an identity.
+PASSED_THROUGH = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+HOME_DIR = ".home"  # under the workdir root: HOME of the shared provider processes
+
 
 # --- main.tf.json --------------------------------------------------------------------
 
@@ -412,6 +432,22 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+# Every Terraform process running now, so a controller that lost its leader Lease can end
+# them at once (see operator.py): a standby is about to take over their objects.
+_RUNNING: set[asyncio.subprocess.Process] = set()
+
+
+def kill_running() -> int:
+    """SIGKILL every running Terraform process; returns how many there were."""
+    killed = 0
+    for proc in list(_RUNNING):
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+                killed += 1
+    return killed
+
+
 # --- run slots -----------------------------------------------------------------------
 
 # Lower runs first.  Finishing work already started (apply after its plan, destroy, import)
@@ -534,12 +570,15 @@ class CliDriver:
         self.slots = RunSlots(max_runs)
         self.observer = observer
         self.template: Path | None = None
+        # Set under leader election: a run may start only while this returns True.
+        self.fence: Callable[[], bool] | None = None
 
     # -- shared provider installation --
 
     async def prepare(self, source: str, version: str) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
+        (self.root / HOME_DIR).mkdir(mode=0o700, exist_ok=True)
         name = os.path.basename(self.binary)
         digest = hashlib.sha256(f"{self.binary}|{source}|{version}".encode()).hexdigest()[:12]
         template = self.root / f".providers-{name}-{digest}"
@@ -589,6 +628,7 @@ class CliDriver:
             raise TerraformError("plan", diagnostics, _tail(result.stderr))
         plan = summarize_plan(messages)
         plan.warnings = [d for d in diagnostics if d.severity == "warning"]
+        _log_warnings("plan", wd, plan.warnings)
         return plan
 
     async def apply(
@@ -603,10 +643,11 @@ class CliDriver:
         if saved:
             args.append(PLAN_FILE)
         result = await self._run(args, wd.path, env, FINISH if saved else CHANGE, timeout)
+        messages, diagnostics = parse_json_lines(result.stdout)
         if result.returncode != 0:
-            messages, diagnostics = parse_json_lines(result.stdout)
             known = apply_outcome_known(result.returncode, messages, diagnostics)
             raise TerraformError("apply", diagnostics, _tail(result.stderr), nothing_created=known)
+        _log_warnings("apply", wd, [d for d in diagnostics if d.severity == "warning"])
 
     async def import_resource(
         self, wd: Workdir, env: Mapping[str, str], address: str, import_id: str
@@ -637,20 +678,27 @@ class CliDriver:
 
     # -- process handling --
 
-    def environment(self, extra: Mapping[str, str]) -> dict[str, str]:
-        env = dict(os.environ)
+    def environment(self, extra: Mapping[str, str], home: Path | None = None) -> dict[str, str]:
+        """The whole environment of a Terraform or provider process: the few variables
+        of :data:`PASSED_THROUGH`, the run's settings, then ``extra`` (credentials from the
+        ProviderConfig, or the controller's environment if it chose ``InjectedIdentity``).
+        Nothing else of the controller's own environment -- its service account, cloud
+        identity, ``KUBERNETES_*``, its home -- reaches a tenant's run."""
+        env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
         env.update(
             {
                 "TF_IN_AUTOMATION": "1",
                 "TF_INPUT": "0",
                 "CHECKPOINT_DISABLE": "1",  # no version check calls home
+                # A private, empty home: no ~/.aws, ~/.config/gcloud, ~/.kube of ours.
+                "HOME": str(home or self.root / HOME_DIR),
             }
         )
-        # Never let a workdir fall back to downloading providers.
-        env.pop("TF_PLUGIN_CACHE_DIR", None)
         if self.cli_config:
             env["TF_CLI_CONFIG_FILE"] = self.cli_config
         env.update(extra)
+        # Never let a workdir fall back to downloading providers.
+        env.pop("TF_PLUGIN_CACHE_DIR", None)
         return env
 
     async def _run(
@@ -678,16 +726,19 @@ class CliDriver:
         self, args: list[str], cwd: Path, env: Mapping[str, str], timeout: float
     ) -> RunResult:
         started = time.monotonic()
+        if self.fence is not None and not self.fence():
+            raise TerraformError(args[0], [], "not started: this replica is not the leader")
         proc = await asyncio.create_subprocess_exec(
             self.binary,
             *args,
             cwd=cwd,
-            env=self.environment(env),
+            env=self.environment(env, home=cwd),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             umask=0o077,  # state and plan files hold secrets: keep them private too
         )
+        _RUNNING.add(proc)
         try:
             stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
@@ -696,6 +747,8 @@ class CliDriver:
         except asyncio.CancelledError:
             await _interrupt(proc)
             raise
+        finally:
+            _RUNNING.discard(proc)
         logger.debug("%s %s exited %s", os.path.basename(self.binary), args[0], proc.returncode)
         return RunResult(
             returncode=proc.returncode if proc.returncode is not None else -1,
@@ -718,6 +771,13 @@ async def _interrupt(proc: asyncio.subprocess.Process, grace: float = 20.0) -> N
             proc.kill()
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(proc.wait(), 5)  # reap it
+
+
+def _log_warnings(command: str, wd: Workdir, warnings: list[Diagnostic]) -> None:
+    # Providers put anything in a warning, secrets included: the log filter masks them
+    # (redaction.py).  The workdir's name is the MR's UID.
+    for warning in warnings:
+        logger.info("%s %s: Terraform warning: %s", wd.path.name, command, warning.short())
 
 
 def _tail(text: str, limit: int = 500) -> str:
