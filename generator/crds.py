@@ -486,7 +486,13 @@ def _provider_config_crd(info: ProviderInfo, kind: str, namespaced: bool) -> dic
         "type": "object",
         "description": "Where the provider's credentials come from.",
         "properties": {
-            "source": {"type": "string", "enum": ["Secret", "None"], "default": "Secret"},
+            "source": {
+                "type": "string",
+                # InjectedIdentity (the controller's own environment) is the admin's to give:
+                # only cluster-scoped configs offer it.
+                "enum": ["Secret", "None", *(["InjectedIdentity"] if not namespaced else [])],
+                "default": "Secret",
+            },
             "secretRef": secret_ref,
         },
         "required": ["source"],

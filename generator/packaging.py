@@ -3,7 +3,9 @@
 Fed by the same :class:`ProviderInfo` as the CRDs, this module builds, as plain data:
 
 * ``package/install/``: Namespace, ServiceAccount, a ClusterRole holding exactly what
-  the runtime does with the API (see :func:`rbac_rules`), its binding, the Deployment;
+  the runtime does with the API (see :func:`rbac_rules`), its binding, a Role for what it
+  does only in its own namespace (the leader Lease, state Secrets: :func:`namespace_rules`)
+  and its binding, the Deployment;
 * ``package/kustomization.yaml``: all of the above plus the CRDs, one ``kubectl apply -k``;
 * ``package/examples/providerconfig.yaml``: the default (Cluster)ProviderConfig and its
   credentials Secret, to edit before applying (so it is not part of the kustomization);
@@ -131,13 +133,24 @@ def rbac_rules(info: ProviderInfo) -> list[dict[str, Any]]:
     # Configs are read by every pass; kopf also lists, watches and patches them to keep a
     # finalizer on each one in use by managed resources (runtime/usage.py).
     rules.append(_rule(info.config_group, sorted(configs), ["get", "list", "patch", "watch"]))
-    # Credentials, SecretRefs (get); state and connection Secrets (create, then update
-    # of the state and patch of the connection data). Owner references delete them.
-    rules.append(_rule("", ["secrets"], ["create", "get", "patch", "update"]))
+    # Credentials, SecretRefs (get); state and connection Secrets (create; the state is
+    # read back, the connection data patched). Updating and deleting state Secrets is
+    # needed only in the controller's own namespace: see namespace_rules.
+    rules.append(_rule("", ["secrets"], ["create", "get", "patch"]))
     rules.append(_rule("", ["events"], ["create"]))  # kopf posts the runtime's events
     # kopf watches CRDs to start serving a kind whose CRD appears after the controller.
     rules.append(_rule("apiextensions.k8s.io", ["customresourcedefinitions"], ["list", "watch"]))
     return rules
+
+
+def namespace_rules() -> list[dict[str, Any]]:
+    """What the runtime does only in its own namespace (a Role, not the ClusterRole)."""
+    return [
+        # Leader election: the Lease is read, created once, then renewed / taken over.
+        _rule("coordination.k8s.io", ["leases"], ["create", "get", "update"]),
+        # State Secrets live here: each save replaces one; a deleted MR's goes.
+        _rule("", ["secrets"], ["delete", "update"]),
+    ]
 
 
 def _rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
@@ -202,6 +215,19 @@ def install_manifests(info: ProviderInfo) -> dict[str, dict[str, Any]]:
             },
             "subjects": [account],
         },
+        "install/role.yaml": {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": ns, "labels": labels(info)},
+            "rules": namespace_rules(),
+        },
+        "install/rolebinding.yaml": {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns, "labels": labels(info)},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [account],
+        },
         "install/deployment.yaml": deployment(info),
     }
 
@@ -214,10 +240,15 @@ def deployment(info: ProviderInfo) -> dict[str, Any]:
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace(info), "labels": labels(info)},
         "spec": {
-            # One controller per provider: the runtime has no leader election, so an
-            # update stops the old pod before the new one starts.
+            # Replicas elect a leader through a Lease (JETGEN_LEADER_ELECT): any number may
+            # run and exactly one reconciles; 2 gives a standby that takes over within
+            # ~20 s. A rolling update's new pod waits as a standby until the old one
+            # releases the Lease on its way out.
             "replicas": 1,
-            "strategy": {"type": "Recreate"},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+            },
             "selector": {"matchLabels": labels(info)},
             "template": {
                 "metadata": {
@@ -250,8 +281,9 @@ def deployment(info: ProviderInfo) -> dict[str, Any]:
 
 def _container(info: ProviderInfo, probe: dict[str, Any]) -> dict[str, Any]:
     env = [
-        # Where state Secrets of cluster-scoped MRs go: the controller's own namespace.
+        # Where state Secrets and the leader Lease go: the controller's own namespace.
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "JETGEN_LEADER_ELECT", "value": "1"},
         {"name": "JETGEN_METRICS_PORT", "value": str(METRICS_PORT)},
         {"name": "JETGEN_HEALTH_PORT", "value": str(HEALTH_PORT)},
     ]

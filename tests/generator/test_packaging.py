@@ -140,7 +140,8 @@ def test_rbac_rules_follow_the_kinds():
     ]:
         assert {v for g, r, v in flat if (g, r) == (group, plural)} >= {"list", "watch", "patch"}
         assert {v for g, r, v in flat if (g, r) == (group, f"{plural}/status")} == {"patch"}
-    assert {v for g, r, v in flat if r == "secrets"} == {"get", "create", "update", "patch"}
+    # Updating (state saves) and deleting Secrets only in its own namespace: the Role.
+    assert {v for g, r, v in flat if r == "secrets"} == {"get", "create", "patch"}
     assert {v for g, r, v in flat if r == "events"} == {"create"}
     assert {r for g, r, v in flat if g == "shapes.m.jetgen.dev" and v == "get"} == {
         "providerconfigs",
@@ -150,6 +151,39 @@ def test_rbac_rules_follow_the_kinds():
     assert not any("*" in (g, r, v) for g, r, v in flat)
     assert not any(v in ("delete", "deletecollection", "escalate", "bind") for _, _, v in flat)
     assert {r for g, r, _ in flat if g == ""} == {"secrets", "events"}
+
+
+def test_own_namespace_role_holds_the_lease_and_state_secrets(repo):
+    install = repo / "package" / "install"
+    role, binding = load(install / "role.yaml"), load(install / "rolebinding.yaml")
+    account = load(install / "serviceaccount.yaml")["metadata"]
+    assert role["metadata"]["namespace"] == account["namespace"] == binding["metadata"]["namespace"]
+    flat = {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    assert flat == {
+        ("coordination.k8s.io", "leases", "get"),
+        ("coordination.k8s.io", "leases", "create"),
+        ("coordination.k8s.io", "leases", "update"),
+        ("", "secrets", "update"),
+        ("", "secrets", "delete"),
+    }
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]
+    pod = load(install / "deployment.yaml")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["JETGEN_LEADER_ELECT"]["value"] == "1"
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 def test_cluster_scope_has_one_provider_config_kind():

@@ -63,7 +63,6 @@ PERMISSIONS = [
     (CONFIG_GROUP, "clusterproviderconfigs", "patch"),
     ("", "secrets", "get"),
     ("", "secrets", "create"),
-    ("", "secrets", "update"),
     ("", "secrets", "patch"),
     ("", "events", "create"),
     (CRDS, "customresourcedefinitions", "list"),
@@ -136,6 +135,8 @@ def dry_run_package(apiserver, package: Path) -> None:
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
         "Deployment",
     } <= set(kinds)
     assert kinds.count("CustomResourceDefinition") == len(list((package / "crds").glob("*.yaml")))
@@ -342,7 +343,7 @@ def test_controller_runs_a_full_cycle_as_the_generated_service_account(
     apiserver, testbed, provider, workdir_root, tmp_path
 ):
     install = provider / "package/install"
-    for name in ("serviceaccount", "clusterrole", "clusterrolebinding"):
+    for name in ("serviceaccount", "clusterrole", "clusterrolebinding", "role", "rolebinding"):
         apiserver.kubectl("apply", "--server-side", "-f", str(install / f"{name}.yaml"))
     account = load(install / "serviceaccount.yaml")["metadata"]
     login = service_account_login(apiserver, account["name"], account["namespace"], tmp_path)
@@ -351,9 +352,11 @@ def test_controller_runs_a_full_cycle_as_the_generated_service_account(
     refused = as_login(apiserver, login, "get", "pods", "-n", ns)
     assert refused.returncode != 0 and "forbidden" in refused.stderr
 
-    # The ports as the Deployment sets them: through the environment.
+    # The ports as the Deployment sets them: through the environment; and as there, with
+    # leader election, Lease and state Secrets in the controller's namespace (the Role).
     ports = {"JETGEN_HEALTH_PORT": free_port(), "JETGEN_METRICS_PORT": free_port()}
     env = {name: str(port) for name, port in ports.items()}
+    env |= {"JETGEN_LEADER_ELECT": "1", "POD_NAMESPACE": account["namespace"]}
     ctl = start_controller(provider, testbed, login, workdir_root, tmp_path / "ctl.log", env)
     try:
         # What the probes and Prometheus will ask.
@@ -370,6 +373,9 @@ def test_controller_runs_a_full_cycle_as_the_generated_service_account(
         assert "DeletedExternalResource" in events
         status, metrics = http_get(ports["JETGEN_METRICS_PORT"], "/metrics")
         assert status == 200 and 'jetgen_reconcile_duration_seconds_count{kind="Id"' in metrics
+        assert "jetgen_leader 1" in metrics
+        lease = apiserver.get_json("lease", f"jetgen-{NAME}", "-n", account["namespace"])
+        assert lease["spec"]["holderIdentity"]
     finally:
         ctl.stop()
     logs = ctl.logs()
@@ -415,6 +421,16 @@ def test_each_permission_is_needed(apiserver, testbed, provider, workdir_root, t
                 },
                 "subjects": [{"kind": "ServiceAccount", "name": "ctl", "namespace": ns}],
             },
+            # What the runtime does in its own namespace (here: ns), as generated.
+            load(provider / "package/install/role.yaml")
+            | {"metadata": {"name": "ctl", "namespace": ns}},
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "ctl", "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ctl"},
+                "subjects": [{"kind": "ServiceAccount", "name": "ctl", "namespace": ns}],
+            },
         ]
     )
     login = service_account_login(apiserver, "ctl", ns, tmp_path)
@@ -422,7 +438,7 @@ def test_each_permission_is_needed(apiserver, testbed, provider, workdir_root, t
     # Cluster-wide, as deployed (watching one namespace would need namespaces: list, or
     # kopf retries that listing for about a minute). Every variant removes its objects,
     # so no other variant's objects are around.
-    ctl = start_controller(provider, testbed, login, workdir_root, log)
+    ctl = start_controller(provider, testbed, login, workdir_root, log, {"POD_NAMESPACE": ns})
     started = time.monotonic()
     try:
         refused_in = first_refusal(cycle(apiserver, ns), log, refusal(missing))
