@@ -81,6 +81,9 @@ def run_lifecycle(apiserver, testbed, provider, tmp_path, binary: str) -> None:
         )
         assert obj["status"]["atProvider"]["content"] == "v2\n"
 
+        uid = obj["metadata"]["uid"]
+        assert get(apiserver, "secret", f"jetgen-tfstate-{uid}", "default") is not None
+
         # Deleting the MR deletes the file (through the finalizer).
         apiserver.kubectl("delete", "files." + GROUP, "managed", "-n", ns, "--timeout=60s")
         assert not target.exists()
@@ -96,12 +99,23 @@ def run_lifecycle(apiserver, testbed, provider, tmp_path, binary: str) -> None:
         assert get(apiserver, "files." + GROUP, "kept", ns) is None
         assert "OrphanedExternalResource" in harness.events_text(apiserver, ns)
 
-    # State Secrets are owned by their MRs: the garbage collector removes them.
-    def state_secrets() -> list[str]:
-        items = json.loads(apiserver.kubectl("get", "secrets", "-n", ns, "-o", "json").stdout)
-        return [s["metadata"]["name"] for s in items["items"] if "tfstate" in s["metadata"]["name"]]
+    # State Secrets live in the controller's namespace ("default" here, no POD_NAMESPACE);
+    # each goes when its MR is gone.  None ever lands in the MR's namespace.
+    def state_secrets(namespace: str) -> list[str]:
+        items = json.loads(
+            apiserver.kubectl("get", "secrets", "-n", namespace, "-o", "json").stdout
+        )["items"]
+        return [
+            s["metadata"]["name"]
+            for s in items
+            if f" {ns}/"
+            in (s["metadata"].get("annotations") or {}).get("jetgen.dev/tfstate-of", "")
+            or "tfstate" in s["metadata"]["name"]
+            and namespace == ns
+        ]
 
-    wait_for("state Secrets garbage-collected", lambda: state_secrets() == [], timeout=60)
+    assert state_secrets(ns) == []
+    wait_for("state Secrets deleted", lambda: state_secrets("default") == [], timeout=60)
 
 
 def test_local_file_lifecycle_with_tofu(apiserver, testbed, local_provider, tmp_path):
