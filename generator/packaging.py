@@ -148,8 +148,9 @@ def namespace_rules() -> list[dict[str, Any]]:
     return [
         # Leader election: the Lease is read, created once, then renewed / taken over.
         _rule("coordination.k8s.io", ["leases"], ["create", "get", "update"]),
-        # State Secrets live here: each save replaces one; a deleted MR's goes.
-        _rule("", ["secrets"], ["delete", "update"]),
+        # State Secrets live here: each save replaces one; a deleted MR's goes (and, at
+        # start, those of MRs deleted while no replica ran are listed and deleted).
+        _rule("", ["secrets"], ["delete", "list", "update"]),
     ]
 
 

@@ -96,6 +96,10 @@ class KubeClient:
         # TLS settings go with every request, so a re-login needs no new session.
         self._ssl = _ssl_context(info)
 
+    @property
+    def logged_in(self) -> bool:
+        return self._server is not None
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -144,6 +144,40 @@ def _poller(settings: Settings, driver: terraform.CliDriver) -> plugin_poll.Poll
     return plugin_poll.Poller(pool, providers_dir, driver.environment, deadline=deadline)
 
 
+async def _sweep_states(runtime: reconciler.Runtime) -> None:
+    """Once per start: remove state Secrets of MRs deleted while no replica ran."""
+    while not runtime.kube.logged_in:  # kopf logs in right after the startup handlers
+        await asyncio.sleep(0.5)
+    kinds = {(k.api_version, k.kind): k for k in runtime.info.kinds}
+
+    async def alive(secret: dict[str, Any]) -> bool:
+        meta = secret["metadata"]
+        try:
+            api_version, kind_name, where = (meta.get("annotations") or {})[state.STATE_OF].split(
+                " "
+            )
+        except (KeyError, ValueError):
+            return True  # not one we can judge: leave it
+        kind = kinds.get((api_version, kind_name))
+        if kind is None:
+            return True  # another provider's, or a kind this replica does not serve
+        namespace, _, name = where.rpartition("/")
+        # A list by name, not a get: the ClusterRole grants list on every served kind.
+        path = kube.object_path(api_version, kind.plural, namespace or None)
+        query = {"fieldSelector": f"metadata.name={name}"}
+        items = (await runtime.kube.request("GET", path, query=query)).get("items") or []
+        uid = (meta.get("labels") or {}).get(state.STATE_LABEL)
+        return any(item["metadata"]["uid"] == uid for item in items)
+
+    try:
+        removed = await runtime.store.sweep(alive)
+    except Exception as exc:  # noqa: BLE001 - a leftover Secret is no reason to stop
+        logger.warning("state Secrets sweep failed: %s", exc)
+        return
+    if removed:
+        logger.info("removed %d state Secrets of deleted managed resources", removed)
+
+
 def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """Credentials for the apiserver: $KUBECONFIG if set, else the pod's service account."""
     if os.environ.get("KUBECONFIG"):
@@ -171,6 +205,7 @@ def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
             prefix="jetgen.dev", key="last-handled-configuration"
         )
         settings.posting.level = logging.INFO
+        runtime.background.append(asyncio.ensure_future(_sweep_states(runtime)))
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
@@ -208,7 +243,12 @@ def _register_kind(
             await _sleep(delay, memory.wake, stopped)
 
     @kopf.on.event(*api, id="wake", registry=registry)
-    def wake(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def wake(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+        if type == "DELETED":
+            # Gone from the API: its state Secret (in our namespace, which the MR cannot
+            # own across) goes too.  Missed while no replica ran: state.sweep at start.
+            await runtime.store.delete(dict(body))
+            return
         memory = memory_of(memo)
         trigger = _trigger(body)
         if memory.trigger is not None and trigger != memory.trigger:

@@ -100,6 +100,7 @@ class Runtime:
     poller: plugin_poll.Poller | None = None  # None: every poll runs the CLI
     prepared: bool = False
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    background: list[asyncio.Future] = field(default_factory=list)  # cancelled by close()
 
     async def prepare(self) -> None:
         """Install the provider for all workdirs, once; retried by every pass until it works
@@ -113,6 +114,8 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop the shared provider processes (the CLI's end with their runs)."""
+        for task in self.background:
+            task.cancel()
         if self.poller is not None:
             await self.poller.pool.close()
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import datetime
 import gzip
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jetgen.runtime import kube
@@ -178,6 +179,18 @@ class StateStore:
 
     async def delete(self, body: dict[str, Any]) -> None:
         await self.client.delete(self._path(body))
+
+    async def sweep(self, alive: Callable[[dict[str, Any]], Awaitable[bool]]) -> int:
+        """Delete the state Secrets whose MR is gone (deleted while no replica ran);
+        ``alive`` tells from a Secret whether its MR still exists.  Returns how many."""
+        removed = 0
+        for secret in await self.client.list(kube.secret_path(self.namespace), STATE_LABEL):
+            if not await alive(secret):
+                await self.client.delete(
+                    kube.secret_path(self.namespace, secret["metadata"]["name"])
+                )
+                removed += 1
+        return removed
 
     async def save(self, body: dict[str, Any], data: bytes) -> None:
         metadata: dict[str, Any] = {

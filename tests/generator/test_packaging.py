@@ -171,6 +171,7 @@ def test_own_namespace_role_holds_the_lease_and_state_secrets(repo):
         ("coordination.k8s.io", "leases", "update"),
         ("", "secrets", "update"),
         ("", "secrets", "delete"),
+        ("", "secrets", "list"),
     }
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",

@@ -104,7 +104,7 @@ def test_connection_secret_is_owned_and_never_taken_over(
         after = get(apiserver, "secret", "taken", ns)
         assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
         assert after["data"] == before["data"] and "ownerReferences" not in after["metadata"]
-        assert get(apiserver, "secret", "mine", ns)["data"] == mine["data"]
+        assert get(apiserver, "secret", "mine", ns).get("data") == mine.get("data")
 
         for name in ("a", "b", "c"):
             apiserver.kubectl("delete", FILES, name, "-n", ns, "--timeout=60s")
@@ -283,8 +283,9 @@ def echoing_mirror(testbed, tmp_path: Path) -> Path:
     CLI config pointing at it."""
     mirror = tmp_path / "mirror"
     shutil.copytree(testbed.mirror, mirror, symlinks=True)
-    for binary in mirror.glob("*/hashicorp/local/*/*/terraform-provider-local*"):
-        real = binary.with_name(binary.name + ".real")
+    binaries = sorted(mirror.glob("*/hashicorp/local/*/*/terraform-provider-local*"))
+    for i, binary in enumerate(binaries):
+        real = tmp_path / f"real-provider-{i}"  # outside: one binary per provider directory
         binary.rename(real)
         line = json.dumps({"@level": "error", "@message": f"provider got token {SECRET}"})
         binary.write_text(f'#!/bin/sh\necho \'{line}\' >&2\nexec "{real}" "$@"\n')
