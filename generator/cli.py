@@ -1,159 +1,380 @@
-"""``jetgen new`` and ``jetgen generate``.
+"""The ``jetgen`` command: ``jetgen new``, ``jetgen generate`` and ``jetgen wheel``.
 
 Two ways to generate:
 
 * in a provider repository (a directory with ``jetgen.yaml``, made by ``jetgen new``):
-  the schema is the cached ``schema.json``, obtained from the pinned Terraform provider on
-  first use; configuration and hooks come from the repository;
+  the schema is the repository's ``schema.json``, obtained from the pinned Terraform
+  provider on first use or stored from ``--schema FILE``; configuration and hooks come
+  from the repository;
 * as a preview: ``jetgen generate --schema FILE --output DIR`` with default settings.
 
 Every error is one line naming the file and field, with exit status 1; nothing is written.
+This module imports only click and the standard library at start-up: the generator's
+modules (and their extra's dependencies) are imported by the commands that need them, so a
+runtime-only install says which extra is missing instead of failing with a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
-from jetgen.generator import naming, obtain, pipeline, scaffold, writer
-from jetgen.generator.pymodels import ModelsError
-from jetgen.generator.schema import SchemaError
+import click
+from jetgen.generator import origin, progress
 from jetgen.runtime import config as config_mod
+
+EXIT_CODES = """\b
+Exit status:
+  0  done (or already up to date)
+  1  bad input or a failed step: one line on stderr names the file and field;
+     nothing is written
+  2  usage error (unknown option, missing argument)"""
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    if (missing := origin.missing_extra()) and not _runtime_only_ok(args):
+        return _fail(
+            f"the generator extra is not installed (no module {missing!r});"
+            f" install it with: {origin.install_hint()}"
+        )
     try:
-        return args.run(args)
-    except (
+        code = cli.main(args=args, prog_name="jetgen", standalone_mode=False)
+    except click.ClickException as exc:  # usage errors: the command's own usage, exit 2
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        print("jetgen: aborted", file=sys.stderr)
+        return 1
+    except _errors() as exc:
+        return _fail(str(exc))
+    except OSError as exc:  # the disk or the file system refused: name the file
+        where = exc.filename if exc.filename is not None else "output"
+        return _fail(f"{where}: {exc.strerror or exc}")
+    return code if isinstance(code, int) else 0
+
+
+def _runtime_only_ok(args: list[str]) -> bool:
+    """``--version`` and ``jetgen wheel`` need no generator extra."""
+    return args[:1] in (["--version"], ["wheel"])
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """Errors of bad input or a failed step: reported in one line, exit status 1."""
+    from jetgen.generator import obtain, scaffold, writer
+    from jetgen.generator.pymodels import ModelsError
+    from jetgen.generator.schema import SchemaError
+
+    return (
         SchemaError,
         config_mod.ConfigError,
         obtain.ObtainError,
         ModelsError,
         scaffold.ScaffoldError,
         writer.OutputError,
-    ) as exc:
-        return _fail(str(exc))
-    except OSError as exc:  # the disk or the file system refused: name the file
-        where = exc.filename if exc.filename is not None else "output"
-        return _fail(f"{where}: {exc.strerror or exc}")
+        origin.WheelError,
+    )
 
 
 def _fail(message: str) -> int:
     """One line on stderr: line breaks and control characters in names escaped."""
+    from jetgen.generator import naming  # standard library only: safe without the extra
+
     print(f"jetgen: error: {naming.message_text(message)}", file=sys.stderr)
     return 1
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jetgen", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+@click.group(context_settings=CONTEXT, epilog=EXIT_CODES)
+@click.version_option(origin.version(), "-V", "--version", prog_name="jetgen")
+def cli() -> None:
+    """Turn a Terraform provider into a Kubernetes provider.
 
-    new = sub.add_parser("new", help="scaffold a provider repository provider-NAME/")
-    new.add_argument("name", help="provider name, e.g. linode")
-    new.add_argument("--source", help="Terraform provider source (default NAME/NAME)")
-    new.add_argument("--version", default="", help="Terraform provider version to pin")
-    new.add_argument("--group-suffix", default="jetgen.dev", help="API group suffix")
-    new.add_argument("--directory", type=Path, help="where to create it (default provider-NAME)")
-    new.set_defaults(run=run_new)
+    \b
+    jetgen new NAME --version X.Y.Z   scaffold provider-NAME/
+    jetgen generate                   (inside it) CRDs, models, examples, docs,
+                                      package/ and the Dockerfile
+    jetgen generate --schema FILE --output DIR
+                                      preview any schema without a repository
 
-    gen = sub.add_parser("generate", help="generate CRDs, models, examples and docs")
-    gen.add_argument("--schema", type=Path, help="provider schema JSON (skips obtaining it)")
-    gen.add_argument("--output", type=Path, help="output directory (default: the repository)")
-    gen.add_argument("--repo", type=Path, default=Path("."), help="provider repository")
-    gen.add_argument("--provider", help="which provider of a multi-provider schema file")
-    gen.add_argument(
-        "--trim-descriptions",
-        action="store_true",
-        help="leave field descriptions out of CRDs (smaller CRDs)",
-    )
-    gen.add_argument(
-        "--oversize",
-        choices=("shrink", "fail"),
-        default="shrink",
-        help="a CRD over the apiserver's size limit: drop its descriptions (default) or fail",
-    )
-    gen.add_argument("--no-models", action="store_true", help="skip the pydantic models")
-    gen.add_argument("--force", action="store_true", help="regenerate even if up to date")
-    gen.add_argument("--terraform-binary", help="tofu/terraform to obtain the schema with")
-    gen.add_argument(
-        "--docs",
-        type=Path,
-        help="the Terraform provider's Markdown docs (overrides `docs` of jetgen.yaml)",
-    )
-    gen.add_argument("--timings", action="store_true", help="print time per phase")
-    gen.set_defaults(run=run_generate)
-    return p
+    Run `jetgen COMMAND --help` for a command's options.
+    """
 
 
-def run_new(args: argparse.Namespace) -> int:
-    target = args.directory or Path(f"provider-{args.name}")
+# --- jetgen new ------------------------------------------------------------------------
+
+
+@cli.command(context_settings=CONTEXT, epilog=EXIT_CODES, short_help="Scaffold provider-NAME/.")
+@click.argument("name")
+@click.option("--source", help="Terraform provider source.  [default: NAME/NAME]")
+@click.option(
+    "--version",
+    default="",
+    help="Terraform provider version to pin (without it the image installs whatever"
+    " version is newest when it is built).",
+)
+@click.option("--group-suffix", default="jetgen.dev", show_default=True, help="API group suffix.")
+@click.option(
+    "--directory",
+    type=click.Path(path_type=Path),
+    help="Where to create the repository.  [default: provider-NAME]",
+)
+@click.option(
+    "--schema",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The provider's `tofu providers schema -json` output; stored as the"
+    " repository's schema.json.  [default: obtained with tofu when --version is given]",
+)
+@click.option("--terraform-binary", help="tofu/terraform to obtain the schema with.")
+def new(
+    name: str,
+    source: str | None,
+    version: str,
+    group_suffix: str,
+    directory: Path | None,
+    schema: Path | None,
+    terraform_binary: str | None,
+) -> None:
+    """Scaffold a provider repository provider-NAME/.
+
+    It holds jetgen.yaml, the config/ hooks package, a Makefile, pyproject.toml, a README
+    and a CI workflow.  The credentials in jetgen.yaml are proposed from the provider's
+    schema (its sensitive arguments and those named like a token, key, secret or
+    password), with the environment variables the provider documents.
+    """
+    from jetgen.generator import obtain, scaffold
+
+    source = source or f"{name}/{name}"
+    target = directory or Path(f"provider-{name}")
+    scaffold.check_name(name, target)
+    if not version:
+        _warn(
+            "no --version: jetgen.yaml pins no provider version, so the image installs"
+            " the newest one when it is built while the CRDs come from today's schema;"
+            " set `version` in jetgen.yaml before `jetgen generate`"
+        )
+    schema_text = _read_text(schema) if schema else None
+    if schema_text is None and version:
+        schema_text = _try_obtain(obtain, source, version, terraform_binary)
+    credentials = scaffold.propose_credentials(schema_text, source, str(schema or "schema"))
+    if schema_text is not None and not credentials:
+        _warn(f"{source}: its provider block has no credential-like argument; none proposed")
     scaffold.create(
         target,
-        name=args.name,
-        source=args.source or f"{args.name}/{args.name}",
-        version=args.version,
-        group_suffix=args.group_suffix,
+        name=name,
+        source=source,
+        version=version,
+        group_suffix=group_suffix,
+        credentials=credentials,
+        schema=schema_text,
+        jetgen=origin.origin(),
     )
-    print(f"created {target}: edit jetgen.yaml, then run `jetgen generate` inside it")
-    return 0
+    if schema_text is None:
+        _warn(
+            f"{target}/jetgen.yaml: credentials: none proposed (no schema); fill them in,"
+            " or run `jetgen new` again with --schema FILE"
+        )
+    click.echo(f"created {target}: edit jetgen.yaml, then run `jetgen generate` inside it")
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    repo = args.repo
+def _try_obtain(obtain: Any, source: str, version: str, binary: str | None) -> str | None:
+    """The schema at scaffolding time, for the credentials; a failure is only a warning."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="jetgen-new-") as tmp:
+        try:
+            return obtain.obtain(
+                source, version, Path(tmp) / obtain.SCHEMA_FILE, binary
+            ).read_text()
+        except obtain.ObtainError as exc:
+            _warn(f"schema of {source} {version} not obtained ({exc})")
+            return None
+
+
+def _read_text(path: Path) -> str:
+    from jetgen.generator.schema import SchemaError
+
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+# --- jetgen generate -------------------------------------------------------------------
+
+
+@cli.command(
+    context_settings=CONTEXT,
+    epilog=EXIT_CODES,
+    short_help="CRDs, models, examples, docs, package/, Dockerfile.",
+)
+@click.option(
+    "--schema",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Provider schema JSON (`tofu providers schema -json`).  In a repository it is"
+    " stored as schema.json, which later runs use.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output directory.  [default: the repository]",
+)
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    help="Provider repository.  [default: .]",
+)
+@click.option("--provider", help="Which provider of a multi-provider schema file.")
+@click.option(
+    "--docs",
+    type=click.Path(path_type=Path),
+    help="The Terraform provider's Markdown docs (overrides `docs` of jetgen.yaml).",
+)
+@click.option(
+    "--trim-descriptions", is_flag=True, help="Leave field descriptions out of CRDs (smaller)."
+)
+@click.option(
+    "--oversize",
+    type=click.Choice(["shrink", "fail"]),
+    default="shrink",
+    show_default=True,
+    help="A CRD over the apiserver's size limit: drop its descriptions, or fail.",
+)
+@click.option("--no-models", is_flag=True, help="Skip the pydantic models.")
+@click.option("--force", is_flag=True, help="Regenerate even if up to date.")
+@click.option("--terraform-binary", help="tofu/terraform to obtain the schema with.")
+@click.option("--timings", is_flag=True, help="Print the time of each phase.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print warnings and errors only (no progress or summary)."
+)
+def generate(**options: Any) -> None:
+    """Generate CRDs, models, examples, docs, package/ and the Dockerfile.
+
+    On a terminal it shows the phase and the count of kinds done; otherwise it prints one
+    summary line.  Warnings go to stderr.
+    """
+    _generate(**options)
+
+
+def _generate(
+    *,
+    schema: Path | None,
+    output: Path | None,
+    repo: Path,
+    provider: str | None,
+    docs: Path | None,
+    trim_descriptions: bool,
+    oversize: str,
+    no_models: bool,
+    force: bool,
+    terraform_binary: str | None,
+    timings: bool,
+    quiet: bool,
+) -> None:
+    from jetgen.generator import obtain, pipeline
+
     config_path = repo / config_mod.CONFIG_FILE
-    if config_path.exists():
+    in_repo = config_path.exists()
+    if in_repo:
         config = config_mod.load(config_path)
         _apply_hooks(config, repo, config_path)
-        schema_file = args.schema or repo / obtain.SCHEMA_FILE
-        if args.schema is None and not schema_file.exists():
-            obtain.obtain(config.source, config.version, schema_file, args.terraform_binary)
-        output = args.output or repo
-    elif args.schema is not None and args.output is not None:
+        stored = repo / obtain.SCHEMA_FILE
+        schema_file = schema or stored
+        if schema is None and not stored.exists():
+            _obtain_missing(obtain, config, stored, terraform_binary)
+        output = output or repo
+    elif schema is not None and output is not None:
         config = config_mod.ProviderConfiguration(name="")
         config_path = Path("(defaults)")
-        schema_file, output = args.schema, args.output
+        schema_file = schema
     else:
         raise config_mod.ConfigError(
             f"{config_path}: not found; run inside a repository made by `jetgen new`,"
             " or preview with --schema FILE --output DIR"
         )
-    if args.trim_descriptions:
+    if trim_descriptions:
         config.trim_descriptions = True
-    docs_dir = args.docs or _docs_dir(config.docs, repo, config_path)
-    result = pipeline.generate(
-        output,
-        schema_file,
-        config,
-        config_file=str(config_path),
-        provider=args.provider,
-        models=not args.no_models,
-        force=args.force,
-        dockerfile=config_path.exists(),  # the image builds the repository's package
-        docs_dir=docs_dir,
-        oversize=args.oversize,
-    )
+    docs_dir = docs or _docs_dir(config.docs, repo, config_path)
+    line = progress.Line(sys.stdout) if sys.stdout.isatty() and not quiet else None
+    try:
+        result = pipeline.generate(
+            output,
+            schema_file,
+            config,
+            config_file=str(config_path),
+            provider=provider,
+            models=not no_models,
+            force=force,
+            dockerfile=in_repo,  # the image builds the repository's package
+            docs_dir=docs_dir,
+            oversize=oversize,
+            progress=line or progress.silent,
+        )
+    finally:
+        if line is not None:
+            line.clear()
+    if in_repo and schema is not None:
+        _store_schema(schema, repo / obtain.SCHEMA_FILE)
     for warning in result.warnings:
-        print(f"jetgen: warning: {warning}", file=sys.stderr)
+        _warn(warning)
     for proposal in result.proposals:
         print(f"jetgen: proposed reference: {proposal}", file=sys.stderr)
+    if quiet:
+        return
+    click.echo(_summary(output, result, docs_dir))
+    if timings:
+        for phase, seconds in result.phases.items():
+            click.echo(f"  {phase:<14} {seconds:6.2f} s")
+
+
+def _summary(output: Path, result: Any, docs_dir: Path | None) -> str:
     if result.up_to_date:
-        print(f"{output}: up to date")
-    else:
-        print(f"{output}: {result.kinds} kinds, {result.files} files")
-    if docs_dir and not result.up_to_date:
-        print(
-            f"{output}: examples from {docs_dir}: {result.doc_examples} of {result.kinds}"
-            f" kinds, {result.doc_references} references resolved,"
+        return f"{output}: up to date"
+    text = f"{output}: {result.kinds} kinds, {result.files} files"
+    if docs_dir:
+        text += (
+            f"; examples from {docs_dir}: {result.doc_examples} of {result.kinds} kinds,"
+            f" {result.doc_references} references resolved,"
             f" {len(result.proposals)} references proposed"
         )
-    if args.timings:
-        for phase, seconds in result.phases.items():
-            print(f"  {phase:<14} {seconds:6.2f} s")
-    return 0
+    return text
+
+
+def _obtain_missing(obtain: Any, config: Any, stored: Path, binary: str | None) -> None:
+    """Obtain the repository's schema; a failure says both ways out, in one line."""
+    try:
+        obtain.obtain(config.source, config.version, stored, binary)
+    except obtain.ObtainError as exc:
+        pinned = f"{config.source} {config.version}".strip()
+        raise obtain.ObtainError(
+            f"{stored}: no schema, and {pinned} could not be installed ({exc}); either run"
+            " where tofu can install it (network access, or a provider mirror in"
+            " TF_CLI_CONFIG_FILE), or pass --schema FILE (its `tofu providers schema -json`"
+            " output), which is stored as schema.json"
+        ) from None
+
+
+def _store_schema(source: Path, stored: Path) -> None:
+    """Keep ``--schema FILE`` as the repository's schema.json (replaced atomically)."""
+    if stored.exists() and stored.resolve() == source.resolve():
+        return
+    if stored.exists() and stored.read_bytes() == source.read_bytes():
+        return
+    partial = stored.with_name(stored.name + ".tmp")
+    shutil.copyfile(source, partial)
+    os.replace(partial, stored)
+
+
+def _warn(message: str) -> None:
+    print(f"jetgen: warning: {message}", file=sys.stderr)
 
 
 def _docs_dir(setting: str | None, repo: Path, where: Path) -> Path | None:
@@ -189,6 +410,25 @@ def _apply_hooks(config: config_mod.ProviderConfiguration, repo: Path, where: Pa
         ) from exc
     finally:
         sys.path.remove(str(repo.resolve()))
+
+
+# --- jetgen wheel ----------------------------------------------------------------------
+
+
+@cli.command(
+    context_settings=CONTEXT, epilog=EXIT_CODES, short_help="A wheel of this jetgen, for images."
+)
+@click.argument(
+    "directory", type=click.Path(path_type=Path, file_okay=False), default=Path("build/wheels")
+)
+def wheel(directory: Path) -> None:
+    """Write a wheel of this jetgen into DIRECTORY (default build/wheels).
+
+    No package index serves jetgen, so a provider image installs it from this wheel:
+    `make image` runs this first and the Dockerfile installs from build/wheels.
+    """
+    built = origin.build_wheel(directory)
+    click.echo(f"wrote {built}")
 
 
 if __name__ == "__main__":

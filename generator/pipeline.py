@@ -29,6 +29,7 @@ from jetgen.generator import (
     yamltext,
 )
 from jetgen.generator import schema as schema_mod
+from jetgen.generator.progress import Report, silent
 from jetgen.runtime import config as config_mod
 from jetgen.runtime.config import ProviderConfiguration
 from jetgen.runtime.kinds import KINDS_FILE, ProviderInfo
@@ -68,6 +69,7 @@ def generate(
     dockerfile: bool = True,
     docs_dir: Path | None = None,
     oversize: str = "shrink",
+    progress: Report = silent,
 ) -> Result:
     """Generate everything for ``config`` from ``schema_file`` into ``root``.
 
@@ -76,7 +78,8 @@ def generate(
     provider's Markdown documentation, whose HCL examples become the examples.
     ``oversize``: what to do with a CRD over the apiserver's size limit, ``shrink`` (drop
     its descriptions, reported) or ``fail``; one still too large after shrinking always
-    fails."""
+    fails. ``progress`` hears each phase and, in the per-kind ones, the count of kinds
+    done."""
     result = Result()
     clock = _Clock(result.phases)
     raw = _read(schema_file)
@@ -86,12 +89,15 @@ def generate(
     if not force and writer.up_to_date(root, inputs):
         result.up_to_date = True
         return result
+    progress("parse schema")
     with clock("parse"):
         parsed = schema_mod.parse(
             schema_mod.decode(raw, str(schema_file)), str(schema_file), provider
         )
+    progress("build kinds")
     with clock("model"):
         info = model.build(parsed, config, config_file, str(schema_file))
+    progress("examples")
     with clock("docs examples"):
         read = docexamples.read(docs_dir) if docs_dir else None
         examples_of = examples.all_examples(info, read, parsed.name)
@@ -102,7 +108,10 @@ def generate(
     package = naming.package_name(info.name)
     notes = naming_notes(parsed, info, config)
     with clock("crds"):
-        crd_of = {k.terraform_type: crds.managed_crd(k, info) for k in info.kinds}
+        crd_of = {}
+        for done, k in enumerate(info.kinds, 1):
+            crd_of[k.terraform_type] = crds.managed_crd(k, info)
+            progress("CRDs", done, len(info.kinds))
         for type_name, crd in crd_of.items():
             note = fit_size(crd, oversize, f"{schema_file}: {_resource_path(parsed, type_name)}")
             if note:
@@ -113,10 +122,13 @@ def generate(
         run = pymodels.ModelRun(info, crd_of) if models and info.kinds else None
         try:
             with clock("write"):
+                progress("write CRDs and package")
                 write_crds(staging, documents)
                 write_packaging(staging, info, documents, dockerfile)
                 write_package(staging, info, package)
-                write_examples_and_docs(staging, info, examples_of, notes)
+                write_examples_and_docs(staging, info, examples_of, notes, progress)
+            if run is not None:
+                progress(f"pydantic models ({len(run.chunks)} datamodel-codegen processes)")
             with clock("models (wait)"):
                 if run is not None:
                     run.finish(staging.dir / package / "models")
@@ -125,6 +137,7 @@ def generate(
         finally:
             if run is not None:
                 run.close()
+        progress("format Python")
         with clock("format"):
             pymodels.format_python(staging.dir / package)
         with clock("commit"):
@@ -270,10 +283,12 @@ def write_examples_and_docs(
     info: ProviderInfo,
     examples_of: dict[str, examples.Example],
     notes: dict[str, list[str]],
+    progress: Report = silent,
 ) -> None:
     pages = []
     paths = kind_paths(info)
-    for kind in info.kinds:
+    for done, kind in enumerate(info.kinds, 1):
+        progress("examples and docs", done, len(info.kinds))
         manifest = examples_of[kind.terraform_type].manifest
         path = paths[kind.terraform_type]
         staging.write(f"examples/{path}.yaml", dump_yaml(manifest))

@@ -170,7 +170,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
     for key, value in data.items():
         name = _snake(key)
         if name not in fields:
-            known = ", ".join(sorted(fields))
+            known = ", ".join(sorted(_camel(f) for f in fields))  # as the file spells them
             raise ConfigError(f"{where}.{key}: unknown field (known: {known})")
         kwargs[name] = _convert(fields[name].type, value, f"{where}.{key}")
     try:
@@ -210,6 +210,12 @@ _NESTED.update(
         "Credential": Credential,
     }
 )
+
+
+def _camel(name: str) -> str:
+    """``hooks_module`` -> ``hooksModule``: a field's name as jetgen.yaml spells it."""
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def _snake(key: str) -> str:

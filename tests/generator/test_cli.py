@@ -223,9 +223,11 @@ def test_no_repository_and_no_schema(tmp_path):
 
 
 def test_new_then_generate_linode(tmp_path):
-    done = run("new", "linode", "--version", "2.37.0", cwd=tmp_path)
+    # The linode provider binary is not obtainable here: its schema comes as a file.
+    done = run("new", "linode", "--version", "2.37.0", "--schema", str(LINODE), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     repo = tmp_path / "provider-linode"
+    assert (repo / "schema.json").read_bytes() == LINODE.read_bytes()
     config = yaml.safe_load((repo / "jetgen.yaml").read_text())
     assert config["source"] == "linode/linode" and config["version"] == "2.37.0"
     assert config["hooksModule"] == "config"
@@ -238,8 +240,6 @@ def test_new_then_generate_linode(tmp_path):
         ".github/workflows/ci.yml",
     ):
         assert (repo / name).is_file(), name
-    # The linode provider binary is not obtainable here: put its schema in the cache.
-    (repo / "schema.json").write_bytes(LINODE.read_bytes())
     # A hook adds a connection detail; the generated docs and kinds.json must show it.
     (repo / "config/__init__.py").write_text(
         "from jetgen.runtime.config import ConnectionDetail\n\n\n"
@@ -253,7 +253,7 @@ def test_new_then_generate_linode(tmp_path):
     info = ProviderInfo.load(repo / "linode_provider/kinds.json")
     cluster = next(k for k in info.kinds if k.terraform_type == "linode_lke_cluster")
     assert cluster.connection_details[0].key == "kubeconfig"
-    assert info.hooks_module == "config" and info.credentials[0].env == "LINODE_TOKEN"
+    assert info.hooks_module == "config" and info.credentials[-1].argument == "token"
     assert info.source == "linode/linode" and info.version == "2.37.0"
     # The image recipe belongs to the repository's generated files.
     assert "linode/linode" in (repo / "Dockerfile").read_text()

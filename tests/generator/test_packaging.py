@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,9 @@ def info_for(config: ProviderConfiguration):
 def repo(tmp_path_factory) -> Path:
     """A provider repository (``jetgen new`` + the every-shape schema), generated."""
     base = tmp_path_factory.mktemp("packaging")
-    assert cli.main(["new", "shapes", "--version", "1.2.3", "--directory", str(base / "r")]) == 0
+    args = ["--version", "1.2.3", "--directory", str(base / "r"), "--schema", str(EVERY_SHAPE)]
+    assert cli.main(["new", "shapes", *args]) == 0
     repo = base / "r"
-    shutil.copy(EVERY_SHAPE, repo / "schema.json")
     assert cli.main(["generate", "--repo", str(repo), "--no-models"]) == 0
     return repo
 
@@ -362,5 +361,15 @@ def test_makefile_targets(repo):
     )
     assert done.returncode == 0, done.stderr
     assert "docker build -t provider-shapes:latest ." in done.stdout
+    assert "jetgen wheel build/wheels" in done.stdout  # the image installs jetgen from it
     assert "python3 -m shapes_provider" in done.stdout
     assert "kubectl kustomize build/manifests > build/install.yaml" in done.stdout
+
+
+def test_makefile_help_lists_every_target(repo):
+    done = subprocess.run(
+        ["make", "-s", "-C", str(repo), "help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    listed = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert listed == ["generate", "test", "wheels", "image", "manifests", "run"]
