@@ -223,12 +223,12 @@ def _read_text(path: Path) -> str:
 )
 @click.option(
     "--output",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),  # a file there is the writer's one-line error
     help="Output directory.  [default: the repository]",
 )
 @click.option(
     "--repo",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),
     default=Path("."),
     help="Provider repository.  [default: .]",
 )
