@@ -387,6 +387,8 @@ def parse(document: Any, filename: str, provider: str | None = None) -> Provider
         )
     schemas = reader.mapping(root.get("provider_schemas"), "$.provider_schemas")
     source = _choose_provider(reader, sorted(schemas), provider)
+    if _SURROGATE.search(source) or not source.strip("/"):
+        raise reader.fail(child("$.provider_schemas", source), "not a provider source address")
     return reader.provider(source, schemas[source], child("$.provider_schemas", source))
 
 

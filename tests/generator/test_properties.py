@@ -79,8 +79,22 @@ def check_output(out: Path) -> list[dict[str, Any]]:
     return found
 
 
+def progress() -> None:
+    """A long run writes its counts as it goes (JETGEN_HYPOTHESIS_PROGRESS=FILE)."""
+    target = os.environ.get("JETGEN_HYPOTHESIS_PROGRESS")
+    if target:
+        Path(target).write_text(json.dumps(dict(COUNTS), sort_keys=True) + "\n")
+
+
 def check(schema_text: str, determinism: bool = True) -> tuple[int, list[dict[str, Any]]]:
     """Run one input through every property; returns (status, CRDs written)."""
+    try:
+        return _check(schema_text, determinism)
+    finally:
+        progress()
+
+
+def _check(schema_text: str, determinism: bool) -> tuple[int, list[dict[str, Any]]]:
     with tempfile.TemporaryDirectory(prefix="jetgen-prop-") as tmp:
         work = Path(tmp)
         status, stderr, out = run_generate(schema_text, work)
