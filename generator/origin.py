@@ -83,6 +83,11 @@ def missing_extra() -> str | None:
 def install_hint() -> str:
     """How to install the generator extra, in the form that works for this installation."""
     here = origin()
+    if here.url is None:  # from a wheel or an index: no place pip remembers
+        return (
+            f"pip install '{DIST}[{EXTRA}] @ git+<jetgen's git URL>', or from a checkout"
+            f" pip install './jetgen[{EXTRA}]'"
+        )
     return f"pip install '{here.requirement(EXTRA)}'"
 
 

@@ -87,6 +87,12 @@ def test_install_hint_follows_the_origin():
     assert origin.Origin(url=None).requirement() == "jetgen"
 
 
+def test_install_hint_without_an_origin_names_both_forms(monkeypatch):
+    monkeypatch.setattr(origin, "origin", lambda: origin.Origin(url=None))
+    hint = origin.install_hint()
+    assert "jetgen[generator] @ git+" in hint and "pip install './jetgen[generator]'" in hint
+
+
 def test_unknown_key_hint_names_camel_case_keys(tmp_path):
     (tmp_path / "jetgen.yaml").write_text("name: shapes\nhooks_modul: x\n")
     done = run("generate", "--schema", str(EVERY_SHAPE), cwd=tmp_path)
