@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_SCHEMA = Path("/work/shared/schemas/aws-4.15.1.json")
+# The shared folder sits next to the repository (../shared), never at a fixed machine path.
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "aws-4.15.1.json"
 
 
 def tree_rss(root_pid: int) -> int:

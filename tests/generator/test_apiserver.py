@@ -1,6 +1,7 @@
 """Generated CRDs and examples on a real kube-apiserver (the test bed's control plane).
 
-For every real schema in /work/shared/schemas and the hand-written every-shape schema:
+For every real schema in ../shared/schemas (next to the repository) and the hand-written
+every-shape schema:
 all CRDs are accepted and become Established, and every example passes a server-side
 dry-run create.  The every-shape kinds are also created for real, to check that values
 of every shape survive the apiserver (pruning, CEL rules, empty marker objects).
