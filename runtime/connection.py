@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jetgen.runtime import kube, state, transforms
+from jetgen.runtime import kube, names, state, transforms
 from jetgen.runtime.config import ConnectionDetail
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,12 @@ def target(body: dict[str, Any]) -> tuple[str, str] | None:
     name = ref.get("name")
     if not name:
         return None
-    namespace = body["metadata"].get("namespace") or ref.get("namespace")
+    at = "spec.writeConnectionSecretToRef"
+    names.object_name(f"{at}.name", name)
+    # A namespaced MR writes into its own namespace only; a cluster-scoped one names it.
+    namespace = names.own_namespace(
+        f"{at}.namespace", ref.get("namespace"), body["metadata"].get("namespace")
+    )
     if not namespace:
         raise ConnectionDetailError("writeConnectionSecretToRef.namespace is required")
     return namespace, name

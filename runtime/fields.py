@@ -35,6 +35,7 @@ class SecretRefUse:
     name: str
     key: str
     namespace: str | None = None
+    ref_field: str = ""  # the JSON name of the SecretRef field itself (for messages)
 
 
 # --- CR -> Terraform -------------------------------------------------------------------
@@ -60,6 +61,7 @@ def _collect_in_object(
                         name=str(ref.get("name", "")),
                         key=str(ref.get("key", "")),
                         namespace=ref.get("namespace"),
+                        ref_field=field.secret_ref,
                     )
                 )
             continue

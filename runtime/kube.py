@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
+import yarl
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -46,17 +47,30 @@ def object_path(
     name: str | None = None,
     subresource: str | None = None,
 ) -> str:
-    """``/apis/<group>/<version>/namespaces/<ns>/<plural>/<name>/<sub>`` (``/api/v1`` core)."""
+    """``/apis/<group>/<version>/namespaces/<ns>/<plural>/<name>/<sub>`` (``/api/v1`` core).
+
+    Every segment is percent-encoded with nothing kept safe, so a ``/`` in a name cannot
+    add a segment; ``.`` and ``..`` (which URL normalisation would fold into the parent)
+    and empty segments are refused.  Names are checked against their rules before they
+    get here (:mod:`jetgen.runtime.names`); this is the last line, not the first.
+    """
     base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
     parts = [base]
-    if namespace:
-        parts.append(f"namespaces/{quote(namespace)}")
-    parts.append(plural)
-    if name:
-        parts.append(quote(name))
-    if subresource:
-        parts.append(subresource)
+    if namespace is not None:
+        parts += ["namespaces", segment(namespace)]
+    parts.append(segment(plural))
+    if name is not None:
+        parts.append(segment(name))
+    if subresource is not None:
+        parts.append(segment(subresource))
     return "/".join(parts)
+
+
+def segment(value: str) -> str:
+    """One URL path segment, fully encoded; raises ValueError for ``''``, ``.``, ``..``."""
+    if not isinstance(value, str) or value in ("", ".", ".."):
+        raise ValueError(f"not a usable path segment: {value!r}")
+    return quote(value, safe="")
 
 
 def secret_path(namespace: str, name: str | None = None) -> str:
@@ -125,8 +139,10 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body)
+        # encoded=True: the path is already percent-encoded segment by segment; left to
+        # itself yarl would decode %2E and fold '..' segments, undoing that.
         async with self._session.request(
-            method, url, data=data, headers=headers, ssl=self._ssl
+            method, yarl.URL(url, encoded=True), data=data, headers=headers, ssl=self._ssl
         ) as response:
             text = await response.text()
             if response.status >= 400:

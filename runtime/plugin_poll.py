@@ -34,15 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jetgen.runtime import plugin_plan, terraform
+from jetgen.runtime import literal, plugin_plan, terraform
 from jetgen.runtime.plugin_client import ProviderProcess
 
 logger = logging.getLogger(__name__)
 
 UNCHANGED, GONE, DRIFT = "unchanged", "gone", "drift"
-
-# Terraform's JSON syntax evaluates "${...}" and "%{...}" in strings; we do not.
-_TEMPLATE_MARKERS = ("${", "%{")
 
 
 class PollUnsupported(Exception):
@@ -88,8 +85,9 @@ def fingerprint(config: Mapping[str, Any], env: Mapping[str, str]) -> str:
 
 
 def provider_config(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """The provider block of ``main.tf.json``, credential variables filled in from ``env``
-    (they travel as ``TF_VAR_*``; see ``terraform.render_main``)."""
+    """The provider block as the provider sees it: credential variables filled in from
+    ``env`` (they travel as ``TF_VAR_*``; see ``terraform.render_main``), every other value
+    unescaped back to the literal the user wrote (see :mod:`jetgen.runtime.literal`)."""
     (block,) = (config.get("provider") or {None: {}}).values()
     out: dict[str, Any] = {}
     for name, value in (block or {}).items():
@@ -98,29 +96,27 @@ def provider_config(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[s
             value = env.get(terraform.credential_env_name(name))
             if value is None:
                 raise PollUnsupported(f"credential variable for provider argument {name} unset")
-        elif _has_template(value):
-            raise PollUnsupported("provider block uses template syntax")
+        else:
+            value = _literal(value, "provider block")
         out[name] = value
     return out
 
 
 def resource_config(config: Mapping[str, Any], type_name: str) -> tuple[dict[str, Any], list[str]]:
-    """The resource's arguments in ``main.tf.json`` and its ``ignore_changes`` names."""
+    """The resource's arguments as the provider sees them (unescaped literals) and its
+    ``ignore_changes`` names."""
     arguments = dict(config["resource"][type_name][terraform.RESOURCE_NAME])
     lifecycle = arguments.pop("lifecycle", None) or {}
-    if _has_template(arguments):
-        raise PollUnsupported("resource arguments use template syntax")
-    return arguments, list(lifecycle.get("ignore_changes") or [])
+    return _literal(arguments, "resource arguments"), list(lifecycle.get("ignore_changes") or [])
 
 
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return any(marker in value for marker in _TEMPLATE_MARKERS)
-    if isinstance(value, dict):
-        return any(_has_template(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    return False
+def _literal(value: Any, where: str) -> Any:
+    try:
+        return literal.unescape(value)
+    except literal.Interpolation:
+        # Only the runtime writes interpolations, and only credential variables; anything
+        # else is beyond what the fast path evaluates.
+        raise PollUnsupported(f"{where} uses template syntax") from None
 
 
 def json_blocks(block: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

@@ -170,6 +170,7 @@ class Reconciler:
             return decision
         await self._note_request(mr, memory)
         await self.rt.prepare()
+        connection.target(mr.body)  # its name is checked before anything is created
         desired = await self.renderer.desire(mr)
         memory.desired = desired
         wd = await self._workdir(mr, memory, desired)

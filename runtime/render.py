@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jetgen.runtime import fields, kube, terraform, transforms
+from jetgen.runtime import fields, kube, names, terraform, transforms
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
 
 INJECTED_IDENTITY = "InjectedIdentity"
+# The kinds a providerConfigRef may name (a Crossplane v1 style provider has only the first).
+CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
 
 
 @dataclass
@@ -51,9 +53,8 @@ class Renderer:
         for_provider = await self._resolve_references(mr, mr.for_provider, known)
         init_provider = mr.init_provider
         merged = fields.merge_init_provider(for_provider, init_provider)
-        secret_values = await self._secret_values(
-            mr, fields.collect_secret_refs(self.kind.fields, merged), mr.namespace
-        )
+        refs = fields.collect_secret_refs(self.kind.fields, merged)
+        secret_values = await self._secret_values(mr, refs, mr.namespace, "spec.forProvider")
         arguments = fields.to_terraform(self.kind.fields, merged, secret_values)
         info = self.info
         config = terraform.render_main(
@@ -71,8 +72,11 @@ class Renderer:
         """Provider block arguments, credential arguments and environment from the config."""
         info = self.info
         ref = mr.spec.get("providerConfigRef") or {}
-        name = ref.get("name") or "default"
+        name = names.object_name("spec.providerConfigRef.name", ref.get("name") or "default")
         kind = ref.get("kind") or "ProviderConfig"
+        kinds = ("ProviderConfig",) if info.scope == "Cluster" else CONFIG_KINDS
+        if kind not in kinds:
+            raise names.InvalidName(f"spec.providerConfigRef.kind: {kind!r} is not one of {kinds}")
         api = f"{info.config_group}/{info.config_version}"
         if kind == "ClusterProviderConfig":
             path, config_ns = kube.object_path(api, "clusterproviderconfigs", None, name), None
@@ -130,7 +134,7 @@ class Renderer:
         if not provider_fields:
             return dict(configuration)
         refs = fields.collect_secret_refs(provider_fields, configuration)
-        secrets = await self._secret_values(mr, refs, namespace)
+        secrets = await self._secret_values(mr, refs, namespace, "spec.configuration")
         return fields.to_terraform(provider_fields, configuration, secrets)
 
     async def _credentials(
@@ -149,13 +153,18 @@ class Renderer:
         if not self.info.credentials or credentials.get("source", "Secret") != "Secret":
             return {}
         ref = credentials.get("secretRef") or {}
-        secret_ns = ref.get("namespace") or namespace
+        where = f"{kind} {name!r} spec.credentials.secretRef"
+        # A namespaced ProviderConfig reads Secrets of its own namespace only.
+        secret_ns = names.own_namespace(f"{where}.namespace", ref.get("namespace"), namespace)
         if not ref.get("name") or not secret_ns:
             raise ReconcileError(f"{kind} {name!r}: credentials.secretRef needs name and namespace")
-        data = await self._secret(secret_ns, ref["name"], f"credentials of {kind} {name!r}")
+        secret_name = names.object_name(f"{where}.name", ref["name"])
+        key = ref.get("key")
+        if key:
+            names.secret_key(f"{where}.key", key)
+        data = await self._secret(secret_ns, secret_name, f"credentials of {kind} {name!r}")
         for value in data.values():
             mr.secrets.add(value)
-        key = ref.get("key")
         if not key:
             return data
         if key not in data:
@@ -172,14 +181,23 @@ class Renderer:
         return values
 
     async def _secret_values(
-        self, mr: ManagedResource, refs: list[fields.SecretRefUse], namespace: str | None
+        self,
+        mr: ManagedResource,
+        refs: list[fields.SecretRefUse],
+        namespace: str | None,
+        where: str,
     ) -> dict[Any, str]:
+        """The values ``<field>SecretRef``s name; ``namespace`` is the only one a namespaced
+        object (MR or ProviderConfig) may read, None for cluster-scoped ones."""
         values: dict[Any, str] = {}
         for ref in refs:
-            secret_ns = ref.namespace or namespace
+            field_name = ".".join(map(str, (*ref.path[:-1], ref.ref_field or ref.path[-1])))
+            at = f"{where}.{field_name}"
+            secret_ns = names.own_namespace(f"{at}.namespace", ref.namespace, namespace)
             if not ref.name or not ref.key or not secret_ns:
-                field_name = ".".join(map(str, ref.path))
                 raise ReconcileError(f"SecretRef of {field_name} needs name, key and namespace")
+            names.object_name(f"{at}.name", ref.name)
+            names.secret_key(f"{at}.key", ref.key)
             data = await self._secret(secret_ns, ref.name, "referenced")
             if ref.key not in data:
                 raise ReconcileError(f"Secret {secret_ns}/{ref.name} has no key {ref.key!r}")
@@ -203,16 +221,20 @@ class Renderer:
             if json_path is None:
                 continue
             leaf, leaf_field = json_path[-1]
+            # The generator records the Ref/Selector names; fall back to the convention.
+            ref_name = leaf_field.ref or f"{leaf}Ref"
+            selector_name = leaf_field.selector or f"{leaf}Selector"
+            prefix = ".".join(["spec.forProvider", *(j for j, _ in json_path[:-1])])
             for container, known_value in _containers(for_provider, json_path, known):
-                # The generator records the Ref/Selector names; fall back to the convention.
-                by_name = container.get(leaf_field.ref or f"{leaf}Ref") or {}
-                selector = container.get(leaf_field.selector or f"{leaf}Selector") or {}
+                by_name = container.get(ref_name) or {}
+                selector = container.get(selector_name) or {}
                 if container.get(leaf) is not None or not (by_name or selector):
                     continue
                 target = self._kind_named(reference.kind, reference.group)
+                at = (f"{prefix}.{ref_name}", f"{prefix}.{selector_name}")
                 try:
                     value = await self._referenced_value(
-                        mr, target, reference.value_from, by_name, selector
+                        mr, target, reference.value_from, by_name, selector, at
                     )
                 except ReconcileError:
                     if known_value is None:
@@ -222,15 +244,31 @@ class Renderer:
         return for_provider
 
     async def _referenced_value(
-        self, mr: ManagedResource, target: Kind, value_from: str, by_name: dict, selector: dict
+        self,
+        mr: ManagedResource,
+        target: Kind,
+        value_from: str,
+        by_name: dict,
+        selector: dict,
+        at: tuple[str, str],
     ) -> Any:
-        namespace = mr.namespace if target.scope == "Namespaced" else None
+        # No kind opts in to cross-namespace references: a namespaced MR reaches only its
+        # own namespace, so a namespace given on a reference must be that one.
+        ref_at, selector_at = at
+        given_at = ref_at if by_name else selector_at
+        given = (by_name or selector).get("namespace")
+        own = names.own_namespace(f"{given_at}.namespace", given, mr.namespace)
+        namespace = own if target.scope == "Namespaced" else None
         if by_name.get("name"):
-            path = kube.object_path(target.api_version, target.plural, namespace, by_name["name"])
-            obj = await self.kube.get(path)
-            label = by_name["name"]
+            name = names.object_name(f"{ref_at}.name", by_name["name"])
+            obj = await self.kube.get(
+                kube.object_path(target.api_version, target.plural, namespace, name)
+            )
+            label = name
         else:
-            labels = selector.get("matchLabels") or {}
+            labels = names.match_labels(
+                f"{selector_at}.matchLabels", selector.get("matchLabels") or {}
+            )
             query = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
             items = await self.kube.list(
                 kube.object_path(target.api_version, target.plural, namespace), query

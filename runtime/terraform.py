@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from jetgen.runtime import literal
+
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "main.tf.json"
@@ -95,13 +97,15 @@ def render_main(
     requirement: dict[str, Any] = {"source": source}
     if version:
         requirement["version"] = version
-    provider = dict(provider_arguments or {})
+    # Everything from a spec or ProviderConfig is data: escaped so Terraform evaluates none
+    # of it.  Only the credential variables below are interpolations, and they are ours.
+    provider = literal.escape(dict(provider_arguments or {}))
     variables: dict[str, Any] = {}
     for name in credential_arguments:
         var = CREDENTIAL_VAR_PREFIX + name
         variables[var] = {"type": "string", "sensitive": True}
         provider[name] = f"${{var.{var}}}"
-    resource = dict(arguments)
+    resource = literal.escape(dict(arguments))
     resource["lifecycle"] = {"prevent_destroy": False}
     if ignore_changes:
         resource["lifecycle"]["ignore_changes"] = sorted(ignore_changes)

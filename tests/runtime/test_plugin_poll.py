@@ -88,13 +88,22 @@ def test_provider_config_without_a_provider_block():
     assert plugin_poll.provider_config(config, {}) == {}
 
 
-def test_template_syntax_is_left_to_terraform():
+def test_the_provider_sees_literals_and_real_templates_are_left_to_terraform():
+    # render_main escapes every value, so the poll gets back exactly what the spec said.
+    config = main_tf(arguments={"name": "${var.x}", "tags": [{"a": "%{ if x }"}]})
+    assert plugin_poll.resource_config(config, "x_thing")[0] == {
+        "name": "${var.x}",
+        "tags": [{"a": "%{ if x }"}],
+    }
+    config = main_tf(provider_arguments={"r": "${path.cwd}"})
+    assert plugin_poll.provider_config(config, {}) == {"r": "${path.cwd}"}
+    # A main.tf.json with a real interpolation is not the runtime's: the CLI decides.
+    config["resource"]["x_thing"]["this"]["name"] = "${var.x}"
     with pytest.raises(PollUnsupported):
-        plugin_poll.resource_config(main_tf(arguments={"name": "${var.x}"}), "x_thing")
+        plugin_poll.resource_config(config, "x_thing")
+    config["provider"]["x"]["r"] = "%{ if x }"
     with pytest.raises(PollUnsupported):
-        plugin_poll.resource_config(main_tf(arguments={"tags": [{"a": "%{ if x }"}]}), "x_thing")
-    with pytest.raises(PollUnsupported):
-        plugin_poll.provider_config(main_tf(provider_arguments={"r": "${path.cwd}"}), {})
+        plugin_poll.provider_config(config, {})
 
 
 def test_resource_config_drops_lifecycle_and_returns_ignored_names():
