@@ -26,6 +26,7 @@ from typing import Any
 
 from jetgen.generator import naming
 from jetgen.generator.model import find
+from jetgen.runtime import names
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 # etcd refuses values over 1.5 MiB (its default request limit) and the apiserver bodies
@@ -208,7 +209,7 @@ def provider_config_ref(namespaced: bool) -> dict[str, Any]:
             "type": "object",
             "description": "The ProviderConfig to use.",
             "default": {"name": "default"},
-            "properties": {"name": {"type": "string"}},
+            "properties": {"name": name_schema(names.OBJECT_NAME)},
             "required": ["name"],
         }
     return {
@@ -217,7 +218,7 @@ def provider_config_ref(namespaced: bool) -> dict[str, Any]:
         "default": {"kind": "ClusterProviderConfig", "name": "default"},
         "properties": {
             "kind": {"type": "string", "enum": ["ProviderConfig", "ClusterProviderConfig"]},
-            "name": {"type": "string"},
+            "name": name_schema(names.OBJECT_NAME),
         },
         "required": ["kind", "name"],
     }
@@ -426,34 +427,65 @@ def field_schema(f: Field, view: View) -> dict[str, Any] | None:
     return schema
 
 
+# --- names ---------------------------------------------------------------------------
+# Every name a user writes becomes a request path, a selector or a Secret key: the CRD
+# holds it to Kubernetes' rule (jetgen.runtime.names, which the runtime checks again), so
+# the apiserver refuses a bad one with a message naming the field.
+
+SELECTOR_MAX_LABELS = 32
+
+
+def name_schema(rule: names.Rule, description: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": rule.max_length}
+    if rule is not names.LABEL_VALUE:
+        schema["minLength"] = 1
+    schema["pattern"] = rule.pattern
+    if description:
+        schema["description"] = description
+    return schema
+
+
 def reference_schema(description: str) -> dict[str, Any]:
     return {
         "type": "object",
         "description": description,
-        "properties": {"name": {"type": "string"}},
+        "properties": {"name": name_schema(names.OBJECT_NAME)},
         "required": ["name"],
     }
 
 
 def selector_schema(description: str) -> dict[str, Any]:
+    # OpenAPI has no rule for map keys that Kubernetes accepts, so CEL checks them; the
+    # bounds on their number and length keep the rule's cost small.
+    key = names.LABEL_KEY
+    labels = {
+        "type": "object",
+        "maxProperties": SELECTOR_MAX_LABELS,
+        "additionalProperties": name_schema(names.LABEL_VALUE),
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.all(k, size(k) <= {key.max_length} && k.matches('{key.pattern}'))",
+                "message": "keys must be label keys (an optional DNS subdomain prefix and '/',"
+                " then at most 63 letters, digits, '-', '_' and '.')",
+            }
+        ],
+    }
     return {
         "type": "object",
         "description": description,
-        "properties": {
-            "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}
-        },
+        "properties": {"matchLabels": labels},
     }
 
 
 def secret_ref_schema(description: str, with_key: bool, with_namespace: bool) -> dict[str, Any]:
     """A reference to a Secret (and key); cluster-scoped objects must name its namespace."""
-    props = {"name": {"type": "string", "description": "Name of the Secret."}}
+    props = {"name": name_schema(names.OBJECT_NAME, "Name of the Secret.")}
     required = ["name"]
     if with_key:
-        props["key"] = {"type": "string", "description": "Key in the Secret."}
+        props["key"] = name_schema(names.SECRET_KEY, "Key in the Secret.")
         required.append("key")
     if with_namespace:
-        props["namespace"] = {"type": "string", "description": "Namespace of the Secret."}
+        props["namespace"] = name_schema(names.NAMESPACE, "Namespace of the Secret.")
         required.append("namespace")
     return {
         "type": "object",

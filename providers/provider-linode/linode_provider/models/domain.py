@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class DomainGroup(RootModel[Any]):
     root: Any = Field(..., title="DomainGroup")
+
+
+class DomainIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class RecordInitParameters(BaseModel):
@@ -22,7 +29,7 @@ class RecordInitParameters(BaseModel):
     """
     Sets domainId from another object.
     """
-    domainIdSelector: field_common.LabelSelector | None = None
+    domainIdSelector: DomainIdSelectorParameters | None = None
     """
     Selects the object domainId is taken from by labels.
     """
@@ -125,7 +132,7 @@ class RecordParameters(BaseModel):
     """
     Sets domainId from another object.
     """
-    domainIdSelector: field_common.LabelSelector | None = None
+    domainIdSelector: DomainIdSelectorParameters | None = None
     """
     Selects the object domainId is taken from by labels.
     """

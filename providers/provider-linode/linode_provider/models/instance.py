@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -90,6 +90,13 @@ class DeviceParameters(BaseModel):
     """
 
 
+class DiskIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+
+
 class HelpersParameters(BaseModel):
     devtmpfsAutomount: bool | None = None
     """
@@ -126,7 +133,7 @@ class IPInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -153,7 +160,7 @@ class IPParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -233,7 +240,7 @@ class SdaParameters(BaseModel):
     """
     Sets diskId from another object.
     """
-    diskIdSelector: field_common.LabelSelector | None = None
+    diskIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object diskId is taken from by labels.
     """
@@ -245,7 +252,7 @@ class SdaParameters(BaseModel):
     """
     Sets volumeId from another object.
     """
-    volumeIdSelector: field_common.LabelSelector | None = None
+    volumeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object volumeId is taken from by labels.
     """
@@ -264,7 +271,7 @@ class SharedIPsInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -298,7 +305,7 @@ class SharedIPsParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -924,7 +931,7 @@ class DiskInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -948,7 +955,7 @@ class DiskInitParameters(BaseModel):
     """
     Sets stackscriptId from another object.
     """
-    stackscriptIdSelector: field_common.LabelSelector | None = None
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object stackscriptId is taken from by labels.
     """
@@ -1040,7 +1047,7 @@ class DiskParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -1064,7 +1071,7 @@ class DiskParameters(BaseModel):
     """
     Sets stackscriptId from another object.
     """
-    stackscriptIdSelector: field_common.LabelSelector | None = None
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object stackscriptId is taken from by labels.
     """
@@ -1405,7 +1412,7 @@ class ConfigInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -1524,7 +1531,7 @@ class ConfigParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class Ipv6Group(RootModel[Any]):
     root: Any = Field(..., title="Ipv6Group")
+
+
+class LinodeIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class RangeInitParameters(BaseModel):
@@ -22,7 +29,7 @@ class RangeInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -80,7 +87,7 @@ class RangeParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -55,6 +55,13 @@ class AutoscalerParameters2(BaseModel):
     """
     The minimum number of nodes to automatically scale to.
     """
+
+
+class ClusterIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class NodesObservation(BaseModel):
@@ -135,7 +142,7 @@ class NodePoolInitParameters(BaseModel):
     """
     Sets clusterId from another object.
     """
-    clusterIdSelector: field_common.LabelSelector | None = None
+    clusterIdSelector: ClusterIdSelectorParameters | None = None
     """
     Selects the object clusterId is taken from by labels.
     """
@@ -255,7 +262,7 @@ class NodePoolParameters(BaseModel):
     """
     Sets clusterId from another object.
     """
-    clusterIdSelector: field_common.LabelSelector | None = None
+    clusterIdSelector: ClusterIdSelectorParameters | None = None
     """
     Selects the object clusterId is taken from by labels.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -81,83 +81,11 @@ class IPAssignmentStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class IPInitParameters(BaseModel):
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for. Required when reserved is false or not set.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    region: str | None = None
-    """
-    The region for the reserved IPv4 address. Required when reserved is true and linode_id is not set.
-    """
-    reserved: bool | None = None
-    """
-    Whether the IPv4 address should be reserved.
-    """
-    type: str | None = None
-    """
-    The type of IP address (ipv4).
-    """
-
-
-class IPParameters(BaseModel):
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for. Required when reserved is false or not set.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    region: str | None = None
-    """
-    The region for the reserved IPv4 address. Required when reserved is true and linode_id is not set.
-    """
-    reserved: bool | None = None
-    """
-    Whether the IPv4 address should be reserved.
-    """
-    type: str | None = None
-    """
-    The type of IP address (ipv4).
-    """
-
-
-class IPSpec(BaseModel):
-    forProvider: IPParameters
-    initProvider: IPInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
+class LinodeIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class VpcNat11Observation(BaseModel):
@@ -176,6 +104,37 @@ class IPAssignment(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: IPAssignmentSpec
     status: IPAssignmentStatus | None = None
+
+
+class IPInitParameters(BaseModel):
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for. Required when reserved is false or not set.
+    """
+    linodeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    region: str | None = None
+    """
+    The region for the reserved IPv4 address. Required when reserved is true and linode_id is not set.
+    """
+    reserved: bool | None = None
+    """
+    Whether the IPv4 address should be reserved.
+    """
+    type: str | None = None
+    """
+    The type of IP address (ipv4).
+    """
 
 
 class IPObservation(BaseModel):
@@ -226,6 +185,54 @@ class IPObservation(BaseModel):
     vpcNat11: VpcNat11Observation | None = None
     """
     Contains information about the NAT 1:1 mapping of a public IP address to a VPC subnet.
+    """
+
+
+class IPParameters(BaseModel):
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for. Required when reserved is false or not set.
+    """
+    linodeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    region: str | None = None
+    """
+    The region for the reserved IPv4 address. Required when reserved is true and linode_id is not set.
+    """
+    reserved: bool | None = None
+    """
+    Whether the IPv4 address should be reserved.
+    """
+    type: str | None = None
+    """
+    The type of IP address (ipv4).
+    """
+
+
+class IPSpec(BaseModel):
+    forProvider: IPParameters
+    initProvider: IPInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
     """
 
 

@@ -4,41 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class PlacementGroup2(RootModel[Any]):
     root: Any = Field(..., title="PlacementGroup2")
-
-
-class AssignmentInitParameters(BaseModel):
-    compliantOnly: bool | None = None
-    linodeId: float | None = None
-    """
-    A set of Linode IDs to assign to the Placement Group.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    placementGroupId: float | None = None
-    """
-    The ID of the Placement Group for this assignment.
-    """
-    placementGroupIdRef: field_common.ObjectReference | None = None
-    """
-    Sets placementGroupId from another object.
-    """
-    placementGroupIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object placementGroupId is taken from by labels.
-    """
 
 
 class AssignmentObservation(BaseModel):
@@ -57,51 +29,6 @@ class AssignmentObservation(BaseModel):
     """
 
 
-class AssignmentParameters(BaseModel):
-    compliantOnly: bool | None = None
-    linodeId: float | None = None
-    """
-    A set of Linode IDs to assign to the Placement Group.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    placementGroupId: float | None = None
-    """
-    The ID of the Placement Group for this assignment.
-    """
-    placementGroupIdRef: field_common.ObjectReference | None = None
-    """
-    Sets placementGroupId from another object.
-    """
-    placementGroupIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object placementGroupId is taken from by labels.
-    """
-
-
-class AssignmentSpec(BaseModel):
-    forProvider: AssignmentParameters
-    initProvider: AssignmentInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class AssignmentStatus(BaseModel):
     atProvider: AssignmentObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -113,6 +40,13 @@ class AssignmentStatus(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
+
+
+class LinodeIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class MembersObservation(BaseModel):
@@ -219,16 +153,77 @@ class PlacementGroupStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class Assignment(BaseModel):
+class AssignmentInitParameters(BaseModel):
+    compliantOnly: bool | None = None
+    linodeId: float | None = None
     """
-    Assignment manages a linode_placement_group_assignment.
+    A set of Linode IDs to assign to the Placement Group.
+    """
+    linodeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    placementGroupId: float | None = None
+    """
+    The ID of the Placement Group for this assignment.
+    """
+    placementGroupIdRef: field_common.ObjectReference | None = None
+    """
+    Sets placementGroupId from another object.
+    """
+    placementGroupIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object placementGroupId is taken from by labels.
     """
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: AssignmentSpec
-    status: AssignmentStatus | None = None
+
+class AssignmentParameters(BaseModel):
+    compliantOnly: bool | None = None
+    linodeId: float | None = None
+    """
+    A set of Linode IDs to assign to the Placement Group.
+    """
+    linodeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    placementGroupId: float | None = None
+    """
+    The ID of the Placement Group for this assignment.
+    """
+    placementGroupIdRef: field_common.ObjectReference | None = None
+    """
+    Sets placementGroupId from another object.
+    """
+    placementGroupIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object placementGroupId is taken from by labels.
+    """
+
+
+class AssignmentSpec(BaseModel):
+    forProvider: AssignmentParameters
+    initProvider: AssignmentInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
 
 
 class PlacementGroup(BaseModel):
@@ -241,3 +236,15 @@ class PlacementGroup(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: PlacementGroupSpec
     status: PlacementGroupStatus | None = None
+
+
+class Assignment(BaseModel):
+    """
+    Assignment manages a linode_placement_group_assignment.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: AssignmentSpec
+    status: AssignmentStatus | None = None

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class ReservedGroup(RootModel[Any]):
     root: Any = Field(..., title="ReservedGroup")
+
+
+class LinodeIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+
+
+class VpcNat11Observation(BaseModel):
+    address: str | None = None
+    subnetId: float | None = None
+    vpcId: float | None = None
 
 
 class IPAssignmentInitParameters(BaseModel):
@@ -30,7 +43,7 @@ class IPAssignmentInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -42,60 +55,6 @@ class IPAssignmentInitParameters(BaseModel):
     """
     The reverse DNS assigned to this address.
     """
-
-
-class IPAssignmentParameters(BaseModel):
-    address: str | None = None
-    """
-    The resulting IPv4 address.
-    """
-    applyImmediately: bool | None = None
-    """
-    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    rdns: str | None = None
-    """
-    The reverse DNS assigned to this address.
-    """
-
-
-class IPAssignmentSpec(BaseModel):
-    forProvider: IPAssignmentParameters
-    initProvider: IPAssignmentInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
-class VpcNat11Observation(BaseModel):
-    address: str | None = None
-    subnetId: float | None = None
-    vpcId: float | None = None
 
 
 class IPAssignmentObservation(BaseModel):
@@ -150,6 +109,54 @@ class IPAssignmentObservation(BaseModel):
     vpcNat11: list[VpcNat11Observation] | None = None
     """
     Contains information about the NAT 1:1 mapping of a public IP address to a VPC subnet.
+    """
+
+
+class IPAssignmentParameters(BaseModel):
+    address: str | None = None
+    """
+    The resulting IPv4 address.
+    """
+    applyImmediately: bool | None = None
+    """
+    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for.
+    """
+    linodeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    rdns: str | None = None
+    """
+    The reverse DNS assigned to this address.
+    """
+
+
+class IPAssignmentSpec(BaseModel):
+    forProvider: IPAssignmentParameters
+    initProvider: IPAssignmentInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
     """
 
 
