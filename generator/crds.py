@@ -458,13 +458,14 @@ def selector_schema(description: str) -> dict[str, Any]:
     # OpenAPI has no rule for map keys that Kubernetes accepts, so CEL checks them; the
     # bounds on their number and length keep the rule's cost small.
     key = names.LABEL_KEY
+    pattern = key.pattern.replace("\\", "\\\\")  # a CEL string literal escapes backslashes
     labels = {
         "type": "object",
         "maxProperties": SELECTOR_MAX_LABELS,
         "additionalProperties": name_schema(names.LABEL_VALUE),
         "x-kubernetes-validations": [
             {
-                "rule": f"self.all(k, size(k) <= {key.max_length} && k.matches('{key.pattern}'))",
+                "rule": f"self.all(k, size(k) <= {key.max_length} && k.matches('{pattern}'))",
                 "message": "keys must be label keys (an optional DNS subdomain prefix and '/',"
                 " then at most 63 letters, digits, '-', '_' and '.')",
             }

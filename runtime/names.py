@@ -41,6 +41,7 @@ class Rule:
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _QUALIFIED = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_LABEL_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]"  # a qualified name of <= 63
 
 OBJECT_NAME = Rule(
     rf"^{_LABEL}(\.{_LABEL})*$",
@@ -66,7 +67,7 @@ LABEL_VALUE = Rule(
     " with a letter or digit",
 )
 LABEL_KEY = Rule(
-    rf"^({_LABEL}(\.{_LABEL})*/)?{_QUALIFIED}$",
+    rf"^({_LABEL}(\.{_LABEL})*/)?{_LABEL_NAME}$",
     317,  # a 253-character prefix, '/', a 63-character name
     "a label key: an optional DNS subdomain prefix and '/', then at most 63 letters,"
     " digits, '-', '_' and '.'",
