@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, RootModel
+from pydantic import AwareDatetime, BaseModel, Field, RootModel, constr
 
 
 class Common(RootModel[Any]):
@@ -22,7 +22,10 @@ class Condition(BaseModel):
 
 
 class LabelSelector(BaseModel):
-    matchLabels: dict[str, str] | None = None
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class ManagementPolicy(StrEnum):
@@ -35,7 +38,11 @@ class ManagementPolicy(StrEnum):
 
 
 class ObjectReference(BaseModel):
-    name: str
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
 
 
 class Kind(StrEnum):
@@ -45,22 +52,34 @@ class Kind(StrEnum):
 
 class ProviderConfigReference(BaseModel):
     kind: Kind
-    name: str
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
 
 
 class SecretKeySelector(BaseModel):
-    key: str
+    key: constr(pattern=r"^[-._a-zA-Z0-9]+$", min_length=1, max_length=253)
     """
     Key in the Secret.
     """
-    name: str
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
     """
     Name of the Secret.
     """
 
 
 class SecretReference(BaseModel):
-    name: str
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
     """
     Name of the Secret.
     """

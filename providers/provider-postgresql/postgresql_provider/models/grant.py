@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class GrantGroup(RootModel[Any]):
     root: Any = Field(..., title="GrantGroup")
+
+
+class DatabaseSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class DefaultPrivilegesInitParameters(BaseModel):
@@ -22,7 +29,7 @@ class DefaultPrivilegesInitParameters(BaseModel):
     """
     Sets database from another object.
     """
-    databaseSelector: field_common.LabelSelector | None = None
+    databaseSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object database is taken from by labels.
     """
@@ -38,7 +45,7 @@ class DefaultPrivilegesInitParameters(BaseModel):
     """
     Sets owner from another object.
     """
-    ownerSelector: field_common.LabelSelector | None = None
+    ownerSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object owner is taken from by labels.
     """
@@ -54,7 +61,7 @@ class DefaultPrivilegesInitParameters(BaseModel):
     """
     Sets role from another object.
     """
-    roleSelector: field_common.LabelSelector | None = None
+    roleSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object role is taken from by labels.
     """
@@ -66,7 +73,7 @@ class DefaultPrivilegesInitParameters(BaseModel):
     """
     Sets schema from another object.
     """
-    schemaSelector: field_common.LabelSelector | None = None
+    schemaSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object schema is taken from by labels.
     """
@@ -117,7 +124,7 @@ class DefaultPrivilegesParameters(BaseModel):
     """
     Sets database from another object.
     """
-    databaseSelector: field_common.LabelSelector | None = None
+    databaseSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object database is taken from by labels.
     """
@@ -133,7 +140,7 @@ class DefaultPrivilegesParameters(BaseModel):
     """
     Sets owner from another object.
     """
-    ownerSelector: field_common.LabelSelector | None = None
+    ownerSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object owner is taken from by labels.
     """
@@ -149,7 +156,7 @@ class DefaultPrivilegesParameters(BaseModel):
     """
     Sets role from another object.
     """
-    roleSelector: field_common.LabelSelector | None = None
+    roleSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object role is taken from by labels.
     """
@@ -161,7 +168,7 @@ class DefaultPrivilegesParameters(BaseModel):
     """
     Sets schema from another object.
     """
-    schemaSelector: field_common.LabelSelector | None = None
+    schemaSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object schema is taken from by labels.
     """
@@ -210,7 +217,7 @@ class GrantRoleInitParameters(BaseModel):
     """
     Sets grantRole from another object.
     """
-    grantRoleSelector: field_common.LabelSelector | None = None
+    grantRoleSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object grantRole is taken from by labels.
     """
@@ -222,7 +229,7 @@ class GrantRoleInitParameters(BaseModel):
     """
     Sets role from another object.
     """
-    roleSelector: field_common.LabelSelector | None = None
+    roleSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object role is taken from by labels.
     """
@@ -257,7 +264,7 @@ class GrantRoleParameters(BaseModel):
     """
     Sets grantRole from another object.
     """
-    grantRoleSelector: field_common.LabelSelector | None = None
+    grantRoleSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object grantRole is taken from by labels.
     """
@@ -269,7 +276,7 @@ class GrantRoleParameters(BaseModel):
     """
     Sets role from another object.
     """
-    roleSelector: field_common.LabelSelector | None = None
+    roleSelector: DatabaseSelectorParameters | None = None
     """
     Selects the object role is taken from by labels.
     """

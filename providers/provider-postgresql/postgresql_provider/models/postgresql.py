@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -48,61 +48,6 @@ class ArgParameters(BaseModel):
     type: str
     """
     The argument type.
-    """
-
-
-class DatabaseInitParameters(BaseModel):
-    allowConnections: bool | None = None
-    """
-    If false then no one can connect to this database
-    """
-    alterObjectOwnership: bool | None = None
-    """
-    If true, the owner of already existing objects will change if the owner changes
-    """
-    connectionLimit: float | None = None
-    """
-    How many concurrent connections can be made to this database
-    """
-    encoding: str | None = None
-    """
-    Character set encoding to use in the new database
-    """
-    isTemplate: bool | None = None
-    """
-    If true, then this database can be cloned by any user with CREATEDB privileges
-    """
-    lcCollate: str | None = None
-    """
-    Collation order (LC_COLLATE) to use in the new database
-    """
-    lcCtype: str | None = None
-    """
-    Character classification (LC_CTYPE) to use in the new database
-    """
-    name: str | None = None
-    """
-    The PostgreSQL database name to connect to
-    """
-    owner: str | None = None
-    """
-    The ROLE which owns the database
-    """
-    ownerRef: field_common.ObjectReference | None = None
-    """
-    Sets owner from another object.
-    """
-    ownerSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object owner is taken from by labels.
-    """
-    tablespaceName: str | None = None
-    """
-    The name of the tablespace that will be associated with the new database
-    """
-    template: str | None = None
-    """
-    The name of the template from which to create the new database
     """
 
 
@@ -154,78 +99,6 @@ class DatabaseObservation(BaseModel):
     """
 
 
-class DatabaseParameters(BaseModel):
-    allowConnections: bool | None = None
-    """
-    If false then no one can connect to this database
-    """
-    alterObjectOwnership: bool | None = None
-    """
-    If true, the owner of already existing objects will change if the owner changes
-    """
-    connectionLimit: float | None = None
-    """
-    How many concurrent connections can be made to this database
-    """
-    encoding: str | None = None
-    """
-    Character set encoding to use in the new database
-    """
-    isTemplate: bool | None = None
-    """
-    If true, then this database can be cloned by any user with CREATEDB privileges
-    """
-    lcCollate: str | None = None
-    """
-    Collation order (LC_COLLATE) to use in the new database
-    """
-    lcCtype: str | None = None
-    """
-    Character classification (LC_CTYPE) to use in the new database
-    """
-    name: str | None = None
-    """
-    The PostgreSQL database name to connect to
-    """
-    owner: str | None = None
-    """
-    The ROLE which owns the database
-    """
-    ownerRef: field_common.ObjectReference | None = None
-    """
-    Sets owner from another object.
-    """
-    ownerSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object owner is taken from by labels.
-    """
-    tablespaceName: str | None = None
-    """
-    The name of the tablespace that will be associated with the new database
-    """
-    template: str | None = None
-    """
-    The name of the template from which to create the new database
-    """
-
-
-class DatabaseSpec(BaseModel):
-    forProvider: DatabaseParameters
-    initProvider: DatabaseInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class DatabaseStatus(BaseModel):
     atProvider: DatabaseObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -237,46 +110,6 @@ class DatabaseStatus(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
-
-
-class ExtensionInitParameters(BaseModel):
-    createCascade: bool | None = None
-    """
-    When true, will also create any extensions that this extension depends on that are not already installed
-    """
-    database: str | None = None
-    """
-    Sets the database to add the extension to
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    When true, will also drop all the objects that depend on the extension, and in turn all objects that depend on those objects
-    """
-    name: str | None = None
-    schema_: str | None = Field(None, alias="schema")
-    """
-    Sets the schema of an extension
-    """
-    schemaRef: field_common.ObjectReference | None = None
-    """
-    Sets schema from another object.
-    """
-    schemaSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object schema is taken from by labels.
-    """
-    version: str | None = None
-    """
-    Sets the version number of the extension
-    """
 
 
 class ExtensionObservation(BaseModel):
@@ -304,63 +137,6 @@ class ExtensionObservation(BaseModel):
     """
 
 
-class ExtensionParameters(BaseModel):
-    createCascade: bool | None = None
-    """
-    When true, will also create any extensions that this extension depends on that are not already installed
-    """
-    database: str | None = None
-    """
-    Sets the database to add the extension to
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    When true, will also drop all the objects that depend on the extension, and in turn all objects that depend on those objects
-    """
-    name: str | None = None
-    schema_: str | None = Field(None, alias="schema")
-    """
-    Sets the schema of an extension
-    """
-    schemaRef: field_common.ObjectReference | None = None
-    """
-    Sets schema from another object.
-    """
-    schemaSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object schema is taken from by labels.
-    """
-    version: str | None = None
-    """
-    Sets the version number of the extension
-    """
-
-
-class ExtensionSpec(BaseModel):
-    forProvider: ExtensionParameters
-    initProvider: ExtensionInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class ExtensionStatus(BaseModel):
     atProvider: ExtensionObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -372,73 +148,6 @@ class ExtensionStatus(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
-
-
-class FunctionInitParameters(BaseModel):
-    arg: list[ArgInitParameters] | None = None
-    """
-    Function argument definitions.
-    """
-    body: str | None = None
-    """
-    Body of the function.
-    """
-    database: str | None = None
-    """
-    The database where the function is located. If not specified, the provider default database is used.
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    Automatically drop objects that depend on the function (such as operators or triggers), and in turn all objects that depend on those objects.
-    """
-    language: str | None = None
-    """
-    Language of the function. One of: internal, sql, c, plpgsql
-    """
-    name: str | None = None
-    """
-    Name of the function.
-    """
-    parallel: str | None = None
-    """
-    If the function can be executed in parallel for a single query execution. One of: UNSAFE, RESTRICTED, SAFE
-    """
-    returns: str | None = None
-    """
-    Function return type. If not specified, it will be calculated based on the output arguments
-    """
-    schema_: str | None = Field(None, alias="schema")
-    """
-    Schema where the function is located. If not specified, the provider default schema is used.
-    """
-    schemaRef: field_common.ObjectReference | None = None
-    """
-    Sets schema from another object.
-    """
-    schemaSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object schema is taken from by labels.
-    """
-    securityDefiner: bool | None = None
-    """
-    If the function should execute with the permissions of the function owner instead of the permissions of the caller.
-    """
-    strict: bool | None = None
-    """
-    If the function should always return NULL if any of it's inputs is NULL.
-    """
-    volatility: str | None = None
-    """
-    Volatility of the function. One of: VOLATILE, STABLE, IMMUTABLE.
-    """
 
 
 class FunctionObservation(BaseModel):
@@ -493,90 +202,6 @@ class FunctionObservation(BaseModel):
     """
 
 
-class FunctionParameters(BaseModel):
-    arg: list[ArgParameters] | None = None
-    """
-    Function argument definitions.
-    """
-    body: str | None = None
-    """
-    Body of the function.
-    """
-    database: str | None = None
-    """
-    The database where the function is located. If not specified, the provider default database is used.
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    Automatically drop objects that depend on the function (such as operators or triggers), and in turn all objects that depend on those objects.
-    """
-    language: str | None = None
-    """
-    Language of the function. One of: internal, sql, c, plpgsql
-    """
-    name: str | None = None
-    """
-    Name of the function.
-    """
-    parallel: str | None = None
-    """
-    If the function can be executed in parallel for a single query execution. One of: UNSAFE, RESTRICTED, SAFE
-    """
-    returns: str | None = None
-    """
-    Function return type. If not specified, it will be calculated based on the output arguments
-    """
-    schema_: str | None = Field(None, alias="schema")
-    """
-    Schema where the function is located. If not specified, the provider default schema is used.
-    """
-    schemaRef: field_common.ObjectReference | None = None
-    """
-    Sets schema from another object.
-    """
-    schemaSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object schema is taken from by labels.
-    """
-    securityDefiner: bool | None = None
-    """
-    If the function should execute with the permissions of the function owner instead of the permissions of the caller.
-    """
-    strict: bool | None = None
-    """
-    If the function should always return NULL if any of it's inputs is NULL.
-    """
-    volatility: str | None = None
-    """
-    Volatility of the function. One of: VOLATILE, STABLE, IMMUTABLE.
-    """
-
-
-class FunctionSpec(BaseModel):
-    forProvider: FunctionParameters
-    initProvider: FunctionInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class FunctionStatus(BaseModel):
     atProvider: FunctionObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -588,65 +213,6 @@ class FunctionStatus(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
-
-
-class GrantInitParameters(BaseModel):
-    columns: list[str] | None = None
-    """
-    The specific columns to grant privileges on for this role
-    """
-    database: str | None = None
-    """
-    The database to grant privileges on for this role
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    objectType: str | None = None
-    """
-    The PostgreSQL object type to grant the privileges on (one of: database, function, procedure, routine, schema, sequence, table, foreign_data_wrapper, foreign_server, column)
-    """
-    objects: list[str] | None = None
-    """
-    The specific objects to grant privileges on for this role (empty means all objects of the requested type)
-    """
-    privileges: list[str] | None = None
-    """
-    The list of privileges to grant
-    """
-    role: str | None = None
-    """
-    The name of the role to grant privileges on
-    """
-    roleRef: field_common.ObjectReference | None = None
-    """
-    Sets role from another object.
-    """
-    roleSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object role is taken from by labels.
-    """
-    schema_: str | None = Field(None, alias="schema")
-    """
-    The database schema to grant privileges on for this role
-    """
-    schemaRef: field_common.ObjectReference | None = None
-    """
-    Sets schema from another object.
-    """
-    schemaSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object schema is taken from by labels.
-    """
-    withGrantOption: bool | None = None
-    """
-    Permit the grant recipient to grant it to others
-    """
 
 
 class GrantObservation(BaseModel):
@@ -685,82 +251,6 @@ class GrantObservation(BaseModel):
     """
 
 
-class GrantParameters(BaseModel):
-    columns: list[str] | None = None
-    """
-    The specific columns to grant privileges on for this role
-    """
-    database: str | None = None
-    """
-    The database to grant privileges on for this role
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    objectType: str | None = None
-    """
-    The PostgreSQL object type to grant the privileges on (one of: database, function, procedure, routine, schema, sequence, table, foreign_data_wrapper, foreign_server, column)
-    """
-    objects: list[str] | None = None
-    """
-    The specific objects to grant privileges on for this role (empty means all objects of the requested type)
-    """
-    privileges: list[str] | None = None
-    """
-    The list of privileges to grant
-    """
-    role: str | None = None
-    """
-    The name of the role to grant privileges on
-    """
-    roleRef: field_common.ObjectReference | None = None
-    """
-    Sets role from another object.
-    """
-    roleSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object role is taken from by labels.
-    """
-    schema_: str | None = Field(None, alias="schema")
-    """
-    The database schema to grant privileges on for this role
-    """
-    schemaRef: field_common.ObjectReference | None = None
-    """
-    Sets schema from another object.
-    """
-    schemaSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object schema is taken from by labels.
-    """
-    withGrantOption: bool | None = None
-    """
-    Permit the grant recipient to grant it to others
-    """
-
-
-class GrantSpec(BaseModel):
-    forProvider: GrantParameters
-    initProvider: GrantInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class GrantStatus(BaseModel):
     atProvider: GrantObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -772,6 +262,13 @@ class GrantStatus(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
+
+
+class OwnerSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class PolicyObservation(BaseModel):
@@ -814,7 +311,7 @@ class PolicyParameters(BaseModel):
     """
     Sets role from another object.
     """
-    roleSelector: field_common.LabelSelector | None = None
+    roleSelector: OwnerSelectorParameters | None = None
     """
     Selects the object role is taken from by labels.
     """
@@ -841,7 +338,7 @@ class PublicationInitParameters(BaseModel):
     """
     Sets database from another object.
     """
-    databaseSelector: field_common.LabelSelector | None = None
+    databaseSelector: OwnerSelectorParameters | None = None
     """
     Selects the object database is taken from by labels.
     """
@@ -858,7 +355,7 @@ class PublicationInitParameters(BaseModel):
     """
     Sets owner from another object.
     """
-    ownerSelector: field_common.LabelSelector | None = None
+    ownerSelector: OwnerSelectorParameters | None = None
     """
     Selects the object owner is taken from by labels.
     """
@@ -922,7 +419,7 @@ class PublicationParameters(BaseModel):
     """
     Sets database from another object.
     """
-    databaseSelector: field_common.LabelSelector | None = None
+    databaseSelector: OwnerSelectorParameters | None = None
     """
     Selects the object database is taken from by labels.
     """
@@ -939,7 +436,7 @@ class PublicationParameters(BaseModel):
     """
     Sets owner from another object.
     """
-    ownerSelector: field_common.LabelSelector | None = None
+    ownerSelector: OwnerSelectorParameters | None = None
     """
     Selects the object owner is taken from by labels.
     """
@@ -1292,7 +789,7 @@ class SchemaInitParameters(BaseModel):
     """
     Sets database from another object.
     """
-    databaseSelector: field_common.LabelSelector | None = None
+    databaseSelector: OwnerSelectorParameters | None = None
     """
     Selects the object database is taken from by labels.
     """
@@ -1316,7 +813,7 @@ class SchemaInitParameters(BaseModel):
     """
     Sets owner from another object.
     """
-    ownerSelector: field_common.LabelSelector | None = None
+    ownerSelector: OwnerSelectorParameters | None = None
     """
     Selects the object owner is taken from by labels.
     """
@@ -1363,7 +860,7 @@ class SchemaParameters(BaseModel):
     """
     Sets database from another object.
     """
-    databaseSelector: field_common.LabelSelector | None = None
+    databaseSelector: OwnerSelectorParameters | None = None
     """
     Selects the object database is taken from by labels.
     """
@@ -1387,7 +884,7 @@ class SchemaParameters(BaseModel):
     """
     Sets owner from another object.
     """
-    ownerSelector: field_common.LabelSelector | None = None
+    ownerSelector: OwnerSelectorParameters | None = None
     """
     Selects the object owner is taken from by labels.
     """
@@ -1659,52 +1156,514 @@ class SubscriptionStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class Database(BaseModel):
+class DatabaseInitParameters(BaseModel):
+    allowConnections: bool | None = None
     """
-    Database manages a postgresql_database.
+    If false then no one can connect to this database
+    """
+    alterObjectOwnership: bool | None = None
+    """
+    If true, the owner of already existing objects will change if the owner changes
+    """
+    connectionLimit: float | None = None
+    """
+    How many concurrent connections can be made to this database
+    """
+    encoding: str | None = None
+    """
+    Character set encoding to use in the new database
+    """
+    isTemplate: bool | None = None
+    """
+    If true, then this database can be cloned by any user with CREATEDB privileges
+    """
+    lcCollate: str | None = None
+    """
+    Collation order (LC_COLLATE) to use in the new database
+    """
+    lcCtype: str | None = None
+    """
+    Character classification (LC_CTYPE) to use in the new database
+    """
+    name: str | None = None
+    """
+    The PostgreSQL database name to connect to
+    """
+    owner: str | None = None
+    """
+    The ROLE which owns the database
+    """
+    ownerRef: field_common.ObjectReference | None = None
+    """
+    Sets owner from another object.
+    """
+    ownerSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object owner is taken from by labels.
+    """
+    tablespaceName: str | None = None
+    """
+    The name of the tablespace that will be associated with the new database
+    """
+    template: str | None = None
+    """
+    The name of the template from which to create the new database
     """
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: DatabaseSpec
-    status: DatabaseStatus | None = None
 
-
-class Extension(BaseModel):
+class DatabaseParameters(BaseModel):
+    allowConnections: bool | None = None
     """
-    Extension manages a postgresql_extension.
+    If false then no one can connect to this database
+    """
+    alterObjectOwnership: bool | None = None
+    """
+    If true, the owner of already existing objects will change if the owner changes
+    """
+    connectionLimit: float | None = None
+    """
+    How many concurrent connections can be made to this database
+    """
+    encoding: str | None = None
+    """
+    Character set encoding to use in the new database
+    """
+    isTemplate: bool | None = None
+    """
+    If true, then this database can be cloned by any user with CREATEDB privileges
+    """
+    lcCollate: str | None = None
+    """
+    Collation order (LC_COLLATE) to use in the new database
+    """
+    lcCtype: str | None = None
+    """
+    Character classification (LC_CTYPE) to use in the new database
+    """
+    name: str | None = None
+    """
+    The PostgreSQL database name to connect to
+    """
+    owner: str | None = None
+    """
+    The ROLE which owns the database
+    """
+    ownerRef: field_common.ObjectReference | None = None
+    """
+    Sets owner from another object.
+    """
+    ownerSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object owner is taken from by labels.
+    """
+    tablespaceName: str | None = None
+    """
+    The name of the tablespace that will be associated with the new database
+    """
+    template: str | None = None
+    """
+    The name of the template from which to create the new database
     """
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: ExtensionSpec
-    status: ExtensionStatus | None = None
 
-
-class Function(BaseModel):
+class DatabaseSpec(BaseModel):
+    forProvider: DatabaseParameters
+    initProvider: DatabaseInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
     """
-    Function manages a postgresql_function.
+    What the controller may do with the external resource.
     """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: FunctionSpec
-    status: FunctionStatus | None = None
-
-
-class Grant(BaseModel):
+    providerConfigRef: field_common.ProviderConfigReference | None = None
     """
-    Grant manages a postgresql_grant.
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
     """
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: GrantSpec
-    status: GrantStatus | None = None
+
+class ExtensionInitParameters(BaseModel):
+    createCascade: bool | None = None
+    """
+    When true, will also create any extensions that this extension depends on that are not already installed
+    """
+    database: str | None = None
+    """
+    Sets the database to add the extension to
+    """
+    databaseRef: field_common.ObjectReference | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    When true, will also drop all the objects that depend on the extension, and in turn all objects that depend on those objects
+    """
+    name: str | None = None
+    schema_: str | None = Field(None, alias="schema")
+    """
+    Sets the schema of an extension
+    """
+    schemaRef: field_common.ObjectReference | None = None
+    """
+    Sets schema from another object.
+    """
+    schemaSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object schema is taken from by labels.
+    """
+    version: str | None = None
+    """
+    Sets the version number of the extension
+    """
+
+
+class ExtensionParameters(BaseModel):
+    createCascade: bool | None = None
+    """
+    When true, will also create any extensions that this extension depends on that are not already installed
+    """
+    database: str | None = None
+    """
+    Sets the database to add the extension to
+    """
+    databaseRef: field_common.ObjectReference | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    When true, will also drop all the objects that depend on the extension, and in turn all objects that depend on those objects
+    """
+    name: str | None = None
+    schema_: str | None = Field(None, alias="schema")
+    """
+    Sets the schema of an extension
+    """
+    schemaRef: field_common.ObjectReference | None = None
+    """
+    Sets schema from another object.
+    """
+    schemaSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object schema is taken from by labels.
+    """
+    version: str | None = None
+    """
+    Sets the version number of the extension
+    """
+
+
+class ExtensionSpec(BaseModel):
+    forProvider: ExtensionParameters
+    initProvider: ExtensionInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class FunctionInitParameters(BaseModel):
+    arg: list[ArgInitParameters] | None = None
+    """
+    Function argument definitions.
+    """
+    body: str | None = None
+    """
+    Body of the function.
+    """
+    database: str | None = None
+    """
+    The database where the function is located. If not specified, the provider default database is used.
+    """
+    databaseRef: field_common.ObjectReference | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    Automatically drop objects that depend on the function (such as operators or triggers), and in turn all objects that depend on those objects.
+    """
+    language: str | None = None
+    """
+    Language of the function. One of: internal, sql, c, plpgsql
+    """
+    name: str | None = None
+    """
+    Name of the function.
+    """
+    parallel: str | None = None
+    """
+    If the function can be executed in parallel for a single query execution. One of: UNSAFE, RESTRICTED, SAFE
+    """
+    returns: str | None = None
+    """
+    Function return type. If not specified, it will be calculated based on the output arguments
+    """
+    schema_: str | None = Field(None, alias="schema")
+    """
+    Schema where the function is located. If not specified, the provider default schema is used.
+    """
+    schemaRef: field_common.ObjectReference | None = None
+    """
+    Sets schema from another object.
+    """
+    schemaSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object schema is taken from by labels.
+    """
+    securityDefiner: bool | None = None
+    """
+    If the function should execute with the permissions of the function owner instead of the permissions of the caller.
+    """
+    strict: bool | None = None
+    """
+    If the function should always return NULL if any of it's inputs is NULL.
+    """
+    volatility: str | None = None
+    """
+    Volatility of the function. One of: VOLATILE, STABLE, IMMUTABLE.
+    """
+
+
+class FunctionParameters(BaseModel):
+    arg: list[ArgParameters] | None = None
+    """
+    Function argument definitions.
+    """
+    body: str | None = None
+    """
+    Body of the function.
+    """
+    database: str | None = None
+    """
+    The database where the function is located. If not specified, the provider default database is used.
+    """
+    databaseRef: field_common.ObjectReference | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    Automatically drop objects that depend on the function (such as operators or triggers), and in turn all objects that depend on those objects.
+    """
+    language: str | None = None
+    """
+    Language of the function. One of: internal, sql, c, plpgsql
+    """
+    name: str | None = None
+    """
+    Name of the function.
+    """
+    parallel: str | None = None
+    """
+    If the function can be executed in parallel for a single query execution. One of: UNSAFE, RESTRICTED, SAFE
+    """
+    returns: str | None = None
+    """
+    Function return type. If not specified, it will be calculated based on the output arguments
+    """
+    schema_: str | None = Field(None, alias="schema")
+    """
+    Schema where the function is located. If not specified, the provider default schema is used.
+    """
+    schemaRef: field_common.ObjectReference | None = None
+    """
+    Sets schema from another object.
+    """
+    schemaSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object schema is taken from by labels.
+    """
+    securityDefiner: bool | None = None
+    """
+    If the function should execute with the permissions of the function owner instead of the permissions of the caller.
+    """
+    strict: bool | None = None
+    """
+    If the function should always return NULL if any of it's inputs is NULL.
+    """
+    volatility: str | None = None
+    """
+    Volatility of the function. One of: VOLATILE, STABLE, IMMUTABLE.
+    """
+
+
+class FunctionSpec(BaseModel):
+    forProvider: FunctionParameters
+    initProvider: FunctionInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class GrantInitParameters(BaseModel):
+    columns: list[str] | None = None
+    """
+    The specific columns to grant privileges on for this role
+    """
+    database: str | None = None
+    """
+    The database to grant privileges on for this role
+    """
+    databaseRef: field_common.ObjectReference | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    objectType: str | None = None
+    """
+    The PostgreSQL object type to grant the privileges on (one of: database, function, procedure, routine, schema, sequence, table, foreign_data_wrapper, foreign_server, column)
+    """
+    objects: list[str] | None = None
+    """
+    The specific objects to grant privileges on for this role (empty means all objects of the requested type)
+    """
+    privileges: list[str] | None = None
+    """
+    The list of privileges to grant
+    """
+    role: str | None = None
+    """
+    The name of the role to grant privileges on
+    """
+    roleRef: field_common.ObjectReference | None = None
+    """
+    Sets role from another object.
+    """
+    roleSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object role is taken from by labels.
+    """
+    schema_: str | None = Field(None, alias="schema")
+    """
+    The database schema to grant privileges on for this role
+    """
+    schemaRef: field_common.ObjectReference | None = None
+    """
+    Sets schema from another object.
+    """
+    schemaSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object schema is taken from by labels.
+    """
+    withGrantOption: bool | None = None
+    """
+    Permit the grant recipient to grant it to others
+    """
+
+
+class GrantParameters(BaseModel):
+    columns: list[str] | None = None
+    """
+    The specific columns to grant privileges on for this role
+    """
+    database: str | None = None
+    """
+    The database to grant privileges on for this role
+    """
+    databaseRef: field_common.ObjectReference | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    objectType: str | None = None
+    """
+    The PostgreSQL object type to grant the privileges on (one of: database, function, procedure, routine, schema, sequence, table, foreign_data_wrapper, foreign_server, column)
+    """
+    objects: list[str] | None = None
+    """
+    The specific objects to grant privileges on for this role (empty means all objects of the requested type)
+    """
+    privileges: list[str] | None = None
+    """
+    The list of privileges to grant
+    """
+    role: str | None = None
+    """
+    The name of the role to grant privileges on
+    """
+    roleRef: field_common.ObjectReference | None = None
+    """
+    Sets role from another object.
+    """
+    roleSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object role is taken from by labels.
+    """
+    schema_: str | None = Field(None, alias="schema")
+    """
+    The database schema to grant privileges on for this role
+    """
+    schemaRef: field_common.ObjectReference | None = None
+    """
+    Sets schema from another object.
+    """
+    schemaSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object schema is taken from by labels.
+    """
+    withGrantOption: bool | None = None
+    """
+    Permit the grant recipient to grant it to others
+    """
+
+
+class GrantSpec(BaseModel):
+    forProvider: GrantParameters
+    initProvider: GrantInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
 
 
 class Publication(BaseModel):
@@ -1765,3 +1724,51 @@ class Subscription(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: SubscriptionSpec
     status: SubscriptionStatus | None = None
+
+
+class Database(BaseModel):
+    """
+    Database manages a postgresql_database.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: DatabaseSpec
+    status: DatabaseStatus | None = None
+
+
+class Extension(BaseModel):
+    """
+    Extension manages a postgresql_extension.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: ExtensionSpec
+    status: ExtensionStatus | None = None
+
+
+class Function(BaseModel):
+    """
+    Function manages a postgresql_function.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: FunctionSpec
+    status: FunctionStatus | None = None
+
+
+class Grant(BaseModel):
+    """
+    Grant manages a postgresql_grant.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: GrantSpec
+    status: GrantStatus | None = None

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class ServerGroup(RootModel[Any]):
     root: Any = Field(..., title="ServerGroup")
+
+
+class ServerNameSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class UserMappingInitParameters(BaseModel):
@@ -26,7 +33,7 @@ class UserMappingInitParameters(BaseModel):
     """
     Sets serverName from another object.
     """
-    serverNameSelector: field_common.LabelSelector | None = None
+    serverNameSelector: ServerNameSelectorParameters | None = None
     """
     Selects the object serverName is taken from by labels.
     """
@@ -38,7 +45,7 @@ class UserMappingInitParameters(BaseModel):
     """
     Sets userName from another object.
     """
-    userNameSelector: field_common.LabelSelector | None = None
+    userNameSelector: ServerNameSelectorParameters | None = None
     """
     Selects the object userName is taken from by labels.
     """
@@ -73,7 +80,7 @@ class UserMappingParameters(BaseModel):
     """
     Sets serverName from another object.
     """
-    serverNameSelector: field_common.LabelSelector | None = None
+    serverNameSelector: ServerNameSelectorParameters | None = None
     """
     Selects the object serverName is taken from by labels.
     """
@@ -85,7 +92,7 @@ class UserMappingParameters(BaseModel):
     """
     Sets userName from another object.
     """
-    userNameSelector: field_common.LabelSelector | None = None
+    userNameSelector: ServerNameSelectorParameters | None = None
     """
     Selects the object userName is taken from by labels.
     """
