@@ -376,7 +376,8 @@ def object_schema(fields: dict[str, Field], view: View, top: bool = False) -> di
         if f.ref and view.name != "at":
             props[f.ref] = reference_schema(f"Sets {json_name} from another object.")
             props[f.selector] = selector_schema(
-                f"Selects the object {json_name} is taken from by labels."
+                f"Selects the object {json_name} is taken from by labels.",
+                key_rule=not view.in_list,
             )
         elif view.name == "for" and f.required and not top:
             required.append(name)
@@ -454,23 +455,26 @@ def reference_schema(description: str) -> dict[str, Any]:
     }
 
 
-def selector_schema(description: str) -> dict[str, Any]:
-    # OpenAPI has no rule for map keys that Kubernetes accepts, so CEL checks them; the
-    # bounds on their number and length keep the rule's cost small.
-    key = names.LABEL_KEY
-    pattern = key.pattern.replace("\\", "\\\\")  # a CEL string literal escapes backslashes
-    labels = {
+def selector_schema(description: str, key_rule: bool = True) -> dict[str, Any]:
+    """``matchLabels`` with the label-value rule on values and, unless ``key_rule`` is
+    off, a CEL rule on keys (OpenAPI has no rule for map keys that Kubernetes accepts).
+    Below a list the apiserver multiplies the rule's estimated cost by the unbounded
+    item count and refuses the CRD, so there only the runtime checks keys."""
+    labels: dict[str, Any] = {
         "type": "object",
         "maxProperties": SELECTOR_MAX_LABELS,
         "additionalProperties": name_schema(names.LABEL_VALUE),
-        "x-kubernetes-validations": [
+    }
+    if key_rule:
+        key = names.LABEL_KEY
+        pattern = key.pattern.replace("\\", "\\\\")  # CEL string literals escape backslashes
+        labels["x-kubernetes-validations"] = [
             {
                 "rule": f"self.all(k, size(k) <= {key.max_length} && k.matches('{pattern}'))",
                 "message": "keys must be label keys (an optional DNS subdomain prefix and '/',"
                 " then at most 63 letters, digits, '-', '_' and '.')",
             }
-        ],
-    }
+        ]
     return {
         "type": "object",
         "description": description,
