@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class ImageGroup(RootModel[Any]):
     root: Any = Field(..., title="ImageGroup")
+
+
+class IdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class ImagesObservation(BaseModel):
@@ -41,7 +48,7 @@ class ImagesParameters(BaseModel):
     """
     Sets id from another object.
     """
-    idSelector: field_common.LabelSelector | None = None
+    idSelector: IdSelectorParameters | None = None
     """
     Selects the object id is taken from by labels.
     """
@@ -79,7 +86,7 @@ class ShareGroupMemberInitParameters(BaseModel):
     """
     Sets sharegroupId from another object.
     """
-    sharegroupIdSelector: field_common.LabelSelector | None = None
+    sharegroupIdSelector: IdSelectorParameters | None = None
     """
     Selects the object sharegroupId is taken from by labels.
     """
@@ -133,7 +140,7 @@ class ShareGroupMemberParameters(BaseModel):
     """
     Sets sharegroupId from another object.
     """
-    sharegroupIdSelector: field_common.LabelSelector | None = None
+    sharegroupIdSelector: IdSelectorParameters | None = None
     """
     Selects the object sharegroupId is taken from by labels.
     """

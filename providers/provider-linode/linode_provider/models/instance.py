@@ -13,37 +13,6 @@ class InstanceGroup(RootModel[Any]):
     root: Any = Field(..., title="InstanceGroup")
 
 
-class DeviceInitParameters(BaseModel):
-    deviceName: str | None = None
-    """
-    The device slot identifier (for example, sda, sdb) to map a disk or volume into
-    """
-    diskId: float | None = None
-    """
-    The Disk ID to map to this disk slot
-    """
-    diskIdRef: field_common.ObjectReference | None = None
-    """
-    Sets diskId from another object.
-    """
-    diskIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object diskId is taken from by labels.
-    """
-    volumeId: float | None = None
-    """
-    The Block Storage volume ID to map to this disk slot
-    """
-    volumeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets volumeId from another object.
-    """
-    volumeIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object volumeId is taken from by labels.
-    """
-
-
 class DeviceObservation(BaseModel):
     deviceName: str | None = None
     """
@@ -56,37 +25,6 @@ class DeviceObservation(BaseModel):
     volumeId: float | None = None
     """
     The Block Storage volume ID to map to this disk slot
-    """
-
-
-class DeviceParameters(BaseModel):
-    deviceName: str
-    """
-    The device slot identifier (for example, sda, sdb) to map a disk or volume into
-    """
-    diskId: float | None = None
-    """
-    The Disk ID to map to this disk slot
-    """
-    diskIdRef: field_common.ObjectReference | None = None
-    """
-    Sets diskId from another object.
-    """
-    diskIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object diskId is taken from by labels.
-    """
-    volumeId: float | None = None
-    """
-    The Block Storage volume ID to map to this disk slot
-    """
-    volumeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets volumeId from another object.
-    """
-    volumeIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object volumeId is taken from by labels.
     """
 
 
@@ -382,6 +320,68 @@ class VpcNat11Observation(BaseModel):
     address: str | None = None
     subnetId: float | None = None
     vpcId: float | None = None
+
+
+class DeviceInitParameters(BaseModel):
+    deviceName: str | None = None
+    """
+    The device slot identifier (for example, sda, sdb) to map a disk or volume into
+    """
+    diskId: float | None = None
+    """
+    The Disk ID to map to this disk slot
+    """
+    diskIdRef: field_common.ObjectReference | None = None
+    """
+    Sets diskId from another object.
+    """
+    diskIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object diskId is taken from by labels.
+    """
+    volumeId: float | None = None
+    """
+    The Block Storage volume ID to map to this disk slot
+    """
+    volumeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets volumeId from another object.
+    """
+    volumeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object volumeId is taken from by labels.
+    """
+
+
+class DeviceParameters(BaseModel):
+    deviceName: str
+    """
+    The device slot identifier (for example, sda, sdb) to map a disk or volume into
+    """
+    diskId: float | None = None
+    """
+    The Disk ID to map to this disk slot
+    """
+    diskIdRef: field_common.ObjectReference | None = None
+    """
+    Sets diskId from another object.
+    """
+    diskIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object diskId is taken from by labels.
+    """
+    volumeId: float | None = None
+    """
+    The Block Storage volume ID to map to this disk slot
+    """
+    volumeIdRef: field_common.ObjectReference | None = None
+    """
+    Sets volumeId from another object.
+    """
+    volumeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object volumeId is taken from by labels.
+    """
 
 
 class DevicesObservation(BaseModel):
@@ -1275,7 +1275,7 @@ class InterfaceInitParameters(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -1365,7 +1365,7 @@ class InterfaceParameters(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -97,6 +97,13 @@ class DevicesObservation(BaseModel):
     url: str | None = None
 
 
+class DiskIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+
+
 class DiskInitParameters(BaseModel):
     authorizedKeys: list[str] | None = None
     """
@@ -142,7 +149,7 @@ class DiskInitParameters(BaseModel):
     """
     Sets stackscriptId from another object.
     """
-    stackscriptIdSelector: field_common.LabelSelector | None = None
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object stackscriptId is taken from by labels.
     """
@@ -232,7 +239,7 @@ class DiskParameters(BaseModel):
     """
     Sets stackscriptId from another object.
     """
-    stackscriptIdSelector: field_common.LabelSelector | None = None
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object stackscriptId is taken from by labels.
     """
@@ -247,7 +254,7 @@ class DomainGrantInitParameters(BaseModel):
     """
     Sets id from another object.
     """
-    idSelector: field_common.LabelSelector | None = None
+    idSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object id is taken from by labels.
     """
@@ -266,7 +273,7 @@ class DomainGrantParameters(BaseModel):
     """
     Sets id from another object.
     """
-    idSelector: field_common.LabelSelector | None = None
+    idSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object id is taken from by labels.
     """
@@ -812,7 +819,7 @@ class PlacementGroupParameters(BaseModel):
     """
     Sets id from another object.
     """
-    idSelector: field_common.LabelSelector | None = None
+    idSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object id is taken from by labels.
     """
@@ -1576,7 +1583,7 @@ class VolumeInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -1596,7 +1603,7 @@ class VolumeInitParameters(BaseModel):
     """
     Sets sourceVolumeId from another object.
     """
-    sourceVolumeIdSelector: field_common.LabelSelector | None = None
+    sourceVolumeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object sourceVolumeId is taken from by labels.
     """
@@ -1672,7 +1679,7 @@ class VolumeParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -1692,7 +1699,7 @@ class VolumeParameters(BaseModel):
     """
     Sets sourceVolumeId from another object.
     """
-    sourceVolumeIdSelector: field_common.LabelSelector | None = None
+    sourceVolumeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object sourceVolumeId is taken from by labels.
     """
@@ -1773,7 +1780,7 @@ class VpcsParameters(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -2265,7 +2272,7 @@ class ImageInitParameters(BaseModel):
     """
     Sets diskId from another object.
     """
-    diskIdSelector: field_common.LabelSelector | None = None
+    diskIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object diskId is taken from by labels.
     """
@@ -2289,7 +2296,7 @@ class ImageInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -2329,7 +2336,7 @@ class ImageParameters(BaseModel):
     """
     Sets diskId from another object.
     """
-    diskIdSelector: field_common.LabelSelector | None = None
+    diskIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object diskId is taken from by labels.
     """
@@ -2353,7 +2360,7 @@ class ImageParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -2584,7 +2591,7 @@ class NodeBalancerInitParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -2686,7 +2693,7 @@ class NodeBalancerParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -2996,7 +3003,7 @@ class VpcInitParameters(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -3022,7 +3029,7 @@ class VpcParameters(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -3174,7 +3181,7 @@ class InterfaceInitParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -3186,7 +3193,7 @@ class InterfaceInitParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -3241,7 +3248,7 @@ class InterfaceInitParameters2(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -3338,7 +3345,7 @@ class InterfaceParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -3350,7 +3357,7 @@ class InterfaceParameters(BaseModel):
     """
     Sets linodeId from another object.
     """
-    linodeIdSelector: field_common.LabelSelector | None = None
+    linodeIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object linodeId is taken from by labels.
     """
@@ -3405,7 +3412,7 @@ class InterfaceParameters2(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -3668,7 +3675,7 @@ class InstanceInitParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -3752,7 +3759,7 @@ class InstanceInitParameters(BaseModel):
     """
     Sets stackscriptId from another object.
     """
-    stackscriptIdSelector: field_common.LabelSelector | None = None
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object stackscriptId is taken from by labels.
     """
@@ -3995,7 +4002,7 @@ class InstanceParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -4079,7 +4086,7 @@ class InstanceParameters(BaseModel):
     """
     Sets stackscriptId from another object.
     """
-    stackscriptIdSelector: field_common.LabelSelector | None = None
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
     """
     Selects the object stackscriptId is taken from by labels.
     """

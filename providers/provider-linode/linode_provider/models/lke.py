@@ -57,7 +57,7 @@ class AutoscalerParameters2(BaseModel):
     """
 
 
-class ClusterIdSelectorParameters(BaseModel):
+class FirewallIdSelectorParameters(BaseModel):
     matchLabels: (
         dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
         | None
@@ -142,7 +142,7 @@ class NodePoolInitParameters(BaseModel):
     """
     Sets clusterId from another object.
     """
-    clusterIdSelector: ClusterIdSelectorParameters | None = None
+    clusterIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object clusterId is taken from by labels.
     """
@@ -158,7 +158,7 @@ class NodePoolInitParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -262,7 +262,7 @@ class NodePoolParameters(BaseModel):
     """
     Sets clusterId from another object.
     """
-    clusterIdSelector: ClusterIdSelectorParameters | None = None
+    clusterIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object clusterId is taken from by labels.
     """
@@ -278,7 +278,7 @@ class NodePoolParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -367,7 +367,7 @@ class PoolInitParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -477,7 +477,7 @@ class PoolParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -552,7 +552,7 @@ class ClusterInitParameters(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -573,7 +573,7 @@ class ClusterInitParameters(BaseModel):
     """
     Sets vpcId from another object.
     """
-    vpcIdSelector: field_common.LabelSelector | None = None
+    vpcIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object vpcId is taken from by labels.
     """
@@ -685,7 +685,7 @@ class ClusterParameters(BaseModel):
     """
     Sets subnetId from another object.
     """
-    subnetIdSelector: field_common.LabelSelector | None = None
+    subnetIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object subnetId is taken from by labels.
     """
@@ -706,7 +706,7 @@ class ClusterParameters(BaseModel):
     """
     Sets vpcId from another object.
     """
-    vpcIdSelector: field_common.LabelSelector | None = None
+    vpcIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object vpcId is taken from by labels.
     """

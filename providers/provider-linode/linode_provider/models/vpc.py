@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -46,6 +46,19 @@ class LinodesObservation(BaseModel):
     interfaces: list[InterfacesObservation] | None = None
 
 
+class VpcIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+
+
+class DatabasesObservation(BaseModel):
+    id: float | None = None
+    ipv4Range: str | None = None
+    ipv6Ranges: list[Ipv6RangesObservation] | None = None
+
+
 class SubnetInitParameters(BaseModel):
     ipv4: str | None = None
     """
@@ -67,60 +80,10 @@ class SubnetInitParameters(BaseModel):
     """
     Sets vpcId from another object.
     """
-    vpcIdSelector: field_common.LabelSelector | None = None
+    vpcIdSelector: VpcIdSelectorParameters | None = None
     """
     Selects the object vpcId is taken from by labels.
     """
-
-
-class SubnetParameters(BaseModel):
-    ipv4: str | None = None
-    """
-    The IPv4 range of this subnet in CIDR format.
-    """
-    ipv6: list[Ipv6Parameters] | None = None
-    """
-    The IPv6 ranges of this subnet.
-    """
-    label: str | None = None
-    """
-    The label of the VPC subnet.
-    """
-    vpcId: float | None = None
-    """
-    The id of the parent VPC for this VPC Subnet
-    """
-    vpcIdRef: field_common.ObjectReference | None = None
-    """
-    Sets vpcId from another object.
-    """
-    vpcIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object vpcId is taken from by labels.
-    """
-
-
-class SubnetSpec(BaseModel):
-    forProvider: SubnetParameters
-    initProvider: SubnetInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
-class DatabasesObservation(BaseModel):
-    id: float | None = None
-    ipv4Range: str | None = None
-    ipv6Ranges: list[Ipv6RangesObservation] | None = None
 
 
 class SubnetObservation(BaseModel):
@@ -154,6 +117,50 @@ class SubnetObservation(BaseModel):
     vpcId: float | None = None
     """
     The id of the parent VPC for this VPC Subnet
+    """
+
+
+class SubnetParameters(BaseModel):
+    ipv4: str | None = None
+    """
+    The IPv4 range of this subnet in CIDR format.
+    """
+    ipv6: list[Ipv6Parameters] | None = None
+    """
+    The IPv6 ranges of this subnet.
+    """
+    label: str | None = None
+    """
+    The label of the VPC subnet.
+    """
+    vpcId: float | None = None
+    """
+    The id of the parent VPC for this VPC Subnet
+    """
+    vpcIdRef: field_common.ObjectReference | None = None
+    """
+    Sets vpcId from another object.
+    """
+    vpcIdSelector: VpcIdSelectorParameters | None = None
+    """
+    Selects the object vpcId is taken from by labels.
+    """
+
+
+class SubnetSpec(BaseModel):
+    forProvider: SubnetParameters
+    initProvider: SubnetInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
     """
 
 
