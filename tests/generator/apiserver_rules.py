@@ -36,6 +36,10 @@ NODE_KEYS = {
     "format",
     "minItems",
     "maxItems",
+    "minLength",  # name fields (jetgen.runtime.names rules)
+    "maxLength",
+    "pattern",
+    "maxProperties",
     "allOf",
     "anyOf",
     "x-kubernetes-preserve-unknown-fields",
@@ -310,6 +314,9 @@ def _rule(node: dict[str, Any], rule: Any, path: str, in_list: bool) -> Iterator
     text = rule["rule"]
     if "oldSelf" in text and in_list:
         yield f"{path}: transition rule below a list"
+    if "matches(" in text and in_list:
+        # The cost estimate multiplies by the unbounded item count: the CRD is refused.
+        yield f"{path}: regex rule below a list"
     # Every self.a.b selection must name declared, typed fields.
     for match in _SELECT.finditer(text):
         current = node
