@@ -36,10 +36,6 @@ NODE_KEYS = {
     "format",
     "minItems",
     "maxItems",
-    "minLength",  # name fields (jetgen.runtime.names rules)
-    "maxLength",
-    "pattern",
-    "maxProperties",
     "allOf",
     "anyOf",
     "x-kubernetes-preserve-unknown-fields",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -119,35 +119,11 @@ class PrivateNetworkObservation(BaseModel):
     """
 
 
-class PrivateNetworkParameters(BaseModel):
-    publicAccess: bool | None = None
-    """
-    Set to `true` to allow clients outside of the VPC to connect to the database using a public IP address.
-    """
-    subnetId: float | None = None
-    """
-    The ID of the VPC subnet to restrict access to this database using.
-    """
-    subnetIdRef: field_common.ObjectReference | None = None
-    """
-    Sets subnetId from another object.
-    """
-    subnetIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object subnetId is taken from by labels.
-    """
-    vpcId: float | None = None
-    """
-    The ID of the virtual private cloud (VPC) to restrict access to this database using.
-    """
-    vpcIdRef: field_common.ObjectReference | None = None
-    """
-    Sets vpcId from another object.
-    """
-    vpcIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object vpcId is taken from by labels.
-    """
+class SubnetIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class TimeoutsParameters(BaseModel):
@@ -194,166 +170,6 @@ class AccessControls(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: AccessControlsSpec
     status: AccessControlsStatus | None = None
-
-
-class MySQLV2InitParameters(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode instance nodes deployed to the Managed Database.
-    """
-    engineConfigBinlogRetentionPeriod: float | None = None
-    """
-    The minimum amount of time in seconds to keep binlog entries before deletion. This may be extended for services that require binlog entries for longer than the default for example if using the MySQL Debezium Kafka connector.
-    """
-    engineConfigMysqlConnectTimeout: float | None = None
-    """
-    The number of seconds that the mysqld server waits for a connect packet before responding with Bad handshake.
-    """
-    engineConfigMysqlDefaultTimeZone: str | None = None
-    """
-    Default server time zone as an offset from UTC (from -12:00 to +12:00), a time zone name, or 'SYSTEM' to use the MySQL server default.
-    """
-    engineConfigMysqlGroupConcatMaxLen: float | None = None
-    """
-    The maximum permitted result length in bytes for the GROUP_CONCAT() function.
-    """
-    engineConfigMysqlInformationSchemaStatsExpiry: float | None = None
-    """
-    The time, in seconds, before cached statistics expire.
-    """
-    engineConfigMysqlInnodbChangeBufferMaxSize: float | None = None
-    """
-    Maximum size for the InnoDB change buffer, as a percentage of the total size of the buffer pool. Default is 25.
-    """
-    engineConfigMysqlInnodbFlushNeighbors: float | None = None
-    """
-    Specifies whether flushing a page from the InnoDB buffer pool also flushes other dirty pages in the same extent (default is 1): 0 - dirty pages in the same extent are not flushed, 1 - flush contiguous dirty pages in the same extent, 2 - flush dirty pages in the same extent.
-    """
-    engineConfigMysqlInnodbFtMinTokenSize: float | None = None
-    """
-    Minimum length of words that are stored in an InnoDB FULLTEXT index. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInnodbFtServerStopwordTable: str | None = None
-    """
-    This option is used to specify your own InnoDB FULLTEXT index stopword list for all InnoDB tables.
-    """
-    engineConfigMysqlInnodbLockWaitTimeout: float | None = None
-    """
-    The length of time in seconds an InnoDB transaction waits for a row lock before giving up. Default is 120.
-    """
-    engineConfigMysqlInnodbLogBufferSize: float | None = None
-    """
-    The size in bytes of the buffer that InnoDB uses to write to the log files on disk.
-    """
-    engineConfigMysqlInnodbOnlineAlterLogMaxSize: float | None = None
-    """
-    The upper limit in bytes on the size of the temporary log files used during online DDL operations for InnoDB tables.
-    """
-    engineConfigMysqlInnodbReadIoThreads: float | None = None
-    """
-    The number of I/O threads for read operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInnodbRollbackOnTimeout: bool | None = None
-    """
-    When enabled a transaction timeout causes InnoDB to abort and roll back the entire transaction. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInnodbThreadConcurrency: float | None = None
-    """
-    Defines the maximum number of threads permitted inside of InnoDB. Default is 0 (infinite concurrency - no limit).
-    """
-    engineConfigMysqlInnodbWriteIoThreads: float | None = None
-    """
-    The number of I/O threads for write operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInteractiveTimeout: float | None = None
-    """
-    The number of seconds the server waits for activity on an interactive connection before closing it.
-    """
-    engineConfigMysqlInternalTmpMemStorageEngine: str | None = None
-    """
-    The storage engine for in-memory internal temporary tables.
-    """
-    engineConfigMysqlMaxAllowedPacket: float | None = None
-    """
-    Size of the largest message in bytes that can be received by the server. Default is 67108864 (64M).
-    """
-    engineConfigMysqlMaxHeapTableSize: float | None = None
-    """
-    Limits the size of internal in-memory tables. Also set tmp_table_size. Default is 16777216 (16M).
-    """
-    engineConfigMysqlNetBufferLength: float | None = None
-    """
-    Start sizes of connection buffer and result buffer. Default is 16384 (16K). Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlNetReadTimeout: float | None = None
-    """
-    The number of seconds to wait for more data from a connection before aborting the read.
-    """
-    engineConfigMysqlNetWriteTimeout: float | None = None
-    """
-    The number of seconds to wait for a block to be written to a connection before aborting the write.
-    """
-    engineConfigMysqlSortBufferSize: float | None = None
-    """
-    Sort buffer size in bytes for ORDER BY optimization. Default is 262144 (256K).
-    """
-    engineConfigMysqlSqlMode: str | None = None
-    """
-    Global SQL mode. Set to empty to use MySQL server defaults. When creating a new service and not setting this field Aiven default SQL mode (strict, SQL standard compliant) will be assigned.
-    """
-    engineConfigMysqlSqlRequirePrimaryKey: bool | None = None
-    """
-    Require primary key to be defined for new tables or old tables modified with ALTER TABLE and fail if missing. It is recommended to always have primary keys because various functionality may break if any large table is missing them.
-    """
-    engineConfigMysqlTmpTableSize: float | None = None
-    """
-    Limits the size of internal in-memory tables. Also set max_heap_table_size. Default is 16777216 (16M).
-    """
-    engineConfigMysqlWaitTimeout: float | None = None
-    """
-    The number of seconds the server waits for activity on a noninteractive connection before closing it.
-    """
-    engineId: str | None = None
-    """
-    The unique ID of the database engine and version to use. (e.g. mysql/8)
-    """
-    forkRestoreTime: str | None = None
-    """
-    The database timestamp from which it was restored.
-    """
-    forkSource: float | None = None
-    """
-    The ID of the database that was forked from.
-    """
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    privateNetwork: PrivateNetworkParameters | None = None
-    """
-    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
-    """
-    region: str | None = None
-    """
-    The Region ID for the Managed Database.
-    """
-    suspended: bool | None = None
-    """
-    Whether this database is suspended.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updates: UpdatesParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
 
 
 class MySQLV2Observation(BaseModel):
@@ -580,183 +396,6 @@ class MySQLV2Observation(BaseModel):
     """
 
 
-class MySQLV2Parameters(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode instance nodes deployed to the Managed Database.
-    """
-    engineConfigBinlogRetentionPeriod: float | None = None
-    """
-    The minimum amount of time in seconds to keep binlog entries before deletion. This may be extended for services that require binlog entries for longer than the default for example if using the MySQL Debezium Kafka connector.
-    """
-    engineConfigMysqlConnectTimeout: float | None = None
-    """
-    The number of seconds that the mysqld server waits for a connect packet before responding with Bad handshake.
-    """
-    engineConfigMysqlDefaultTimeZone: str | None = None
-    """
-    Default server time zone as an offset from UTC (from -12:00 to +12:00), a time zone name, or 'SYSTEM' to use the MySQL server default.
-    """
-    engineConfigMysqlGroupConcatMaxLen: float | None = None
-    """
-    The maximum permitted result length in bytes for the GROUP_CONCAT() function.
-    """
-    engineConfigMysqlInformationSchemaStatsExpiry: float | None = None
-    """
-    The time, in seconds, before cached statistics expire.
-    """
-    engineConfigMysqlInnodbChangeBufferMaxSize: float | None = None
-    """
-    Maximum size for the InnoDB change buffer, as a percentage of the total size of the buffer pool. Default is 25.
-    """
-    engineConfigMysqlInnodbFlushNeighbors: float | None = None
-    """
-    Specifies whether flushing a page from the InnoDB buffer pool also flushes other dirty pages in the same extent (default is 1): 0 - dirty pages in the same extent are not flushed, 1 - flush contiguous dirty pages in the same extent, 2 - flush dirty pages in the same extent.
-    """
-    engineConfigMysqlInnodbFtMinTokenSize: float | None = None
-    """
-    Minimum length of words that are stored in an InnoDB FULLTEXT index. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInnodbFtServerStopwordTable: str | None = None
-    """
-    This option is used to specify your own InnoDB FULLTEXT index stopword list for all InnoDB tables.
-    """
-    engineConfigMysqlInnodbLockWaitTimeout: float | None = None
-    """
-    The length of time in seconds an InnoDB transaction waits for a row lock before giving up. Default is 120.
-    """
-    engineConfigMysqlInnodbLogBufferSize: float | None = None
-    """
-    The size in bytes of the buffer that InnoDB uses to write to the log files on disk.
-    """
-    engineConfigMysqlInnodbOnlineAlterLogMaxSize: float | None = None
-    """
-    The upper limit in bytes on the size of the temporary log files used during online DDL operations for InnoDB tables.
-    """
-    engineConfigMysqlInnodbReadIoThreads: float | None = None
-    """
-    The number of I/O threads for read operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInnodbRollbackOnTimeout: bool | None = None
-    """
-    When enabled a transaction timeout causes InnoDB to abort and roll back the entire transaction. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInnodbThreadConcurrency: float | None = None
-    """
-    Defines the maximum number of threads permitted inside of InnoDB. Default is 0 (infinite concurrency - no limit).
-    """
-    engineConfigMysqlInnodbWriteIoThreads: float | None = None
-    """
-    The number of I/O threads for write operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlInteractiveTimeout: float | None = None
-    """
-    The number of seconds the server waits for activity on an interactive connection before closing it.
-    """
-    engineConfigMysqlInternalTmpMemStorageEngine: str | None = None
-    """
-    The storage engine for in-memory internal temporary tables.
-    """
-    engineConfigMysqlMaxAllowedPacket: float | None = None
-    """
-    Size of the largest message in bytes that can be received by the server. Default is 67108864 (64M).
-    """
-    engineConfigMysqlMaxHeapTableSize: float | None = None
-    """
-    Limits the size of internal in-memory tables. Also set tmp_table_size. Default is 16777216 (16M).
-    """
-    engineConfigMysqlNetBufferLength: float | None = None
-    """
-    Start sizes of connection buffer and result buffer. Default is 16384 (16K). Changing this parameter will lead to a restart of the MySQL service.
-    """
-    engineConfigMysqlNetReadTimeout: float | None = None
-    """
-    The number of seconds to wait for more data from a connection before aborting the read.
-    """
-    engineConfigMysqlNetWriteTimeout: float | None = None
-    """
-    The number of seconds to wait for a block to be written to a connection before aborting the write.
-    """
-    engineConfigMysqlSortBufferSize: float | None = None
-    """
-    Sort buffer size in bytes for ORDER BY optimization. Default is 262144 (256K).
-    """
-    engineConfigMysqlSqlMode: str | None = None
-    """
-    Global SQL mode. Set to empty to use MySQL server defaults. When creating a new service and not setting this field Aiven default SQL mode (strict, SQL standard compliant) will be assigned.
-    """
-    engineConfigMysqlSqlRequirePrimaryKey: bool | None = None
-    """
-    Require primary key to be defined for new tables or old tables modified with ALTER TABLE and fail if missing. It is recommended to always have primary keys because various functionality may break if any large table is missing them.
-    """
-    engineConfigMysqlTmpTableSize: float | None = None
-    """
-    Limits the size of internal in-memory tables. Also set max_heap_table_size. Default is 16777216 (16M).
-    """
-    engineConfigMysqlWaitTimeout: float | None = None
-    """
-    The number of seconds the server waits for activity on a noninteractive connection before closing it.
-    """
-    engineId: str | None = None
-    """
-    The unique ID of the database engine and version to use. (e.g. mysql/8)
-    """
-    forkRestoreTime: str | None = None
-    """
-    The database timestamp from which it was restored.
-    """
-    forkSource: float | None = None
-    """
-    The ID of the database that was forked from.
-    """
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    privateNetwork: PrivateNetworkParameters | None = None
-    """
-    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
-    """
-    region: str | None = None
-    """
-    The Region ID for the Managed Database.
-    """
-    suspended: bool | None = None
-    """
-    Whether this database is suspended.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updates: UpdatesParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
-
-
-class MySQLV2Spec(BaseModel):
-    forProvider: MySQLV2Parameters
-    initProvider: MySQLV2InitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class MySQLV2Status(BaseModel):
     atProvider: MySQLV2Observation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -768,242 +407,6 @@ class MySQLV2Status(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
-
-
-class PostgreSQLV2InitParameters(BaseModel):
-    allowList: list[str] | None = None
-    """
-    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
-    """
-    clusterSize: float | None = None
-    """
-    The number of Linode instance nodes deployed to the Managed Database.
-    """
-    engineConfigPgAutovacuumAnalyzeScaleFactor: float | None = None
-    """
-    Specifies a fraction of the table size to add to autovacuum_analyze_threshold when deciding whether to trigger an ANALYZE. The default is 0.2 (20% of table size)
-    """
-    engineConfigPgAutovacuumAnalyzeThreshold: float | None = None
-    """
-    Specifies the minimum number of inserted, updated or deleted tuples needed to trigger an ANALYZE in any one table. The default is 50 tuples.
-    """
-    engineConfigPgAutovacuumMaxWorkers: float | None = None
-    """
-    Specifies the maximum number of autovacuum processes (other than the autovacuum launcher) that may be running at any one time. The default is three. This parameter can only be set at server start.
-    """
-    engineConfigPgAutovacuumNaptime: float | None = None
-    """
-    Specifies the minimum delay between autovacuum runs on any given database. The delay is measured in seconds, and the default is one minute
-    """
-    engineConfigPgAutovacuumVacuumCostDelay: float | None = None
-    """
-    Specifies the cost delay value that will be used in automatic VACUUM operations. If -1 is specified, the regular vacuum_cost_delay value will be used. The default value is 20 milliseconds
-    """
-    engineConfigPgAutovacuumVacuumCostLimit: float | None = None
-    """
-    Specifies the cost limit value that will be used in automatic VACUUM operations. If -1 is specified (which is the default), the regular vacuum_cost_limit value will be used.
-    """
-    engineConfigPgAutovacuumVacuumScaleFactor: float | None = None
-    """
-    Specifies a fraction of the table size to add to autovacuum_vacuum_threshold when deciding whether to trigger a VACUUM. The default is 0.2 (20% of table size)
-    """
-    engineConfigPgAutovacuumVacuumThreshold: float | None = None
-    """
-    Specifies the minimum number of updated or deleted tuples needed to trigger a VACUUM in any one table. The default is 50 tuples
-    """
-    engineConfigPgBgwriterDelay: float | None = None
-    """
-    Specifies the delay between activity rounds for the background writer in milliseconds. Default is 200.
-    """
-    engineConfigPgBgwriterFlushAfter: float | None = None
-    """
-    Whenever more than bgwriter_flush_after bytes have been written by the background writer, attempt to force the OS to issue these writes to the underlying storage. Specified in kilobytes, default is 512. Setting of 0 disables forced writeback.
-    """
-    engineConfigPgBgwriterLruMaxpages: float | None = None
-    """
-    In each round, no more than this many buffers will be written by the background writer. Setting this to zero disables background writing. Default is 100.
-    """
-    engineConfigPgBgwriterLruMultiplier: float | None = None
-    """
-    The average recent need for new buffers is multiplied by bgwriter_lru_multiplier to arrive at an estimate of the number that will be needed during the next round, (up to bgwriter_lru_maxpages). 1.0 represents a “just in time” policy of writing exactly the number of buffers predicted to be needed. Larger values provide some cushion against spikes in demand, while smaller values intentionally leave writes to be done by server processes. The default is 2.0.
-    """
-    engineConfigPgDeadlockTimeout: float | None = None
-    """
-    This is the amount of time, in milliseconds, to wait on a lock before checking to see if there is a deadlock condition.
-    """
-    engineConfigPgDefaultToastCompression: str | None = None
-    """
-    Specifies the default TOAST compression method for values of compressible columns (the default is lz4).
-    """
-    engineConfigPgIdleInTransactionSessionTimeout: float | None = None
-    """
-    Time out sessions with open transactions after this number of milliseconds
-    """
-    engineConfigPgJit: bool | None = None
-    """
-    Controls system-wide use of Just-in-Time Compilation (JIT).
-    """
-    engineConfigPgMaxFilesPerProcess: float | None = None
-    """
-    PostgreSQL maximum number of files that can be open per process
-    """
-    engineConfigPgMaxLocksPerTransaction: float | None = None
-    """
-    PostgreSQL maximum locks per transaction
-    """
-    engineConfigPgMaxLogicalReplicationWorkers: float | None = None
-    """
-    PostgreSQL maximum logical replication workers (taken from the pool of max_parallel_workers)
-    """
-    engineConfigPgMaxParallelWorkers: float | None = None
-    """
-    Sets the maximum number of workers that the system can support for parallel queries
-    """
-    engineConfigPgMaxParallelWorkersPerGather: float | None = None
-    """
-    Sets the maximum number of workers that can be started by a single Gather or Gather Merge node
-    """
-    engineConfigPgMaxPredLocksPerTransaction: float | None = None
-    """
-    PostgreSQL maximum predicate locks per transaction
-    """
-    engineConfigPgMaxReplicationSlots: float | None = None
-    """
-    PostgreSQL maximum replication slots
-    """
-    engineConfigPgMaxSlotWalKeepSize: float | None = None
-    """
-    PostgreSQL maximum WAL size (MB) reserved for replication slots. Default is -1 (unlimited). wal_keep_size minimum WAL size setting takes precedence over this.
-    """
-    engineConfigPgMaxStackDepth: float | None = None
-    """
-    Maximum depth of the stack in bytes
-    """
-    engineConfigPgMaxStandbyArchiveDelay: float | None = None
-    """
-    Max standby archive delay in milliseconds
-    """
-    engineConfigPgMaxStandbyStreamingDelay: float | None = None
-    """
-    Max standby streaming delay in milliseconds
-    """
-    engineConfigPgMaxWalSenders: float | None = None
-    """
-    PostgreSQL maximum WAL senders
-    """
-    engineConfigPgMaxWorkerProcesses: float | None = None
-    """
-    Sets the maximum number of background processes that the system can support
-    """
-    engineConfigPgPasswordEncryption: str | None = None
-    """
-    Chooses the algorithm for encrypting passwords.
-    """
-    engineConfigPgPgPartmanBgwInterval: float | None = None
-    """
-    Sets the time interval to run pg_partman's scheduled tasks
-    """
-    engineConfigPgPgPartmanBgwRole: str | None = None
-    """
-    Controls which role to use for pg_partman's scheduled background tasks.
-    """
-    engineConfigPgPgStatMonitorPgsmEnableQueryPlan: bool | None = None
-    """
-    Enables or disables query plan monitoring
-    """
-    engineConfigPgPgStatMonitorPgsmMaxBuckets: float | None = None
-    """
-    Sets the maximum number of buckets
-    """
-    engineConfigPgPgStatStatementsTrack: str | None = None
-    """
-    Controls which statements are counted. Specify top to track top-level statements (those issued directly by clients), all to also track nested statements (such as statements invoked within functions), or none to disable statement statistics collection. The default value is top.
-    """
-    engineConfigPgStatMonitorEnable: bool | None = None
-    """
-    Enable the pg_stat_monitor extension. Enabling this extension will cause the cluster to be restarted. When this extension is enabled, pg_stat_statements results for utility commands are unreliable.
-    """
-    engineConfigPgTempFileLimit: float | None = None
-    """
-    PostgreSQL temporary file limit in KiB, -1 for unlimited
-    """
-    engineConfigPgTimezone: str | None = None
-    """
-    PostgreSQL service timezone
-    """
-    engineConfigPgTrackActivityQuerySize: float | None = None
-    """
-    Specifies the number of bytes reserved to track the currently executing command for each active session.
-    """
-    engineConfigPgTrackCommitTimestamp: str | None = None
-    """
-    Record commit time of transactions.
-    """
-    engineConfigPgTrackFunctions: str | None = None
-    """
-    Enables tracking of function call counts and time used.
-    """
-    engineConfigPgTrackIoTiming: str | None = None
-    """
-    Enables timing of database I/O calls. This parameter is off by default, because it will repeatedly query the operating system for the current time, which may cause significant overhead on some platforms.
-    """
-    engineConfigPgWalSenderTimeout: float | None = None
-    """
-    Terminate replication connections that are inactive for longer than this amount of time, in milliseconds. Setting this value to zero disables the timeout.
-    """
-    engineConfigPgWalWriterDelay: float | None = None
-    """
-    WAL flush interval in milliseconds. Note that setting this value to lower than the default 200ms may negatively impact performance.
-    """
-    engineConfigPglookoutMaxFailoverReplicationTimeLag: float | None = None
-    """
-    Number of seconds of master unavailability before triggering database failover to standby.
-    """
-    engineConfigSharedBuffersPercentage: float | None = None
-    """
-    Percentage of total RAM that the database server uses for shared memory buffers. Valid range is 20-60 (float), which corresponds to 20% - 60%. This setting adjusts the shared_buffers configuration value.
-    """
-    engineConfigWorkMem: float | None = None
-    """
-    Sets the maximum amount of memory to be used by a query operation (such as a sort or hash table) before writing to temporary disk files, in MB. Default is 1MB + 0.075% of total RAM (up to 32MB).
-    """
-    engineId: str | None = None
-    """
-    The unique ID of the database engine and version to use. (e.g. postgresql/16)
-    """
-    forkRestoreTime: str | None = None
-    """
-    The database timestamp from which it was restored.
-    """
-    forkSource: float | None = None
-    """
-    The ID of the database that was forked from.
-    """
-    label: str | None = None
-    """
-    A unique, user-defined string referring to the Managed Database.
-    """
-    privateNetwork: PrivateNetworkParameters | None = None
-    """
-    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
-    """
-    region: str | None = None
-    """
-    The Region ID for the Managed Database.
-    """
-    suspended: bool | None = None
-    """
-    Whether this database is suspended.
-    """
-    timeouts: TimeoutsParameters | None = None
-    type: str | None = None
-    """
-    The Linode Instance type used by the Managed Database for its nodes.
-    """
-    updates: UpdatesParameters | None = None
-    """
-    Configuration settings for automated patch update maintenance for the Managed Database.
-    """
 
 
 class PostgreSQLV2Observation(BaseModel):
@@ -1306,6 +709,623 @@ class PostgreSQLV2Observation(BaseModel):
     """
 
 
+class PostgreSQLV2Status(BaseModel):
+    atProvider: PostgreSQLV2Observation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class PrivateNetworkParameters(BaseModel):
+    publicAccess: bool | None = None
+    """
+    Set to `true` to allow clients outside of the VPC to connect to the database using a public IP address.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet to restrict access to this database using.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: SubnetIdSelectorParameters | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+    vpcId: float | None = None
+    """
+    The ID of the virtual private cloud (VPC) to restrict access to this database using.
+    """
+    vpcIdRef: field_common.ObjectReference | None = None
+    """
+    Sets vpcId from another object.
+    """
+    vpcIdSelector: SubnetIdSelectorParameters | None = None
+    """
+    Selects the object vpcId is taken from by labels.
+    """
+
+
+class MySQLV2InitParameters(BaseModel):
+    allowList: list[str] | None = None
+    """
+    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
+    """
+    clusterSize: float | None = None
+    """
+    The number of Linode instance nodes deployed to the Managed Database.
+    """
+    engineConfigBinlogRetentionPeriod: float | None = None
+    """
+    The minimum amount of time in seconds to keep binlog entries before deletion. This may be extended for services that require binlog entries for longer than the default for example if using the MySQL Debezium Kafka connector.
+    """
+    engineConfigMysqlConnectTimeout: float | None = None
+    """
+    The number of seconds that the mysqld server waits for a connect packet before responding with Bad handshake.
+    """
+    engineConfigMysqlDefaultTimeZone: str | None = None
+    """
+    Default server time zone as an offset from UTC (from -12:00 to +12:00), a time zone name, or 'SYSTEM' to use the MySQL server default.
+    """
+    engineConfigMysqlGroupConcatMaxLen: float | None = None
+    """
+    The maximum permitted result length in bytes for the GROUP_CONCAT() function.
+    """
+    engineConfigMysqlInformationSchemaStatsExpiry: float | None = None
+    """
+    The time, in seconds, before cached statistics expire.
+    """
+    engineConfigMysqlInnodbChangeBufferMaxSize: float | None = None
+    """
+    Maximum size for the InnoDB change buffer, as a percentage of the total size of the buffer pool. Default is 25.
+    """
+    engineConfigMysqlInnodbFlushNeighbors: float | None = None
+    """
+    Specifies whether flushing a page from the InnoDB buffer pool also flushes other dirty pages in the same extent (default is 1): 0 - dirty pages in the same extent are not flushed, 1 - flush contiguous dirty pages in the same extent, 2 - flush dirty pages in the same extent.
+    """
+    engineConfigMysqlInnodbFtMinTokenSize: float | None = None
+    """
+    Minimum length of words that are stored in an InnoDB FULLTEXT index. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbFtServerStopwordTable: str | None = None
+    """
+    This option is used to specify your own InnoDB FULLTEXT index stopword list for all InnoDB tables.
+    """
+    engineConfigMysqlInnodbLockWaitTimeout: float | None = None
+    """
+    The length of time in seconds an InnoDB transaction waits for a row lock before giving up. Default is 120.
+    """
+    engineConfigMysqlInnodbLogBufferSize: float | None = None
+    """
+    The size in bytes of the buffer that InnoDB uses to write to the log files on disk.
+    """
+    engineConfigMysqlInnodbOnlineAlterLogMaxSize: float | None = None
+    """
+    The upper limit in bytes on the size of the temporary log files used during online DDL operations for InnoDB tables.
+    """
+    engineConfigMysqlInnodbReadIoThreads: float | None = None
+    """
+    The number of I/O threads for read operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbRollbackOnTimeout: bool | None = None
+    """
+    When enabled a transaction timeout causes InnoDB to abort and roll back the entire transaction. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbThreadConcurrency: float | None = None
+    """
+    Defines the maximum number of threads permitted inside of InnoDB. Default is 0 (infinite concurrency - no limit).
+    """
+    engineConfigMysqlInnodbWriteIoThreads: float | None = None
+    """
+    The number of I/O threads for write operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInteractiveTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on an interactive connection before closing it.
+    """
+    engineConfigMysqlInternalTmpMemStorageEngine: str | None = None
+    """
+    The storage engine for in-memory internal temporary tables.
+    """
+    engineConfigMysqlMaxAllowedPacket: float | None = None
+    """
+    Size of the largest message in bytes that can be received by the server. Default is 67108864 (64M).
+    """
+    engineConfigMysqlMaxHeapTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set tmp_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlNetBufferLength: float | None = None
+    """
+    Start sizes of connection buffer and result buffer. Default is 16384 (16K). Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlNetReadTimeout: float | None = None
+    """
+    The number of seconds to wait for more data from a connection before aborting the read.
+    """
+    engineConfigMysqlNetWriteTimeout: float | None = None
+    """
+    The number of seconds to wait for a block to be written to a connection before aborting the write.
+    """
+    engineConfigMysqlSortBufferSize: float | None = None
+    """
+    Sort buffer size in bytes for ORDER BY optimization. Default is 262144 (256K).
+    """
+    engineConfigMysqlSqlMode: str | None = None
+    """
+    Global SQL mode. Set to empty to use MySQL server defaults. When creating a new service and not setting this field Aiven default SQL mode (strict, SQL standard compliant) will be assigned.
+    """
+    engineConfigMysqlSqlRequirePrimaryKey: bool | None = None
+    """
+    Require primary key to be defined for new tables or old tables modified with ALTER TABLE and fail if missing. It is recommended to always have primary keys because various functionality may break if any large table is missing them.
+    """
+    engineConfigMysqlTmpTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set max_heap_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlWaitTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on a noninteractive connection before closing it.
+    """
+    engineId: str | None = None
+    """
+    The unique ID of the database engine and version to use. (e.g. mysql/8)
+    """
+    forkRestoreTime: str | None = None
+    """
+    The database timestamp from which it was restored.
+    """
+    forkSource: float | None = None
+    """
+    The ID of the database that was forked from.
+    """
+    label: str | None = None
+    """
+    A unique, user-defined string referring to the Managed Database.
+    """
+    privateNetwork: PrivateNetworkParameters | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
+    region: str | None = None
+    """
+    The Region ID for the Managed Database.
+    """
+    suspended: bool | None = None
+    """
+    Whether this database is suspended.
+    """
+    timeouts: TimeoutsParameters | None = None
+    type: str | None = None
+    """
+    The Linode Instance type used by the Managed Database for its nodes.
+    """
+    updates: UpdatesParameters | None = None
+    """
+    Configuration settings for automated patch update maintenance for the Managed Database.
+    """
+
+
+class MySQLV2Parameters(BaseModel):
+    allowList: list[str] | None = None
+    """
+    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
+    """
+    clusterSize: float | None = None
+    """
+    The number of Linode instance nodes deployed to the Managed Database.
+    """
+    engineConfigBinlogRetentionPeriod: float | None = None
+    """
+    The minimum amount of time in seconds to keep binlog entries before deletion. This may be extended for services that require binlog entries for longer than the default for example if using the MySQL Debezium Kafka connector.
+    """
+    engineConfigMysqlConnectTimeout: float | None = None
+    """
+    The number of seconds that the mysqld server waits for a connect packet before responding with Bad handshake.
+    """
+    engineConfigMysqlDefaultTimeZone: str | None = None
+    """
+    Default server time zone as an offset from UTC (from -12:00 to +12:00), a time zone name, or 'SYSTEM' to use the MySQL server default.
+    """
+    engineConfigMysqlGroupConcatMaxLen: float | None = None
+    """
+    The maximum permitted result length in bytes for the GROUP_CONCAT() function.
+    """
+    engineConfigMysqlInformationSchemaStatsExpiry: float | None = None
+    """
+    The time, in seconds, before cached statistics expire.
+    """
+    engineConfigMysqlInnodbChangeBufferMaxSize: float | None = None
+    """
+    Maximum size for the InnoDB change buffer, as a percentage of the total size of the buffer pool. Default is 25.
+    """
+    engineConfigMysqlInnodbFlushNeighbors: float | None = None
+    """
+    Specifies whether flushing a page from the InnoDB buffer pool also flushes other dirty pages in the same extent (default is 1): 0 - dirty pages in the same extent are not flushed, 1 - flush contiguous dirty pages in the same extent, 2 - flush dirty pages in the same extent.
+    """
+    engineConfigMysqlInnodbFtMinTokenSize: float | None = None
+    """
+    Minimum length of words that are stored in an InnoDB FULLTEXT index. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbFtServerStopwordTable: str | None = None
+    """
+    This option is used to specify your own InnoDB FULLTEXT index stopword list for all InnoDB tables.
+    """
+    engineConfigMysqlInnodbLockWaitTimeout: float | None = None
+    """
+    The length of time in seconds an InnoDB transaction waits for a row lock before giving up. Default is 120.
+    """
+    engineConfigMysqlInnodbLogBufferSize: float | None = None
+    """
+    The size in bytes of the buffer that InnoDB uses to write to the log files on disk.
+    """
+    engineConfigMysqlInnodbOnlineAlterLogMaxSize: float | None = None
+    """
+    The upper limit in bytes on the size of the temporary log files used during online DDL operations for InnoDB tables.
+    """
+    engineConfigMysqlInnodbReadIoThreads: float | None = None
+    """
+    The number of I/O threads for read operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbRollbackOnTimeout: bool | None = None
+    """
+    When enabled a transaction timeout causes InnoDB to abort and roll back the entire transaction. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInnodbThreadConcurrency: float | None = None
+    """
+    Defines the maximum number of threads permitted inside of InnoDB. Default is 0 (infinite concurrency - no limit).
+    """
+    engineConfigMysqlInnodbWriteIoThreads: float | None = None
+    """
+    The number of I/O threads for write operations in InnoDB. Default is 4. Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlInteractiveTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on an interactive connection before closing it.
+    """
+    engineConfigMysqlInternalTmpMemStorageEngine: str | None = None
+    """
+    The storage engine for in-memory internal temporary tables.
+    """
+    engineConfigMysqlMaxAllowedPacket: float | None = None
+    """
+    Size of the largest message in bytes that can be received by the server. Default is 67108864 (64M).
+    """
+    engineConfigMysqlMaxHeapTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set tmp_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlNetBufferLength: float | None = None
+    """
+    Start sizes of connection buffer and result buffer. Default is 16384 (16K). Changing this parameter will lead to a restart of the MySQL service.
+    """
+    engineConfigMysqlNetReadTimeout: float | None = None
+    """
+    The number of seconds to wait for more data from a connection before aborting the read.
+    """
+    engineConfigMysqlNetWriteTimeout: float | None = None
+    """
+    The number of seconds to wait for a block to be written to a connection before aborting the write.
+    """
+    engineConfigMysqlSortBufferSize: float | None = None
+    """
+    Sort buffer size in bytes for ORDER BY optimization. Default is 262144 (256K).
+    """
+    engineConfigMysqlSqlMode: str | None = None
+    """
+    Global SQL mode. Set to empty to use MySQL server defaults. When creating a new service and not setting this field Aiven default SQL mode (strict, SQL standard compliant) will be assigned.
+    """
+    engineConfigMysqlSqlRequirePrimaryKey: bool | None = None
+    """
+    Require primary key to be defined for new tables or old tables modified with ALTER TABLE and fail if missing. It is recommended to always have primary keys because various functionality may break if any large table is missing them.
+    """
+    engineConfigMysqlTmpTableSize: float | None = None
+    """
+    Limits the size of internal in-memory tables. Also set max_heap_table_size. Default is 16777216 (16M).
+    """
+    engineConfigMysqlWaitTimeout: float | None = None
+    """
+    The number of seconds the server waits for activity on a noninteractive connection before closing it.
+    """
+    engineId: str | None = None
+    """
+    The unique ID of the database engine and version to use. (e.g. mysql/8)
+    """
+    forkRestoreTime: str | None = None
+    """
+    The database timestamp from which it was restored.
+    """
+    forkSource: float | None = None
+    """
+    The ID of the database that was forked from.
+    """
+    label: str | None = None
+    """
+    A unique, user-defined string referring to the Managed Database.
+    """
+    privateNetwork: PrivateNetworkParameters | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
+    region: str | None = None
+    """
+    The Region ID for the Managed Database.
+    """
+    suspended: bool | None = None
+    """
+    Whether this database is suspended.
+    """
+    timeouts: TimeoutsParameters | None = None
+    type: str | None = None
+    """
+    The Linode Instance type used by the Managed Database for its nodes.
+    """
+    updates: UpdatesParameters | None = None
+    """
+    Configuration settings for automated patch update maintenance for the Managed Database.
+    """
+
+
+class MySQLV2Spec(BaseModel):
+    forProvider: MySQLV2Parameters
+    initProvider: MySQLV2InitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class PostgreSQLV2InitParameters(BaseModel):
+    allowList: list[str] | None = None
+    """
+    A list of IP addresses that can access the Managed Database. Each item can be a single IP address or a range in CIDR format.
+    """
+    clusterSize: float | None = None
+    """
+    The number of Linode instance nodes deployed to the Managed Database.
+    """
+    engineConfigPgAutovacuumAnalyzeScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_analyze_threshold when deciding whether to trigger an ANALYZE. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumAnalyzeThreshold: float | None = None
+    """
+    Specifies the minimum number of inserted, updated or deleted tuples needed to trigger an ANALYZE in any one table. The default is 50 tuples.
+    """
+    engineConfigPgAutovacuumMaxWorkers: float | None = None
+    """
+    Specifies the maximum number of autovacuum processes (other than the autovacuum launcher) that may be running at any one time. The default is three. This parameter can only be set at server start.
+    """
+    engineConfigPgAutovacuumNaptime: float | None = None
+    """
+    Specifies the minimum delay between autovacuum runs on any given database. The delay is measured in seconds, and the default is one minute
+    """
+    engineConfigPgAutovacuumVacuumCostDelay: float | None = None
+    """
+    Specifies the cost delay value that will be used in automatic VACUUM operations. If -1 is specified, the regular vacuum_cost_delay value will be used. The default value is 20 milliseconds
+    """
+    engineConfigPgAutovacuumVacuumCostLimit: float | None = None
+    """
+    Specifies the cost limit value that will be used in automatic VACUUM operations. If -1 is specified (which is the default), the regular vacuum_cost_limit value will be used.
+    """
+    engineConfigPgAutovacuumVacuumScaleFactor: float | None = None
+    """
+    Specifies a fraction of the table size to add to autovacuum_vacuum_threshold when deciding whether to trigger a VACUUM. The default is 0.2 (20% of table size)
+    """
+    engineConfigPgAutovacuumVacuumThreshold: float | None = None
+    """
+    Specifies the minimum number of updated or deleted tuples needed to trigger a VACUUM in any one table. The default is 50 tuples
+    """
+    engineConfigPgBgwriterDelay: float | None = None
+    """
+    Specifies the delay between activity rounds for the background writer in milliseconds. Default is 200.
+    """
+    engineConfigPgBgwriterFlushAfter: float | None = None
+    """
+    Whenever more than bgwriter_flush_after bytes have been written by the background writer, attempt to force the OS to issue these writes to the underlying storage. Specified in kilobytes, default is 512. Setting of 0 disables forced writeback.
+    """
+    engineConfigPgBgwriterLruMaxpages: float | None = None
+    """
+    In each round, no more than this many buffers will be written by the background writer. Setting this to zero disables background writing. Default is 100.
+    """
+    engineConfigPgBgwriterLruMultiplier: float | None = None
+    """
+    The average recent need for new buffers is multiplied by bgwriter_lru_multiplier to arrive at an estimate of the number that will be needed during the next round, (up to bgwriter_lru_maxpages). 1.0 represents a “just in time” policy of writing exactly the number of buffers predicted to be needed. Larger values provide some cushion against spikes in demand, while smaller values intentionally leave writes to be done by server processes. The default is 2.0.
+    """
+    engineConfigPgDeadlockTimeout: float | None = None
+    """
+    This is the amount of time, in milliseconds, to wait on a lock before checking to see if there is a deadlock condition.
+    """
+    engineConfigPgDefaultToastCompression: str | None = None
+    """
+    Specifies the default TOAST compression method for values of compressible columns (the default is lz4).
+    """
+    engineConfigPgIdleInTransactionSessionTimeout: float | None = None
+    """
+    Time out sessions with open transactions after this number of milliseconds
+    """
+    engineConfigPgJit: bool | None = None
+    """
+    Controls system-wide use of Just-in-Time Compilation (JIT).
+    """
+    engineConfigPgMaxFilesPerProcess: float | None = None
+    """
+    PostgreSQL maximum number of files that can be open per process
+    """
+    engineConfigPgMaxLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum locks per transaction
+    """
+    engineConfigPgMaxLogicalReplicationWorkers: float | None = None
+    """
+    PostgreSQL maximum logical replication workers (taken from the pool of max_parallel_workers)
+    """
+    engineConfigPgMaxParallelWorkers: float | None = None
+    """
+    Sets the maximum number of workers that the system can support for parallel queries
+    """
+    engineConfigPgMaxParallelWorkersPerGather: float | None = None
+    """
+    Sets the maximum number of workers that can be started by a single Gather or Gather Merge node
+    """
+    engineConfigPgMaxPredLocksPerTransaction: float | None = None
+    """
+    PostgreSQL maximum predicate locks per transaction
+    """
+    engineConfigPgMaxReplicationSlots: float | None = None
+    """
+    PostgreSQL maximum replication slots
+    """
+    engineConfigPgMaxSlotWalKeepSize: float | None = None
+    """
+    PostgreSQL maximum WAL size (MB) reserved for replication slots. Default is -1 (unlimited). wal_keep_size minimum WAL size setting takes precedence over this.
+    """
+    engineConfigPgMaxStackDepth: float | None = None
+    """
+    Maximum depth of the stack in bytes
+    """
+    engineConfigPgMaxStandbyArchiveDelay: float | None = None
+    """
+    Max standby archive delay in milliseconds
+    """
+    engineConfigPgMaxStandbyStreamingDelay: float | None = None
+    """
+    Max standby streaming delay in milliseconds
+    """
+    engineConfigPgMaxWalSenders: float | None = None
+    """
+    PostgreSQL maximum WAL senders
+    """
+    engineConfigPgMaxWorkerProcesses: float | None = None
+    """
+    Sets the maximum number of background processes that the system can support
+    """
+    engineConfigPgPasswordEncryption: str | None = None
+    """
+    Chooses the algorithm for encrypting passwords.
+    """
+    engineConfigPgPgPartmanBgwInterval: float | None = None
+    """
+    Sets the time interval to run pg_partman's scheduled tasks
+    """
+    engineConfigPgPgPartmanBgwRole: str | None = None
+    """
+    Controls which role to use for pg_partman's scheduled background tasks.
+    """
+    engineConfigPgPgStatMonitorPgsmEnableQueryPlan: bool | None = None
+    """
+    Enables or disables query plan monitoring
+    """
+    engineConfigPgPgStatMonitorPgsmMaxBuckets: float | None = None
+    """
+    Sets the maximum number of buckets
+    """
+    engineConfigPgPgStatStatementsTrack: str | None = None
+    """
+    Controls which statements are counted. Specify top to track top-level statements (those issued directly by clients), all to also track nested statements (such as statements invoked within functions), or none to disable statement statistics collection. The default value is top.
+    """
+    engineConfigPgStatMonitorEnable: bool | None = None
+    """
+    Enable the pg_stat_monitor extension. Enabling this extension will cause the cluster to be restarted. When this extension is enabled, pg_stat_statements results for utility commands are unreliable.
+    """
+    engineConfigPgTempFileLimit: float | None = None
+    """
+    PostgreSQL temporary file limit in KiB, -1 for unlimited
+    """
+    engineConfigPgTimezone: str | None = None
+    """
+    PostgreSQL service timezone
+    """
+    engineConfigPgTrackActivityQuerySize: float | None = None
+    """
+    Specifies the number of bytes reserved to track the currently executing command for each active session.
+    """
+    engineConfigPgTrackCommitTimestamp: str | None = None
+    """
+    Record commit time of transactions.
+    """
+    engineConfigPgTrackFunctions: str | None = None
+    """
+    Enables tracking of function call counts and time used.
+    """
+    engineConfigPgTrackIoTiming: str | None = None
+    """
+    Enables timing of database I/O calls. This parameter is off by default, because it will repeatedly query the operating system for the current time, which may cause significant overhead on some platforms.
+    """
+    engineConfigPgWalSenderTimeout: float | None = None
+    """
+    Terminate replication connections that are inactive for longer than this amount of time, in milliseconds. Setting this value to zero disables the timeout.
+    """
+    engineConfigPgWalWriterDelay: float | None = None
+    """
+    WAL flush interval in milliseconds. Note that setting this value to lower than the default 200ms may negatively impact performance.
+    """
+    engineConfigPglookoutMaxFailoverReplicationTimeLag: float | None = None
+    """
+    Number of seconds of master unavailability before triggering database failover to standby.
+    """
+    engineConfigSharedBuffersPercentage: float | None = None
+    """
+    Percentage of total RAM that the database server uses for shared memory buffers. Valid range is 20-60 (float), which corresponds to 20% - 60%. This setting adjusts the shared_buffers configuration value.
+    """
+    engineConfigWorkMem: float | None = None
+    """
+    Sets the maximum amount of memory to be used by a query operation (such as a sort or hash table) before writing to temporary disk files, in MB. Default is 1MB + 0.075% of total RAM (up to 32MB).
+    """
+    engineId: str | None = None
+    """
+    The unique ID of the database engine and version to use. (e.g. postgresql/16)
+    """
+    forkRestoreTime: str | None = None
+    """
+    The database timestamp from which it was restored.
+    """
+    forkSource: float | None = None
+    """
+    The ID of the database that was forked from.
+    """
+    label: str | None = None
+    """
+    A unique, user-defined string referring to the Managed Database.
+    """
+    privateNetwork: PrivateNetworkParameters | None = None
+    """
+    Restricts access to this database using a virtual private cloud (VPC) that you've configured in the region where the database will live.
+    """
+    region: str | None = None
+    """
+    The Region ID for the Managed Database.
+    """
+    suspended: bool | None = None
+    """
+    Whether this database is suspended.
+    """
+    timeouts: TimeoutsParameters | None = None
+    type: str | None = None
+    """
+    The Linode Instance type used by the Managed Database for its nodes.
+    """
+    updates: UpdatesParameters | None = None
+    """
+    Configuration settings for automated patch update maintenance for the Managed Database.
+    """
+
+
 class PostgreSQLV2Parameters(BaseModel):
     allowList: list[str] | None = None
     """
@@ -1557,19 +1577,6 @@ class PostgreSQLV2Spec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class PostgreSQLV2Status(BaseModel):
-    atProvider: PostgreSQLV2Observation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
 
 
 class MySQLV2(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
@@ -29,80 +29,6 @@ class DefaultFirewallIdsObservation(BaseModel):
     vpcInterface: float | None = None
     """
     The VPC interface's default firewall.
-    """
-
-
-class DefaultFirewallIdsParameters(BaseModel):
-    linode: float | None = None
-    """
-    The Linode's default firewall.
-    """
-    linodeRef: field_common.ObjectReference | None = None
-    """
-    Sets linode from another object.
-    """
-    linodeSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object linode is taken from by labels.
-    """
-    nodebalancer: float | None = None
-    """
-    The NodeBalancer's default firewall.
-    """
-    nodebalancerRef: field_common.ObjectReference | None = None
-    """
-    Sets nodebalancer from another object.
-    """
-    nodebalancerSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object nodebalancer is taken from by labels.
-    """
-    publicInterface: float | None = None
-    """
-    The public interface's default firewall.
-    """
-    publicInterfaceRef: field_common.ObjectReference | None = None
-    """
-    Sets publicInterface from another object.
-    """
-    publicInterfaceSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object publicInterface is taken from by labels.
-    """
-    vpcInterface: float | None = None
-    """
-    The VPC interface's default firewall.
-    """
-    vpcInterfaceRef: field_common.ObjectReference | None = None
-    """
-    Sets vpcInterface from another object.
-    """
-    vpcInterfaceSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object vpcInterface is taken from by labels.
-    """
-
-
-class DeviceInitParameters(BaseModel):
-    entityId: float | None = None
-    """
-    The ID of the entity to create a Firewall device for.
-    """
-    entityType: str | None = None
-    """
-    The type of the entity to create a Firewall device for.
-    """
-    firewallId: float | None = None
-    """
-    The ID of the Firewall to access.
-    """
-    firewallIdRef: field_common.ObjectReference | None = None
-    """
-    Sets firewallId from another object.
-    """
-    firewallIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object firewallId is taken from by labels.
     """
 
 
@@ -133,6 +59,124 @@ class DeviceObservation(BaseModel):
     """
 
 
+class DeviceStatus(BaseModel):
+    atProvider: DeviceObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class FirewallIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+
+
+class SettingsObservation(BaseModel):
+    defaultFirewallIds: DefaultFirewallIdsObservation | None = None
+    """
+    The default firewall ID for a linode, nodebalancer, public_interface, or vpc_interface.
+    """
+    id: str | None = None
+    """
+    A unique identifier for this resource (UUID v7).
+    """
+
+
+class SettingsStatus(BaseModel):
+    atProvider: SettingsObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class DefaultFirewallIdsParameters(BaseModel):
+    linode: float | None = None
+    """
+    The Linode's default firewall.
+    """
+    linodeRef: field_common.ObjectReference | None = None
+    """
+    Sets linode from another object.
+    """
+    linodeSelector: FirewallIdSelectorParameters | None = None
+    """
+    Selects the object linode is taken from by labels.
+    """
+    nodebalancer: float | None = None
+    """
+    The NodeBalancer's default firewall.
+    """
+    nodebalancerRef: field_common.ObjectReference | None = None
+    """
+    Sets nodebalancer from another object.
+    """
+    nodebalancerSelector: FirewallIdSelectorParameters | None = None
+    """
+    Selects the object nodebalancer is taken from by labels.
+    """
+    publicInterface: float | None = None
+    """
+    The public interface's default firewall.
+    """
+    publicInterfaceRef: field_common.ObjectReference | None = None
+    """
+    Sets publicInterface from another object.
+    """
+    publicInterfaceSelector: FirewallIdSelectorParameters | None = None
+    """
+    Selects the object publicInterface is taken from by labels.
+    """
+    vpcInterface: float | None = None
+    """
+    The VPC interface's default firewall.
+    """
+    vpcInterfaceRef: field_common.ObjectReference | None = None
+    """
+    Sets vpcInterface from another object.
+    """
+    vpcInterfaceSelector: FirewallIdSelectorParameters | None = None
+    """
+    Selects the object vpcInterface is taken from by labels.
+    """
+
+
+class DeviceInitParameters(BaseModel):
+    entityId: float | None = None
+    """
+    The ID of the entity to create a Firewall device for.
+    """
+    entityType: str | None = None
+    """
+    The type of the entity to create a Firewall device for.
+    """
+    firewallId: float | None = None
+    """
+    The ID of the Firewall to access.
+    """
+    firewallIdRef: field_common.ObjectReference | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: FirewallIdSelectorParameters | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+
+
 class DeviceParameters(BaseModel):
     entityId: float | None = None
     """
@@ -150,7 +194,7 @@ class DeviceParameters(BaseModel):
     """
     Sets firewallId from another object.
     """
-    firewallIdSelector: field_common.LabelSelector | None = None
+    firewallIdSelector: FirewallIdSelectorParameters | None = None
     """
     Selects the object firewallId is taken from by labels.
     """
@@ -173,34 +217,10 @@ class DeviceSpec(BaseModel):
     """
 
 
-class DeviceStatus(BaseModel):
-    atProvider: DeviceObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
-
-
 class SettingsInitParameters(BaseModel):
     defaultFirewallIds: DefaultFirewallIdsParameters | None = None
     """
     The default firewall ID for a linode, nodebalancer, public_interface, or vpc_interface.
-    """
-
-
-class SettingsObservation(BaseModel):
-    defaultFirewallIds: DefaultFirewallIdsObservation | None = None
-    """
-    The default firewall ID for a linode, nodebalancer, public_interface, or vpc_interface.
-    """
-    id: str | None = None
-    """
-    A unique identifier for this resource (UUID v7).
     """
 
 
@@ -226,19 +246,6 @@ class SettingsSpec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class SettingsStatus(BaseModel):
-    atProvider: SettingsObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
 
 
 class Device(BaseModel):

@@ -4,13 +4,81 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, constr
 
 from . import _common as field_common
 
 
 class NodebalancerGroup(RootModel[Any]):
     root: Any = Field(..., title="NodebalancerGroup")
+
+
+class NodeObservation(BaseModel):
+    address: str | None = None
+    """
+    The private IP Address and port (IP:PORT) where this backend can be reached. This must be a private IP address.
+    """
+    configId: float | None = None
+    """
+    The ID of the NodeBalancerConfig to access.
+    """
+    id: str | None = None
+    """
+    The ID of the NodeBalancer node resource.
+    """
+    label: str | None = None
+    """
+    The label for this node. This is for display purposes only.
+    """
+    mode: str | None = None
+    """
+    The mode this NodeBalancer should use when sending traffic to this backend. If set to `accept` this backend is accepting traffic. If set to `reject` this backend will not receive traffic. If set to `drain` this backend will not receive new traffic, but connections already pinned to it will continue to be routed to it. If set to `backup` this backend will only accept traffic if all other nodes are down.
+    """
+    nodebalancerId: float | None = None
+    """
+    The ID of the NodeBalancer to access.
+    """
+    status: str | None = None
+    """
+    The current status of this node, based on the configured checks of its NodeBalancer Config. (unknown, UP, DOWN)
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet for this node.
+    """
+    vpcConfigId: float | None = None
+    """
+    The ID of the NB-VPC config for this node.
+    """
+    weight: float | None = None
+    """
+    Used when picking a backend to serve a request and is not pinned to a single backend yet. Nodes with a higher weight will receive more traffic. (1-255)
+    """
+
+
+class NodeStatus(BaseModel):
+    atProvider: NodeObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class NodeStatusObservation(BaseModel):
+    down: float | None = None
+    up: float | None = None
+
+
+class NodebalancerIdSelectorParameters(BaseModel):
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
 
 
 class ConfigInitParameters(BaseModel):
@@ -58,7 +126,7 @@ class ConfigInitParameters(BaseModel):
     """
     Sets nodebalancerId from another object.
     """
-    nodebalancerIdSelector: field_common.LabelSelector | None = None
+    nodebalancerIdSelector: NodebalancerIdSelectorParameters | None = None
     """
     Selects the object nodebalancerId is taken from by labels.
     """
@@ -90,290 +158,6 @@ class ConfigInitParameters(BaseModel):
     """
     Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
     """
-
-
-class ConfigParameters(BaseModel):
-    algorithm: str | None = None
-    """
-    What algorithm this NodeBalancer should use for routing traffic to backends: roundrobin, leastconn, source
-    """
-    check: str | None = None
-    """
-    The type of check to perform against backends to ensure they are serving requests. This is used to determine if backends are up or down. If none no check is performed. connection requires only a connection to the backend to succeed. http and http_body rely on the backend serving HTTP, and that the response returned matches what is expected.
-    """
-    checkAttempts: float | None = None
-    """
-    How many times to attempt a check before considering a backend to be down. (1-30)
-    """
-    checkBody: str | None = None
-    """
-    This value must be present in the response body of the check in order for it to pass. If this value is not present in the response body of a check request, the backend is considered to be down
-    """
-    checkInterval: float | None = None
-    """
-    How often, in seconds, to check that backends are up and serving requests.
-    """
-    checkPassive: bool | None = None
-    """
-    If true, any response from this backend with a 5xx status code will be enough for it to be considered unhealthy and taken out of rotation.
-    """
-    checkPath: str | None = None
-    """
-    The URL path to check on each backend. If the backend does not respond to this request it is considered to be down.
-    """
-    checkTimeout: float | None = None
-    """
-    How long, in seconds, to wait for a check attempt before considering it failed. (1-30)
-    """
-    cipherSuite: str | None = None
-    """
-    What ciphers to use for SSL connections served by this NodeBalancer. `legacy` is considered insecure and should only be used if necessary.
-    """
-    nodebalancerId: float | None = None
-    """
-    The ID of the NodeBalancer to access.
-    """
-    nodebalancerIdRef: field_common.ObjectReference | None = None
-    """
-    Sets nodebalancerId from another object.
-    """
-    nodebalancerIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object nodebalancerId is taken from by labels.
-    """
-    port: float | None = None
-    """
-    The TCP port this Config is for. These values must be unique across configs on a single NodeBalancer (you can't have two configs for port 80, for example). While some ports imply some protocols, no enforcement is done and you may configure your NodeBalancer however is useful to you. For example, while port 443 is generally used for HTTPS, you do not need SSL configured to have a NodeBalancer listening on port 443.
-    """
-    protocol: str | None = None
-    """
-    The protocol this port is configured to serve. If this is set to https you must include an ssl_cert and an ssl_key.
-    """
-    proxyProtocol: str | None = None
-    """
-    The version of ProxyProtocol to use for the underlying NodeBalancer. This requires protocol to be `tcp`. Valid values are `none`, `v1`, and `v2`.
-    """
-    sslCertSecretRef: field_common.SecretKeySelector | None = None
-    """
-    The certificate this port is serving. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
-    """
-    sslKeySecretRef: field_common.SecretKeySelector | None = None
-    """
-    The private key corresponding to this port's certificate. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
-    """
-    stickiness: str | None = None
-    """
-    Controls how session stickiness is handled on this port: 'none', 'table', 'http_cookie'
-    """
-    udpCheckPort: float | None = None
-    """
-    Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
-    """
-
-
-class ConfigSpec(BaseModel):
-    forProvider: ConfigParameters
-    initProvider: ConfigInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
-class NodeInitParameters(BaseModel):
-    address: str | None = None
-    """
-    The private IP Address and port (IP:PORT) where this backend can be reached. This must be a private IP address.
-    """
-    configId: float | None = None
-    """
-    The ID of the NodeBalancerConfig to access.
-    """
-    configIdRef: field_common.ObjectReference | None = None
-    """
-    Sets configId from another object.
-    """
-    configIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object configId is taken from by labels.
-    """
-    label: str | None = None
-    """
-    The label for this node. This is for display purposes only.
-    """
-    mode: str | None = None
-    """
-    The mode this NodeBalancer should use when sending traffic to this backend. If set to `accept` this backend is accepting traffic. If set to `reject` this backend will not receive traffic. If set to `drain` this backend will not receive new traffic, but connections already pinned to it will continue to be routed to it. If set to `backup` this backend will only accept traffic if all other nodes are down.
-    """
-    nodebalancerId: float | None = None
-    """
-    The ID of the NodeBalancer to access.
-    """
-    nodebalancerIdRef: field_common.ObjectReference | None = None
-    """
-    Sets nodebalancerId from another object.
-    """
-    nodebalancerIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object nodebalancerId is taken from by labels.
-    """
-    subnetId: float | None = None
-    """
-    The ID of the VPC subnet for this node.
-    """
-    subnetIdRef: field_common.ObjectReference | None = None
-    """
-    Sets subnetId from another object.
-    """
-    subnetIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object subnetId is taken from by labels.
-    """
-    weight: float | None = None
-    """
-    Used when picking a backend to serve a request and is not pinned to a single backend yet. Nodes with a higher weight will receive more traffic. (1-255)
-    """
-
-
-class NodeObservation(BaseModel):
-    address: str | None = None
-    """
-    The private IP Address and port (IP:PORT) where this backend can be reached. This must be a private IP address.
-    """
-    configId: float | None = None
-    """
-    The ID of the NodeBalancerConfig to access.
-    """
-    id: str | None = None
-    """
-    The ID of the NodeBalancer node resource.
-    """
-    label: str | None = None
-    """
-    The label for this node. This is for display purposes only.
-    """
-    mode: str | None = None
-    """
-    The mode this NodeBalancer should use when sending traffic to this backend. If set to `accept` this backend is accepting traffic. If set to `reject` this backend will not receive traffic. If set to `drain` this backend will not receive new traffic, but connections already pinned to it will continue to be routed to it. If set to `backup` this backend will only accept traffic if all other nodes are down.
-    """
-    nodebalancerId: float | None = None
-    """
-    The ID of the NodeBalancer to access.
-    """
-    status: str | None = None
-    """
-    The current status of this node, based on the configured checks of its NodeBalancer Config. (unknown, UP, DOWN)
-    """
-    subnetId: float | None = None
-    """
-    The ID of the VPC subnet for this node.
-    """
-    vpcConfigId: float | None = None
-    """
-    The ID of the NB-VPC config for this node.
-    """
-    weight: float | None = None
-    """
-    Used when picking a backend to serve a request and is not pinned to a single backend yet. Nodes with a higher weight will receive more traffic. (1-255)
-    """
-
-
-class NodeParameters(BaseModel):
-    address: str | None = None
-    """
-    The private IP Address and port (IP:PORT) where this backend can be reached. This must be a private IP address.
-    """
-    configId: float | None = None
-    """
-    The ID of the NodeBalancerConfig to access.
-    """
-    configIdRef: field_common.ObjectReference | None = None
-    """
-    Sets configId from another object.
-    """
-    configIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object configId is taken from by labels.
-    """
-    label: str | None = None
-    """
-    The label for this node. This is for display purposes only.
-    """
-    mode: str | None = None
-    """
-    The mode this NodeBalancer should use when sending traffic to this backend. If set to `accept` this backend is accepting traffic. If set to `reject` this backend will not receive traffic. If set to `drain` this backend will not receive new traffic, but connections already pinned to it will continue to be routed to it. If set to `backup` this backend will only accept traffic if all other nodes are down.
-    """
-    nodebalancerId: float | None = None
-    """
-    The ID of the NodeBalancer to access.
-    """
-    nodebalancerIdRef: field_common.ObjectReference | None = None
-    """
-    Sets nodebalancerId from another object.
-    """
-    nodebalancerIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object nodebalancerId is taken from by labels.
-    """
-    subnetId: float | None = None
-    """
-    The ID of the VPC subnet for this node.
-    """
-    subnetIdRef: field_common.ObjectReference | None = None
-    """
-    Sets subnetId from another object.
-    """
-    subnetIdSelector: field_common.LabelSelector | None = None
-    """
-    Selects the object subnetId is taken from by labels.
-    """
-    weight: float | None = None
-    """
-    Used when picking a backend to serve a request and is not pinned to a single backend yet. Nodes with a higher weight will receive more traffic. (1-255)
-    """
-
-
-class NodeSpec(BaseModel):
-    forProvider: NodeParameters
-    initProvider: NodeInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
-class NodeStatus(BaseModel):
-    atProvider: NodeObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
-
-
-class NodeStatusObservation(BaseModel):
-    down: float | None = None
-    up: float | None = None
 
 
 class ConfigObservation(BaseModel):
@@ -459,6 +243,102 @@ class ConfigObservation(BaseModel):
     """
 
 
+class ConfigParameters(BaseModel):
+    algorithm: str | None = None
+    """
+    What algorithm this NodeBalancer should use for routing traffic to backends: roundrobin, leastconn, source
+    """
+    check: str | None = None
+    """
+    The type of check to perform against backends to ensure they are serving requests. This is used to determine if backends are up or down. If none no check is performed. connection requires only a connection to the backend to succeed. http and http_body rely on the backend serving HTTP, and that the response returned matches what is expected.
+    """
+    checkAttempts: float | None = None
+    """
+    How many times to attempt a check before considering a backend to be down. (1-30)
+    """
+    checkBody: str | None = None
+    """
+    This value must be present in the response body of the check in order for it to pass. If this value is not present in the response body of a check request, the backend is considered to be down
+    """
+    checkInterval: float | None = None
+    """
+    How often, in seconds, to check that backends are up and serving requests.
+    """
+    checkPassive: bool | None = None
+    """
+    If true, any response from this backend with a 5xx status code will be enough for it to be considered unhealthy and taken out of rotation.
+    """
+    checkPath: str | None = None
+    """
+    The URL path to check on each backend. If the backend does not respond to this request it is considered to be down.
+    """
+    checkTimeout: float | None = None
+    """
+    How long, in seconds, to wait for a check attempt before considering it failed. (1-30)
+    """
+    cipherSuite: str | None = None
+    """
+    What ciphers to use for SSL connections served by this NodeBalancer. `legacy` is considered insecure and should only be used if necessary.
+    """
+    nodebalancerId: float | None = None
+    """
+    The ID of the NodeBalancer to access.
+    """
+    nodebalancerIdRef: field_common.ObjectReference | None = None
+    """
+    Sets nodebalancerId from another object.
+    """
+    nodebalancerIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object nodebalancerId is taken from by labels.
+    """
+    port: float | None = None
+    """
+    The TCP port this Config is for. These values must be unique across configs on a single NodeBalancer (you can't have two configs for port 80, for example). While some ports imply some protocols, no enforcement is done and you may configure your NodeBalancer however is useful to you. For example, while port 443 is generally used for HTTPS, you do not need SSL configured to have a NodeBalancer listening on port 443.
+    """
+    protocol: str | None = None
+    """
+    The protocol this port is configured to serve. If this is set to https you must include an ssl_cert and an ssl_key.
+    """
+    proxyProtocol: str | None = None
+    """
+    The version of ProxyProtocol to use for the underlying NodeBalancer. This requires protocol to be `tcp`. Valid values are `none`, `v1`, and `v2`.
+    """
+    sslCertSecretRef: field_common.SecretKeySelector | None = None
+    """
+    The certificate this port is serving. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
+    """
+    sslKeySecretRef: field_common.SecretKeySelector | None = None
+    """
+    The private key corresponding to this port's certificate. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
+    """
+    stickiness: str | None = None
+    """
+    Controls how session stickiness is handled on this port: 'none', 'table', 'http_cookie'
+    """
+    udpCheckPort: float | None = None
+    """
+    Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
+    """
+
+
+class ConfigSpec(BaseModel):
+    forProvider: ConfigParameters
+    initProvider: ConfigInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
 class ConfigStatus(BaseModel):
     atProvider: ConfigObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -472,16 +352,131 @@ class ConfigStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class Node(BaseModel):
+class NodeInitParameters(BaseModel):
+    address: str | None = None
     """
-    Node manages a linode_nodebalancer_node.
+    The private IP Address and port (IP:PORT) where this backend can be reached. This must be a private IP address.
+    """
+    configId: float | None = None
+    """
+    The ID of the NodeBalancerConfig to access.
+    """
+    configIdRef: field_common.ObjectReference | None = None
+    """
+    Sets configId from another object.
+    """
+    configIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object configId is taken from by labels.
+    """
+    label: str | None = None
+    """
+    The label for this node. This is for display purposes only.
+    """
+    mode: str | None = None
+    """
+    The mode this NodeBalancer should use when sending traffic to this backend. If set to `accept` this backend is accepting traffic. If set to `reject` this backend will not receive traffic. If set to `drain` this backend will not receive new traffic, but connections already pinned to it will continue to be routed to it. If set to `backup` this backend will only accept traffic if all other nodes are down.
+    """
+    nodebalancerId: float | None = None
+    """
+    The ID of the NodeBalancer to access.
+    """
+    nodebalancerIdRef: field_common.ObjectReference | None = None
+    """
+    Sets nodebalancerId from another object.
+    """
+    nodebalancerIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object nodebalancerId is taken from by labels.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet for this node.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+    weight: float | None = None
+    """
+    Used when picking a backend to serve a request and is not pinned to a single backend yet. Nodes with a higher weight will receive more traffic. (1-255)
     """
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: NodeSpec
-    status: NodeStatus | None = None
+
+class NodeParameters(BaseModel):
+    address: str | None = None
+    """
+    The private IP Address and port (IP:PORT) where this backend can be reached. This must be a private IP address.
+    """
+    configId: float | None = None
+    """
+    The ID of the NodeBalancerConfig to access.
+    """
+    configIdRef: field_common.ObjectReference | None = None
+    """
+    Sets configId from another object.
+    """
+    configIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object configId is taken from by labels.
+    """
+    label: str | None = None
+    """
+    The label for this node. This is for display purposes only.
+    """
+    mode: str | None = None
+    """
+    The mode this NodeBalancer should use when sending traffic to this backend. If set to `accept` this backend is accepting traffic. If set to `reject` this backend will not receive traffic. If set to `drain` this backend will not receive new traffic, but connections already pinned to it will continue to be routed to it. If set to `backup` this backend will only accept traffic if all other nodes are down.
+    """
+    nodebalancerId: float | None = None
+    """
+    The ID of the NodeBalancer to access.
+    """
+    nodebalancerIdRef: field_common.ObjectReference | None = None
+    """
+    Sets nodebalancerId from another object.
+    """
+    nodebalancerIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object nodebalancerId is taken from by labels.
+    """
+    subnetId: float | None = None
+    """
+    The ID of the VPC subnet for this node.
+    """
+    subnetIdRef: field_common.ObjectReference | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+    weight: float | None = None
+    """
+    Used when picking a backend to serve a request and is not pinned to a single backend yet. Nodes with a higher weight will receive more traffic. (1-255)
+    """
+
+
+class NodeSpec(BaseModel):
+    forProvider: NodeParameters
+    initProvider: NodeInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
 
 
 class Config(BaseModel):
@@ -494,3 +489,15 @@ class Config(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: ConfigSpec
     status: ConfigStatus | None = None
+
+
+class Node(BaseModel):
+    """
+    Node manages a linode_nodebalancer_node.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: NodeSpec
+    status: NodeStatus | None = None
