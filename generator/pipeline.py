@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jetgen.runtime
 import jetgen.templates
 from jetgen.generator import (
     crds,
@@ -323,10 +324,12 @@ def _config_bytes(config: ProviderConfiguration) -> bytes:
 
 
 def _generator_bytes() -> bytes:
-    """The generator's own code and templates: a new jetgen regenerates everything."""
+    """The generator's own code and templates, and the runtime's (the contract modules --
+    config, kinds, names -- shape the output): a new jetgen regenerates everything."""
     here = Path(__file__).resolve().parent
     templates = Path(jetgen.templates.__file__).parent
-    files = sorted([*here.glob("*.py"), *templates.glob("*")])
+    runtime = Path(jetgen.runtime.__file__).parent
+    files = sorted([*here.glob("*.py"), *templates.glob("*"), *runtime.glob("*.py")])
     return b"".join(p.read_bytes() for p in files if p.is_file())
 
 

@@ -11,6 +11,7 @@ process, so a message about one object cannot leak another object's secret eithe
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
@@ -33,7 +34,7 @@ class Registry:
         if not value or len(value) < MIN_LENGTH:
             return
         with self._lock:
-            for form in (value, base64.b64encode(value.encode()).decode()):
+            for form in _forms(value):
                 if form in self._values:
                     continue
                 self._values[form] = None
@@ -51,6 +52,19 @@ class Registry:
                 self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
             pattern = self._pattern
         return pattern.sub(MASK, text)
+
+
+def _forms(value: str) -> list[str]:
+    """The shapes a value takes in text people read: as is, base64 (Secret data), escaped
+    inside a JSON string (Terraform quotes configuration lines in its diagnostics; Go
+    also escapes ``<``, ``>`` and ``&``), and, for a multi-line value such as a PEM key,
+    each of its longer lines (a diagnostic may quote one line of it)."""
+    quoted = json.dumps(value)[1:-1]
+    go_quoted = quoted.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    forms = [value, base64.b64encode(value.encode()).decode(), quoted, go_quoted]
+    if "\n" in value:
+        forms += [line.strip() for line in value.splitlines() if len(line.strip()) >= 8]
+    return forms
 
 
 REGISTRY = Registry()

@@ -58,3 +58,28 @@ def test_lease_timing_must_let_the_leader_notice_first(timing):
 
 def test_default_lease_timing_is_valid():
     leader.LeaseTiming().check()
+
+
+def test_json_escaped_and_per_line_forms_are_masked():
+    """Terraform's diagnostics quote main.tf.json lines: a multi-line secret appears there
+    JSON-escaped (newlines as backslash-n, Go's \\u003c for <), or one line at a time."""
+    from jetgen.runtime.redaction import MASK, Registry
+
+    pem = (
+        "-----BEGIN KEY-----\n"
+        "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n"
+        "<&>tail-line-x\n-----END KEY-----"
+    )
+    registry = Registry()
+    registry.add(pem)
+    import json
+
+    for text in (
+        f'  on main.tf.json line 7: "content": {json.dumps(pem)},',
+        json.dumps(pem).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+        "line: MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu here",
+    ):
+        masked = registry(text)
+        assert MASK in masked
+        assert "MIIBOgIBAAJBAKj34" not in masked
+        assert "tail-line-x" not in masked
