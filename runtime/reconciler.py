@@ -314,6 +314,11 @@ class Reconciler:
             exists = wd.resource_attributes() is not None
             return (decisions.PRESENT if exists else decisions.ABSENT), plan
         plan = await driver.plan(wd, env, priority=self._priority(mr))
+        if plan.action == "create" and state.create_incomplete(mr.annotations):
+            # The state's resource is gone while a create is incomplete: that state is
+            # from before the create (an interrupted replacement), so it says nothing
+            # about what the create made.
+            return decisions.UNKNOWN, plan
         external = {
             "create": decisions.ABSENT,  # it disappeared
             "update": decisions.DRIFTED,
@@ -394,6 +399,10 @@ class Reconciler:
             raise
         # State first: if saving it fails the create stays incomplete, and the next pass
         # finds the resource through the workdir's state or its external name.
+        if wd.resource_attributes() is None:
+            # Terraform reported success but its state holds no resource (the workdir went
+            # away under it): what it made is unknown, so the create stays incomplete.
+            raise ReconcileError("the create ran but Terraform's state records no resource")
         await self._persist(mr, memory, wd)
         annotations: dict[str, str | None] = dict(state.mark(state.SUCCEEDED))
         name = self._external_name(mr, wd.resource_attributes() or {})
