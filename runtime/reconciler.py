@@ -316,9 +316,12 @@ class Reconciler:
         plan = await driver.plan(wd, env, priority=self._priority(mr))
         if plan.action == "create" and state.create_incomplete(mr.annotations):
             # The state's resource is gone while a create is incomplete: that state is
-            # from before the create (an interrupted replacement), so it says nothing
-            # about what the create made.
-            return decisions.UNKNOWN, plan
+            # from before the create (an interrupted replacement) and says nothing about
+            # what the create made.  Only a name that is not the stale one can tell.
+            found = await self._find_after_stale_state(mr, wd, desired)
+            if found != decisions.PRESENT:
+                return found, None
+            plan = await driver.plan(wd, env, priority=self._priority(mr))
         external = {
             "create": decisions.ABSENT,  # it disappeared
             "update": decisions.DRIFTED,
@@ -434,6 +437,29 @@ class Reconciler:
             return decisions.PRESENT if found else decisions.ABSENT
         return decisions.ABSENT
 
+    async def _find_after_stale_state(
+        self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired
+    ) -> str:
+        """A create is incomplete and the resource the state records is gone (refresh
+        said so): the state is from before the create -- a replacement cut short after
+        its delete.  Drop it and find what the create made by its external name (one the
+        user set to adopt it, or the planned one); a provider-chosen ID equal to the
+        stale one names nothing, so the outcome is UNKNOWN (never a blind create)."""
+        stale = self._external_name(mr, wd.resource_attributes() or {})
+        name = mr.external_name or self._planned_name(mr, desired)
+        provider_named = self.kind.external_name.strategy == "identifier_from_provider"
+        if not name or (provider_named and name == stale):
+            return decisions.UNKNOWN
+        logger.info(
+            "%s %s: the state predates an incomplete create; looking up %s",
+            self.kind.kind,
+            mr.ref,
+            name,
+        )
+        wd.state_file.unlink(missing_ok=True)
+        found = await self._import(mr, wd, desired, name)
+        return decisions.PRESENT if found else decisions.ABSENT
+
     async def _follow_external_name(
         self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired
     ) -> None:
@@ -489,8 +515,9 @@ class Reconciler:
         if await connection.publish(self.rt.kube, mr.body, data):
             logger.info("%s %s: connection Secret updated", self.kind.kind, mr.ref)
         name = self._external_name(mr, attributes)
-        if name and not mr.external_name:
+        if name and not mr.external_name and not state.create_incomplete(mr.annotations):
             # Only fill it in: a name the user wrote is theirs (see _follow_external_name).
+            # Not while a create is incomplete: the state may be from before it.
             await self._annotate(mr, {EXTERNAL_NAME: name})
         ready = decision.ready or conditions.available()
         await self._write_status(mr, [ready, decision.synced], at_provider=at_provider)
@@ -526,9 +553,18 @@ class Reconciler:
     ) -> str:
         """What there is to delete.  Renders only when it must look something up: an
         object that never got created (say, its Secret never existed) is deletable as is."""
-        if wd.resource_attributes() is not None:
-            return decisions.PRESENT
         incomplete = state.create_incomplete(mr.annotations)
+        if wd.resource_attributes() is not None:
+            if not incomplete:
+                return decisions.PRESENT
+            # The state may be from before the create (a replacement cut short after its
+            # delete): destroying that would destroy nothing and leak what was created.
+            desired = await self._desire_for_deletion(mr, memory, wd.resource_attributes())
+            wd.write_config(desired.config)
+            plan = await self.rt.driver.plan(wd, desired.env)
+            if plan.action != "create":
+                return decisions.PRESENT
+            return await self._find_after_stale_state(mr, wd, desired)
         if mr.external_name and (incomplete or wd.read_state() is None):
             desired = await self._desire_for_deletion(mr, memory)
             wd.write_config(desired.config)

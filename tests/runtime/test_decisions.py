@@ -88,12 +88,18 @@ class FakeDriver:
         in_state: bool = True,
         apply_error=None,
         empty_state: bool = False,
+        gone: frozenset[str] = frozenset(),
+        loses_state: bool = False,
     ):
         self.root = root
         self.external = external
         self.in_state = in_state and external != "absent"
         self.empty_state = empty_state  # a state without the resource (it was deleted)
         self.apply_error = apply_error
+        # IDs that name nothing any more: the state may still record one (a replacement
+        # cut short after its delete), refresh then finds it gone.
+        self.gone = gone
+        self.loses_state = loses_state  # apply succeeds, the state records nothing
         self.calls: list[str] = []
 
     async def prepare(self, source: str, version: str) -> None:
@@ -132,8 +138,11 @@ class FakeDriver:
 
     async def plan(self, wd, env, *, refresh_only=False, priority=terraform.CHANGE):
         self.calls.append("plan")
-        if wd.resource_attributes() is None:
+        attributes = wd.resource_attributes()
+        if attributes is None:
             return terraform.Plan(action="create")
+        if attributes["id"] in self.gone:
+            return terraform.Plan(action="create", drift="delete")
         if refresh_only:
             return terraform.Plan()
         action = {"present": "no-op", "drifted": "update", "replace": "replace"}[self.external]
@@ -151,7 +160,9 @@ class FakeDriver:
         self.calls.append(what)
         if self.apply_error is not None:
             raise self.apply_error
-        if what in ("create", "replace"):
+        if what in ("create", "replace") and self.loses_state:
+            self._clear(wd)
+        elif what in ("create", "replace"):
             self._record(wd, "ext-2")
             self.external = "present"
         elif what == "update":
@@ -159,7 +170,7 @@ class FakeDriver:
 
     async def import_resource(self, wd, env, address, import_id):
         self.calls.append(f"import {import_id}")
-        if self.external == "absent":
+        if self.external == "absent" or import_id in self.gone:
             diagnostic = terraform.Diagnostic("error", terraform.IMPORT_NON_EXISTENT)
             raise terraform.TerraformError("import", [diagnostic])
         self._record(wd, import_id)
@@ -442,6 +453,74 @@ def test_a_failed_state_write_leaves_the_create_incomplete(tmp_path):
         asyncio.run(rec.reconcile(mr, reconciler.Memory()))
     assert driver.calls == ["create"]
     assert state.guard(mr.annotations) == "pending"  # never "succeeded" without saved state
+
+
+# An interrupted replacement: the state still records ext-1, which its delete removed;
+# the create made ext-2, which nothing recorded.
+
+
+def stale_replacement(tmp_path: Path) -> FakeDriver:
+    return FakeDriver(tmp_path / "work", "present", gone=frozenset({"ext-1"}))
+
+
+def test_interrupted_replacement_with_a_stale_state_stops_and_says_what_to_do(tmp_path):
+    driver = stale_replacement(tmp_path)
+    rec, events = make(tmp_path, driver)
+    mr, error = run(rec, body(ALL, "pending", False, False))
+    assert error is None
+    assert [c for c in driver.calls if c != "plan"] == []  # no import, no blind create
+    assert cond(mr, "Synced") == S_ERR and cond(mr, "Ready") == R_CREATING
+    assert state.guard(mr.annotations) == "pending"
+    assert EXTERNAL_NAME not in mr.annotations  # the stale ID is not written back
+    assert any(e[1] == "CannotDetermineCreationResult" for e in events)
+
+
+def test_interrupted_replacement_is_adopted_by_the_external_name_the_user_sets(tmp_path):
+    driver = stale_replacement(tmp_path)
+    rec, _ = make(tmp_path, driver)
+    mr, error = run(rec, body(ALL, "pending", False, False, external_name="ext-2"))
+    assert error is None
+    assert "import ext-2" in driver.calls and "create" not in driver.calls
+    assert state.guard(mr.annotations) == "succeeded"
+    assert cond(mr, "Ready") == R_AVAIL and cond(mr, "Synced") == S_OK
+    assert mr.annotations[EXTERNAL_NAME] == "ext-2"
+
+
+def test_interrupted_replacement_named_by_the_stale_id_stays_unknown(tmp_path):
+    driver = stale_replacement(tmp_path)
+    rec, _ = make(tmp_path, driver)
+    mr, _ = run(rec, body(ALL, "pending", False, False, external_name="ext-1"))
+    assert [c for c in driver.calls if c != "plan"] == []
+    assert state.guard(mr.annotations) == "pending" and cond(mr, "Synced") == S_ERR
+
+
+def test_deleting_an_interrupted_replacement_keeps_the_finalizer_until_named(tmp_path):
+    driver = stale_replacement(tmp_path)
+    rec, _ = make(tmp_path, driver)
+    _, error = run(rec, body(ALL, "pending", False, True))
+    assert error and "external-create-pending" in error  # the finalizer stays
+    assert "destroy" not in driver.calls
+
+    driver = FakeDriver(tmp_path / "work2", "present", gone=frozenset({"ext-1"}))
+    rec, _ = make(tmp_path, driver)
+    _, error = run(rec, body(ALL, "pending", False, True, external_name="ext-2"))
+    assert error is None
+    assert [c for c in driver.calls if c != "plan"] == ["import ext-2", "destroy"]
+
+
+def test_a_create_whose_state_records_nothing_stays_incomplete(tmp_path):
+    # Terraform exited 0 but its workdir went away under it: no state, no ID.
+    driver = FakeDriver(tmp_path / "work", "absent", loses_state=True)
+    rec, _ = make(tmp_path, driver)
+    mr = ManagedResource(body(ALL, "none", False, False), rec.kind)
+    with pytest.raises(ReconcileError, match="records no resource"):
+        asyncio.run(rec.reconcile(mr, reconciler.Memory()))
+    assert driver.calls == ["create"]
+    assert state.guard(mr.annotations) == "pending"
+    # The next pass does not create again: the outcome is unknown.
+    mr, _ = run(rec, body(ALL, "pending", False, False))
+    assert driver.calls == ["create"]
+    assert cond(mr, "Synced") == S_ERR
 
 
 def test_replacement_refused_names_the_forcing_field_and_drift_names_the_diff(tmp_path):
