@@ -26,7 +26,7 @@ from typing import Any
 
 from jetgen.generator import naming
 from jetgen.generator.model import find
-from jetgen.runtime import names
+from jetgen.runtime import names, references
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 # etcd refuses values over 1.5 MiB (its default request limit) and the apiserver bodies
@@ -446,11 +446,31 @@ def name_schema(rule: names.Rule, description: str | None = None) -> dict[str, A
     return schema
 
 
+def reference_policy_schema() -> dict[str, Any]:
+    """Crossplane's reference policy (crossplane-runtime ``xpv1.Policy``); the runtime
+    applies it (jetgen.runtime.references) and checks the values again."""
+    # Short descriptions: a kind can hold hundreds of references (the CRD's size).
+    return {
+        "type": "object",
+        "description": "resolve: IfNotPresent (default, only while the field is unset) or"
+        " Always; resolution: Required (default, else an error) or Optional.",
+        "properties": {
+            "resolve": {"type": "string", "enum": list(references.RESOLVE)},
+            "resolution": {"type": "string", "enum": list(references.RESOLUTION)},
+        },
+    }
+
+
+# No ``namespace`` on references or selectors: no kind opts in to cross-namespace
+# references, so a namespaced MR resolves only in its own namespace.
 def reference_schema(description: str) -> dict[str, Any]:
     return {
         "type": "object",
         "description": description,
-        "properties": {"name": name_schema(names.OBJECT_NAME)},
+        "properties": {
+            "name": name_schema(names.OBJECT_NAME),
+            "policy": reference_policy_schema(),
+        },
         "required": ["name"],
     }
 
@@ -478,7 +498,14 @@ def selector_schema(description: str, key_rule: bool = True) -> dict[str, Any]:
     return {
         "type": "object",
         "description": description,
-        "properties": {"matchLabels": labels},
+        "properties": {
+            "matchLabels": labels,
+            "matchControllerRef": {
+                "type": "boolean",
+                "description": "Only objects with the same controller as this one.",
+            },
+            "policy": reference_policy_schema(),
+        },
     }
 
 

@@ -171,9 +171,12 @@ class Reconciler:
         await self._note_request(mr, memory)
         await self.rt.prepare()
         connection.target(mr.body)  # its name is checked before anything is created
-        desired = await self.renderer.desire(mr)
+        # State first: a reference resolved on an earlier pass keeps its value there
+        # (resolve policy IfNotPresent, jetgen.runtime.references).
+        wd = await self._restore(mr, memory)
+        desired = await self.renderer.desire(mr, known=wd.resource_attributes())
         memory.desired = desired
-        wd = await self._workdir(mr, memory, desired)
+        wd.write_config(desired.config)
         wanted = plugin_poll.fingerprint(desired.config, desired.env)
         try:
             if await self._unchanged(mr, memory, wd, desired, wanted):
@@ -610,13 +613,6 @@ class Reconciler:
         self._event(mr, "Normal", "DeletedExternalResource", f"{self.address} deleted")
 
     # --- rendering ---------------------------------------------------------------------
-
-    async def _workdir(
-        self, mr: ManagedResource, memory: Memory, desired: Desired
-    ) -> terraform.Workdir:
-        wd = await self._restore(mr, memory)
-        wd.write_config(desired.config)
-        return wd
 
     async def _restore(self, mr: ManagedResource, memory: Memory) -> terraform.Workdir:
         """The MR's workdir with the newest state we have (configuration not written)."""

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jetgen.runtime import fields, kube, names, terraform, transforms
+from jetgen.runtime import fields, kube, names, references, terraform, transforms
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
 
@@ -46,9 +46,10 @@ class Renderer:
         """Everything Terraform needs for one pass; raises :class:`ReconcileError` if an
         input (config, Secret, reference) is missing.
 
-        ``known`` is the resource's attributes in the Terraform state, given when deleting:
-        a referenced object deleted first must not block the deletion of this one, and the
-        state holds the value its reference resolved to when it was applied."""
+        ``known`` is the resource's attributes in the Terraform state: they hold the value
+        a reference resolved to when it was applied, which resolve policy IfNotPresent
+        keeps, and which stands in when the referenced object is gone (it must not block
+        the deletion of this one)."""
         provider_args, credential_args, env = await self._provider(mr)
         for_provider = await self._resolve_references(mr, mr.for_provider, known)
         init_provider = mr.init_provider
@@ -214,8 +215,9 @@ class Renderer:
     async def _resolve_references(
         self, mr: ManagedResource, for_provider: dict[str, Any], known: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Fill ``<field>`` from ``<field>Ref`` / ``<field>Selector`` (explicit values win),
-        in every item when the path runs through list or set blocks."""
+        """Fill ``<field>`` from ``<field>Ref`` / ``<field>Selector`` under their policies
+        (:mod:`jetgen.runtime.references`), in every item when the path runs through list
+        or set blocks."""
         for reference in self.kind.references:
             json_path = _json_path(self.kind.fields, reference.field)
             if json_path is None:
@@ -228,18 +230,42 @@ class Renderer:
             for container, known_value in _containers(for_provider, json_path, known):
                 by_name = container.get(ref_name) or {}
                 selector = container.get(selector_name) or {}
-                if container.get(leaf) is not None or not (by_name or selector):
+                if not (by_name or selector):
+                    continue
+                at = (f"{prefix}.{ref_name}", f"{prefix}.{selector_name}")
+                by_selector = references.use_selector(by_name, selector)
+                chosen_at = at[1] if by_selector else at[0]
+                chosen = references.policy(
+                    chosen_at, (selector if by_selector else by_name).get("policy")
+                )
+                # The field's current value: the user's, else the one an earlier pass
+                # resolved (jetgen does not write resolved values back into the spec;
+                # Terraform's state holds them).
+                explicit = container.get(leaf)
+                current = explicit if explicit is not None else known_value
+                if not references.needs_resolution(chosen, current):
+                    if explicit is None:
+                        container[leaf] = known_value
                     continue
                 target = self._kind_named(reference.kind, reference.group)
-                at = (f"{prefix}.{ref_name}", f"{prefix}.{selector_name}")
                 try:
                     value = await self._referenced_value(
-                        mr, target, reference.value_from, by_name, selector, at
+                        mr,
+                        target,
+                        reference.value_from,
+                        by_name if not by_selector else {},
+                        selector,
+                        at,
                     )
                 except ReconcileError:
-                    if known_value is None:
+                    # A resolved value in state keeps the resource whole (and deletable)
+                    # while its target is gone; with none, Optional leaves the field unset.
+                    if current is not None:
+                        value = current
+                    elif chosen.optional:
+                        continue
+                    else:
                         raise
-                    value = known_value
                 container[leaf] = value
         return for_provider
 
@@ -259,8 +285,8 @@ class Renderer:
         given = (by_name or selector).get("namespace")
         own = names.own_namespace(f"{given_at}.namespace", given, mr.namespace)
         namespace = own if target.scope == "Namespaced" else None
-        if by_name.get("name"):
-            name = names.object_name(f"{ref_at}.name", by_name["name"])
+        if by_name:
+            name = names.object_name(f"{ref_at}.name", by_name.get("name"))
             obj = await self.kube.get(
                 kube.object_path(target.api_version, target.plural, namespace, name)
             )
@@ -269,13 +295,13 @@ class Renderer:
             labels = names.match_labels(
                 f"{selector_at}.matchLabels", selector.get("matchLabels") or {}
             )
+            match_controller = selector.get("matchControllerRef") is True
             query = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
             items = await self.kube.list(
                 kube.object_path(target.api_version, target.plural, namespace), query
             )
-            items.sort(key=lambda o: o["metadata"]["name"])
-            obj = items[0] if items else None
-            label = f"selector {query}"
+            obj = references.select(items, match_controller, references.controller_uid(mr.body))
+            label = f"selector {query}" + (" with matchControllerRef" if match_controller else "")
         if obj is None:
             raise ReconcileError(f"referenced {target.kind} {label} not found")
         if value_from == "external_name":

@@ -84,6 +84,87 @@ def test_references_by_name_and_selector(apiserver, testbed, random_provider, tm
         assert get(apiserver, "pets." + RANDOM, "by-ref", ns) is None
 
 
+def test_reference_policies_and_match_controller_ref(apiserver, testbed, random_provider, tmp_path):
+    """Crossplane's reference semantics: resolution Optional / Required, resolve Always /
+    IfNotPresent, and a selector's matchControllerRef."""
+    ns = apiserver.create_namespace("refpolicy")
+    pets, ids = "pets." + RANDOM, "ids." + RANDOM
+    # The MR's controller and a co-controlled target; any object with a uid will do.
+    apiserver.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "xr", "namespace": ns}}
+    )
+    xr_uid = get(apiserver, "configmaps", "xr", ns)["metadata"]["uid"]
+    controlled_by_xr = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "xr", "uid": xr_uid, "controller": True}
+    ]
+    optional = {"resolution": "Optional"}
+    with random_controller(apiserver, testbed, random_provider, tmp_path, namespace=ns):
+        apiserver.apply(pet("optional", ns, prefixRef={"name": "absent", "policy": optional}))
+        apiserver.apply(pet("required", ns, prefixRef={"name": "absent"}))
+        apiserver.apply(random_id("src", ns))
+        apiserver.apply(
+            pet("always", ns, prefixRef={"name": "src", "policy": {"resolve": "Always"}})
+        )
+        apiserver.apply(pet("once", ns, prefixRef={"name": "src"}))
+        # "a-stranger" sorts first, so only matchControllerRef keeps it from being chosen.
+        apiserver.apply(random_id("a-stranger", ns, labels={"team": "t"}))
+        co = random_id("co", ns, labels={"team": "t"})
+        co["metadata"]["ownerReferences"] = controlled_by_xr
+        apiserver.apply(co)
+        mine = pet(
+            "mine", ns, prefixSelector={"matchLabels": {"team": "t"}, "matchControllerRef": True}
+        )
+        mine["metadata"]["ownerReferences"] = controlled_by_xr
+        apiserver.apply(mine)
+
+        # Optional: the missing target does not block; the field stays unset.
+        obj = ready(apiserver, pets, "optional", ns)
+        assert not obj["status"]["atProvider"].get("prefix")
+        # Required (the default): Synced=False naming the missing object.
+        synced = wait_for(
+            "required reference reported",
+            lambda: (
+                (c := harness.condition(get(apiserver, pets, "required", ns), "Synced"))
+                and c.get("status") == "False"
+                and "referenced Id absent not found" in c.get("message", "")
+                and c
+            ),
+        )
+        assert synced["reason"] == "ReconcileError"
+        assert not is_ready(get(apiserver, pets, "required", ns))
+
+        first = ready(apiserver, ids, "src", ns)["status"]["atProvider"]["hex"]
+        for name in ("always", "once"):
+            assert ready(apiserver, pets, name, ns)["status"]["atProvider"]["prefix"] == first
+        stranger = ready(apiserver, ids, "a-stranger", ns)["status"]["atProvider"]["hex"]
+        co_hex = ready(apiserver, ids, "co", ns)["status"]["atProvider"]["hex"]
+        assert ready(apiserver, pets, "mine", ns)["status"]["atProvider"]["prefix"] == co_hex
+        assert co_hex != stranger
+
+        # The target's value changes (a new byteLength replaces the Id): Always follows,
+        # IfNotPresent keeps the value it resolved first.
+        apiserver.apply(random_id("src", ns, byte_length=5))
+        second = wait_for(
+            "Id src replaced",
+            lambda: (
+                (h := get(apiserver, ids, "src", ns)["status"].get("atProvider", {}).get("hex"))
+                and h != first
+                and h
+            ),
+        )
+        wait_for(
+            "Always re-resolved",
+            lambda: (
+                (o := get(apiserver, pets, "always", ns))
+                and is_ready(o)
+                and o["status"]["atProvider"].get("prefix") == second
+            ),
+            timeout=90,
+        )
+        time.sleep(6)  # more than one poll of "once" after "always" moved
+        assert get(apiserver, pets, "once", ns)["status"]["atProvider"]["prefix"] == first
+
+
 def test_observe_only_adopts_by_external_name_and_changes_nothing(
     apiserver, testbed, random_provider, tmp_path
 ):

@@ -21,11 +21,38 @@ class Condition(BaseModel):
     type: str
 
 
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class Policy(BaseModel):
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
+
+
 class LabelSelector(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
     matchLabels: (
         dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
         | None
     ) = Field(None, max_length=32)
+    policy: Policy | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
 
 
 class ManagementPolicy(StrEnum):
@@ -37,12 +64,25 @@ class ManagementPolicy(StrEnum):
     field_ = "*"
 
 
+class Policy1(BaseModel):
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
+
+
 class ObjectReference(BaseModel):
     name: constr(
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
         min_length=1,
         max_length=253,
     )
+    policy: Policy1 | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
 
 
 class Kind(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -104,6 +105,21 @@ class PendingUpdatesObservation(BaseModel):
     """
 
 
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
+
+
 class PrivateNetworkObservation(BaseModel):
     publicAccess: bool | None = None
     """
@@ -119,11 +135,31 @@ class PrivateNetworkObservation(BaseModel):
     """
 
 
+class SubnetIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
 class SubnetIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
     matchLabels: (
         dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
         | None
     ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
 
 
 class TimeoutsParameters(BaseModel):
@@ -731,7 +767,7 @@ class PrivateNetworkParameters(BaseModel):
     """
     The ID of the VPC subnet to restrict access to this database using.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: SubnetIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -743,7 +779,7 @@ class PrivateNetworkParameters(BaseModel):
     """
     The ID of the virtual private cloud (VPC) to restrict access to this database using.
     """
-    vpcIdRef: field_common.ObjectReference | None = None
+    vpcIdRef: SubnetIdRefParameters | None = None
     """
     Sets vpcId from another object.
     """

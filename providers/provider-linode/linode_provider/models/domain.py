@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -13,66 +14,19 @@ class DomainGroup(RootModel[Any]):
     root: Any = Field(..., title="DomainGroup")
 
 
-class DomainIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
 
 
-class RecordInitParameters(BaseModel):
-    domainId: float | None = None
-    """
-    The ID of the Domain to access.
-    """
-    domainIdRef: field_common.ObjectReference | None = None
-    """
-    Sets domainId from another object.
-    """
-    domainIdSelector: DomainIdSelectorParameters | None = None
-    """
-    Selects the object domainId is taken from by labels.
-    """
-    name: str | None = None
-    """
-    The name of this Record. This field's actual usage depends on the type of record this represents. For A and AAAA records, this is the subdomain being associated with an IP address. Generated for SRV records.
-    """
-    port: float | None = None
-    """
-    The port this Record points to.
-    """
-    priority: float | None = None
-    """
-    The priority of the target host. Lower values are preferred.
-    """
-    protocol: str | None = None
-    """
-    The protocol this Record's service communicates with. Only valid for SRV records.
-    """
-    recordType: str | None = None
-    """
-    The type of Record this is in the DNS system. For example, A records associate a domain name with an IPv4 address, and AAAA records associate a domain name with an IPv6 address.
-    """
-    service: str | None = None
-    """
-    The service this Record identified. Only valid for SRV records.
-    """
-    tag: str | None = None
-    """
-    The tag portion of a CAA record. It is invalid to set this on other record types.
-    """
-    target: str | None = None
-    """
-    The target for this Record. This field's actual usage depends on the type of record this represents. For A and AAAA records, this is the address the named Domain should resolve to.
-    """
-    ttlSec: float | None = None
-    """
-    'Time to Live' - the amount of time in seconds that this Domain's records may be cached by resolvers or other domain servers. Valid values are 30, 120, 300, 3600, 7200, 14400, 28800, 57600, 86400, 172800, 345600, 604800, 1209600, and 2419200 - any other value will be rounded to the nearest valid value.
-    """
-    weight: float | None = None
-    """
-    The relative weight of this Record. Higher values are preferred.
-    """
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class RecordObservation(BaseModel):
@@ -123,12 +77,107 @@ class RecordObservation(BaseModel):
     """
 
 
+class RecordStatus(BaseModel):
+    atProvider: RecordObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class DomainIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class DomainIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class RecordInitParameters(BaseModel):
+    domainId: float | None = None
+    """
+    The ID of the Domain to access.
+    """
+    domainIdRef: DomainIdRefParameters | None = None
+    """
+    Sets domainId from another object.
+    """
+    domainIdSelector: DomainIdSelectorParameters | None = None
+    """
+    Selects the object domainId is taken from by labels.
+    """
+    name: str | None = None
+    """
+    The name of this Record. This field's actual usage depends on the type of record this represents. For A and AAAA records, this is the subdomain being associated with an IP address. Generated for SRV records.
+    """
+    port: float | None = None
+    """
+    The port this Record points to.
+    """
+    priority: float | None = None
+    """
+    The priority of the target host. Lower values are preferred.
+    """
+    protocol: str | None = None
+    """
+    The protocol this Record's service communicates with. Only valid for SRV records.
+    """
+    recordType: str | None = None
+    """
+    The type of Record this is in the DNS system. For example, A records associate a domain name with an IPv4 address, and AAAA records associate a domain name with an IPv6 address.
+    """
+    service: str | None = None
+    """
+    The service this Record identified. Only valid for SRV records.
+    """
+    tag: str | None = None
+    """
+    The tag portion of a CAA record. It is invalid to set this on other record types.
+    """
+    target: str | None = None
+    """
+    The target for this Record. This field's actual usage depends on the type of record this represents. For A and AAAA records, this is the address the named Domain should resolve to.
+    """
+    ttlSec: float | None = None
+    """
+    'Time to Live' - the amount of time in seconds that this Domain's records may be cached by resolvers or other domain servers. Valid values are 30, 120, 300, 3600, 7200, 14400, 28800, 57600, 86400, 172800, 345600, 604800, 1209600, and 2419200 - any other value will be rounded to the nearest valid value.
+    """
+    weight: float | None = None
+    """
+    The relative weight of this Record. Higher values are preferred.
+    """
+
+
 class RecordParameters(BaseModel):
     domainId: float | None = None
     """
     The ID of the Domain to access.
     """
-    domainIdRef: field_common.ObjectReference | None = None
+    domainIdRef: DomainIdRefParameters | None = None
     """
     Sets domainId from another object.
     """
@@ -193,19 +242,6 @@ class RecordSpec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class RecordStatus(BaseModel):
-    atProvider: RecordObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
 
 
 class Record(BaseModel):

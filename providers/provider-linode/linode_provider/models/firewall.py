@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -72,11 +73,19 @@ class DeviceStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class FirewallIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class SettingsObservation(BaseModel):
@@ -103,12 +112,39 @@ class SettingsStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class FirewallIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class FirewallIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
 class DefaultFirewallIdsParameters(BaseModel):
     linode: float | None = None
     """
     The Linode's default firewall.
     """
-    linodeRef: field_common.ObjectReference | None = None
+    linodeRef: FirewallIdRefParameters | None = None
     """
     Sets linode from another object.
     """
@@ -120,7 +156,7 @@ class DefaultFirewallIdsParameters(BaseModel):
     """
     The NodeBalancer's default firewall.
     """
-    nodebalancerRef: field_common.ObjectReference | None = None
+    nodebalancerRef: FirewallIdRefParameters | None = None
     """
     Sets nodebalancer from another object.
     """
@@ -132,7 +168,7 @@ class DefaultFirewallIdsParameters(BaseModel):
     """
     The public interface's default firewall.
     """
-    publicInterfaceRef: field_common.ObjectReference | None = None
+    publicInterfaceRef: FirewallIdRefParameters | None = None
     """
     Sets publicInterface from another object.
     """
@@ -144,7 +180,7 @@ class DefaultFirewallIdsParameters(BaseModel):
     """
     The VPC interface's default firewall.
     """
-    vpcInterfaceRef: field_common.ObjectReference | None = None
+    vpcInterfaceRef: FirewallIdRefParameters | None = None
     """
     Sets vpcInterface from another object.
     """
@@ -167,7 +203,7 @@ class DeviceInitParameters(BaseModel):
     """
     The ID of the Firewall to access.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: FirewallIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -190,7 +226,7 @@ class DeviceParameters(BaseModel):
     """
     The ID of the Firewall to access.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: FirewallIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -11,13 +12,6 @@ from . import _common as field_common
 
 class ImageGroup(RootModel[Any]):
     root: Any = Field(..., title="ImageGroup")
-
-
-class IdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
 
 
 class ImagesObservation(BaseModel):
@@ -35,65 +29,19 @@ class ImagesObservation(BaseModel):
     """
 
 
-class ImagesParameters(BaseModel):
-    description: str | None = None
-    """
-    The description for the im_ImageShare row associated with this shared image.
-    """
-    id: str | None = None
-    """
-    The ID of an image to share in this Image Share Group.
-    """
-    idRef: field_common.ObjectReference | None = None
-    """
-    Sets id from another object.
-    """
-    idSelector: IdSelectorParameters | None = None
-    """
-    Selects the object id is taken from by labels.
-    """
-    label: str | None = None
-    """
-    The label for the im_ImageShare row associated with this shared image.
-    """
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
 
 
-class ShareGroupInitParameters(BaseModel):
-    description: str | None = None
-    """
-    The label of the Image Share Group.
-    """
-    images: list[ImagesParameters] | None = None
-    """
-    The images to be shared using this Image Share Group.
-    """
-    label: str | None = None
-    """
-    The label of the Image Share Group.
-    """
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
 
 
-class ShareGroupMemberInitParameters(BaseModel):
-    label: str | None = None
-    """
-    The label of the member.
-    """
-    sharegroupId: float | None = None
-    """
-    The ID of the Image Share Group the member belongs to.
-    """
-    sharegroupIdRef: field_common.ObjectReference | None = None
-    """
-    Sets sharegroupId from another object.
-    """
-    sharegroupIdSelector: IdSelectorParameters | None = None
-    """
-    Selects the object sharegroupId is taken from by labels.
-    """
-    tokenSecretRef: field_common.SecretKeySelector | None = None
-    """
-    The one-time-use token provided by the prospective member.
-    """
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class ShareGroupMemberObservation(BaseModel):
@@ -124,46 +72,6 @@ class ShareGroupMemberObservation(BaseModel):
     updated: str | None = None
     """
     When this member was last updated.
-    """
-
-
-class ShareGroupMemberParameters(BaseModel):
-    label: str | None = None
-    """
-    The label of the member.
-    """
-    sharegroupId: float | None = None
-    """
-    The ID of the Image Share Group the member belongs to.
-    """
-    sharegroupIdRef: field_common.ObjectReference | None = None
-    """
-    Sets sharegroupId from another object.
-    """
-    sharegroupIdSelector: IdSelectorParameters | None = None
-    """
-    Selects the object sharegroupId is taken from by labels.
-    """
-    tokenSecretRef: field_common.SecretKeySelector | None = None
-    """
-    The one-time-use token provided by the prospective member.
-    """
-
-
-class ShareGroupMemberSpec(BaseModel):
-    forProvider: ShareGroupMemberParameters
-    initProvider: ShareGroupMemberInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
     """
 
 
@@ -224,38 +132,6 @@ class ShareGroupObservation(BaseModel):
     uuid: str | None = None
     """
     The UUID of the Image Share Group.
-    """
-
-
-class ShareGroupParameters(BaseModel):
-    description: str | None = None
-    """
-    The label of the Image Share Group.
-    """
-    images: list[ImagesParameters] | None = None
-    """
-    The images to be shared using this Image Share Group.
-    """
-    label: str | None = None
-    """
-    The label of the Image Share Group.
-    """
-
-
-class ShareGroupSpec(BaseModel):
-    forProvider: ShareGroupParameters
-    initProvider: ShareGroupInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
     """
 
 
@@ -363,6 +239,178 @@ class ShareGroupTokenStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class IdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class IdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class ImagesParameters(BaseModel):
+    description: str | None = None
+    """
+    The description for the im_ImageShare row associated with this shared image.
+    """
+    id: str | None = None
+    """
+    The ID of an image to share in this Image Share Group.
+    """
+    idRef: IdRefParameters | None = None
+    """
+    Sets id from another object.
+    """
+    idSelector: IdSelectorParameters | None = None
+    """
+    Selects the object id is taken from by labels.
+    """
+    label: str | None = None
+    """
+    The label for the im_ImageShare row associated with this shared image.
+    """
+
+
+class ShareGroupInitParameters(BaseModel):
+    description: str | None = None
+    """
+    The label of the Image Share Group.
+    """
+    images: list[ImagesParameters] | None = None
+    """
+    The images to be shared using this Image Share Group.
+    """
+    label: str | None = None
+    """
+    The label of the Image Share Group.
+    """
+
+
+class ShareGroupMemberInitParameters(BaseModel):
+    label: str | None = None
+    """
+    The label of the member.
+    """
+    sharegroupId: float | None = None
+    """
+    The ID of the Image Share Group the member belongs to.
+    """
+    sharegroupIdRef: IdRefParameters | None = None
+    """
+    Sets sharegroupId from another object.
+    """
+    sharegroupIdSelector: IdSelectorParameters | None = None
+    """
+    Selects the object sharegroupId is taken from by labels.
+    """
+    tokenSecretRef: field_common.SecretKeySelector | None = None
+    """
+    The one-time-use token provided by the prospective member.
+    """
+
+
+class ShareGroupMemberParameters(BaseModel):
+    label: str | None = None
+    """
+    The label of the member.
+    """
+    sharegroupId: float | None = None
+    """
+    The ID of the Image Share Group the member belongs to.
+    """
+    sharegroupIdRef: IdRefParameters | None = None
+    """
+    Sets sharegroupId from another object.
+    """
+    sharegroupIdSelector: IdSelectorParameters | None = None
+    """
+    Selects the object sharegroupId is taken from by labels.
+    """
+    tokenSecretRef: field_common.SecretKeySelector | None = None
+    """
+    The one-time-use token provided by the prospective member.
+    """
+
+
+class ShareGroupMemberSpec(BaseModel):
+    forProvider: ShareGroupMemberParameters
+    initProvider: ShareGroupMemberInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class ShareGroupParameters(BaseModel):
+    description: str | None = None
+    """
+    The label of the Image Share Group.
+    """
+    images: list[ImagesParameters] | None = None
+    """
+    The images to be shared using this Image Share Group.
+    """
+    label: str | None = None
+    """
+    The label of the Image Share Group.
+    """
+
+
+class ShareGroupSpec(BaseModel):
+    forProvider: ShareGroupParameters
+    initProvider: ShareGroupInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class ShareGroupToken(BaseModel):
+    """
+    ShareGroupToken manages a linode_consumer_image_share_group_token.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: ShareGroupTokenSpec
+    status: ShareGroupTokenStatus | None = None
+
+
 class ShareGroup(BaseModel):
     """
     ShareGroup manages a linode_producer_image_share_group.
@@ -385,15 +433,3 @@ class ShareGroupMember(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: ShareGroupMemberSpec
     status: ShareGroupMemberStatus | None = None
-
-
-class ShareGroupToken(BaseModel):
-    """
-    ShareGroupToken manages a linode_consumer_image_share_group_token.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: ShareGroupTokenSpec
-    status: ShareGroupTokenStatus | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -28,13 +29,6 @@ class DeviceObservation(BaseModel):
     """
 
 
-class DiskIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
-
-
 class HelpersParameters(BaseModel):
     devtmpfsAutomount: bool | None = None
     """
@@ -58,77 +52,6 @@ class HelpersParameters(BaseModel):
     """
 
 
-class IPInitParameters(BaseModel):
-    applyImmediately: bool | None = None
-    """
-    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    rdns: str | None = None
-    """
-    The reverse DNS assigned to this address.
-    """
-
-
-class IPParameters(BaseModel):
-    applyImmediately: bool | None = None
-    """
-    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    rdns: str | None = None
-    """
-    The reverse DNS assigned to this address.
-    """
-
-
-class IPSpec(BaseModel):
-    forProvider: IPParameters
-    initProvider: IPInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class Ipv4Parameters(BaseModel):
     nat11: str | None = None
     """
@@ -138,6 +61,21 @@ class Ipv4Parameters(BaseModel):
     """
     The IP from the VPC subnet to use for this interface.
     """
+
+
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class RangeObservation(BaseModel):
@@ -169,52 +107,6 @@ class SdaObservation(BaseModel):
     """
 
 
-class SdaParameters(BaseModel):
-    diskId: float | None = None
-    """
-    The Disk ID to map to this disk slot
-    """
-    diskIdRef: field_common.ObjectReference | None = None
-    """
-    Sets diskId from another object.
-    """
-    diskIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object diskId is taken from by labels.
-    """
-    volumeId: float | None = None
-    """
-    The Block Storage volume ID to map to this disk slot
-    """
-    volumeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets volumeId from another object.
-    """
-    volumeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object volumeId is taken from by labels.
-    """
-
-
-class SharedIPsInitParameters(BaseModel):
-    addresses: list[str] | None = None
-    """
-    A set of IP addresses to share to the Linode
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to share these IP addresses with.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-
-
 class SharedIPsObservation(BaseModel):
     addresses: list[str] | None = None
     """
@@ -227,42 +119,6 @@ class SharedIPsObservation(BaseModel):
     linodeId: float | None = None
     """
     The ID of the Linode to share these IP addresses with.
-    """
-
-
-class SharedIPsParameters(BaseModel):
-    addresses: list[str] | None = None
-    """
-    A set of IP addresses to share to the Linode
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to share these IP addresses with.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-
-
-class SharedIPsSpec(BaseModel):
-    forProvider: SharedIPsParameters
-    initProvider: SharedIPsInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
     """
 
 
@@ -320,68 +176,6 @@ class VpcNat11Observation(BaseModel):
     address: str | None = None
     subnetId: float | None = None
     vpcId: float | None = None
-
-
-class DeviceInitParameters(BaseModel):
-    deviceName: str | None = None
-    """
-    The device slot identifier (for example, sda, sdb) to map a disk or volume into
-    """
-    diskId: float | None = None
-    """
-    The Disk ID to map to this disk slot
-    """
-    diskIdRef: field_common.ObjectReference | None = None
-    """
-    Sets diskId from another object.
-    """
-    diskIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object diskId is taken from by labels.
-    """
-    volumeId: float | None = None
-    """
-    The Block Storage volume ID to map to this disk slot
-    """
-    volumeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets volumeId from another object.
-    """
-    volumeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object volumeId is taken from by labels.
-    """
-
-
-class DeviceParameters(BaseModel):
-    deviceName: str
-    """
-    The device slot identifier (for example, sda, sdb) to map a disk or volume into
-    """
-    diskId: float | None = None
-    """
-    The Disk ID to map to this disk slot
-    """
-    diskIdRef: field_common.ObjectReference | None = None
-    """
-    Sets diskId from another object.
-    """
-    diskIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object diskId is taken from by labels.
-    """
-    volumeId: float | None = None
-    """
-    The Block Storage volume ID to map to this disk slot
-    """
-    volumeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets volumeId from another object.
-    """
-    volumeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object volumeId is taken from by labels.
-    """
 
 
 class DevicesObservation(BaseModel):
@@ -640,6 +434,548 @@ class DevicesObservation(BaseModel):
     sdz: SdaObservation | None = None
     """
     Device can be either a Disk or Volume identified by disk_id or volume_id. Only one type per slot allowed.
+    """
+
+
+class DiskIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class DiskIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class DiskInitParameters(BaseModel):
+    authorizedKeys: list[str] | None = None
+    """
+    A list of public SSH keys that will be automatically appended to the root user's ~/.ssh/authorized_keys file when deploying from an Image.
+    """
+    authorizedUsers: list[str] | None = None
+    """
+    A list of usernames. If the usernames have associated SSH keys, the keys will be appended to the root users ~/.ssh/authorized_keys file automatically when deploying from an Image.
+    """
+    filesystem: str | None = None
+    """
+    The filesystem of this disk.
+    """
+    image: str | None = None
+    """
+    An Image ID to deploy the Linode Disk from.
+    """
+    label: str | None = None
+    """
+    The Disk;s label is for display purposes only.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to assign this disk to.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    rootPassSecretRef: field_common.SecretKeySelector | None = None
+    """
+    This sets the root user's password on a newly-created Linode Disk when deploying from an Image.
+    """
+    size: float | None = None
+    """
+    The ID of the token.
+    """
+    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
+    """
+    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Disk. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
+    """
+    stackscriptId: float | None = None
+    """
+    A StackScript ID that will cause the referenced StackScript to be run during deployment of this Linode.
+    """
+    stackscriptIdRef: DiskIdRefParameters | None = None
+    """
+    Sets stackscriptId from another object.
+    """
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object stackscriptId is taken from by labels.
+    """
+    timeouts: TimeoutsParameters | None = None
+
+
+class DiskObservation(BaseModel):
+    authorizedKeys: list[str] | None = None
+    """
+    A list of public SSH keys that will be automatically appended to the root user's ~/.ssh/authorized_keys file when deploying from an Image.
+    """
+    authorizedUsers: list[str] | None = None
+    """
+    A list of usernames. If the usernames have associated SSH keys, the keys will be appended to the root users ~/.ssh/authorized_keys file automatically when deploying from an Image.
+    """
+    created: str | None = None
+    """
+    When this disk was created.
+    """
+    diskEncryption: str | None = None
+    """
+    The disk encryption policy for this disk's parent Linode.
+    """
+    filesystem: str | None = None
+    """
+    The filesystem of this disk.
+    """
+    id: str | None = None
+    """
+    The ID of the Linode disk.
+    """
+    image: str | None = None
+    """
+    An Image ID to deploy the Linode Disk from.
+    """
+    label: str | None = None
+    """
+    The Disk;s label is for display purposes only.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to assign this disk to.
+    """
+    size: float | None = None
+    """
+    The ID of the token.
+    """
+    stackscriptId: float | None = None
+    """
+    A StackScript ID that will cause the referenced StackScript to be run during deployment of this Linode.
+    """
+    status: str | None = None
+    """
+    A brief description of this Disk's current state.
+    """
+    timeouts: TimeoutsParameters | None = None
+    updated: str | None = None
+    """
+    When this disk was last updated.
+    """
+
+
+class DiskParameters(BaseModel):
+    authorizedKeys: list[str] | None = None
+    """
+    A list of public SSH keys that will be automatically appended to the root user's ~/.ssh/authorized_keys file when deploying from an Image.
+    """
+    authorizedUsers: list[str] | None = None
+    """
+    A list of usernames. If the usernames have associated SSH keys, the keys will be appended to the root users ~/.ssh/authorized_keys file automatically when deploying from an Image.
+    """
+    filesystem: str | None = None
+    """
+    The filesystem of this disk.
+    """
+    image: str | None = None
+    """
+    An Image ID to deploy the Linode Disk from.
+    """
+    label: str | None = None
+    """
+    The Disk;s label is for display purposes only.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to assign this disk to.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    rootPassSecretRef: field_common.SecretKeySelector | None = None
+    """
+    This sets the root user's password on a newly-created Linode Disk when deploying from an Image.
+    """
+    size: float | None = None
+    """
+    The ID of the token.
+    """
+    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
+    """
+    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Disk. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
+    """
+    stackscriptId: float | None = None
+    """
+    A StackScript ID that will cause the referenced StackScript to be run during deployment of this Linode.
+    """
+    stackscriptIdRef: DiskIdRefParameters | None = None
+    """
+    Sets stackscriptId from another object.
+    """
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object stackscriptId is taken from by labels.
+    """
+    timeouts: TimeoutsParameters | None = None
+
+
+class DiskSpec(BaseModel):
+    forProvider: DiskParameters
+    initProvider: DiskInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class DiskStatus(BaseModel):
+    atProvider: DiskObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class IPInitParameters(BaseModel):
+    applyImmediately: bool | None = None
+    """
+    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    rdns: str | None = None
+    """
+    The reverse DNS assigned to this address.
+    """
+
+
+class IPObservation(BaseModel):
+    address: str | None = None
+    """
+    The resulting IPv4 address.
+    """
+    applyImmediately: bool | None = None
+    """
+    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
+    """
+    gateway: str | None = None
+    """
+    The default gateway for this address
+    """
+    id: str | None = None
+    """
+    The ID of the IPv4 address, which will be IPv4 address itself.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for.
+    """
+    prefix: float | None = None
+    """
+    The number of bits set in the subnet mask.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    rdns: str | None = None
+    """
+    The reverse DNS assigned to this address.
+    """
+    region: str | None = None
+    """
+    The region this IP resides in.
+    """
+    subnetMask: str | None = None
+    """
+    The mask that separates host bits from network bits for this address.
+    """
+    type: str | None = None
+    """
+    The type of IP address.
+    """
+    vpcNat11: list[VpcNat11Observation] | None = None
+    """
+    Contains information about the NAT 1:1 mapping of a public IP address to a VPC subnet.
+    """
+
+
+class IPParameters(BaseModel):
+    applyImmediately: bool | None = None
+    """
+    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    rdns: str | None = None
+    """
+    The reverse DNS assigned to this address.
+    """
+
+
+class IPSpec(BaseModel):
+    forProvider: IPParameters
+    initProvider: IPInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class IPStatus(BaseModel):
+    atProvider: IPObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class Ipv6Observation(BaseModel):
+    isPublic: bool | None = None
+    """
+    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
+    """
+    range: list[RangeObservation] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+    slaac: list[SlaacObservation] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+
+
+class Ipv6Parameters(BaseModel):
+    isPublic: bool | None = None
+    """
+    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
+    """
+    range: list[RangeParameters] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+    slaac: list[SlaacParameters] | None = None
+    """
+    An array of SLAAC prefixes to use for this interface.
+    """
+
+
+class SdaParameters(BaseModel):
+    diskId: float | None = None
+    """
+    The Disk ID to map to this disk slot
+    """
+    diskIdRef: DiskIdRefParameters | None = None
+    """
+    Sets diskId from another object.
+    """
+    diskIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object diskId is taken from by labels.
+    """
+    volumeId: float | None = None
+    """
+    The Block Storage volume ID to map to this disk slot
+    """
+    volumeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets volumeId from another object.
+    """
+    volumeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object volumeId is taken from by labels.
+    """
+
+
+class SharedIPsInitParameters(BaseModel):
+    addresses: list[str] | None = None
+    """
+    A set of IP addresses to share to the Linode
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to share these IP addresses with.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+
+
+class SharedIPsParameters(BaseModel):
+    addresses: list[str] | None = None
+    """
+    A set of IP addresses to share to the Linode
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to share these IP addresses with.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+
+
+class SharedIPsSpec(BaseModel):
+    forProvider: SharedIPsParameters
+    initProvider: SharedIPsInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class DeviceInitParameters(BaseModel):
+    deviceName: str | None = None
+    """
+    The device slot identifier (for example, sda, sdb) to map a disk or volume into
+    """
+    diskId: float | None = None
+    """
+    The Disk ID to map to this disk slot
+    """
+    diskIdRef: DiskIdRefParameters | None = None
+    """
+    Sets diskId from another object.
+    """
+    diskIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object diskId is taken from by labels.
+    """
+    volumeId: float | None = None
+    """
+    The Block Storage volume ID to map to this disk slot
+    """
+    volumeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets volumeId from another object.
+    """
+    volumeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object volumeId is taken from by labels.
+    """
+
+
+class DeviceParameters(BaseModel):
+    deviceName: str
+    """
+    The device slot identifier (for example, sda, sdb) to map a disk or volume into
+    """
+    diskId: float | None = None
+    """
+    The Disk ID to map to this disk slot
+    """
+    diskIdRef: DiskIdRefParameters | None = None
+    """
+    Sets diskId from another object.
+    """
+    diskIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object diskId is taken from by labels.
+    """
+    volumeId: float | None = None
+    """
+    The Block Storage volume ID to map to this disk slot
+    """
+    volumeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets volumeId from another object.
+    """
+    volumeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object volumeId is taken from by labels.
     """
 
 
@@ -902,318 +1238,6 @@ class DevicesParameters(BaseModel):
     """
 
 
-class DiskInitParameters(BaseModel):
-    authorizedKeys: list[str] | None = None
-    """
-    A list of public SSH keys that will be automatically appended to the root user's ~/.ssh/authorized_keys file when deploying from an Image.
-    """
-    authorizedUsers: list[str] | None = None
-    """
-    A list of usernames. If the usernames have associated SSH keys, the keys will be appended to the root users ~/.ssh/authorized_keys file automatically when deploying from an Image.
-    """
-    filesystem: str | None = None
-    """
-    The filesystem of this disk.
-    """
-    image: str | None = None
-    """
-    An Image ID to deploy the Linode Disk from.
-    """
-    label: str | None = None
-    """
-    The Disk;s label is for display purposes only.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to assign this disk to.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    rootPassSecretRef: field_common.SecretKeySelector | None = None
-    """
-    This sets the root user's password on a newly-created Linode Disk when deploying from an Image.
-    """
-    size: float | None = None
-    """
-    The ID of the token.
-    """
-    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
-    """
-    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Disk. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
-    """
-    stackscriptId: float | None = None
-    """
-    A StackScript ID that will cause the referenced StackScript to be run during deployment of this Linode.
-    """
-    stackscriptIdRef: field_common.ObjectReference | None = None
-    """
-    Sets stackscriptId from another object.
-    """
-    stackscriptIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object stackscriptId is taken from by labels.
-    """
-    timeouts: TimeoutsParameters | None = None
-
-
-class DiskObservation(BaseModel):
-    authorizedKeys: list[str] | None = None
-    """
-    A list of public SSH keys that will be automatically appended to the root user's ~/.ssh/authorized_keys file when deploying from an Image.
-    """
-    authorizedUsers: list[str] | None = None
-    """
-    A list of usernames. If the usernames have associated SSH keys, the keys will be appended to the root users ~/.ssh/authorized_keys file automatically when deploying from an Image.
-    """
-    created: str | None = None
-    """
-    When this disk was created.
-    """
-    diskEncryption: str | None = None
-    """
-    The disk encryption policy for this disk's parent Linode.
-    """
-    filesystem: str | None = None
-    """
-    The filesystem of this disk.
-    """
-    id: str | None = None
-    """
-    The ID of the Linode disk.
-    """
-    image: str | None = None
-    """
-    An Image ID to deploy the Linode Disk from.
-    """
-    label: str | None = None
-    """
-    The Disk;s label is for display purposes only.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to assign this disk to.
-    """
-    size: float | None = None
-    """
-    The ID of the token.
-    """
-    stackscriptId: float | None = None
-    """
-    A StackScript ID that will cause the referenced StackScript to be run during deployment of this Linode.
-    """
-    status: str | None = None
-    """
-    A brief description of this Disk's current state.
-    """
-    timeouts: TimeoutsParameters | None = None
-    updated: str | None = None
-    """
-    When this disk was last updated.
-    """
-
-
-class DiskParameters(BaseModel):
-    authorizedKeys: list[str] | None = None
-    """
-    A list of public SSH keys that will be automatically appended to the root user's ~/.ssh/authorized_keys file when deploying from an Image.
-    """
-    authorizedUsers: list[str] | None = None
-    """
-    A list of usernames. If the usernames have associated SSH keys, the keys will be appended to the root users ~/.ssh/authorized_keys file automatically when deploying from an Image.
-    """
-    filesystem: str | None = None
-    """
-    The filesystem of this disk.
-    """
-    image: str | None = None
-    """
-    An Image ID to deploy the Linode Disk from.
-    """
-    label: str | None = None
-    """
-    The Disk;s label is for display purposes only.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to assign this disk to.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    rootPassSecretRef: field_common.SecretKeySelector | None = None
-    """
-    This sets the root user's password on a newly-created Linode Disk when deploying from an Image.
-    """
-    size: float | None = None
-    """
-    The ID of the token.
-    """
-    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
-    """
-    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Disk. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
-    """
-    stackscriptId: float | None = None
-    """
-    A StackScript ID that will cause the referenced StackScript to be run during deployment of this Linode.
-    """
-    stackscriptIdRef: field_common.ObjectReference | None = None
-    """
-    Sets stackscriptId from another object.
-    """
-    stackscriptIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object stackscriptId is taken from by labels.
-    """
-    timeouts: TimeoutsParameters | None = None
-
-
-class DiskSpec(BaseModel):
-    forProvider: DiskParameters
-    initProvider: DiskInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
-class DiskStatus(BaseModel):
-    atProvider: DiskObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
-
-
-class IPObservation(BaseModel):
-    address: str | None = None
-    """
-    The resulting IPv4 address.
-    """
-    applyImmediately: bool | None = None
-    """
-    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
-    """
-    gateway: str | None = None
-    """
-    The default gateway for this address
-    """
-    id: str | None = None
-    """
-    The ID of the IPv4 address, which will be IPv4 address itself.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for.
-    """
-    prefix: float | None = None
-    """
-    The number of bits set in the subnet mask.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    rdns: str | None = None
-    """
-    The reverse DNS assigned to this address.
-    """
-    region: str | None = None
-    """
-    The region this IP resides in.
-    """
-    subnetMask: str | None = None
-    """
-    The mask that separates host bits from network bits for this address.
-    """
-    type: str | None = None
-    """
-    The type of IP address.
-    """
-    vpcNat11: list[VpcNat11Observation] | None = None
-    """
-    Contains information about the NAT 1:1 mapping of a public IP address to a VPC subnet.
-    """
-
-
-class IPStatus(BaseModel):
-    atProvider: IPObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
-
-
-class Ipv6Observation(BaseModel):
-    isPublic: bool | None = None
-    """
-    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
-    """
-    range: list[RangeObservation] | None = None
-    """
-    An array of SLAAC prefixes to use for this interface.
-    """
-    slaac: list[SlaacObservation] | None = None
-    """
-    An array of SLAAC prefixes to use for this interface.
-    """
-
-
-class Ipv6Parameters(BaseModel):
-    isPublic: bool | None = None
-    """
-    If true, connections from the interface to IPv6 addresses outside the VPC, and connections from IPv6 addresses outside the VPC to the interface will be permitted.
-    """
-    range: list[RangeParameters] | None = None
-    """
-    An array of SLAAC prefixes to use for this interface.
-    """
-    slaac: list[SlaacParameters] | None = None
-    """
-    An array of SLAAC prefixes to use for this interface.
-    """
-
-
-class SharedIPs(BaseModel):
-    """
-    SharedIPs manages a linode_instance_shared_ips.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: SharedIPsSpec
-    status: SharedIPsStatus | None = None
-
-
 class Disk(BaseModel):
     """
     Disk manages a linode_instance_disk.
@@ -1271,7 +1295,7 @@ class InterfaceInitParameters(BaseModel):
     """
     The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: DiskIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -1361,7 +1385,7 @@ class InterfaceParameters(BaseModel):
     """
     The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: DiskIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -1369,6 +1393,18 @@ class InterfaceParameters(BaseModel):
     """
     Selects the object subnetId is taken from by labels.
     """
+
+
+class SharedIPs(BaseModel):
+    """
+    SharedIPs manages a linode_instance_shared_ips.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: SharedIPsSpec
+    status: SharedIPsStatus | None = None
 
 
 class ConfigInitParameters(BaseModel):
@@ -1408,7 +1444,7 @@ class ConfigInitParameters(BaseModel):
     """
     The ID of the Linode to create this configuration profile under.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: DiskIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -1527,7 +1563,7 @@ class ConfigParameters(BaseModel):
     """
     The ID of the Linode to create this configuration profile under.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: DiskIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -13,34 +14,19 @@ class Ipv6Group(RootModel[Any]):
     root: Any = Field(..., title="Ipv6Group")
 
 
-class LinodeIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
 
 
-class RangeInitParameters(BaseModel):
-    linodeId: float | None = None
-    """
-    The ID of the Linode to assign this range to.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: LinodeIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    prefixLength: float | None = None
-    """
-    The prefix length of the IPv6 range.
-    """
-    routeTarget: str | None = None
-    """
-    The IPv6 SLAAC address to assign this range to.
-    """
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class RangeObservation(BaseModel):
@@ -78,12 +64,75 @@ class RangeObservation(BaseModel):
     """
 
 
+class RangeStatus(BaseModel):
+    atProvider: RangeObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class LinodeIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class LinodeIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class RangeInitParameters(BaseModel):
+    linodeId: float | None = None
+    """
+    The ID of the Linode to assign this range to.
+    """
+    linodeIdRef: LinodeIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    prefixLength: float | None = None
+    """
+    The prefix length of the IPv6 range.
+    """
+    routeTarget: str | None = None
+    """
+    The IPv6 SLAAC address to assign this range to.
+    """
+
+
 class RangeParameters(BaseModel):
     linodeId: float | None = None
     """
     The ID of the Linode to assign this range to.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: LinodeIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -116,19 +165,6 @@ class RangeSpec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class RangeStatus(BaseModel):
-    atProvider: RangeObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
 
 
 class Range(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -97,64 +98,6 @@ class DevicesObservation(BaseModel):
     url: str | None = None
 
 
-class DiskIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
-
-
-class DiskInitParameters(BaseModel):
-    authorizedKeys: list[str] | None = None
-    """
-    A list of SSH public keys to deploy for the root user on the newly created Linode. Only accepted if 'image' is provided.
-    """
-    authorizedUsers: list[str] | None = None
-    """
-    A list of Linode usernames. If the usernames have associated SSH keys, the keys will be appended to the `root` user's `~/.ssh/authorized_keys` file automatically. Only accepted if 'image' is provided.
-    """
-    filesystem: str | None = None
-    """
-    The Disk filesystem can be one of: raw, swap, ext3, ext4, initrd (max 32mb)
-    """
-    image: str | None = None
-    """
-    An Image ID to deploy the Disk from. Official Linode Images start with linode/, while your Images start with private/.
-    """
-    label: str | None = None
-    """
-    The disks label, which acts as an identifier in Terraform.
-    """
-    readOnly: bool | None = None
-    """
-    If true, this Disk is read-only.
-    """
-    rootPassSecretRef: field_common.SecretKeySelector | None = None
-    """
-    The password that will be initialially assigned to the 'root' user account.
-    """
-    size: float | None = None
-    """
-    The size of the Disk in MB.
-    """
-    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
-    """
-    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Linode. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
-    """
-    stackscriptId: float | None = None
-    """
-    The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
-    """
-    stackscriptIdRef: field_common.ObjectReference | None = None
-    """
-    Sets stackscriptId from another object.
-    """
-    stackscriptIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object stackscriptId is taken from by labels.
-    """
-
-
 class DiskObservation(BaseModel):
     authorizedKeys: list[str] | None = None
     """
@@ -191,95 +134,6 @@ class DiskObservation(BaseModel):
     stackscriptId: float | None = None
     """
     The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
-    """
-
-
-class DiskParameters(BaseModel):
-    authorizedKeys: list[str] | None = None
-    """
-    A list of SSH public keys to deploy for the root user on the newly created Linode. Only accepted if 'image' is provided.
-    """
-    authorizedUsers: list[str] | None = None
-    """
-    A list of Linode usernames. If the usernames have associated SSH keys, the keys will be appended to the `root` user's `~/.ssh/authorized_keys` file automatically. Only accepted if 'image' is provided.
-    """
-    filesystem: str | None = None
-    """
-    The Disk filesystem can be one of: raw, swap, ext3, ext4, initrd (max 32mb)
-    """
-    image: str | None = None
-    """
-    An Image ID to deploy the Disk from. Official Linode Images start with linode/, while your Images start with private/.
-    """
-    label: str
-    """
-    The disks label, which acts as an identifier in Terraform.
-    """
-    readOnly: bool | None = None
-    """
-    If true, this Disk is read-only.
-    """
-    rootPassSecretRef: field_common.SecretKeySelector | None = None
-    """
-    The password that will be initialially assigned to the 'root' user account.
-    """
-    size: float
-    """
-    The size of the Disk in MB.
-    """
-    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
-    """
-    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Linode. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
-    """
-    stackscriptId: float | None = None
-    """
-    The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
-    """
-    stackscriptIdRef: field_common.ObjectReference | None = None
-    """
-    Sets stackscriptId from another object.
-    """
-    stackscriptIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object stackscriptId is taken from by labels.
-    """
-
-
-class DomainGrantInitParameters(BaseModel):
-    id: float | None = None
-    """
-    The ID of the entity this grant applies to.
-    """
-    idRef: field_common.ObjectReference | None = None
-    """
-    Sets id from another object.
-    """
-    idSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object id is taken from by labels.
-    """
-    permissions: str | None = None
-    """
-    The level of access this User has to this entity. If null, this User has no access.
-    """
-
-
-class DomainGrantParameters(BaseModel):
-    id: float | None = None
-    """
-    The ID of the entity this grant applies to.
-    """
-    idRef: field_common.ObjectReference | None = None
-    """
-    Sets id from another object.
-    """
-    idSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object id is taken from by labels.
-    """
-    permissions: str
-    """
-    The level of access this User has to this entity. If null, this User has no access.
     """
 
 
@@ -809,24 +663,19 @@ class PlacementGroupObservation(BaseModel):
     """
 
 
-class PlacementGroupParameters(BaseModel):
-    compliantOnly: bool | None = None
-    id: float | None = None
-    """
-    The ID of the Placement Group to assign this Linode to.
-    """
-    idRef: field_common.ObjectReference | None = None
-    """
-    Sets id from another object.
-    """
-    idSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object id is taken from by labels.
-    """
-    placementGroupPolicy: str | None = None
-    """
-    Whether compliance is strictly enforced by this Placement Group.
-    """
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class RangeObservation(BaseModel):
@@ -1237,61 +1086,6 @@ class UserDefinedFieldsObservation(BaseModel):
     oneOf: str | None = None
 
 
-class UserInitParameters(BaseModel):
-    domainGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    email: str | None = None
-    """
-    The email of the user.
-    """
-    firewallGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    globalGrants: GlobalGrantsParameters | None = None
-    """
-    A structure containing the Account-level grants a User has.
-    """
-    imageGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    linodeGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    longviewGrant: list[LongviewGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    nodebalancerGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    restricted: bool | None = None
-    """
-    If true, the user must be explicitly granted access to platform actions and entities.
-    """
-    stackscriptGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    username: str | None = None
-    """
-    The username of the user.
-    """
-    volumeGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    vpcGrant: list[DomainGrantInitParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-
-
 class UserObservation(BaseModel):
     domainGrant: list[LongviewGrantInitParameters] | None = None
     """
@@ -1357,78 +1151,6 @@ class UserObservation(BaseModel):
     vpcGrant: list[LongviewGrantInitParameters] | None = None
     """
     A set containing all of the user's active grants.
-    """
-
-
-class UserParameters(BaseModel):
-    domainGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    email: str | None = None
-    """
-    The email of the user.
-    """
-    firewallGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    globalGrants: GlobalGrantsParameters | None = None
-    """
-    A structure containing the Account-level grants a User has.
-    """
-    imageGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    linodeGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    longviewGrant: list[LongviewGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    nodebalancerGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    restricted: bool | None = None
-    """
-    If true, the user must be explicitly granted access to platform actions and entities.
-    """
-    stackscriptGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    username: str | None = None
-    """
-    The username of the user.
-    """
-    volumeGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-    vpcGrant: list[DomainGrantParameters] | None = None
-    """
-    A set containing all of the user's active grants.
-    """
-
-
-class UserSpec(BaseModel):
-    forProvider: UserParameters
-    initProvider: UserInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
     """
 
 
@@ -1566,54 +1288,6 @@ class VlanParameters(BaseModel):
     """
 
 
-class VolumeInitParameters(BaseModel):
-    encryption: str | None = None
-    """
-    Whether Block Storage Disk Encryption is enabled or disabled on this Volume.
-    """
-    label: str | None = None
-    """
-    The label of the Linode Volume.
-    """
-    linodeId: float | None = None
-    """
-    The Linode ID where the Volume should be attached.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    region: str | None = None
-    """
-    The region where this volume will be deployed.
-    """
-    size: float | None = None
-    """
-    Size of the Volume in GB
-    """
-    sourceVolumeId: float | None = None
-    """
-    The ID of a volume to clone.
-    """
-    sourceVolumeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets sourceVolumeId from another object.
-    """
-    sourceVolumeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object sourceVolumeId is taken from by labels.
-    """
-    tags: list[str] | None = None
-    """
-    An array of tags applied to this object. Tags are for organizational purposes only.
-    """
-    timeouts: TimeoutsParameters4 | None = None
-
-
 class VolumeObservation(BaseModel):
     encryption: str | None = None
     """
@@ -1662,71 +1336,6 @@ class VolumeObservation(BaseModel):
     timeouts: TimeoutsParameters4 | None = None
 
 
-class VolumeParameters(BaseModel):
-    encryption: str | None = None
-    """
-    Whether Block Storage Disk Encryption is enabled or disabled on this Volume.
-    """
-    label: str | None = None
-    """
-    The label of the Linode Volume.
-    """
-    linodeId: float | None = None
-    """
-    The Linode ID where the Volume should be attached.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    region: str | None = None
-    """
-    The region where this volume will be deployed.
-    """
-    size: float | None = None
-    """
-    Size of the Volume in GB
-    """
-    sourceVolumeId: float | None = None
-    """
-    The ID of a volume to clone.
-    """
-    sourceVolumeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets sourceVolumeId from another object.
-    """
-    sourceVolumeIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object sourceVolumeId is taken from by labels.
-    """
-    tags: list[str] | None = None
-    """
-    An array of tags applied to this object. Tags are for organizational purposes only.
-    """
-    timeouts: TimeoutsParameters4 | None = None
-
-
-class VolumeSpec(BaseModel):
-    forProvider: VolumeParameters
-    initProvider: VolumeInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class VolumeStatus(BaseModel):
     atProvider: VolumeObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -1756,33 +1365,6 @@ class VpcsObservation(BaseModel):
     subnetId: float | None = None
     """
     The ID of a subnet to assign to this NodeBalancer.
-    """
-
-
-class VpcsParameters(BaseModel):
-    ipv4Range: str | None = None
-    """
-    A CIDR range for the VPC's IPv4 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
-    """
-    ipv4RangeAutoAssign: bool | None = None
-    """
-    Enables the use of a larger ipv4_range subnet for multiple NodeBalancers within the same VPC by allocating smaller /30 subnets for each NodeBalancer's backends.
-    """
-    ipv6Range: str | None = None
-    """
-    A CIDR range for the VPC's IPv6 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
-    """
-    subnetId: float | None = None
-    """
-    The ID of a subnet to assign to this NodeBalancer.
-    """
-    subnetIdRef: field_common.ObjectReference | None = None
-    """
-    Sets subnetId from another object.
-    """
-    subnetIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object subnetId is taken from by labels.
     """
 
 
@@ -2051,6 +1633,135 @@ class DevicesParameters(BaseModel):
     """
 
 
+class DiskIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class DiskIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class DiskInitParameters(BaseModel):
+    authorizedKeys: list[str] | None = None
+    """
+    A list of SSH public keys to deploy for the root user on the newly created Linode. Only accepted if 'image' is provided.
+    """
+    authorizedUsers: list[str] | None = None
+    """
+    A list of Linode usernames. If the usernames have associated SSH keys, the keys will be appended to the `root` user's `~/.ssh/authorized_keys` file automatically. Only accepted if 'image' is provided.
+    """
+    filesystem: str | None = None
+    """
+    The Disk filesystem can be one of: raw, swap, ext3, ext4, initrd (max 32mb)
+    """
+    image: str | None = None
+    """
+    An Image ID to deploy the Disk from. Official Linode Images start with linode/, while your Images start with private/.
+    """
+    label: str | None = None
+    """
+    The disks label, which acts as an identifier in Terraform.
+    """
+    readOnly: bool | None = None
+    """
+    If true, this Disk is read-only.
+    """
+    rootPassSecretRef: field_common.SecretKeySelector | None = None
+    """
+    The password that will be initialially assigned to the 'root' user account.
+    """
+    size: float | None = None
+    """
+    The size of the Disk in MB.
+    """
+    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
+    """
+    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Linode. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
+    """
+    stackscriptId: float | None = None
+    """
+    The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
+    """
+    stackscriptIdRef: DiskIdRefParameters | None = None
+    """
+    Sets stackscriptId from another object.
+    """
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object stackscriptId is taken from by labels.
+    """
+
+
+class DiskParameters(BaseModel):
+    authorizedKeys: list[str] | None = None
+    """
+    A list of SSH public keys to deploy for the root user on the newly created Linode. Only accepted if 'image' is provided.
+    """
+    authorizedUsers: list[str] | None = None
+    """
+    A list of Linode usernames. If the usernames have associated SSH keys, the keys will be appended to the `root` user's `~/.ssh/authorized_keys` file automatically. Only accepted if 'image' is provided.
+    """
+    filesystem: str | None = None
+    """
+    The Disk filesystem can be one of: raw, swap, ext3, ext4, initrd (max 32mb)
+    """
+    image: str | None = None
+    """
+    An Image ID to deploy the Disk from. Official Linode Images start with linode/, while your Images start with private/.
+    """
+    label: str
+    """
+    The disks label, which acts as an identifier in Terraform.
+    """
+    readOnly: bool | None = None
+    """
+    If true, this Disk is read-only.
+    """
+    rootPassSecretRef: field_common.SecretKeySelector | None = None
+    """
+    The password that will be initialially assigned to the 'root' user account.
+    """
+    size: float
+    """
+    The size of the Disk in MB.
+    """
+    stackscriptDataSecretRef: field_common.SecretKeySelector | None = None
+    """
+    An object containing responses to any User Defined Fields present in the StackScript being deployed to this Linode. Only accepted if 'stackscript_id' is given. The required values depend on the StackScript being deployed.
+    """
+    stackscriptId: float | None = None
+    """
+    The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
+    """
+    stackscriptIdRef: DiskIdRefParameters | None = None
+    """
+    Sets stackscriptId from another object.
+    """
+    stackscriptIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object stackscriptId is taken from by labels.
+    """
+
+
 class Domain(BaseModel):
     """
     Domain manages a linode_domain.
@@ -2061,6 +1772,44 @@ class Domain(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: DomainSpec
     status: DomainStatus | None = None
+
+
+class DomainGrantInitParameters(BaseModel):
+    id: float | None = None
+    """
+    The ID of the entity this grant applies to.
+    """
+    idRef: DiskIdRefParameters | None = None
+    """
+    Sets id from another object.
+    """
+    idSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object id is taken from by labels.
+    """
+    permissions: str | None = None
+    """
+    The level of access this User has to this entity. If null, this User has no access.
+    """
+
+
+class DomainGrantParameters(BaseModel):
+    id: float | None = None
+    """
+    The ID of the entity this grant applies to.
+    """
+    idRef: DiskIdRefParameters | None = None
+    """
+    Sets id from another object.
+    """
+    idSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object id is taken from by labels.
+    """
+    permissions: str
+    """
+    The level of access this User has to this entity. If null, this User has no access.
+    """
 
 
 class FirewallInitParameters(BaseModel):
@@ -2268,7 +2017,7 @@ class ImageInitParameters(BaseModel):
     """
     The ID of the Linode Disk that this Image will be created from.
     """
-    diskIdRef: field_common.ObjectReference | None = None
+    diskIdRef: DiskIdRefParameters | None = None
     """
     Sets diskId from another object.
     """
@@ -2292,7 +2041,7 @@ class ImageInitParameters(BaseModel):
     """
     The ID of the Linode that this Image will be created from.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: DiskIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -2332,7 +2081,7 @@ class ImageParameters(BaseModel):
     """
     The ID of the Linode Disk that this Image will be created from.
     """
-    diskIdRef: field_common.ObjectReference | None = None
+    diskIdRef: DiskIdRefParameters | None = None
     """
     Sets diskId from another object.
     """
@@ -2356,7 +2105,7 @@ class ImageParameters(BaseModel):
     """
     The ID of the Linode that this Image will be created from.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: DiskIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -2574,45 +2323,6 @@ class Lock(BaseModel):
     status: LockStatus | None = None
 
 
-class NodeBalancerInitParameters(BaseModel):
-    clientConnThrottle: float | None = None
-    """
-    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
-    """
-    clientUdpSessThrottle: float | None = None
-    """
-    Throttle UDP sessions per second (0-20). Set to 0 (zero) to disable throttling.
-    """
-    firewallId: float | None = None
-    """
-    ID for the firewall you'd like to use with this NodeBalancer.
-    """
-    firewallIdRef: field_common.ObjectReference | None = None
-    """
-    Sets firewallId from another object.
-    """
-    firewallIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object firewallId is taken from by labels.
-    """
-    label: str | None = None
-    """
-    The label of the Linode NodeBalancer.
-    """
-    region: str | None = None
-    """
-    The region where this NodeBalancer will be deployed.
-    """
-    tags: list[str] | None = None
-    """
-    An array of tags applied to this object. Tags are for organizational purposes only.
-    """
-    vpcs: list[VpcsParameters] | None = None
-    """
-    A list of VPCs to be assigned to this NodeBalancer.
-    """
-
-
 class NodeBalancerObservation(BaseModel):
     clientConnThrottle: float | None = None
     """
@@ -2676,62 +2386,6 @@ class NodeBalancerObservation(BaseModel):
     """
 
 
-class NodeBalancerParameters(BaseModel):
-    clientConnThrottle: float | None = None
-    """
-    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
-    """
-    clientUdpSessThrottle: float | None = None
-    """
-    Throttle UDP sessions per second (0-20). Set to 0 (zero) to disable throttling.
-    """
-    firewallId: float | None = None
-    """
-    ID for the firewall you'd like to use with this NodeBalancer.
-    """
-    firewallIdRef: field_common.ObjectReference | None = None
-    """
-    Sets firewallId from another object.
-    """
-    firewallIdSelector: DiskIdSelectorParameters | None = None
-    """
-    Selects the object firewallId is taken from by labels.
-    """
-    label: str | None = None
-    """
-    The label of the Linode NodeBalancer.
-    """
-    region: str | None = None
-    """
-    The region where this NodeBalancer will be deployed.
-    """
-    tags: list[str] | None = None
-    """
-    An array of tags applied to this object. Tags are for organizational purposes only.
-    """
-    vpcs: list[VpcsParameters] | None = None
-    """
-    A list of VPCs to be assigned to this NodeBalancer.
-    """
-
-
-class NodeBalancerSpec(BaseModel):
-    forProvider: NodeBalancerParameters
-    initProvider: NodeBalancerInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
-    """
-
-
 class NodeBalancerStatus(BaseModel):
     atProvider: NodeBalancerObservation | None = None
     conditions: list[field_common.Condition] | None = None
@@ -2743,6 +2397,26 @@ class NodeBalancerStatus(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
+
+
+class PlacementGroupParameters(BaseModel):
+    compliantOnly: bool | None = None
+    id: float | None = None
+    """
+    The ID of the Placement Group to assign this Linode to.
+    """
+    idRef: DiskIdRefParameters | None = None
+    """
+    Sets id from another object.
+    """
+    idSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object id is taken from by labels.
+    """
+    placementGroupPolicy: str | None = None
+    """
+    Whether compliance is strictly enforced by this Placement Group.
+    """
 
 
 class PublicInitParameters(BaseModel):
@@ -2956,16 +2630,131 @@ class Token(BaseModel):
     status: TokenStatus | None = None
 
 
-class User(BaseModel):
+class UserInitParameters(BaseModel):
+    domainGrant: list[DomainGrantInitParameters] | None = None
     """
-    User manages a linode_user.
+    A set containing all of the user's active grants.
+    """
+    email: str | None = None
+    """
+    The email of the user.
+    """
+    firewallGrant: list[DomainGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    globalGrants: GlobalGrantsParameters | None = None
+    """
+    A structure containing the Account-level grants a User has.
+    """
+    imageGrant: list[DomainGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    linodeGrant: list[DomainGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    longviewGrant: list[LongviewGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    nodebalancerGrant: list[DomainGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    restricted: bool | None = None
+    """
+    If true, the user must be explicitly granted access to platform actions and entities.
+    """
+    stackscriptGrant: list[DomainGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    username: str | None = None
+    """
+    The username of the user.
+    """
+    volumeGrant: list[DomainGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    vpcGrant: list[DomainGrantInitParameters] | None = None
+    """
+    A set containing all of the user's active grants.
     """
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: UserSpec
-    status: UserStatus | None = None
+
+class UserParameters(BaseModel):
+    domainGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    email: str | None = None
+    """
+    The email of the user.
+    """
+    firewallGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    globalGrants: GlobalGrantsParameters | None = None
+    """
+    A structure containing the Account-level grants a User has.
+    """
+    imageGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    linodeGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    longviewGrant: list[LongviewGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    nodebalancerGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    restricted: bool | None = None
+    """
+    If true, the user must be explicitly granted access to platform actions and entities.
+    """
+    stackscriptGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    username: str | None = None
+    """
+    The username of the user.
+    """
+    volumeGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+    vpcGrant: list[DomainGrantParameters] | None = None
+    """
+    A set containing all of the user's active grants.
+    """
+
+
+class UserSpec(BaseModel):
+    forProvider: UserParameters
+    initProvider: UserInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
 
 
 class VPC(BaseModel):
@@ -2980,16 +2769,117 @@ class VPC(BaseModel):
     status: VPCStatus | None = None
 
 
-class Volume(BaseModel):
+class VolumeInitParameters(BaseModel):
+    encryption: str | None = None
     """
-    Volume manages a linode_volume.
+    Whether Block Storage Disk Encryption is enabled or disabled on this Volume.
     """
+    label: str | None = None
+    """
+    The label of the Linode Volume.
+    """
+    linodeId: float | None = None
+    """
+    The Linode ID where the Volume should be attached.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    region: str | None = None
+    """
+    The region where this volume will be deployed.
+    """
+    size: float | None = None
+    """
+    Size of the Volume in GB
+    """
+    sourceVolumeId: float | None = None
+    """
+    The ID of a volume to clone.
+    """
+    sourceVolumeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets sourceVolumeId from another object.
+    """
+    sourceVolumeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object sourceVolumeId is taken from by labels.
+    """
+    tags: list[str] | None = None
+    """
+    An array of tags applied to this object. Tags are for organizational purposes only.
+    """
+    timeouts: TimeoutsParameters4 | None = None
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: VolumeSpec
-    status: VolumeStatus | None = None
+
+class VolumeParameters(BaseModel):
+    encryption: str | None = None
+    """
+    Whether Block Storage Disk Encryption is enabled or disabled on this Volume.
+    """
+    label: str | None = None
+    """
+    The label of the Linode Volume.
+    """
+    linodeId: float | None = None
+    """
+    The Linode ID where the Volume should be attached.
+    """
+    linodeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    region: str | None = None
+    """
+    The region where this volume will be deployed.
+    """
+    size: float | None = None
+    """
+    Size of the Volume in GB
+    """
+    sourceVolumeId: float | None = None
+    """
+    The ID of a volume to clone.
+    """
+    sourceVolumeIdRef: DiskIdRefParameters | None = None
+    """
+    Sets sourceVolumeId from another object.
+    """
+    sourceVolumeIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object sourceVolumeId is taken from by labels.
+    """
+    tags: list[str] | None = None
+    """
+    An array of tags applied to this object. Tags are for organizational purposes only.
+    """
+    timeouts: TimeoutsParameters4 | None = None
+
+
+class VolumeSpec(BaseModel):
+    forProvider: VolumeParameters
+    initProvider: VolumeInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
 
 
 class VpcInitParameters(BaseModel):
@@ -2999,7 +2889,7 @@ class VpcInitParameters(BaseModel):
     """
     The VPC subnet identifier for this interface.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: DiskIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -3025,7 +2915,34 @@ class VpcParameters(BaseModel):
     """
     The VPC subnet identifier for this interface.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: DiskIdRefParameters | None = None
+    """
+    Sets subnetId from another object.
+    """
+    subnetIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object subnetId is taken from by labels.
+    """
+
+
+class VpcsParameters(BaseModel):
+    ipv4Range: str | None = None
+    """
+    A CIDR range for the VPC's IPv4 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
+    """
+    ipv4RangeAutoAssign: bool | None = None
+    """
+    Enables the use of a larger ipv4_range subnet for multiple NodeBalancers within the same VPC by allocating smaller /30 subnets for each NodeBalancer's backends.
+    """
+    ipv6Range: str | None = None
+    """
+    A CIDR range for the VPC's IPv6 addresses. The NodeBalancer sources IP addresses from this range when routing traffic to the backend VPC nodes.
+    """
+    subnetId: float | None = None
+    """
+    The ID of a subnet to assign to this NodeBalancer.
+    """
+    subnetIdRef: DiskIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -3177,7 +3094,7 @@ class InterfaceInitParameters(BaseModel):
     """
     ID of an enabled firewall to secure a VPC or public interface. Not allowed for VLAN interfaces.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: DiskIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -3189,7 +3106,7 @@ class InterfaceInitParameters(BaseModel):
     """
     The ID of the Linode to assign this interface to.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: DiskIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -3244,7 +3161,7 @@ class InterfaceInitParameters2(BaseModel):
     """
     The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: DiskIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -3341,7 +3258,7 @@ class InterfaceParameters(BaseModel):
     """
     ID of an enabled firewall to secure a VPC or public interface. Not allowed for VLAN interfaces.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: DiskIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -3353,7 +3270,7 @@ class InterfaceParameters(BaseModel):
     """
     The ID of the Linode to assign this interface to.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: DiskIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -3408,7 +3325,7 @@ class InterfaceParameters2(BaseModel):
     """
     The ID of the subnet which the VPC interface is connected to.This attribute is required for VPC interfaces.This attribute is only allowed for VPC interfaces.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: DiskIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -3448,16 +3365,99 @@ class InterfaceStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class NodeBalancer(BaseModel):
+class NodeBalancerInitParameters(BaseModel):
+    clientConnThrottle: float | None = None
     """
-    NodeBalancer manages a linode_nodebalancer.
+    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    clientUdpSessThrottle: float | None = None
+    """
+    Throttle UDP sessions per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    firewallId: float | None = None
+    """
+    ID for the firewall you'd like to use with this NodeBalancer.
+    """
+    firewallIdRef: DiskIdRefParameters | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+    label: str | None = None
+    """
+    The label of the Linode NodeBalancer.
+    """
+    region: str | None = None
+    """
+    The region where this NodeBalancer will be deployed.
+    """
+    tags: list[str] | None = None
+    """
+    An array of tags applied to this object. Tags are for organizational purposes only.
+    """
+    vpcs: list[VpcsParameters] | None = None
+    """
+    A list of VPCs to be assigned to this NodeBalancer.
     """
 
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: NodeBalancerSpec
-    status: NodeBalancerStatus | None = None
+
+class NodeBalancerParameters(BaseModel):
+    clientConnThrottle: float | None = None
+    """
+    Throttle connections per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    clientUdpSessThrottle: float | None = None
+    """
+    Throttle UDP sessions per second (0-20). Set to 0 (zero) to disable throttling.
+    """
+    firewallId: float | None = None
+    """
+    ID for the firewall you'd like to use with this NodeBalancer.
+    """
+    firewallIdRef: DiskIdRefParameters | None = None
+    """
+    Sets firewallId from another object.
+    """
+    firewallIdSelector: DiskIdSelectorParameters | None = None
+    """
+    Selects the object firewallId is taken from by labels.
+    """
+    label: str | None = None
+    """
+    The label of the Linode NodeBalancer.
+    """
+    region: str | None = None
+    """
+    The region where this NodeBalancer will be deployed.
+    """
+    tags: list[str] | None = None
+    """
+    An array of tags applied to this object. Tags are for organizational purposes only.
+    """
+    vpcs: list[VpcsParameters] | None = None
+    """
+    A list of VPCs to be assigned to this NodeBalancer.
+    """
+
+
+class NodeBalancerSpec(BaseModel):
+    forProvider: NodeBalancerParameters
+    initProvider: NodeBalancerInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
 
 
 class RDNS(BaseModel):
@@ -3482,6 +3482,30 @@ class StackScript(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: StackScriptSpec
     status: StackScriptStatus | None = None
+
+
+class User(BaseModel):
+    """
+    User manages a linode_user.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: UserSpec
+    status: UserStatus | None = None
+
+
+class Volume(BaseModel):
+    """
+    Volume manages a linode_volume.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: VolumeSpec
+    status: VolumeStatus | None = None
 
 
 class ConfigInitParameters(BaseModel):
@@ -3671,7 +3695,7 @@ class InstanceInitParameters(BaseModel):
     """
     The ID of the firewall applied to the Linode instance during creation.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: DiskIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -3755,7 +3779,7 @@ class InstanceInitParameters(BaseModel):
     """
     The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
     """
-    stackscriptIdRef: field_common.ObjectReference | None = None
+    stackscriptIdRef: DiskIdRefParameters | None = None
     """
     Sets stackscriptId from another object.
     """
@@ -3998,7 +4022,7 @@ class InstanceParameters(BaseModel):
     """
     The ID of the firewall applied to the Linode instance during creation.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: DiskIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -4082,7 +4106,7 @@ class InstanceParameters(BaseModel):
     """
     The StackScript to deploy to the newly created Linode. If provided, 'image' must also be provided, and must be an Image that is compatible with this StackScript.
     """
-    stackscriptIdRef: field_common.ObjectReference | None = None
+    stackscriptIdRef: DiskIdRefParameters | None = None
     """
     Sets stackscriptId from another object.
     """
@@ -4149,6 +4173,18 @@ class Interface(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: InterfaceSpec
     status: InterfaceStatus | None = None
+
+
+class NodeBalancer(BaseModel):
+    """
+    NodeBalancer manages a linode_nodebalancer.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: NodeBalancerSpec
+    status: NodeBalancerStatus | None = None
 
 
 class Instance(BaseModel):

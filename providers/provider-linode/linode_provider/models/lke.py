@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -57,17 +58,25 @@ class AutoscalerParameters2(BaseModel):
     """
 
 
-class FirewallIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
-
-
 class NodesObservation(BaseModel):
     id: str | None = None
     instanceId: float | None = None
     status: str | None = None
+
+
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class TaintInitParameters(BaseModel):
@@ -132,13 +141,40 @@ class ControlPlaneParameters(BaseModel):
     """
 
 
+class FirewallIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class FirewallIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
 class NodePoolInitParameters(BaseModel):
     autoscaler: list[AutoscalerParameters2] | None = None
     clusterId: float | None = None
     """
     The ID of the cluster to associate this node pool with.
     """
-    clusterIdRef: field_common.ObjectReference | None = None
+    clusterIdRef: FirewallIdRefParameters | None = None
     """
     Sets clusterId from another object.
     """
@@ -154,7 +190,7 @@ class NodePoolInitParameters(BaseModel):
     """
     The ID of the Firewall to attach to nodes in this node pool.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: FirewallIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -258,7 +294,7 @@ class NodePoolParameters(BaseModel):
     """
     The ID of the cluster to associate this node pool with.
     """
-    clusterIdRef: field_common.ObjectReference | None = None
+    clusterIdRef: FirewallIdRefParameters | None = None
     """
     Sets clusterId from another object.
     """
@@ -274,7 +310,7 @@ class NodePoolParameters(BaseModel):
     """
     The ID of the Firewall to attach to nodes in this node pool.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: FirewallIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -363,7 +399,7 @@ class PoolInitParameters(BaseModel):
     """
     The ID of the Firewall to attach to nodes in this node pool.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: FirewallIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -473,7 +509,7 @@ class PoolParameters(BaseModel):
     """
     The ID of the Firewall to attach to nodes in this node pool.
     """
-    firewallIdRef: field_common.ObjectReference | None = None
+    firewallIdRef: FirewallIdRefParameters | None = None
     """
     Sets firewallId from another object.
     """
@@ -548,7 +584,7 @@ class ClusterInitParameters(BaseModel):
     """
     The ID of the VPC subnet to use for the Kubernetes cluster. This subnet must be dual stack (IPv4 and IPv6 should both be enabled).
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: FirewallIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -569,7 +605,7 @@ class ClusterInitParameters(BaseModel):
     """
     The ID of the VPC to use for the Kubernetes cluster.
     """
-    vpcIdRef: field_common.ObjectReference | None = None
+    vpcIdRef: FirewallIdRefParameters | None = None
     """
     Sets vpcId from another object.
     """
@@ -681,7 +717,7 @@ class ClusterParameters(BaseModel):
     """
     The ID of the VPC subnet to use for the Kubernetes cluster. This subnet must be dual stack (IPv4 and IPv6 should both be enabled).
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: FirewallIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -702,7 +738,7 @@ class ClusterParameters(BaseModel):
     """
     The ID of the VPC to use for the Kubernetes cluster.
     """
-    vpcIdRef: field_common.ObjectReference | None = None
+    vpcIdRef: FirewallIdRefParameters | None = None
     """
     Sets vpcId from another object.
     """

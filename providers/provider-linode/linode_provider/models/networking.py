@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -81,11 +82,19 @@ class IPAssignmentStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class LinodeIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class VpcNat11Observation(BaseModel):
@@ -104,37 +113,6 @@ class IPAssignment(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: IPAssignmentSpec
     status: IPAssignmentStatus | None = None
-
-
-class IPInitParameters(BaseModel):
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for. Required when reserved is false or not set.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: LinodeIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    region: str | None = None
-    """
-    The region for the reserved IPv4 address. Required when reserved is true and linode_id is not set.
-    """
-    reserved: bool | None = None
-    """
-    Whether the IPv4 address should be reserved.
-    """
-    type: str | None = None
-    """
-    The type of IP address (ipv4).
-    """
 
 
 class IPObservation(BaseModel):
@@ -188,12 +166,83 @@ class IPObservation(BaseModel):
     """
 
 
+class IPStatus(BaseModel):
+    atProvider: IPObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class LinodeIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class LinodeIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class IPInitParameters(BaseModel):
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for. Required when reserved is false or not set.
+    """
+    linodeIdRef: LinodeIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    region: str | None = None
+    """
+    The region for the reserved IPv4 address. Required when reserved is true and linode_id is not set.
+    """
+    reserved: bool | None = None
+    """
+    Whether the IPv4 address should be reserved.
+    """
+    type: str | None = None
+    """
+    The type of IP address (ipv4).
+    """
+
+
 class IPParameters(BaseModel):
     linodeId: float | None = None
     """
     The ID of the Linode to allocate an IPv4 address for. Required when reserved is false or not set.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: LinodeIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -234,19 +283,6 @@ class IPSpec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class IPStatus(BaseModel):
-    atProvider: IPObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
 
 
 class IP(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -74,90 +75,19 @@ class NodeStatusObservation(BaseModel):
     up: float | None = None
 
 
-class NodebalancerIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
 
 
-class ConfigInitParameters(BaseModel):
-    algorithm: str | None = None
-    """
-    What algorithm this NodeBalancer should use for routing traffic to backends: roundrobin, leastconn, source
-    """
-    check: str | None = None
-    """
-    The type of check to perform against backends to ensure they are serving requests. This is used to determine if backends are up or down. If none no check is performed. connection requires only a connection to the backend to succeed. http and http_body rely on the backend serving HTTP, and that the response returned matches what is expected.
-    """
-    checkAttempts: float | None = None
-    """
-    How many times to attempt a check before considering a backend to be down. (1-30)
-    """
-    checkBody: str | None = None
-    """
-    This value must be present in the response body of the check in order for it to pass. If this value is not present in the response body of a check request, the backend is considered to be down
-    """
-    checkInterval: float | None = None
-    """
-    How often, in seconds, to check that backends are up and serving requests.
-    """
-    checkPassive: bool | None = None
-    """
-    If true, any response from this backend with a 5xx status code will be enough for it to be considered unhealthy and taken out of rotation.
-    """
-    checkPath: str | None = None
-    """
-    The URL path to check on each backend. If the backend does not respond to this request it is considered to be down.
-    """
-    checkTimeout: float | None = None
-    """
-    How long, in seconds, to wait for a check attempt before considering it failed. (1-30)
-    """
-    cipherSuite: str | None = None
-    """
-    What ciphers to use for SSL connections served by this NodeBalancer. `legacy` is considered insecure and should only be used if necessary.
-    """
-    nodebalancerId: float | None = None
-    """
-    The ID of the NodeBalancer to access.
-    """
-    nodebalancerIdRef: field_common.ObjectReference | None = None
-    """
-    Sets nodebalancerId from another object.
-    """
-    nodebalancerIdSelector: NodebalancerIdSelectorParameters | None = None
-    """
-    Selects the object nodebalancerId is taken from by labels.
-    """
-    port: float | None = None
-    """
-    The TCP port this Config is for. These values must be unique across configs on a single NodeBalancer (you can't have two configs for port 80, for example). While some ports imply some protocols, no enforcement is done and you may configure your NodeBalancer however is useful to you. For example, while port 443 is generally used for HTTPS, you do not need SSL configured to have a NodeBalancer listening on port 443.
-    """
-    protocol: str | None = None
-    """
-    The protocol this port is configured to serve. If this is set to https you must include an ssl_cert and an ssl_key.
-    """
-    proxyProtocol: str | None = None
-    """
-    The version of ProxyProtocol to use for the underlying NodeBalancer. This requires protocol to be `tcp`. Valid values are `none`, `v1`, and `v2`.
-    """
-    sslCertSecretRef: field_common.SecretKeySelector | None = None
-    """
-    The certificate this port is serving. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
-    """
-    sslKeySecretRef: field_common.SecretKeySelector | None = None
-    """
-    The private key corresponding to this port's certificate. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
-    """
-    stickiness: str | None = None
-    """
-    Controls how session stickiness is handled on this port: 'none', 'table', 'http_cookie'
-    """
-    udpCheckPort: float | None = None
-    """
-    Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
-    """
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class ConfigObservation(BaseModel):
@@ -243,6 +173,125 @@ class ConfigObservation(BaseModel):
     """
 
 
+class ConfigStatus(BaseModel):
+    atProvider: ConfigObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class NodebalancerIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class NodebalancerIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class ConfigInitParameters(BaseModel):
+    algorithm: str | None = None
+    """
+    What algorithm this NodeBalancer should use for routing traffic to backends: roundrobin, leastconn, source
+    """
+    check: str | None = None
+    """
+    The type of check to perform against backends to ensure they are serving requests. This is used to determine if backends are up or down. If none no check is performed. connection requires only a connection to the backend to succeed. http and http_body rely on the backend serving HTTP, and that the response returned matches what is expected.
+    """
+    checkAttempts: float | None = None
+    """
+    How many times to attempt a check before considering a backend to be down. (1-30)
+    """
+    checkBody: str | None = None
+    """
+    This value must be present in the response body of the check in order for it to pass. If this value is not present in the response body of a check request, the backend is considered to be down
+    """
+    checkInterval: float | None = None
+    """
+    How often, in seconds, to check that backends are up and serving requests.
+    """
+    checkPassive: bool | None = None
+    """
+    If true, any response from this backend with a 5xx status code will be enough for it to be considered unhealthy and taken out of rotation.
+    """
+    checkPath: str | None = None
+    """
+    The URL path to check on each backend. If the backend does not respond to this request it is considered to be down.
+    """
+    checkTimeout: float | None = None
+    """
+    How long, in seconds, to wait for a check attempt before considering it failed. (1-30)
+    """
+    cipherSuite: str | None = None
+    """
+    What ciphers to use for SSL connections served by this NodeBalancer. `legacy` is considered insecure and should only be used if necessary.
+    """
+    nodebalancerId: float | None = None
+    """
+    The ID of the NodeBalancer to access.
+    """
+    nodebalancerIdRef: NodebalancerIdRefParameters | None = None
+    """
+    Sets nodebalancerId from another object.
+    """
+    nodebalancerIdSelector: NodebalancerIdSelectorParameters | None = None
+    """
+    Selects the object nodebalancerId is taken from by labels.
+    """
+    port: float | None = None
+    """
+    The TCP port this Config is for. These values must be unique across configs on a single NodeBalancer (you can't have two configs for port 80, for example). While some ports imply some protocols, no enforcement is done and you may configure your NodeBalancer however is useful to you. For example, while port 443 is generally used for HTTPS, you do not need SSL configured to have a NodeBalancer listening on port 443.
+    """
+    protocol: str | None = None
+    """
+    The protocol this port is configured to serve. If this is set to https you must include an ssl_cert and an ssl_key.
+    """
+    proxyProtocol: str | None = None
+    """
+    The version of ProxyProtocol to use for the underlying NodeBalancer. This requires protocol to be `tcp`. Valid values are `none`, `v1`, and `v2`.
+    """
+    sslCertSecretRef: field_common.SecretKeySelector | None = None
+    """
+    The certificate this port is serving. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
+    """
+    sslKeySecretRef: field_common.SecretKeySelector | None = None
+    """
+    The private key corresponding to this port's certificate. This is not returned. If set, this field will come back as `<REDACTED>`. Please use the ssl_commonname and ssl_fingerprint to identify the certificate.
+    """
+    stickiness: str | None = None
+    """
+    Controls how session stickiness is handled on this port: 'none', 'table', 'http_cookie'
+    """
+    udpCheckPort: float | None = None
+    """
+    Specifies the port on the backend node used for active health checks, which may differ from the port serving traffic.
+    """
+
+
 class ConfigParameters(BaseModel):
     algorithm: str | None = None
     """
@@ -284,7 +333,7 @@ class ConfigParameters(BaseModel):
     """
     The ID of the NodeBalancer to access.
     """
-    nodebalancerIdRef: field_common.ObjectReference | None = None
+    nodebalancerIdRef: NodebalancerIdRefParameters | None = None
     """
     Sets nodebalancerId from another object.
     """
@@ -339,19 +388,6 @@ class ConfigSpec(BaseModel):
     """
 
 
-class ConfigStatus(BaseModel):
-    atProvider: ConfigObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
-
-
 class NodeInitParameters(BaseModel):
     address: str | None = None
     """
@@ -361,7 +397,7 @@ class NodeInitParameters(BaseModel):
     """
     The ID of the NodeBalancerConfig to access.
     """
-    configIdRef: field_common.ObjectReference | None = None
+    configIdRef: NodebalancerIdRefParameters | None = None
     """
     Sets configId from another object.
     """
@@ -381,7 +417,7 @@ class NodeInitParameters(BaseModel):
     """
     The ID of the NodeBalancer to access.
     """
-    nodebalancerIdRef: field_common.ObjectReference | None = None
+    nodebalancerIdRef: NodebalancerIdRefParameters | None = None
     """
     Sets nodebalancerId from another object.
     """
@@ -393,7 +429,7 @@ class NodeInitParameters(BaseModel):
     """
     The ID of the VPC subnet for this node.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: NodebalancerIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """
@@ -416,7 +452,7 @@ class NodeParameters(BaseModel):
     """
     The ID of the NodeBalancerConfig to access.
     """
-    configIdRef: field_common.ObjectReference | None = None
+    configIdRef: NodebalancerIdRefParameters | None = None
     """
     Sets configId from another object.
     """
@@ -436,7 +472,7 @@ class NodeParameters(BaseModel):
     """
     The ID of the NodeBalancer to access.
     """
-    nodebalancerIdRef: field_common.ObjectReference | None = None
+    nodebalancerIdRef: NodebalancerIdRefParameters | None = None
     """
     Sets nodebalancerId from another object.
     """
@@ -448,7 +484,7 @@ class NodeParameters(BaseModel):
     """
     The ID of the VPC subnet for this node.
     """
-    subnetIdRef: field_common.ObjectReference | None = None
+    subnetIdRef: NodebalancerIdRefParameters | None = None
     """
     Sets subnetId from another object.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -40,13 +41,6 @@ class AssignmentStatus(BaseModel):
     The last crossplane.io/reconcile-requested-at token handled.
     """
     observedGeneration: int | None = None
-
-
-class LinodeIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
 
 
 class MembersObservation(BaseModel):
@@ -153,13 +147,67 @@ class PlacementGroupStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
+
+
+class LinodeIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class LinodeIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class PlacementGroup(BaseModel):
+    """
+    PlacementGroup manages a linode_placement_group.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: PlacementGroupSpec
+    status: PlacementGroupStatus | None = None
+
+
 class AssignmentInitParameters(BaseModel):
     compliantOnly: bool | None = None
     linodeId: float | None = None
     """
     A set of Linode IDs to assign to the Placement Group.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: LinodeIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -171,7 +219,7 @@ class AssignmentInitParameters(BaseModel):
     """
     The ID of the Placement Group for this assignment.
     """
-    placementGroupIdRef: field_common.ObjectReference | None = None
+    placementGroupIdRef: LinodeIdRefParameters | None = None
     """
     Sets placementGroupId from another object.
     """
@@ -187,7 +235,7 @@ class AssignmentParameters(BaseModel):
     """
     A set of Linode IDs to assign to the Placement Group.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: LinodeIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -199,7 +247,7 @@ class AssignmentParameters(BaseModel):
     """
     The ID of the Placement Group for this assignment.
     """
-    placementGroupIdRef: field_common.ObjectReference | None = None
+    placementGroupIdRef: LinodeIdRefParameters | None = None
     """
     Sets placementGroupId from another object.
     """
@@ -224,18 +272,6 @@ class AssignmentSpec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class PlacementGroup(BaseModel):
-    """
-    PlacementGroup manages a linode_placement_group.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: PlacementGroupSpec
-    status: PlacementGroupStatus | None = None
 
 
 class Assignment(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -13,48 +14,25 @@ class ReservedGroup(RootModel[Any]):
     root: Any = Field(..., title="ReservedGroup")
 
 
-class LinodeIdSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class VpcNat11Observation(BaseModel):
     address: str | None = None
     subnetId: float | None = None
     vpcId: float | None = None
-
-
-class IPAssignmentInitParameters(BaseModel):
-    address: str | None = None
-    """
-    The resulting IPv4 address.
-    """
-    applyImmediately: bool | None = None
-    """
-    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
-    """
-    linodeId: float | None = None
-    """
-    The ID of the Linode to allocate an IPv4 address for.
-    """
-    linodeIdRef: field_common.ObjectReference | None = None
-    """
-    Sets linodeId from another object.
-    """
-    linodeIdSelector: LinodeIdSelectorParameters | None = None
-    """
-    Selects the object linodeId is taken from by labels.
-    """
-    public: bool | None = None
-    """
-    Whether the IPv4 address is public or private.
-    """
-    rdns: str | None = None
-    """
-    The reverse DNS assigned to this address.
-    """
 
 
 class IPAssignmentObservation(BaseModel):
@@ -112,6 +90,77 @@ class IPAssignmentObservation(BaseModel):
     """
 
 
+class IPAssignmentStatus(BaseModel):
+    atProvider: IPAssignmentObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class LinodeIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class LinodeIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class IPAssignmentInitParameters(BaseModel):
+    address: str | None = None
+    """
+    The resulting IPv4 address.
+    """
+    applyImmediately: bool | None = None
+    """
+    If true, the instance will be rebooted to update network interfaces. This functionality is not affected by the `skip_implicit_reboots` provider argument.
+    """
+    linodeId: float | None = None
+    """
+    The ID of the Linode to allocate an IPv4 address for.
+    """
+    linodeIdRef: LinodeIdRefParameters | None = None
+    """
+    Sets linodeId from another object.
+    """
+    linodeIdSelector: LinodeIdSelectorParameters | None = None
+    """
+    Selects the object linodeId is taken from by labels.
+    """
+    public: bool | None = None
+    """
+    Whether the IPv4 address is public or private.
+    """
+    rdns: str | None = None
+    """
+    The reverse DNS assigned to this address.
+    """
+
+
 class IPAssignmentParameters(BaseModel):
     address: str | None = None
     """
@@ -125,7 +174,7 @@ class IPAssignmentParameters(BaseModel):
     """
     The ID of the Linode to allocate an IPv4 address for.
     """
-    linodeIdRef: field_common.ObjectReference | None = None
+    linodeIdRef: LinodeIdRefParameters | None = None
     """
     Sets linodeId from another object.
     """
@@ -158,19 +207,6 @@ class IPAssignmentSpec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class IPAssignmentStatus(BaseModel):
-    atProvider: IPAssignmentObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
 
 
 class IPAssignment(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -46,11 +47,46 @@ class LinodesObservation(BaseModel):
     interfaces: list[InterfacesObservation] | None = None
 
 
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
+
+
+class VpcIdRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
 class VpcIdSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
     matchLabels: (
         dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
         | None
     ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
 
 
 class DatabasesObservation(BaseModel):
@@ -76,7 +112,7 @@ class SubnetInitParameters(BaseModel):
     """
     The id of the parent VPC for this VPC Subnet
     """
-    vpcIdRef: field_common.ObjectReference | None = None
+    vpcIdRef: VpcIdRefParameters | None = None
     """
     Sets vpcId from another object.
     """
@@ -137,7 +173,7 @@ class SubnetParameters(BaseModel):
     """
     The id of the parent VPC for this VPC Subnet
     """
-    vpcIdRef: field_common.ObjectReference | None = None
+    vpcIdRef: VpcIdRefParameters | None = None
     """
     Sets vpcId from another object.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -11,76 +12,6 @@ from . import _common as field_common
 
 class GrantGroup(RootModel[Any]):
     root: Any = Field(..., title="GrantGroup")
-
-
-class DatabaseSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
-
-
-class DefaultPrivilegesInitParameters(BaseModel):
-    database: str | None = None
-    """
-    The database to grant default privileges for this role
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: DatabaseSelectorParameters | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    objectType: str | None = None
-    """
-    The PostgreSQL object type to set the default privileges on (one of: table, sequence, function, routine, type, schema)
-    """
-    owner: str | None = None
-    """
-    Target role for which to alter default privileges.
-    """
-    ownerRef: field_common.ObjectReference | None = None
-    """
-    Sets owner from another object.
-    """
-    ownerSelector: DatabaseSelectorParameters | None = None
-    """
-    Selects the object owner is taken from by labels.
-    """
-    privileges: list[str] | None = None
-    """
-    The list of privileges to apply as default privileges
-    """
-    role: str | None = None
-    """
-    The name of the role to which grant default privileges on
-    """
-    roleRef: field_common.ObjectReference | None = None
-    """
-    Sets role from another object.
-    """
-    roleSelector: DatabaseSelectorParameters | None = None
-    """
-    Selects the object role is taken from by labels.
-    """
-    schema_: str | None = Field(None, alias="schema")
-    """
-    The database schema to set default privileges for this role
-    """
-    schemaRef: field_common.ObjectReference | None = None
-    """
-    Sets schema from another object.
-    """
-    schemaSelector: DatabaseSelectorParameters | None = None
-    """
-    Selects the object schema is taken from by labels.
-    """
-    withGrantOption: bool | None = None
-    """
-    Permit the grant recipient to grant it to others
-    """
 
 
 class DefaultPrivilegesObservation(BaseModel):
@@ -115,12 +46,96 @@ class DefaultPrivilegesObservation(BaseModel):
     """
 
 
-class DefaultPrivilegesParameters(BaseModel):
+class DefaultPrivilegesStatus(BaseModel):
+    atProvider: DefaultPrivilegesObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class GrantRoleObservation(BaseModel):
+    grantRole: str | None = None
+    """
+    The name of the role that is granted to role
+    """
+    id: str | None = None
+    role: str | None = None
+    """
+    The name of the role to grant grant_role
+    """
+    withAdminOption: bool | None = None
+    """
+    Permit the grant recipient to grant it to others
+    """
+
+
+class GrantRoleStatus(BaseModel):
+    atProvider: GrantRoleObservation | None = None
+    conditions: list[field_common.Condition] | None = None
+    """
+    Ready and Synced conditions of this object.
+    """
+    lastHandledReconcileAt: str | None = None
+    """
+    The last crossplane.io/reconcile-requested-at token handled.
+    """
+    observedGeneration: int | None = None
+
+
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
+
+
+class DatabaseRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class DatabaseSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class DefaultPrivilegesInitParameters(BaseModel):
     database: str | None = None
     """
     The database to grant default privileges for this role
     """
-    databaseRef: field_common.ObjectReference | None = None
+    databaseRef: DatabaseRefParameters | None = None
     """
     Sets database from another object.
     """
@@ -136,7 +151,7 @@ class DefaultPrivilegesParameters(BaseModel):
     """
     Target role for which to alter default privileges.
     """
-    ownerRef: field_common.ObjectReference | None = None
+    ownerRef: DatabaseRefParameters | None = None
     """
     Sets owner from another object.
     """
@@ -152,7 +167,7 @@ class DefaultPrivilegesParameters(BaseModel):
     """
     The name of the role to which grant default privileges on
     """
-    roleRef: field_common.ObjectReference | None = None
+    roleRef: DatabaseRefParameters | None = None
     """
     Sets role from another object.
     """
@@ -164,7 +179,70 @@ class DefaultPrivilegesParameters(BaseModel):
     """
     The database schema to set default privileges for this role
     """
-    schemaRef: field_common.ObjectReference | None = None
+    schemaRef: DatabaseRefParameters | None = None
+    """
+    Sets schema from another object.
+    """
+    schemaSelector: DatabaseSelectorParameters | None = None
+    """
+    Selects the object schema is taken from by labels.
+    """
+    withGrantOption: bool | None = None
+    """
+    Permit the grant recipient to grant it to others
+    """
+
+
+class DefaultPrivilegesParameters(BaseModel):
+    database: str | None = None
+    """
+    The database to grant default privileges for this role
+    """
+    databaseRef: DatabaseRefParameters | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: DatabaseSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    objectType: str | None = None
+    """
+    The PostgreSQL object type to set the default privileges on (one of: table, sequence, function, routine, type, schema)
+    """
+    owner: str | None = None
+    """
+    Target role for which to alter default privileges.
+    """
+    ownerRef: DatabaseRefParameters | None = None
+    """
+    Sets owner from another object.
+    """
+    ownerSelector: DatabaseSelectorParameters | None = None
+    """
+    Selects the object owner is taken from by labels.
+    """
+    privileges: list[str] | None = None
+    """
+    The list of privileges to apply as default privileges
+    """
+    role: str | None = None
+    """
+    The name of the role to which grant default privileges on
+    """
+    roleRef: DatabaseRefParameters | None = None
+    """
+    Sets role from another object.
+    """
+    roleSelector: DatabaseSelectorParameters | None = None
+    """
+    Selects the object role is taken from by labels.
+    """
+    schema_: str | None = Field(None, alias="schema")
+    """
+    The database schema to set default privileges for this role
+    """
+    schemaRef: DatabaseRefParameters | None = None
     """
     Sets schema from another object.
     """
@@ -195,25 +273,12 @@ class DefaultPrivilegesSpec(BaseModel):
     """
 
 
-class DefaultPrivilegesStatus(BaseModel):
-    atProvider: DefaultPrivilegesObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
-
-
 class GrantRoleInitParameters(BaseModel):
     grantRole: str | None = None
     """
     The name of the role that is granted to role
     """
-    grantRoleRef: field_common.ObjectReference | None = None
+    grantRoleRef: DatabaseRefParameters | None = None
     """
     Sets grantRole from another object.
     """
@@ -225,7 +290,7 @@ class GrantRoleInitParameters(BaseModel):
     """
     The name of the role to grant grant_role
     """
-    roleRef: field_common.ObjectReference | None = None
+    roleRef: DatabaseRefParameters | None = None
     """
     Sets role from another object.
     """
@@ -239,28 +304,12 @@ class GrantRoleInitParameters(BaseModel):
     """
 
 
-class GrantRoleObservation(BaseModel):
-    grantRole: str | None = None
-    """
-    The name of the role that is granted to role
-    """
-    id: str | None = None
-    role: str | None = None
-    """
-    The name of the role to grant grant_role
-    """
-    withAdminOption: bool | None = None
-    """
-    Permit the grant recipient to grant it to others
-    """
-
-
 class GrantRoleParameters(BaseModel):
     grantRole: str | None = None
     """
     The name of the role that is granted to role
     """
-    grantRoleRef: field_common.ObjectReference | None = None
+    grantRoleRef: DatabaseRefParameters | None = None
     """
     Sets grantRole from another object.
     """
@@ -272,7 +321,7 @@ class GrantRoleParameters(BaseModel):
     """
     The name of the role to grant grant_role
     """
-    roleRef: field_common.ObjectReference | None = None
+    roleRef: DatabaseRefParameters | None = None
     """
     Sets role from another object.
     """
@@ -301,19 +350,6 @@ class GrantRoleSpec(BaseModel):
     """
     Where to write the connection Secret.
     """
-
-
-class GrantRoleStatus(BaseModel):
-    atProvider: GrantRoleObservation | None = None
-    conditions: list[field_common.Condition] | None = None
-    """
-    Ready and Synced conditions of this object.
-    """
-    lastHandledReconcileAt: str | None = None
-    """
-    The last crossplane.io/reconcile-requested-at token handled.
-    """
-    observedGeneration: int | None = None
 
 
 class DefaultPrivileges(BaseModel):

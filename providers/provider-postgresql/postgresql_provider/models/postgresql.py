@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -264,13 +265,6 @@ class GrantStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class OwnerSelectorParameters(BaseModel):
-    matchLabels: (
-        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
-        | None
-    ) = Field(None, max_length=32)
-
-
 class PolicyObservation(BaseModel):
     create: bool | None = None
     """
@@ -294,83 +288,19 @@ class PolicyObservation(BaseModel):
     """
 
 
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
 class PolicyParameters(BaseModel):
-    create: bool | None = None
-    """
-    If true, allow the specified ROLEs to CREATE new objects within the schema(s)
-    """
-    createWithGrant: bool | None = None
-    """
-    If true, allow the specified ROLEs to CREATE new objects within the schema(s) and GRANT the same CREATE privilege to different ROLEs
-    """
-    role: str | None = None
-    """
-    ROLE who will receive this policy (default: PUBLIC)
-    """
-    roleRef: field_common.ObjectReference | None = None
-    """
-    Sets role from another object.
-    """
-    roleSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object role is taken from by labels.
-    """
-    usage: bool | None = None
-    """
-    If true, allow the specified ROLEs to use objects within the schema(s)
-    """
-    usageWithGrant: bool | None = None
-    """
-    If true, allow the specified ROLEs to use objects within the schema(s) and GRANT the same USAGE privilege to different ROLEs
-    """
-
-
-class PublicationInitParameters(BaseModel):
-    allTables: bool | None = None
-    """
-    Sets the tables list to publish to ALL tables
-    """
-    database: str | None = None
-    """
-    Sets the database to add the publication for
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    When true, will also drop all the objects that depend on the publication, and in turn all objects that depend on those objects
-    """
-    name: str | None = None
-    owner: str | None = None
-    """
-    Sets the owner of the publication
-    """
-    ownerRef: field_common.ObjectReference | None = None
-    """
-    Sets owner from another object.
-    """
-    ownerSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object owner is taken from by labels.
-    """
-    publishParam: list[str] | None = None
-    """
-    Sets which DML operations will be published
-    """
-    publishViaPartitionRootParam: bool | None = None
-    """
-    Sets whether changes in a partitioned table using the identity and schema of the partitioned table
-    """
-    tables: list[str] | None = None
-    """
-    Sets the tables list to publish
-    """
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
 
 
 class PublicationObservation(BaseModel):
@@ -403,71 +333,6 @@ class PublicationObservation(BaseModel):
     tables: list[str] | None = None
     """
     Sets the tables list to publish
-    """
-
-
-class PublicationParameters(BaseModel):
-    allTables: bool | None = None
-    """
-    Sets the tables list to publish to ALL tables
-    """
-    database: str | None = None
-    """
-    Sets the database to add the publication for
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    When true, will also drop all the objects that depend on the publication, and in turn all objects that depend on those objects
-    """
-    name: str | None = None
-    owner: str | None = None
-    """
-    Sets the owner of the publication
-    """
-    ownerRef: field_common.ObjectReference | None = None
-    """
-    Sets owner from another object.
-    """
-    ownerSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object owner is taken from by labels.
-    """
-    publishParam: list[str] | None = None
-    """
-    Sets which DML operations will be published
-    """
-    publishViaPartitionRootParam: bool | None = None
-    """
-    Sets whether changes in a partitioned table using the identity and schema of the partitioned table
-    """
-    tables: list[str] | None = None
-    """
-    Sets the tables list to publish
-    """
-
-
-class PublicationSpec(BaseModel):
-    forProvider: PublicationParameters
-    initProvider: PublicationInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
     """
 
 
@@ -780,49 +645,6 @@ class RoleStatus(BaseModel):
     observedGeneration: int | None = None
 
 
-class SchemaInitParameters(BaseModel):
-    database: str | None = None
-    """
-    The database name to alter schema
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    When true, will also drop all the objects that are contained in the schema
-    """
-    ifNotExists: bool | None = None
-    """
-    When true, use the existing schema if it exists
-    """
-    name: str | None = None
-    """
-    The name of the schema
-    """
-    owner: str | None = None
-    """
-    The ROLE name who owns the schema
-    """
-    ownerRef: field_common.ObjectReference | None = None
-    """
-    Sets owner from another object.
-    """
-    ownerSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object owner is taken from by labels.
-    """
-    policy: list[PolicyParameters] | None = None
-    """
-    Deprecated.
-    """
-
-
 class SchemaObservation(BaseModel):
     database: str | None = None
     """
@@ -848,66 +670,6 @@ class SchemaObservation(BaseModel):
     policy: list[PolicyObservation] | None = None
     """
     Deprecated.
-    """
-
-
-class SchemaParameters(BaseModel):
-    database: str | None = None
-    """
-    The database name to alter schema
-    """
-    databaseRef: field_common.ObjectReference | None = None
-    """
-    Sets database from another object.
-    """
-    databaseSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object database is taken from by labels.
-    """
-    dropCascade: bool | None = None
-    """
-    When true, will also drop all the objects that are contained in the schema
-    """
-    ifNotExists: bool | None = None
-    """
-    When true, use the existing schema if it exists
-    """
-    name: str | None = None
-    """
-    The name of the schema
-    """
-    owner: str | None = None
-    """
-    The ROLE name who owns the schema
-    """
-    ownerRef: field_common.ObjectReference | None = None
-    """
-    Sets owner from another object.
-    """
-    ownerSelector: OwnerSelectorParameters | None = None
-    """
-    Selects the object owner is taken from by labels.
-    """
-    policy: list[PolicyParameters] | None = None
-    """
-    Deprecated.
-    """
-
-
-class SchemaSpec(BaseModel):
-    forProvider: SchemaParameters
-    initProvider: SchemaInitParameters | None = None
-    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
-    """
-    What the controller may do with the external resource.
-    """
-    providerConfigRef: field_common.ProviderConfigReference | None = None
-    """
-    The ProviderConfig or ClusterProviderConfig to use.
-    """
-    writeConnectionSecretToRef: field_common.SecretReference | None = None
-    """
-    Where to write the connection Secret.
     """
 
 
@@ -1156,6 +918,316 @@ class SubscriptionStatus(BaseModel):
     observedGeneration: int | None = None
 
 
+class OwnerRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class OwnerSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
+    matchLabels: (
+        dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+        | None
+    ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
+class PolicyParameters2(BaseModel):
+    create: bool | None = None
+    """
+    If true, allow the specified ROLEs to CREATE new objects within the schema(s)
+    """
+    createWithGrant: bool | None = None
+    """
+    If true, allow the specified ROLEs to CREATE new objects within the schema(s) and GRANT the same CREATE privilege to different ROLEs
+    """
+    role: str | None = None
+    """
+    ROLE who will receive this policy (default: PUBLIC)
+    """
+    roleRef: OwnerRefParameters | None = None
+    """
+    Sets role from another object.
+    """
+    roleSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object role is taken from by labels.
+    """
+    usage: bool | None = None
+    """
+    If true, allow the specified ROLEs to use objects within the schema(s)
+    """
+    usageWithGrant: bool | None = None
+    """
+    If true, allow the specified ROLEs to use objects within the schema(s) and GRANT the same USAGE privilege to different ROLEs
+    """
+
+
+class PublicationInitParameters(BaseModel):
+    allTables: bool | None = None
+    """
+    Sets the tables list to publish to ALL tables
+    """
+    database: str | None = None
+    """
+    Sets the database to add the publication for
+    """
+    databaseRef: OwnerRefParameters | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    When true, will also drop all the objects that depend on the publication, and in turn all objects that depend on those objects
+    """
+    name: str | None = None
+    owner: str | None = None
+    """
+    Sets the owner of the publication
+    """
+    ownerRef: OwnerRefParameters | None = None
+    """
+    Sets owner from another object.
+    """
+    ownerSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object owner is taken from by labels.
+    """
+    publishParam: list[str] | None = None
+    """
+    Sets which DML operations will be published
+    """
+    publishViaPartitionRootParam: bool | None = None
+    """
+    Sets whether changes in a partitioned table using the identity and schema of the partitioned table
+    """
+    tables: list[str] | None = None
+    """
+    Sets the tables list to publish
+    """
+
+
+class PublicationParameters(BaseModel):
+    allTables: bool | None = None
+    """
+    Sets the tables list to publish to ALL tables
+    """
+    database: str | None = None
+    """
+    Sets the database to add the publication for
+    """
+    databaseRef: OwnerRefParameters | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    When true, will also drop all the objects that depend on the publication, and in turn all objects that depend on those objects
+    """
+    name: str | None = None
+    owner: str | None = None
+    """
+    Sets the owner of the publication
+    """
+    ownerRef: OwnerRefParameters | None = None
+    """
+    Sets owner from another object.
+    """
+    ownerSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object owner is taken from by labels.
+    """
+    publishParam: list[str] | None = None
+    """
+    Sets which DML operations will be published
+    """
+    publishViaPartitionRootParam: bool | None = None
+    """
+    Sets whether changes in a partitioned table using the identity and schema of the partitioned table
+    """
+    tables: list[str] | None = None
+    """
+    Sets the tables list to publish
+    """
+
+
+class PublicationSpec(BaseModel):
+    forProvider: PublicationParameters
+    initProvider: PublicationInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class Role(BaseModel):
+    """
+    Role manages a postgresql_role.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: RoleSpec
+    status: RoleStatus | None = None
+
+
+class SchemaInitParameters(BaseModel):
+    database: str | None = None
+    """
+    The database name to alter schema
+    """
+    databaseRef: OwnerRefParameters | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    When true, will also drop all the objects that are contained in the schema
+    """
+    ifNotExists: bool | None = None
+    """
+    When true, use the existing schema if it exists
+    """
+    name: str | None = None
+    """
+    The name of the schema
+    """
+    owner: str | None = None
+    """
+    The ROLE name who owns the schema
+    """
+    ownerRef: OwnerRefParameters | None = None
+    """
+    Sets owner from another object.
+    """
+    ownerSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object owner is taken from by labels.
+    """
+    policy: list[PolicyParameters2] | None = None
+    """
+    Deprecated.
+    """
+
+
+class SchemaParameters(BaseModel):
+    database: str | None = None
+    """
+    The database name to alter schema
+    """
+    databaseRef: OwnerRefParameters | None = None
+    """
+    Sets database from another object.
+    """
+    databaseSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object database is taken from by labels.
+    """
+    dropCascade: bool | None = None
+    """
+    When true, will also drop all the objects that are contained in the schema
+    """
+    ifNotExists: bool | None = None
+    """
+    When true, use the existing schema if it exists
+    """
+    name: str | None = None
+    """
+    The name of the schema
+    """
+    owner: str | None = None
+    """
+    The ROLE name who owns the schema
+    """
+    ownerRef: OwnerRefParameters | None = None
+    """
+    Sets owner from another object.
+    """
+    ownerSelector: OwnerSelectorParameters | None = None
+    """
+    Selects the object owner is taken from by labels.
+    """
+    policy: list[PolicyParameters2] | None = None
+    """
+    Deprecated.
+    """
+
+
+class SchemaSpec(BaseModel):
+    forProvider: SchemaParameters
+    initProvider: SchemaInitParameters | None = None
+    managementPolicies: list[field_common.ManagementPolicy] | None = Field(["*"], max_length=6)
+    """
+    What the controller may do with the external resource.
+    """
+    providerConfigRef: field_common.ProviderConfigReference | None = None
+    """
+    The ProviderConfig or ClusterProviderConfig to use.
+    """
+    writeConnectionSecretToRef: field_common.SecretReference | None = None
+    """
+    Where to write the connection Secret.
+    """
+
+
+class Server(BaseModel):
+    """
+    Server manages a postgresql_server.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: ServerSpec
+    status: ServerStatus | None = None
+
+
+class Subscription(BaseModel):
+    """
+    Subscription manages a postgresql_subscription.
+    """
+
+    apiVersion: str | None = None
+    kind: str | None = None
+    metadata: dict[str, Any] | None = None
+    spec: SubscriptionSpec
+    status: SubscriptionStatus | None = None
+
+
 class DatabaseInitParameters(BaseModel):
     allowConnections: bool | None = None
     """
@@ -1193,7 +1265,7 @@ class DatabaseInitParameters(BaseModel):
     """
     The ROLE which owns the database
     """
-    ownerRef: field_common.ObjectReference | None = None
+    ownerRef: OwnerRefParameters | None = None
     """
     Sets owner from another object.
     """
@@ -1248,7 +1320,7 @@ class DatabaseParameters(BaseModel):
     """
     The ROLE which owns the database
     """
-    ownerRef: field_common.ObjectReference | None = None
+    ownerRef: OwnerRefParameters | None = None
     """
     Sets owner from another object.
     """
@@ -1292,7 +1364,7 @@ class ExtensionInitParameters(BaseModel):
     """
     Sets the database to add the extension to
     """
-    databaseRef: field_common.ObjectReference | None = None
+    databaseRef: OwnerRefParameters | None = None
     """
     Sets database from another object.
     """
@@ -1309,7 +1381,7 @@ class ExtensionInitParameters(BaseModel):
     """
     Sets the schema of an extension
     """
-    schemaRef: field_common.ObjectReference | None = None
+    schemaRef: OwnerRefParameters | None = None
     """
     Sets schema from another object.
     """
@@ -1332,7 +1404,7 @@ class ExtensionParameters(BaseModel):
     """
     Sets the database to add the extension to
     """
-    databaseRef: field_common.ObjectReference | None = None
+    databaseRef: OwnerRefParameters | None = None
     """
     Sets database from another object.
     """
@@ -1349,7 +1421,7 @@ class ExtensionParameters(BaseModel):
     """
     Sets the schema of an extension
     """
-    schemaRef: field_common.ObjectReference | None = None
+    schemaRef: OwnerRefParameters | None = None
     """
     Sets schema from another object.
     """
@@ -1393,7 +1465,7 @@ class FunctionInitParameters(BaseModel):
     """
     The database where the function is located. If not specified, the provider default database is used.
     """
-    databaseRef: field_common.ObjectReference | None = None
+    databaseRef: OwnerRefParameters | None = None
     """
     Sets database from another object.
     """
@@ -1425,7 +1497,7 @@ class FunctionInitParameters(BaseModel):
     """
     Schema where the function is located. If not specified, the provider default schema is used.
     """
-    schemaRef: field_common.ObjectReference | None = None
+    schemaRef: OwnerRefParameters | None = None
     """
     Sets schema from another object.
     """
@@ -1460,7 +1532,7 @@ class FunctionParameters(BaseModel):
     """
     The database where the function is located. If not specified, the provider default database is used.
     """
-    databaseRef: field_common.ObjectReference | None = None
+    databaseRef: OwnerRefParameters | None = None
     """
     Sets database from another object.
     """
@@ -1492,7 +1564,7 @@ class FunctionParameters(BaseModel):
     """
     Schema where the function is located. If not specified, the provider default schema is used.
     """
-    schemaRef: field_common.ObjectReference | None = None
+    schemaRef: OwnerRefParameters | None = None
     """
     Sets schema from another object.
     """
@@ -1540,7 +1612,7 @@ class GrantInitParameters(BaseModel):
     """
     The database to grant privileges on for this role
     """
-    databaseRef: field_common.ObjectReference | None = None
+    databaseRef: OwnerRefParameters | None = None
     """
     Sets database from another object.
     """
@@ -1564,7 +1636,7 @@ class GrantInitParameters(BaseModel):
     """
     The name of the role to grant privileges on
     """
-    roleRef: field_common.ObjectReference | None = None
+    roleRef: OwnerRefParameters | None = None
     """
     Sets role from another object.
     """
@@ -1576,7 +1648,7 @@ class GrantInitParameters(BaseModel):
     """
     The database schema to grant privileges on for this role
     """
-    schemaRef: field_common.ObjectReference | None = None
+    schemaRef: OwnerRefParameters | None = None
     """
     Sets schema from another object.
     """
@@ -1599,7 +1671,7 @@ class GrantParameters(BaseModel):
     """
     The database to grant privileges on for this role
     """
-    databaseRef: field_common.ObjectReference | None = None
+    databaseRef: OwnerRefParameters | None = None
     """
     Sets database from another object.
     """
@@ -1623,7 +1695,7 @@ class GrantParameters(BaseModel):
     """
     The name of the role to grant privileges on
     """
-    roleRef: field_common.ObjectReference | None = None
+    roleRef: OwnerRefParameters | None = None
     """
     Sets role from another object.
     """
@@ -1635,7 +1707,7 @@ class GrantParameters(BaseModel):
     """
     The database schema to grant privileges on for this role
     """
-    schemaRef: field_common.ObjectReference | None = None
+    schemaRef: OwnerRefParameters | None = None
     """
     Sets schema from another object.
     """
@@ -1678,18 +1750,6 @@ class Publication(BaseModel):
     status: PublicationStatus | None = None
 
 
-class Role(BaseModel):
-    """
-    Role manages a postgresql_role.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: RoleSpec
-    status: RoleStatus | None = None
-
-
 class Schema(BaseModel):
     """
     Schema manages a postgresql_schema.
@@ -1700,30 +1760,6 @@ class Schema(BaseModel):
     metadata: dict[str, Any] | None = None
     spec: SchemaSpec
     status: SchemaStatus | None = None
-
-
-class Server(BaseModel):
-    """
-    Server manages a postgresql_server.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: ServerSpec
-    status: ServerStatus | None = None
-
-
-class Subscription(BaseModel):
-    """
-    Subscription manages a postgresql_subscription.
-    """
-
-    apiVersion: str | None = None
-    kind: str | None = None
-    metadata: dict[str, Any] | None = None
-    spec: SubscriptionSpec
-    status: SubscriptionStatus | None = None
 
 
 class Database(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, constr
@@ -13,11 +14,46 @@ class ServerGroup(RootModel[Any]):
     root: Any = Field(..., title="ServerGroup")
 
 
+class Resolution(StrEnum):
+    Required = "Required"
+    Optional = "Optional"
+
+
+class Resolve(StrEnum):
+    Always = "Always"
+    IfNotPresent = "IfNotPresent"
+
+
+class PolicyParameters(BaseModel):
+    resolution: Resolution | None = None
+    resolve: Resolve | None = None
+
+
+class ServerNameRefParameters(BaseModel):
+    name: constr(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        min_length=1,
+        max_length=253,
+    )
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
+
+
 class ServerNameSelectorParameters(BaseModel):
+    matchControllerRef: bool | None = None
+    """
+    Only objects with the same controller as this one.
+    """
     matchLabels: (
         dict[str, constr(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
         | None
     ) = Field(None, max_length=32)
+    policy: PolicyParameters | None = None
+    """
+    resolve: IfNotPresent (default, only while the field is unset) or Always; resolution: Required (default, else an error) or Optional.
+    """
 
 
 class UserMappingInitParameters(BaseModel):
@@ -29,7 +65,7 @@ class UserMappingInitParameters(BaseModel):
     """
     The name of an existing server for which the user mapping is to be created
     """
-    serverNameRef: field_common.ObjectReference | None = None
+    serverNameRef: ServerNameRefParameters | None = None
     """
     Sets serverName from another object.
     """
@@ -41,7 +77,7 @@ class UserMappingInitParameters(BaseModel):
     """
     The name of an existing user that is mapped to foreign server. CURRENT_ROLE, CURRENT_USER, and USER match the name of the current user. When PUBLIC is specified, a so-called public mapping is created that is used when no user-specific mapping is applicable
     """
-    userNameRef: field_common.ObjectReference | None = None
+    userNameRef: ServerNameRefParameters | None = None
     """
     Sets userName from another object.
     """
@@ -76,7 +112,7 @@ class UserMappingParameters(BaseModel):
     """
     The name of an existing server for which the user mapping is to be created
     """
-    serverNameRef: field_common.ObjectReference | None = None
+    serverNameRef: ServerNameRefParameters | None = None
     """
     Sets serverName from another object.
     """
@@ -88,7 +124,7 @@ class UserMappingParameters(BaseModel):
     """
     The name of an existing user that is mapped to foreign server. CURRENT_ROLE, CURRENT_USER, and USER match the name of the current user. When PUBLIC is specified, a so-called public mapping is created that is used when no user-specific mapping is applicable
     """
-    userNameRef: field_common.ObjectReference | None = None
+    userNameRef: ServerNameRefParameters | None = None
     """
     Sets userName from another object.
     """
