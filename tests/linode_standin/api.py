@@ -23,6 +23,7 @@ import asyncio
 import base64
 import itertools
 import json
+import random
 import re
 import secrets
 import time
@@ -123,10 +124,13 @@ class LinodeApi:
         self.create_requests: Counter[str] = Counter()  # POST /lke/clusters received, by label
         self.pool_creates: Counter[int] = Counter()  # pools created, by cluster ID
         self._tasks: set[asyncio.Task] = set()
-        # Server-chosen IDs, from ranges that do not overlap so a mix-up shows.
-        self._cluster_ids = itertools.count(24001)
-        self._pool_ids = itertools.count(37001)
-        self._instance_ids = itertools.count(61000001)
+        # Server-chosen IDs, from ranges that do not overlap so a mix-up shows, at a base
+        # drawn per stand-in: several stand-ins register Node objects (labelled with their
+        # cluster ID) on one shared API server, so two must never hand out the same ID.
+        base = random.randrange(1, 10_000)
+        self._cluster_ids = itertools.count(24001 + 100 * base)
+        self._pool_ids = itertools.count(3_700_001 + 100 * base)
+        self._instance_ids = itertools.count(61_000_001 + 1000 * base)
         self._event_ids = itertools.count(900001)
 
     # --- the aiohttp application -----------------------------------------------------
