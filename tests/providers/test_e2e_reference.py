@@ -23,8 +23,7 @@ import yaml
 
 from tests.generator.test_apiserver import dry_run_examples, install_crds
 from tests.linode_standin import StandIn
-from tests.linode_standin.kube import ClusterAccess
-from tests.providers import reference
+from tests.providers import lke, reference
 from tests.runtime import harness
 
 pytestmark = pytest.mark.e2e
@@ -78,29 +77,12 @@ LKE_EXAMPLES = ["lke/cluster.yaml", "lke/node_pool.yaml"]
 FAST_PROVIDER = {"eventPollMs": 300, "lkeEventPollMs": 300, "minRetryDelayMs": 300}
 
 
-def cluster_access(api) -> ClusterAccess:
-    """The stand-in's kubeconfigs point at the test bed's API server, with the token of a
-    cluster-admin ServiceAccount (LKE's admin user): the provider's create waits there
-    until the nodes are Ready."""
-    if harness.get(api, "serviceaccount", "lke-admin", "kube-system") is None:
-        api.kubectl("create", "serviceaccount", "lke-admin", "-n", "kube-system")
-        api.kubectl(
-            "create",
-            "clusterrolebinding",
-            "lke-admin",
-            "--clusterrole=cluster-admin",
-            "--serviceaccount=kube-system:lke-admin",
-        )
-    token = api.kubectl("create", "token", "lke-admin", "-n", "kube-system").stdout.strip()
-    return ClusterAccess(api.url, api.ca_file, token, api.token)
-
-
 def test_lke_examples_from_the_docs_become_ready(testbed, reference_apiserver, tmp_path):
     api = reference_apiserver
     harness.install_crds(api, reference.LINODE)
     ns = api.create_namespace("linode-examples")
     token = secrets.token_hex(16)
-    access = cluster_access(api)
+    access = lke.admin_access(api)
     with StandIn(token, access, node_ready_seconds=1, kubeconfig_seconds=1) as standin:
         api.apply(
             {

@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.linode_standin import StandIn
-from tests.linode_standin.kube import ClusterAccess
-from tests.providers import reference
+from tests.providers import lke, reference
 from tests.runtime import harness
 
 pytestmark = pytest.mark.e2e
@@ -39,25 +38,15 @@ FAST_PROVIDER = {"eventPollMs": 300, "lkeEventPollMs": 300, "minRetryDelayMs": 3
 
 @pytest.fixture(scope="module")
 def seed_api(reference_apiserver):
-    """The reference control plane with provider-linode's CRDs, and a ServiceAccount whose
-    token the stand-in's kubeconfigs carry (cluster-admin, as LKE's admin user is)."""
+    """The reference control plane with provider-linode's CRDs."""
     api = reference_apiserver
     harness.install_crds(api, reference.LINODE)
-    if harness.get(api, "serviceaccount", "lke-admin", "kube-system") is None:
-        api.kubectl("create", "serviceaccount", "lke-admin", "-n", "kube-system")
-        api.kubectl(
-            "create", "clusterrolebinding", "lke-admin", "--clusterrole=cluster-admin",
-            "--serviceaccount=kube-system:lke-admin",
-        )  # fmt: skip
     return api
 
 
 @pytest.fixture
 def standin(seed_api) -> Iterator[StandIn]:
-    token = seed_api.kubectl(
-        "create", "token", "lke-admin", "-n", "kube-system", "--duration=2h"
-    ).stdout.strip()
-    access = ClusterAccess(seed_api.url, seed_api.ca_file, token, seed_api.token)
+    access = lke.admin_access(seed_api)
     api_token = f"lin-{secrets.token_hex(16)}"
     with StandIn(api_token, access, node_ready_seconds=1.0, kubeconfig_seconds=2.0) as stand_in:
         yield stand_in
