@@ -38,7 +38,10 @@ OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:
 
 def test_pins_are_consistent_with_wrapper_modules():
     loaded = pins.load()
-    assert set(loaded.tools) == {"kubernetes", "etcd", "tofu", "terraform"}
+    assert set(loaded.tools) == {
+        *("kubernetes", "etcd", "tofu", "terraform"),
+        *("kubernetes-node", "crictl", "pause", "kubeprobe"),
+    }
     assert set(loaded.providers) == {
         *("random", "local", "tls", "time", "http"),
         *("linode", "linode-v2", "postgresql", "null", "jetgenfault"),

@@ -56,7 +56,7 @@ def build(layout: Layout, build: GoBuild) -> BuildResult:
     log = layout.logs / f"{build.name}.log"
 
     flags = ["-trimpath", f"-ldflags={' '.join(['-s', build.ldflags]).strip()}"]
-    env = dict(os.environ)
+    env = {**os.environ, **build.env}
     if build.source is not None:
         return _build_source(layout, build, staging, log)
     if build.module is not None:

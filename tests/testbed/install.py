@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import gobuild, pgserver
+from . import gobuild, ociimage, pgserver
 from .layout import REGISTRY_HOSTS, Layout
 from .pins import GoBuild, Pins, Provider
 
@@ -61,6 +61,8 @@ def run(layout: Layout, pins: Pins, out=sys.stdout) -> int:
         )
     _write_cli_config(layout)
     _step(report, "debian packages", out, lambda: _ensure_debian_packages(pins, out))
+    _step(report, "node packages", out, lambda: _ensure_node_packages(pins, out))
+    _step(report, "node images", out, lambda: _write_node_images(layout, pins))
 
     for name, seconds in report.built:
         print(f"built: {name} in {seconds:.0f}s", file=out)
@@ -194,6 +196,62 @@ def _ensure_debian_packages(pins: Pins, out) -> None:
     pgserver.find_binaries(required=True)
     if shutil.which("openssl") is None:
         raise AptError("openssl is still not on PATH after apt-get install")
+    return None
+
+
+# image name in <cache>/images -> (image reference, binary in <cache>/bin)
+NODE_IMAGES = {
+    "pause": ("registry.k8s.io/pause:3.10", "pause"),
+    "kubeprobe": ("jetgen.test/kubeprobe:0.1.0", "kubeprobe"),
+}
+
+
+def installed_version(package: str) -> str | None:
+    proc = subprocess.run(
+        ["dpkg-query", "-W", "-f=${db:Status-Abbrev} ${Version}", package],
+        capture_output=True,
+        text=True,
+    )
+    status, _, version = proc.stdout.partition(" ")
+    return version.strip() if proc.returncode == 0 and status.startswith("ii") else None
+
+
+def _ensure_node_packages(pins: Pins, out) -> None:
+    wanted = pins.node_packages
+    missing = [package for package in wanted if installed_version(package) is None]
+    if missing:
+        print(f"node: apt-get install -y {' '.join(missing)}", file=out, flush=True)
+        _apt_install(missing)
+    wrong = []
+    for package, upstream in wanted.items():
+        version = installed_version(package)
+        if version is None or not _same_upstream(version, upstream):
+            wrong.append(f"{package} {version or 'not installed'} (pinned {upstream})")
+    if wrong:
+        raise AptError(f"node packages at other versions than versions.toml pins: {wrong}")
+    return None
+
+
+def _same_upstream(version: str, upstream: str) -> bool:
+    """ "1.6.20~ds1-1+deb12u3" is upstream 1.6.20; "1.6.201-1" is not."""
+    return version == upstream or any(version.startswith(upstream + c) for c in "~+-")
+
+
+def _write_node_images(layout: Layout, pins: Pins) -> None:
+    """Pack the node's static programs into image tarballs; rewritten only when changed."""
+    for image, (reference, binary) in NODE_IMAGES.items():
+        program = layout.bin / binary
+        if not program.is_file():
+            raise AptError(f"image {reference}: {program} was not built")
+        target = layout.image(image)
+        files = [ociimage.File(f"/{binary}", program.read_bytes())]
+        digest = ociimage.digest(reference, files, [f"/{binary}"])
+        stamp = layout.stamps / f"image-{image}"
+        if target.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+            continue
+        ociimage.write(target, reference, files, [f"/{binary}"])
+        layout.stamps.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest + "\n")
     return None
 
 

@@ -8,6 +8,7 @@
     <cache>/src/<tool>/          provider source unpacked from its archive (kept for reading)
     <cache>/stamps/<tool>        stamp key of the last successful build
     <cache>/logs/<tool>.log      output of the last build
+    <cache>/images/<name>.tar    OCI image tarballs for the node (pause, kubeprobe)
     <cache>/run/state.json       what `scripts/testbed up` started
 
 The Go module cache and build cache stay where Go puts them (~/go/pkg/mod, ~/.cache/go-build).
@@ -71,6 +72,13 @@ class Layout:
     @property
     def staging(self) -> Path:
         return self.root / "staging"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    def image(self, name: str) -> Path:
+        return self.images / f"{name}.tar"
 
     @property
     def state_file(self) -> Path:

@@ -56,11 +56,15 @@ class GoBuild:
     source: Archive | None = None
     # The module dir holds the program itself (a test provider written here), not a wrapper.
     own_code: bool = False
+    # Extra environment for `go`, e.g. CGO_ENABLED=0 for a static binary put in an image.
+    env: dict[str, str] = field(default_factory=dict)
 
     def stamp_key(self) -> str:
         """Pinned version + wrapper go.mod content: changing either forces a rebuild."""
         parts = {"name": self.name, "version": self.version, "install": self.install}
         parts.update(binaries=self.binaries, ldflags=self.ldflags)
+        if self.env:  # only when set, so the stamps of the other pins stay as they were
+            parts["env"] = self.env
         if self.module is not None:
             parts["go.mod"] = hashlib.sha256((self.module / "go.mod").read_bytes()).hexdigest()
         if self.source is not None:
@@ -92,6 +96,9 @@ class Pins:
     providers: dict[str, Provider]
     # what the test bed needs from the distribution -> Debian package providing it
     debian_packages: dict[str, str]
+    # the node's Debian packages -> the upstream version each must have (a prefix of
+    # dpkg's version, e.g. "1.6.20" for 1.6.20~ds1-1+deb12u3)
+    node_packages: dict[str, str] = field(default_factory=dict)
 
     def labels(self, namespace: str, name: str) -> set[str]:
         """Every version of one provider the mirror should publish."""
@@ -116,7 +123,7 @@ def load(path: Path = VERSIONS_FILE) -> Pins:
         else:
             build = _go_build(path, where, binary, entry, default_binary=binary)
         providers[key] = Provider(name, _field(path, where, entry, "namespace"), label, build)
-    return Pins(tools, providers, dict(data["debian"]))
+    return Pins(tools, providers, dict(data["debian"]), dict(data.get("debian-node", {})))
 
 
 def _archive_build(path: Path, where: str, binary: str, label: str, entry: dict) -> GoBuild:
@@ -178,8 +185,8 @@ def _go_build(
     if code is not None:
         # Built from the code in the folder: its main package is the module itself.
         binaries = {_module_path(go_mod): default_binary or name}
-        ldflags = entry.get("ldflags", "")
-        return GoBuild(name, version, module_dir, None, binaries, ldflags, own_code=True)
+        ldflags, env = entry.get("ldflags", ""), dict(entry.get("env", {}))
+        return GoBuild(name, version, module_dir, None, binaries, ldflags, own_code=True, env=env)
     # The wrapper go.mod is what Go actually builds; refuse a pin it does not mention so
     # the two files cannot silently drift apart.
     if version not in go_mod.read_text():

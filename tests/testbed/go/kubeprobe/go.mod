@@ -1,0 +1,3 @@
+module jetgen.test/kubeprobe
+
+go 1.25

@@ -1,0 +1,3 @@
+module jetgen.test/pause
+
+go 1.25
