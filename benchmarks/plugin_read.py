@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jetgen.runtime.plugin_client import ProviderProcess  # noqa: E402
+from jetgen.runtime.tfplugin.client import ProviderProcess  # noqa: E402
 
 from tests.testbed.bed import Testbed  # noqa: E402
 

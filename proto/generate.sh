@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the protobuf message modules in runtime/ from the .proto files here.
+# Regenerates the protobuf message modules in runtime/tfplugin/ from the .proto files here.
 #
 # Dev-time only: the generated *_pb2.py files are committed, so the runtime image needs the
 # `protobuf` package but not protoc. We generate messages only (no grpclib stubs): the
-# client calls each RPC by its path (runtime/plugin_rpc.py), because protocol 5 and 6 name
+# client calls each RPC by its path (runtime/tfplugin/rpc.py), because protocol 5 and 6 name
 # the same operations differently and one table maps both.
 #
 # Needs grpcio-tools (bundles protoc); it is installed into a throw-away venv so it never
@@ -14,14 +14,14 @@
 # (they check it at import), so bump the pin in pyproject.toml together with them.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-out="$here/../runtime"
+out="$here/../runtime/tfplugin"
 venv="${PROTOC_VENV:-/tmp/jetgen-protoc-venv}"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "grpcio-tools==1.85.1"
 fi
 cd "$here"
-for proto in tfplugin5.proto tfplugin6.proto plugin_goplugin.proto; do
+for proto in tfplugin5.proto tfplugin6.proto goplugin.proto; do
     "$venv/bin/python" -m grpc_tools.protoc --proto_path=. --python_out="$out" "$proto"
 done
-echo "regenerated: $(cd "$out" && ls tfplugin5_pb2.py tfplugin6_pb2.py plugin_goplugin_pb2.py | tr '\n' ' ')"
+echo "regenerated: $(cd "$out" && ls tfplugin5_pb2.py tfplugin6_pb2.py goplugin_pb2.py | tr '\n' ' ')"

@@ -5,7 +5,7 @@ In ``main.tf.json`` Terraform reads every string -- and every object key of an e
 managed resource's values are data, never code: :func:`escape` doubles the introducer
 (``$${`` and ``%%{`` are Terraform's escapes for a literal ``${`` and ``%{``), so the
 provider and the state see exactly what the user wrote.  The runtime's own interpolations
-(the credential variables, see ``terraform.render_main``) are added after escaping.
+(the credential variables, see ``terraform.main_tf``) are added after escaping.
 
 :func:`unescape` is the inverse, for readers of ``main.tf.json`` that speak to the provider
 directly (the plugin-protocol poll); it refuses a real interpolation, which only the

@@ -29,16 +29,16 @@ from jetgen.runtime import (
     health,
     kube,
     leader,
-    plugin_poll,
+    poll,
     reconciler,
     resource,
     state,
-    terraform,
     usage,
 )
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.settings import Settings
+from jetgen.runtime.terraform.driver import CliDriver, kill_running
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _trigger(body: Any) -> tuple:
 def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
     client = kube.KubeClient()
     metrics = Metrics()
-    driver = terraform.CliDriver(
+    driver = CliDriver(
         binary=settings.binary,
         root=settings.workdir_root,
         cli_config=settings.cli_config,
@@ -120,19 +120,17 @@ def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
     )
 
 
-def _poller(settings: Settings, driver: terraform.CliDriver) -> plugin_poll.Poller:
-    cwd = plugin_poll.plugin_cwd(settings.workdir_root)
+def _poller(settings: Settings, driver: CliDriver) -> poll.Poller:
+    cwd = poll.plugin_cwd(settings.workdir_root)
 
     async def start(binary: Any, env: dict[str, str]) -> Any:
-        return await plugin_poll.start_provider(
-            binary, env, cwd=cwd, rpc_timeout=settings.rpc_timeout
-        )
+        return await poll.start_provider(binary, env, cwd=cwd, rpc_timeout=settings.rpc_timeout)
 
     def providers_dir() -> Any:
         # The installation CliDriver.prepare made: the same binary the CLI runs.
         return driver.template / ".terraform" / "providers" if driver.template else None
 
-    pool = plugin_poll.ProviderPool(
+    pool = poll.ProviderPool(
         start,
         limit=settings.max_providers,
         # A process nobody polled for a few intervals belongs to a configuration that
@@ -141,7 +139,7 @@ def _poller(settings: Settings, driver: terraform.CliDriver) -> plugin_poll.Poll
     )
     # A check makes a handful of calls (plus a start and configure on first use).
     deadline = 6 * settings.rpc_timeout
-    return plugin_poll.Poller(pool, providers_dir, driver.environment, deadline=deadline)
+    return poll.Poller(pool, providers_dir, driver.environment, deadline=deadline)
 
 
 async def _sweep_states(runtime: reconciler.Runtime) -> None:
@@ -297,7 +295,7 @@ async def run(
         if elector is not None:
             if not await _until_leader(elector, stop):
                 return
-            if isinstance(runtime.driver, terraform.CliDriver):
+            if isinstance(runtime.driver, CliDriver):
                 runtime.driver.fence = lambda: elector.valid() or _abandon()
         operator = asyncio.ensure_future(
             kopf.operator(
@@ -374,7 +372,7 @@ def _abandon() -> NoReturn:
     nothing of ours may touch them again -- no graceful shutdown of passes, no state
     writes.  Kill the Terraform runs and exit non-zero; the Deployment restarts us as a
     standby.  (Provider processes of the plugin poll die with us: PR_SET_PDEATHSIG.)"""
-    killed = terraform.kill_running()
+    killed = kill_running()
     logger.critical("leader election lost: exiting now (%d Terraform runs killed)", killed)
     logging.shutdown()
     sys.stdout.flush()

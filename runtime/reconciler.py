@@ -29,10 +29,9 @@ from jetgen.runtime import (
     decisions,
     fields,
     kube,
-    plugin_poll,
+    poll,
     render,
     state,
-    terraform,
     transforms,
 )
 from jetgen.runtime.decisions import Action, Decision
@@ -41,6 +40,14 @@ from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.render import Desired
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
 from jetgen.runtime.settings import Settings
+from jetgen.runtime.terraform.diagnostics import TerraformError
+from jetgen.runtime.terraform.driver import Driver
+from jetgen.runtime.terraform.durations import duration_seconds
+from jetgen.runtime.terraform.main_tf import resource_address
+from jetgen.runtime.terraform.plans import Plan
+from jetgen.runtime.terraform.slots import CHANGE, POLL
+from jetgen.runtime.terraform.tfstate import state_serial
+from jetgen.runtime.terraform.workdir import Workdir
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +61,7 @@ HANDLED = "lastHandledReconcileAt"  # status field: the reconcile-requested-at t
 # Failures whose message explains itself; anything else is reported as an internal error.
 EXPLAINED = (
     ReconcileError,
-    terraform.TerraformError,
+    TerraformError,
     kube.KubeError,
     connection.ConnectionDetailError,
     transforms.TransformError,
@@ -78,7 +85,7 @@ class Memory:
     last_error: str | None = None  # to post one event per distinct error, not per retry
     trigger: tuple | None = None  # what last woke the object (see operator.py)
     # Fingerprint of the desired configuration the CLI last left the object matching
-    # (plugin_poll.fingerprint); only then may a poll skip the CLI.
+    # (poll.fingerprint); only then may a poll skip the CLI.
     settled: str | None = None
     poll_error: str | None = None  # logged as a warning once, not on every poll
     handled_request: str | None = None  # the last crossplane.io/reconcile-requested-at seen
@@ -94,10 +101,10 @@ class Runtime:
     settings: Settings
     info: ProviderInfo
     kube: kube.KubeClient
-    driver: terraform.Driver
+    driver: Driver
     store: state.StateStore
     metrics: Metrics
-    poller: plugin_poll.Poller | None = None  # None: every poll runs the CLI
+    poller: poll.Poller | None = None  # None: every poll runs the CLI
     prepared: bool = False
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     background: list[asyncio.Future] = field(default_factory=list)  # cancelled by close()
@@ -132,11 +139,11 @@ class Reconciler:
         self.rt = runtime
         self.kind = kind
         self.details = connection.DetailBuilder(kind.connection_details)
-        self.address = terraform.resource_address(kind.terraform_type)
+        self.address = resource_address(kind.terraform_type)
         self.renderer = render.Renderer(runtime.info, runtime.kube, kind)
         # The kind's operation timeouts bound the Terraform runs doing that operation.
         self.timeouts = {
-            op: terraform.duration_seconds(getattr(kind.timeouts, op))
+            op: duration_seconds(getattr(kind.timeouts, op))
             for op in ("create", "update", "delete")
         }
 
@@ -146,7 +153,7 @@ class Reconciler:
         """Reconcile once; never raises.  Returns the seconds until the next pass."""
         async with memory.lock:
             mr = ManagedResource(body, self.kind)
-            poll = mr.poll_interval or self.rt.settings.poll_interval
+            interval = mr.poll_interval or self.rt.settings.poll_interval
             started = time.monotonic()
             try:
                 decision = await self.reconcile(mr, memory)
@@ -161,7 +168,7 @@ class Reconciler:
                     memory.last_error = None
                 result = "ok"
             self.rt.metrics.reconcile.observe(time.monotonic() - started, self.kind.kind, result)
-        return backoff.delay(memory.failures, self.rt.settings.backoff_base, poll)
+        return backoff.delay(memory.failures, self.rt.settings.backoff_base, interval)
 
     async def reconcile(self, mr: ManagedResource, memory: Memory) -> Decision:
         if mr.paused or mr.policy.paused:
@@ -177,7 +184,7 @@ class Reconciler:
         desired = await self.renderer.desire(mr, known=wd.resource_attributes())
         memory.desired = desired
         wd.write_config(desired.config)
-        wanted = plugin_poll.fingerprint(desired.config, desired.env)
+        wanted = poll.fingerprint(desired.config, desired.env)
         try:
             if await self._unchanged(mr, memory, wd, desired, wanted):
                 decision = decisions.decide(self._facts(mr, decisions.PRESENT))
@@ -219,11 +226,11 @@ class Reconciler:
         self,
         mr: ManagedResource,
         memory: Memory,
-        wd: terraform.Workdir,
+        wd: Workdir,
         desired: Desired,
         wanted: str,
     ) -> bool:
-        """The plugin-protocol poll (see plugin_poll): True when the external resource is
+        """The plugin-protocol poll (see jetgen.runtime.poll): True when the external resource is
         still exactly what the last successful CLI pass left, so no CLI run is needed.
         False sends the pass down the CLI path, which also handles every problem."""
         poller = self.rt.poller
@@ -239,12 +246,12 @@ class Reconciler:
             return False
         memory.poll_error = None
         self.rt.metrics.plugin_polls.inc(self.kind.kind, verdict)
-        if verdict != plugin_poll.UNCHANGED:
+        if verdict != poll.UNCHANGED:
             logger.info("%s %s: poll found %s; running Terraform", self.kind.kind, mr.ref, verdict)
-        return verdict == plugin_poll.UNCHANGED
+        return verdict == poll.UNCHANGED
 
     def _log_poll_error(
-        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, exc: Exception
+        self, mr: ManagedResource, memory: Memory, wd: Workdir, exc: Exception
     ) -> None:
         # A provider's message may quote attribute values: hide sensitive ones too.
         _, sensitive = fields.from_terraform(self.kind.fields, wd.resource_attributes() or {})
@@ -279,7 +286,7 @@ class Reconciler:
         )
 
     async def _sync(
-        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, desired: Desired
+        self, mr: ManagedResource, memory: Memory, wd: Workdir, desired: Desired
     ) -> Decision:
         """Observe, decide (decisions.decide), act; returns the decision taken."""
         external, plan = await self._observe(mr, memory, wd, desired)
@@ -297,8 +304,8 @@ class Reconciler:
         return decision
 
     async def _observe(
-        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir, desired: Desired
-    ) -> tuple[str, terraform.Plan | None]:
+        self, mr: ManagedResource, memory: Memory, wd: Workdir, desired: Desired
+    ) -> tuple[str, Plan | None]:
         """What exists outside (a decisions external state), and the plan that showed it."""
         driver, env = self.rt.driver, desired.env
         await self._follow_external_name(mr, wd, desired)
@@ -337,10 +344,10 @@ class Reconciler:
         self,
         mr: ManagedResource,
         memory: Memory,
-        wd: terraform.Workdir,
+        wd: Workdir,
         desired: Desired,
         decision: Decision,
-        plan: terraform.Plan | None,
+        plan: Plan | None,
     ) -> None:
         driver, env = self.rt.driver, desired.env
         if decision.action == Action.CREATE:
@@ -371,13 +378,13 @@ class Reconciler:
         settled = mr.status.get("observedGeneration") == mr.generation and conditions.is_true(
             mr.status.get("conditions"), conditions.SYNCED
         )
-        return terraform.POLL if settled else terraform.CHANGE
+        return POLL if settled else CHANGE
 
     async def _create(
         self,
         mr: ManagedResource,
         memory: Memory,
-        wd: terraform.Workdir,
+        wd: Workdir,
         desired: Desired,
         *,
         saved: bool,
@@ -398,7 +405,7 @@ class Reconciler:
             await self.rt.driver.apply(
                 wd, desired.env, saved=saved, timeout=self.timeouts["create"]
             )
-        except terraform.TerraformError as exc:
+        except TerraformError as exc:
             if exc.nothing_created:
                 await self._persist(mr, memory, wd)  # a partial state is kept, not lost
                 await self._annotate(mr, state.mark(state.FAILED))
@@ -421,9 +428,7 @@ class Reconciler:
             what = "recreated (it had disappeared)" if recreate else "created"
             self._event(mr, "Normal", "CreatedExternalResource", f"{self.address} {what}")
 
-    async def _find_existing(
-        self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired
-    ) -> str:
+    async def _find_existing(self, mr: ManagedResource, wd: Workdir, desired: Desired) -> str:
         """The state knows no resource: find one by its recorded identity.  Returns
         PRESENT (imported), ABSENT (known not to exist, or nothing to look for) or
         UNKNOWN (a create is incomplete and nothing identifies what it made)."""
@@ -441,7 +446,7 @@ class Reconciler:
         return decisions.ABSENT
 
     async def _find_after_stale_state(
-        self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired
+        self, mr: ManagedResource, wd: Workdir, desired: Desired
     ) -> str:
         """A create is incomplete and the resource the state records is gone (refresh
         said so): the state is from before the create -- a replacement cut short after
@@ -464,7 +469,7 @@ class Reconciler:
         return decisions.PRESENT if found else decisions.ABSENT
 
     async def _follow_external_name(
-        self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired
+        self, mr: ManagedResource, wd: Workdir, desired: Desired
     ) -> None:
         """A user's edit of the external name of a provider-named resource points the MR
         at another resource (Crossplane observes by external name): forget the state and
@@ -489,23 +494,21 @@ class Reconciler:
         )
         wd.state_file.unlink(missing_ok=True)
 
-    async def _import(
-        self, mr: ManagedResource, wd: terraform.Workdir, desired: Desired, name: str
-    ) -> bool:
+    async def _import(self, mr: ManagedResource, wd: Workdir, desired: Desired, name: str) -> bool:
         """Import by ``name``; False only when Terraform's structured verdict is that no
         such object exists (TerraformError.not_found); any other failure raises."""
         template = self.kind.external_name.import_id
         import_id = template.format(**desired.arguments, external_name=name) if template else name
         try:
             await self.rt.driver.import_resource(wd, desired.env, self.address, import_id)
-        except terraform.TerraformError as exc:
+        except TerraformError as exc:
             if exc.not_found:
                 return False
             raise
         self._event(mr, "Normal", "ImportedExternalResource", f"adopted {self.address} {name}")
         return True
 
-    async def _report(self, mr: ManagedResource, wd: terraform.Workdir, decision: Decision) -> None:
+    async def _report(self, mr: ManagedResource, wd: Workdir, decision: Decision) -> None:
         attributes = wd.resource_attributes()
         if attributes is None:
             ready = decision.ready or conditions.unavailable("external resource does not exist")
@@ -551,9 +554,7 @@ class Reconciler:
         if self.rt.prepared:
             self.rt.driver.workdir(mr.uid).remove()
 
-    async def _observe_deletion(
-        self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir
-    ) -> str:
+    async def _observe_deletion(self, mr: ManagedResource, memory: Memory, wd: Workdir) -> str:
         """What there is to delete.  Renders only when it must look something up: an
         object that never got created (say, its Secret never existed) is deletable as is."""
         incomplete = state.create_incomplete(mr.annotations)
@@ -603,7 +604,7 @@ class Reconciler:
             )
             return memory.desired
 
-    async def _destroy(self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir) -> None:
+    async def _destroy(self, mr: ManagedResource, memory: Memory, wd: Workdir) -> None:
         desired = await self._desire_for_deletion(mr, memory, known=wd.resource_attributes())
         wd.write_config(desired.config)
         try:
@@ -614,7 +615,7 @@ class Reconciler:
 
     # --- rendering ---------------------------------------------------------------------
 
-    async def _restore(self, mr: ManagedResource, memory: Memory) -> terraform.Workdir:
+    async def _restore(self, mr: ManagedResource, memory: Memory) -> Workdir:
         """The MR's workdir with the newest state we have (configuration not written)."""
         wd = self.rt.driver.workdir(mr.uid)
         if not memory.state_restored or wd.read_state() is None:
@@ -624,14 +625,14 @@ class Reconciler:
             if remote is None:
                 await self._warn_foreign_state(mr)
             local = wd.read_state()
-            if remote and terraform.state_serial(remote)[1] > terraform.state_serial(local)[1]:
+            if remote and state_serial(remote)[1] > state_serial(local)[1]:
                 wd.write_state(remote)
             memory.saved_state = remote
             memory.state_restored = True
         self._take_errored_state(mr, wd)
         return wd
 
-    def _take_errored_state(self, mr: ManagedResource, wd: terraform.Workdir) -> None:
+    def _take_errored_state(self, mr: ManagedResource, wd: Workdir) -> None:
         """Terraform writes ``errored.tfstate`` when it could not save its state where it
         should: that is the only record of what an interrupted run made, so use it."""
         errored = wd.path / ERRORED_STATE
@@ -639,7 +640,7 @@ class Reconciler:
             data = errored.read_bytes()
         except OSError:
             return
-        if terraform.state_serial(data)[1] >= terraform.state_serial(wd.read_state())[1]:
+        if state_serial(data)[1] >= state_serial(wd.read_state())[1]:
             logger.warning(
                 "%s %s: using the state Terraform could not save", self.kind.kind, mr.ref
             )
@@ -657,7 +658,7 @@ class Reconciler:
             logger.warning("%s %s: %s", self.kind.kind, mr.ref, message)
             self._event(mr, "Warning", "UntrustedState", message)
 
-    async def _persist(self, mr: ManagedResource, memory: Memory, wd: terraform.Workdir) -> None:
+    async def _persist(self, mr: ManagedResource, memory: Memory, wd: Workdir) -> None:
         data = wd.read_state()
         if data and data != memory.saved_state:
             await self.rt.store.save(mr.body, data)

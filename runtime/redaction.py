@@ -3,8 +3,8 @@
 Every secret value the runtime handles -- credentials, values of Secret references,
 sensitive attributes of the state -- is registered here as it is read (through
 :class:`jetgen.runtime.resource.Redactor`).  :class:`LogFilter` then masks them in every log
-record, whoever wrote it: our modules, kopf, provider stderr relayed by plugin_process,
-provider warnings from plugin_client.  A value seen once stays masked for the life of the
+record, whoever wrote it: our modules, kopf, provider stderr relayed by tfplugin.process,
+provider warnings from tfplugin.client.  A value seen once stays masked for the life of the
 process, so a message about one object cannot leak another object's secret either.
 """
 

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from jetgen.runtime import fields, kube, names, references, terraform, transforms
+from jetgen.runtime import fields, kube, names, references, transforms
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
+from jetgen.runtime.terraform.credentials import credential_env_name
+from jetgen.runtime.terraform.main_tf import render_main
 
 INJECTED_IDENTITY = "InjectedIdentity"
 # The kinds a providerConfigRef may name (a Crossplane v1 style provider has only the first).
@@ -58,7 +60,7 @@ class Renderer:
         secret_values = await self._secret_values(mr, refs, mr.namespace, "spec.forProvider")
         arguments = fields.to_terraform(self.kind.fields, merged, secret_values)
         info = self.info
-        config = terraform.render_main(
+        config = render_main(
             source=info.source,
             version=info.version,
             resource_type=self.kind.terraform_type,
@@ -112,7 +114,7 @@ class Renderer:
                 env[cred.env] = value
             if cred.argument:
                 credential_args.append(cred.argument)
-                env[terraform.credential_env_name(cred.argument)] = value
+                env[credential_env_name(cred.argument)] = value
         return provider_args, credential_args, env
 
     @staticmethod

@@ -23,7 +23,7 @@ reconciler must not blindly create again (see ``decisions``).
 Which outcome counts as *failed* is narrower than in crossplane-runtime (where any error
 of ``ExternalClient.Create`` sets ``...-failed``): a Terraform run can be cut short
 (timeout, a provider crash, tofu killed) after the provider made the resource, so only a
-run that shows nothing was created records a failure (``terraform.TerraformError``'s
+run that shows nothing was created records a failure (``TerraformError``'s
 ``nothing_created``); anything else leaves the create *incomplete*.
 """
 

@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 
 from jetgen.generator import pipeline
-from jetgen.runtime import fields, terraform
+from jetgen.runtime import fields
 from jetgen.runtime.config import ProviderConfiguration
 from jetgen.runtime.kinds import KINDS_FILE, ProviderInfo
+from jetgen.runtime.terraform.main_tf import render_main
 
 # Every key kinds.json itself uses for a field, a kind or the provider.
 CONTRACT_WORDS = [
@@ -68,7 +69,7 @@ def test_fields_named_like_contract_keys_reach_terraform(tmp_path: Path):
     item = {nested_by_tf[w]: f"n-{w}" for w in CONTRACT_WORDS}
     value[by_tf["fields"]] = item if nested.single else [item]
     arguments = fields.to_terraform(kind.fields, value)
-    doc = terraform.render_main(
+    doc = render_main(
         source=info.source, version=info.version, resource_type="words_thing", arguments=arguments
     )
     resource = doc["resource"]["words_thing"]["this"]

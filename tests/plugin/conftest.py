@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jetgen.runtime.cty import UNKNOWN
+from jetgen.runtime.tfplugin.cty import UNKNOWN
 
 REGISTRY = "registry.terraform.io"
 

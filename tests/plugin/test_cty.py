@@ -6,8 +6,8 @@ import copy
 
 import msgpack
 import pytest
-from jetgen.runtime import cty
-from jetgen.runtime.cty import UNKNOWN, CtyError
+from jetgen.runtime.tfplugin import cty
+from jetgen.runtime.tfplugin.cty import UNKNOWN, CtyError
 
 OBJ = ["object", {"name": "string", "size": "number", "tags": ["map", "string"]}]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from jetgen.runtime import plugin_poll
+from jetgen.runtime import poll
 
 from .conftest import run
 from .test_e2e_poll import Bed, check
@@ -69,8 +69,8 @@ def test_literals_reach_state_and_provider(testbed, tmp_path):
                 (local, pools[0], f, file_config),
                 (rand, pools[1], s, shuffle_config),
             ):
-                assert await check(bed.poller(pool), wd, config) == plugin_poll.UNCHANGED
-                assert await bed.tofu_verdict(wd) == plugin_poll.UNCHANGED
+                assert await check(bed.poller(pool), wd, config) == poll.UNCHANGED
+                assert await bed.tofu_verdict(wd) == poll.UNCHANGED
         finally:
             for pool in pools:
                 await pool.close()

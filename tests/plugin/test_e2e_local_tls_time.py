@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime.tfplugin.client import ProviderProcess
 
 from .conftest import run
 

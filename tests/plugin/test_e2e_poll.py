@@ -12,8 +12,11 @@ import os
 from pathlib import Path
 
 import pytest
-from jetgen.runtime import plugin_poll, terraform
-from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime import poll
+from jetgen.runtime.terraform.driver import CliDriver
+from jetgen.runtime.terraform.main_tf import render_main
+from jetgen.runtime.terraform.workdir import Workdir
+from jetgen.runtime.tfplugin.client import ProviderProcess
 
 from .conftest import provider_descendants, run
 
@@ -27,7 +30,7 @@ class Bed:
         self.name = name
         self.source = f"hashicorp/{name}"
         self.version = testbed.providers[name]
-        self.driver = terraform.CliDriver(
+        self.driver = CliDriver(
             binary=str(testbed.tofu), root=root, cli_config=str(testbed.cli_config)
         )
         self.root = root
@@ -35,20 +38,20 @@ class Bed:
     async def prepare(self) -> None:
         await self.driver.prepare(self.source, self.version)
 
-    def pool(self, **kw) -> plugin_poll.ProviderPool:
+    def pool(self, **kw) -> poll.ProviderPool:
         async def start(binary, env):
-            return await plugin_poll.start_provider(
-                binary, env, cwd=plugin_poll.plugin_cwd(self.root), rpc_timeout=60
+            return await poll.start_provider(
+                binary, env, cwd=poll.plugin_cwd(self.root), rpc_timeout=60
             )
 
-        return plugin_poll.ProviderPool(start, **kw)
+        return poll.ProviderPool(start, **kw)
 
-    def poller(self, pool: plugin_poll.ProviderPool) -> plugin_poll.Poller:
+    def poller(self, pool: poll.ProviderPool) -> poll.Poller:
         providers = self.driver.template / ".terraform" / "providers"
-        return plugin_poll.Poller(pool, lambda: providers, self.driver.environment)
+        return poll.Poller(pool, lambda: providers, self.driver.environment)
 
     def config(self, type_name: str, arguments: dict, **kw) -> dict:
-        return terraform.render_main(
+        return render_main(
             source=self.source,
             version=self.version,
             resource_type=type_name,
@@ -62,13 +65,13 @@ class Bed:
         await self.driver.apply(wd, env or {}, saved=False)
         return wd
 
-    async def tofu_verdict(self, wd: terraform.Workdir, env: dict | None = None) -> str:
+    async def tofu_verdict(self, wd: Workdir, env: dict | None = None) -> str:
         """What a CLI poll concludes: nothing to do, or something to do."""
         plan = await self.driver.plan(wd, env or {})
         if plan.action == "create":
-            return plugin_poll.GONE
+            return poll.GONE
         changed = plan.has_changes or plan.drift
-        return plugin_poll.DRIFT if changed else plugin_poll.UNCHANGED
+        return poll.DRIFT if changed else poll.UNCHANGED
 
 
 def check(poller, wd, config, env=None, **kw):
@@ -87,22 +90,22 @@ def test_local_file_verdicts_match_tofu(testbed, tmp_path):
         try:
             wd = await bed.workdir("f", config)
             state_before = wd.read_state()
-            assert await check(poller, wd, config) == plugin_poll.UNCHANGED
-            assert await bed.tofu_verdict(wd) == plugin_poll.UNCHANGED
-            assert await check(poller, wd, config) == plugin_poll.UNCHANGED
+            assert await check(poller, wd, config) == poll.UNCHANGED
+            assert await bed.tofu_verdict(wd) == poll.UNCHANGED
+            assert await check(poller, wd, config) == poll.UNCHANGED
             assert len(pool) == 1  # one process served both polls
 
             # The desired content changes (a spec edit): tofu plans an update.
             edited = bed.config("local_file", {"filename": str(target), "content": "v2\n"})
-            assert await check(poller, wd, edited) == plugin_poll.DRIFT
+            assert await check(poller, wd, edited) == poll.DRIFT
             wd.write_config(edited)
-            assert await bed.tofu_verdict(wd) == plugin_poll.DRIFT
+            assert await bed.tofu_verdict(wd) == poll.DRIFT
             wd.write_config(config)
 
             # Someone deletes the file: gone for both.
             target.unlink()
-            assert await check(poller, wd, config) == plugin_poll.GONE
-            assert await bed.tofu_verdict(wd) == plugin_poll.GONE
+            assert await check(poller, wd, config) == poll.GONE
+            assert await bed.tofu_verdict(wd) == poll.GONE
             assert wd.read_state() == state_before  # the poll never writes the state
         finally:
             await pool.close()
@@ -121,20 +124,20 @@ def test_ignore_changes_and_observe_only(testbed, tmp_path):
         try:
             created = bed.config("random_password", {"length": 12, "keepers": {"k": "1"}})
             wd = await bed.workdir("pw", created)
-            assert await check(poller, wd, created) == plugin_poll.UNCHANGED
+            assert await check(poller, wd, created) == poll.UNCHANGED
 
             # keepers force a replacement...
             rekeyed = bed.config("random_password", {"length": 12, "keepers": {"k": "2"}})
-            assert await check(poller, wd, rekeyed) == plugin_poll.DRIFT
+            assert await check(poller, wd, rekeyed) == poll.DRIFT
             # ...unless initProvider-style ignore_changes covers them, as tofu agrees.
             ignored = bed.config(
                 "random_password", {"length": 12, "keepers": {"k": "2"}}, ignore_changes=["keepers"]
             )
-            assert await check(poller, wd, ignored) == plugin_poll.UNCHANGED
+            assert await check(poller, wd, ignored) == poll.UNCHANGED
             wd.write_config(ignored)
-            assert await bed.tofu_verdict(wd) == plugin_poll.UNCHANGED
+            assert await bed.tofu_verdict(wd) == poll.UNCHANGED
             # Observe-only MRs never plan: only whether the object is as stored counts.
-            assert await check(poller, wd, rekeyed, observe_only=True) == plugin_poll.UNCHANGED
+            assert await check(poller, wd, rekeyed, observe_only=True) == poll.UNCHANGED
         finally:
             await pool.close()
 
@@ -159,12 +162,12 @@ def test_nested_blocks_as_the_runtime_renders_them(testbed, tmp_path):
             pem = key.resource_attributes()["private_key_pem"]
             config = request("a.example.org", pem)
             wd = await bed.workdir("csr", config)
-            assert await check(poller, wd, config) == plugin_poll.UNCHANGED
-            assert await bed.tofu_verdict(wd) == plugin_poll.UNCHANGED
+            assert await check(poller, wd, config) == poll.UNCHANGED
+            assert await bed.tofu_verdict(wd) == poll.UNCHANGED
             renamed = request("b.example.org", pem)
-            assert await check(poller, wd, renamed) == plugin_poll.DRIFT
+            assert await check(poller, wd, renamed) == poll.DRIFT
             wd.write_config(renamed)
-            assert await bed.tofu_verdict(wd) == plugin_poll.DRIFT
+            assert await bed.tofu_verdict(wd) == poll.DRIFT
         finally:
             await pool.close()
 
@@ -178,9 +181,7 @@ def test_pool_shares_bounds_restarts_and_stops(testbed, tmp_path):
     async def scenario():
         nonlocal binary
         await bed.prepare()
-        binary = plugin_poll.provider_binary(
-            bed.driver.template / ".terraform" / "providers", bed.source
-        )
+        binary = poll.provider_binary(bed.driver.template / ".terraform" / "providers", bed.source)
         pool = bed.pool(limit=2, idle_timeout=3600)
         try:
             async with pool.use(binary, {}, {"A": "1"}) as first:
@@ -190,7 +191,7 @@ def test_pool_shares_bounds_restarts_and_stops(testbed, tmp_path):
                     assert second is not first  # other credentials: own process
                     assert _environ(second.pid).get("A") == "2"
                     # Both in use and the limit reached: the caller must use the CLI.
-                    with pytest.raises(plugin_poll.PoolBusy):
+                    with pytest.raises(poll.PoolBusy):
                         async with pool.use(binary, {}, {"A": "3"}):
                             pass
             # Idle now: a third configuration replaces the least recently used (second:
@@ -220,9 +221,7 @@ def test_idle_processes_are_stopped(testbed, tmp_path):
 
     async def scenario():
         await bed.prepare()
-        binary = plugin_poll.provider_binary(
-            bed.driver.template / ".terraform" / "providers", bed.source
-        )
+        binary = poll.provider_binary(bed.driver.template / ".terraform" / "providers", bed.source)
         pool = bed.pool(idle_timeout=0.2)
         try:
             async with pool.use(binary, {}, {"A": "1"}) as old:
@@ -244,9 +243,7 @@ def test_processes_are_recycled_after_their_uses(testbed, tmp_path):
 
     async def scenario():
         await bed.prepare()
-        binary = plugin_poll.provider_binary(
-            bed.driver.template / ".terraform" / "providers", bed.source
-        )
+        binary = poll.provider_binary(bed.driver.template / ".terraform" / "providers", bed.source)
         pool = bed.pool(recycle_after=2)
         try:
             async with pool.use(binary, {}, {}) as old:
@@ -273,9 +270,7 @@ def test_a_provider_that_rejects_its_configuration_is_not_kept(testbed, tmp_path
 
     async def scenario():
         await bed.prepare()
-        binary = plugin_poll.provider_binary(
-            bed.driver.template / ".terraform" / "providers", bed.source
-        )
+        binary = poll.provider_binary(bed.driver.template / ".terraform" / "providers", bed.source)
         pool = bed.pool()
         try:
             with pytest.raises(ValueError):  # random has no provider arguments
@@ -303,15 +298,13 @@ def test_started_like_the_cli(testbed, tmp_path):
 
     async def scenario():
         await bed.prepare()
-        binary = plugin_poll.provider_binary(
-            bed.driver.template / ".terraform" / "providers", bed.source
-        )
+        binary = poll.provider_binary(bed.driver.template / ".terraform" / "providers", bed.source)
         pool = bed.pool()
         try:
             async with pool.use(binary, {}, bed.driver.environment({})) as provider:
                 assert isinstance(provider, ProviderProcess)
                 cwd = Path(os.readlink(f"/proc/{provider.pid}/cwd"))
-                assert cwd == plugin_poll.plugin_cwd(bed.root)
+                assert cwd == poll.plugin_cwd(bed.root)
                 assert (cwd.stat().st_mode & 0o777) == 0o700
         finally:
             await pool.close()

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from jetgen.runtime.plugin_client import ProviderProcess, ProviderUnavailable
-from jetgen.runtime.plugin_process import PluginProcess, PluginStartError
+from jetgen.runtime.tfplugin.client import ProviderProcess, ProviderUnavailable
+from jetgen.runtime.tfplugin.process import PluginProcess, PluginStartError
 
 from .conftest import provider_descendants, run
 
@@ -90,7 +90,7 @@ def test_provider_dies_with_a_killed_controller(provider_binary):
     # no finalizer runs, only PR_SET_PDEATHSIG can take the provider down.
     code = (
         "import asyncio, sys\n"
-        "from jetgen.runtime.plugin_process import PluginProcess\n"
+        "from jetgen.runtime.tfplugin.process import PluginProcess\n"
         "async def main():\n"
         "    p = await PluginProcess.start(sys.argv[1])\n"
         "    print(p.pid, flush=True)\n"
@@ -136,9 +136,9 @@ def test_provider_logs_reach_python_logging_and_sdk_chatter_is_off_by_default(
                 await provider.read("random_id", state, private)
             await asyncio.sleep(0.2)  # let the stderr reader catch up
 
-    with caplog.at_level("DEBUG", logger="jetgen.runtime.plugin_process.random"):
+    with caplog.at_level("DEBUG", logger="jetgen.runtime.tfplugin.process.random"):
         run(scenario())
-    lines = [r for r in caplog.records if r.name == "jetgen.runtime.plugin_process.random"]
+    lines = [r for r in caplog.records if r.name == "jetgen.runtime.tfplugin.process.random"]
     if tf_log:
         assert len(lines) >= 20, "TF_LOG=DEBUG should bring the SDK's per-RPC lines"
         assert any("Resource Read" in r.getMessage() for r in lines)

@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from jetgen.runtime.cty import UNKNOWN
-from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime.tfplugin.client import ProviderProcess
+from jetgen.runtime.tfplugin.cty import UNKNOWN
 
 from .conftest import run, same_plan
 

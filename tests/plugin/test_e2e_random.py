@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from jetgen.runtime.cty import UNKNOWN
-from jetgen.runtime.plugin_client import ProviderError, ProviderProcess
+from jetgen.runtime.tfplugin.client import ProviderError, ProviderProcess
+from jetgen.runtime.tfplugin.cty import UNKNOWN
 
 from .conftest import run
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import pytest
-from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime.tfplugin.client import ProviderProcess
 
 from .conftest import run
 

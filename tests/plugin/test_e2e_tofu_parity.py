@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime.tfplugin.client import ProviderProcess
 
 from .conftest import run
 

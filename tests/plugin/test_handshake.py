@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from jetgen.runtime.plugin_process import Handshake, PluginStartError
+from jetgen.runtime.tfplugin.process import Handshake, PluginStartError
 
 
 def test_parses_a_unix_socket_handshake():

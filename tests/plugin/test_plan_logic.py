@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from jetgen.runtime import plugin_schema
-from jetgen.runtime.cty import UNKNOWN
-from jetgen.runtime.plugin_client import format_path
-from jetgen.runtime.plugin_plan import (
+from jetgen.runtime.tfplugin import schema
+from jetgen.runtime.tfplugin.client import format_path
+from jetgen.runtime.tfplugin.cty import UNKNOWN
+from jetgen.runtime.tfplugin.plan import (
     complete_config,
     equal,
     plan_action,
@@ -147,12 +147,12 @@ def test_null_config_and_null_prior():
 
 
 def test_block_type_covers_nested_attributes_blocks_and_dynamic_lists():
-    ty = plugin_schema.block_type(BLOCK)
+    ty = schema.block_type(BLOCK)
     assert ty[1]["endpoint"] == ["object", {"host": "string", "port": "number"}]
     assert ty[1]["rule"] == ["list", ["object", {"port": "number", "rule_id": "string"}]]
     assert ty[1]["timeouts"] == ["object", {"create": "string"}]
     dyn = {"nesting_mode": "list", "block": {"attributes": {"v": {"type": "dynamic"}}}}
-    assert plugin_schema.nested_block_type(dyn) == "dynamic"
+    assert schema.nested_block_type(dyn) == "dynamic"
 
 
 def test_plan_action_and_path_formatting():

@@ -35,12 +35,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jetgen.runtime import decisions, reconciler, state, terraform
+from jetgen.runtime import decisions, reconciler, state
 from jetgen.runtime.decisions import Action, Facts, Policy
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
 from jetgen.runtime.settings import Settings
+from jetgen.runtime.terraform.diagnostics import IMPORT_NON_EXISTENT, Diagnostic, TerraformError
+from jetgen.runtime.terraform.plans import Plan
+from jetgen.runtime.terraform.slots import CHANGE
+from jetgen.runtime.terraform.tfstate import state_serial
+from jetgen.runtime.terraform.workdir import Workdir
 
 ALL = ["*"]
 OBSERVE = ["Observe"]
@@ -105,8 +110,8 @@ class FakeDriver:
     async def prepare(self, source: str, version: str) -> None:
         pass
 
-    def workdir(self, key: str) -> terraform.Workdir:
-        wd = terraform.Workdir(self.root / key)
+    def workdir(self, key: str) -> Workdir:
+        wd = Workdir(self.root / key)
         if not wd.path.exists():
             wd.ensure()
             if self.in_state:
@@ -115,10 +120,10 @@ class FakeDriver:
                 self._clear(wd)
         return wd
 
-    def _record(self, wd: terraform.Workdir, ident: str) -> None:
+    def _record(self, wd: Workdir, ident: str) -> None:
         doc = {
             "version": 4,
-            "serial": 1 + terraform.state_serial(wd.read_state())[1],
+            "serial": 1 + state_serial(wd.read_state())[1],
             "lineage": "l",
             "resources": [
                 {
@@ -131,22 +136,22 @@ class FakeDriver:
         }
         wd.write_state(json.dumps(doc).encode())
 
-    def _clear(self, wd: terraform.Workdir) -> None:
-        serial = 1 + terraform.state_serial(wd.read_state())[1]
+    def _clear(self, wd: Workdir) -> None:
+        serial = 1 + state_serial(wd.read_state())[1]
         doc = {"version": 4, "serial": serial, "lineage": "l", "resources": []}
         wd.write_state(json.dumps(doc).encode())
 
-    async def plan(self, wd, env, *, refresh_only=False, priority=terraform.CHANGE):
+    async def plan(self, wd, env, *, refresh_only=False, priority=CHANGE):
         self.calls.append("plan")
         attributes = wd.resource_attributes()
         if attributes is None:
-            return terraform.Plan(action="create")
+            return Plan(action="create")
         if attributes["id"] in self.gone:
-            return terraform.Plan(action="create", drift="delete")
+            return Plan(action="create", drift="delete")
         if refresh_only:
-            return terraform.Plan()
+            return Plan()
         action = {"present": "no-op", "drifted": "update", "replace": "replace"}[self.external]
-        return terraform.Plan(action=action)
+        return Plan(action=action)
 
     async def apply(self, wd, env, *, saved=True, timeout=None):
         if wd.resource_attributes() is None:
@@ -171,8 +176,8 @@ class FakeDriver:
     async def import_resource(self, wd, env, address, import_id):
         self.calls.append(f"import {import_id}")
         if self.external == "absent" or import_id in self.gone:
-            diagnostic = terraform.Diagnostic("error", terraform.IMPORT_NON_EXISTENT)
-            raise terraform.TerraformError("import", [diagnostic])
+            diagnostic = Diagnostic("error", IMPORT_NON_EXISTENT)
+            raise TerraformError("import", [diagnostic])
         self._record(wd, import_id)
 
     async def changes(self, wd, env):
@@ -425,9 +430,9 @@ def test_succeeded_create_without_state_or_name_keeps_the_finalizer(tmp_path):
     ("error", "guard_after"),
     [
         # Terraform exited normally, the provider refused: nothing was created.
-        (terraform.TerraformError("apply", [], nothing_created=True), "failed"),
+        (TerraformError("apply", [], nothing_created=True), "failed"),
         # Timeout, crash, kill: the outcome is unknown -> the create stays incomplete.
-        (terraform.TerraformError("apply", [], "timed out after 5s"), "pending"),
+        (TerraformError("apply", [], "timed out after 5s"), "pending"),
         (RuntimeError("anything else"), "pending"),
     ],
 )
@@ -598,7 +603,7 @@ def test_the_state_terraform_could_not_save_is_used(tmp_path):
     driver = FakeDriver(tmp_path / "work", "present", in_state=False)
     rec, _ = make(tmp_path, driver)
     wd = driver.workdir("uid-1")
-    elsewhere = terraform.Workdir(tmp_path / "elsewhere")
+    elsewhere = Workdir(tmp_path / "elsewhere")
     elsewhere.ensure()
     driver._record(elsewhere, "ext-5")
     (wd.path / "errored.tfstate").write_bytes(elsewhere.read_state() or b"")

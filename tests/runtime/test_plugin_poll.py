@@ -11,12 +11,15 @@ import json
 import logging
 
 import pytest
-from jetgen.runtime import plugin_poll, reconciler, state, terraform
+from jetgen.runtime import poll, reconciler, state
 from jetgen.runtime.metrics import Metrics
-from jetgen.runtime.plugin_poll import PollUnsupported
+from jetgen.runtime.poll import PollUnsupported
 from jetgen.runtime.render import Desired
 from jetgen.runtime.resource import ManagedResource
 from jetgen.runtime.settings import Settings
+from jetgen.runtime.terraform.credentials import credential_env_name
+from jetgen.runtime.terraform.main_tf import render_main
+from jetgen.runtime.terraform.workdir import Workdir
 
 from tests.runtime.test_reconciler_logic import kind
 
@@ -46,69 +49,69 @@ def main_tf(**kw) -> dict:
         arguments={"name": "a", "size": 3},
     )
     args.update(kw)
-    return terraform.render_main(**args)
+    return render_main(**args)
 
 
 # --- reading the workdir ---------------------------------------------------------------
 
 
 def test_stored_resource_takes_the_managed_instance():
-    found = plugin_poll.stored_resource(tfstate({"id": "1"}, b'{"k":1}', schema_version=2))
-    assert found == plugin_poll.StoredResource("x_thing", 2, {"id": "1"}, b'{"k":1}')
+    found = poll.stored_resource(tfstate({"id": "1"}, b'{"k":1}', schema_version=2))
+    assert found == poll.StoredResource("x_thing", 2, {"id": "1"}, b'{"k":1}')
 
 
 def test_stored_resource_of_nothing():
-    assert plugin_poll.stored_resource(None) is None
-    assert plugin_poll.stored_resource(b"{broken") is None
-    assert plugin_poll.stored_resource(b'{"version": 4, "resources": []}') is None
+    assert poll.stored_resource(None) is None
+    assert poll.stored_resource(b"{broken") is None
+    assert poll.stored_resource(b'{"version": 4, "resources": []}') is None
 
 
 def test_fingerprint_covers_config_and_credentials_but_not_key_order():
     config = main_tf()
-    base = plugin_poll.fingerprint(config, {"TOKEN": "a"})
+    base = poll.fingerprint(config, {"TOKEN": "a"})
     reordered = json.loads(json.dumps(config, sort_keys=True))
-    assert plugin_poll.fingerprint(reordered, {"TOKEN": "a"}) == base
-    assert plugin_poll.fingerprint(config, {"TOKEN": "b"}) != base
-    assert plugin_poll.fingerprint(main_tf(arguments={"name": "b"}), {"TOKEN": "a"}) != base
+    assert poll.fingerprint(reordered, {"TOKEN": "a"}) == base
+    assert poll.fingerprint(config, {"TOKEN": "b"}) != base
+    assert poll.fingerprint(main_tf(arguments={"name": "b"}), {"TOKEN": "a"}) != base
     assert len(base) == 64 and set(base) <= set("0123456789abcdef")  # only a digest
 
 
 def test_provider_config_fills_credentials_from_the_environment():
     config = main_tf(provider_arguments={"region": "eu"}, credential_arguments=["token"])
-    env = {terraform.credential_env_name("token"): "s3cret"}
-    assert plugin_poll.provider_config(config, env) == {"region": "eu", "token": "s3cret"}
+    env = {credential_env_name("token"): "s3cret"}
+    assert poll.provider_config(config, env) == {"region": "eu", "token": "s3cret"}
     with pytest.raises(PollUnsupported) as missing:
-        plugin_poll.provider_config(config, {})
+        poll.provider_config(config, {})
     assert "s3cret" not in str(missing.value)
 
 
 def test_provider_config_without_a_provider_block():
     config = main_tf()
     del config["provider"]
-    assert plugin_poll.provider_config(config, {}) == {}
+    assert poll.provider_config(config, {}) == {}
 
 
 def test_the_provider_sees_literals_and_real_templates_are_left_to_terraform():
     # render_main escapes every value, so the poll gets back exactly what the spec said.
     config = main_tf(arguments={"name": "${var.x}", "tags": [{"a": "%{ if x }"}]})
-    assert plugin_poll.resource_config(config, "x_thing")[0] == {
+    assert poll.resource_config(config, "x_thing")[0] == {
         "name": "${var.x}",
         "tags": [{"a": "%{ if x }"}],
     }
     config = main_tf(provider_arguments={"r": "${path.cwd}"})
-    assert plugin_poll.provider_config(config, {}) == {"r": "${path.cwd}"}
+    assert poll.provider_config(config, {}) == {"r": "${path.cwd}"}
     # A main.tf.json with a real interpolation is not the runtime's: the CLI decides.
     config["resource"]["x_thing"]["this"]["name"] = "${var.x}"
     with pytest.raises(PollUnsupported):
-        plugin_poll.resource_config(config, "x_thing")
+        poll.resource_config(config, "x_thing")
     config["provider"]["x"]["r"] = "%{ if x }"
     with pytest.raises(PollUnsupported):
-        plugin_poll.provider_config(config, {})
+        poll.provider_config(config, {})
 
 
 def test_resource_config_drops_lifecycle_and_returns_ignored_names():
     config = main_tf(ignore_changes=["size"])
-    arguments, ignored = plugin_poll.resource_config(config, "x_thing")
+    arguments, ignored = poll.resource_config(config, "x_thing")
     assert arguments == {"name": "a", "size": 3}
     assert ignored == ["size"]
     assert "lifecycle" in config["resource"]["x_thing"]["this"]  # the input is untouched
@@ -116,12 +119,12 @@ def test_resource_config_drops_lifecycle_and_returns_ignored_names():
 
 def test_ignore_changes_plans_with_the_prior_value():
     config = {"name": "new", "size": 9}
-    assert plugin_poll.ignore_changes(config, {"name": "old", "size": 3}, ["size"]) == {
+    assert poll.ignore_changes(config, {"name": "old", "size": 3}, ["size"]) == {
         "name": "new",
         "size": 3,
     }
     with pytest.raises(PollUnsupported):
-        plugin_poll.ignore_changes(config, {}, ["tags.a"])
+        poll.ignore_changes(config, {}, ["tags.a"])
 
 
 BLOCK = {
@@ -143,14 +146,14 @@ BLOCK = {
 
 def test_json_blocks_in_both_spellings():
     written = {"name": "a", "settings": [{"x": "1", "rule": {"y": 1}}], "tags": {"k": "v"}}
-    assert plugin_poll.json_blocks(BLOCK, written) == {
+    assert poll.json_blocks(BLOCK, written) == {
         "name": "a",
         "settings": {"x": "1", "rule": [{"y": 1}]},
         "tags": [{"k": "v"}],
     }
-    assert plugin_poll.json_blocks(BLOCK, {"settings": []})["settings"] is None
+    assert poll.json_blocks(BLOCK, {"settings": []})["settings"] is None
     with pytest.raises(PollUnsupported):
-        plugin_poll.json_blocks(BLOCK, {"settings": [{"x": "1"}, {"x": "2"}]})
+        poll.json_blocks(BLOCK, {"settings": [{"x": "1"}, {"x": "2"}]})
 
 
 def test_provider_binary_is_the_one_init_installed(tmp_path):
@@ -159,16 +162,16 @@ def test_provider_binary_is_the_one_init_installed(tmp_path):
     folder.mkdir(parents=True)
     binary = folder / "terraform-provider-local_v2.5.3"
     binary.write_text("")
-    assert plugin_poll.provider_binary(root, "hashicorp/local") == binary.resolve()
+    assert poll.provider_binary(root, "hashicorp/local") == binary.resolve()
     full = "registry.opentofu.org/hashicorp/local"
-    assert plugin_poll.provider_binary(root, full) == binary.resolve()
+    assert poll.provider_binary(root, full) == binary.resolve()
     with pytest.raises(PollUnsupported):
-        plugin_poll.provider_binary(root, "hashicorp/random")
+        poll.provider_binary(root, "hashicorp/random")
     other = root / "registry.opentofu.org" / "hashicorp" / "local" / "2.6.0" / "linux_amd64"
     other.mkdir(parents=True)
     (other / "terraform-provider-local_v2.6.0").write_text("")
     with pytest.raises(PollUnsupported):  # which one would tofu run? Let tofu decide.
-        plugin_poll.provider_binary(root, "hashicorp/local")
+        poll.provider_binary(root, "hashicorp/local")
 
 
 # --- the reconciler's decision -----------------------------------------------------------
@@ -185,7 +188,7 @@ def test_fast_poll_only_after_a_cli_pass_with_the_same_configuration():
 
 
 class ScriptedPoller:
-    """Stands in for plugin_poll.Poller inside the controller process: returns a verdict
+    """Stands in for poll.Poller inside the controller process: returns a verdict
     or raises, and records what it was asked."""
 
     def __init__(self, outcome):
@@ -212,7 +215,7 @@ def rig(tmp_path, outcome, settled="f"):
     rec = reconciler.Reconciler.__new__(reconciler.Reconciler)
     rec.rt, rec.kind = runtime, kind()
     body = {"metadata": {"name": "a", "namespace": "ns", "uid": "u"}, "spec": {}}
-    wd = terraform.Workdir(tmp_path)
+    wd = Workdir(tmp_path)
     wd.write_state(tfstate({"id": "1"}))
     memory = reconciler.Memory(settled=settled)
     desired = Desired(config=main_tf(), env={"TOKEN": "hunter2hunter2"}, arguments={})
@@ -229,7 +232,7 @@ def polls(rec) -> dict:
 
 @pytest.mark.parametrize(
     "verdict, skip",
-    [(plugin_poll.UNCHANGED, True), (plugin_poll.GONE, False), (plugin_poll.DRIFT, False)],
+    [(poll.UNCHANGED, True), (poll.GONE, False), (poll.DRIFT, False)],
 )
 def test_only_unchanged_skips_the_cli(tmp_path, verdict, skip):
     rec, mr, memory, wd, desired = rig(tmp_path, verdict)
@@ -240,14 +243,14 @@ def test_only_unchanged_skips_the_cli(tmp_path, verdict, skip):
 
 
 def test_unsettled_objects_are_not_polled_over_the_plugin_protocol(tmp_path):
-    rec, mr, memory, wd, desired = rig(tmp_path, plugin_poll.UNCHANGED, settled=None)
+    rec, mr, memory, wd, desired = rig(tmp_path, poll.UNCHANGED, settled=None)
     assert not unchanged(rec, mr, memory, wd, desired)
     assert not unchanged(rec, mr, reconciler.Memory(settled="old"), wd, desired)
     assert rec.rt.poller.calls == []
 
 
 def test_cli_poll_driver_never_asks(tmp_path):
-    rec, mr, memory, wd, desired = rig(tmp_path, plugin_poll.UNCHANGED)
+    rec, mr, memory, wd, desired = rig(tmp_path, poll.UNCHANGED)
     rec.rt.poller = None
     assert not unchanged(rec, mr, memory, wd, desired)
 
@@ -265,7 +268,7 @@ def test_a_failing_poll_falls_back_and_logs_once_without_secrets(tmp_path, caplo
     assert "bad token [redacted]" in warnings[0].getMessage()
     assert "hunter2" not in caplog.text
     # A success clears it: the same failure later is news again.
-    rec.rt.poller.outcome = plugin_poll.UNCHANGED
+    rec.rt.poller.outcome = poll.UNCHANGED
     assert unchanged(rec, mr, memory, wd, desired)
     assert memory.poll_error is None
 
@@ -300,7 +303,7 @@ def test_a_timed_out_call_retires_the_provider_process(tmp_path):
         return started[-1]
 
     async def scenario() -> None:
-        pool = plugin_poll.ProviderPool(start, limit=2)
+        pool = poll.ProviderPool(start, limit=2)
         with pytest.raises(TimeoutError):
             async with pool.use(tmp_path / "p", {}, {}) as provider:
                 await asyncio.wait_for(provider.upgrade_state(), 0.05)  # an RPC timeout
@@ -322,8 +325,8 @@ def test_a_check_is_bounded_by_its_deadline_and_shares_no_slot_forever(tmp_path)
     binary.parent.mkdir(parents=True)
     binary.write_text("")
     binary.chmod(0o755)
-    pool = plugin_poll.ProviderPool(start)
-    poller = plugin_poll.Poller(pool, lambda: providers, dict, concurrency=1, deadline=0.2)
+    pool = poll.ProviderPool(start)
+    poller = poll.Poller(pool, lambda: providers, dict, concurrency=1, deadline=0.2)
 
     async def scenario() -> float:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,22 @@
 import json
 import stat
 
-from jetgen.runtime import terraform
+from jetgen.runtime.terraform.credentials import credential_env_name
+from jetgen.runtime.terraform.diagnostics import (
+    IMPORT_NON_EXISTENT,
+    Diagnostic,
+    TerraformError,
+    apply_outcome_known,
+    parse_json_lines,
+    parse_text_diagnostics,
+)
+from jetgen.runtime.terraform.driver import CliDriver
+from jetgen.runtime.terraform.durations import duration_seconds
+from jetgen.runtime.terraform.main_tf import render_main
+from jetgen.runtime.terraform.plans import plan_changes, summarize_plan
+from jetgen.runtime.terraform.slots import CHANGE, FINISH, POLL, RunSlots
+from jetgen.runtime.terraform.tfstate import state_serial
+from jetgen.runtime.terraform.workdir import CONFIG_FILE, Workdir
 
 ERROR_LINE = json.dumps(
     {
@@ -22,7 +37,7 @@ WARNING_LINE = json.dumps(
 
 
 def test_render_main_has_provider_resource_and_lifecycle():
-    doc = terraform.render_main(
+    doc = render_main(
         source="hashicorp/random",
         version="3.9.0",
         resource_type="random_password",
@@ -42,11 +57,11 @@ def test_render_main_has_provider_resource_and_lifecycle():
         "prevent_destroy": False,
         "ignore_changes": ["lower", "special"],
     }
-    assert terraform.credential_env_name("token") == "TF_VAR_jetgen_credential_token"
+    assert credential_env_name("token") == "TF_VAR_jetgen_credential_token"
 
 
 def test_render_main_without_credentials_has_no_variables():
-    doc = terraform.render_main(
+    doc = render_main(
         source="registry.example.org/acme/thing", version="", resource_type="thing_x", arguments={}
     )
     assert "variable" not in doc
@@ -58,15 +73,15 @@ def test_render_main_without_credentials_has_no_variables():
 
 def test_json_diagnostics_make_a_short_message():
     output = "\n".join(['{"type":"version"}', "not json", ERROR_LINE, WARNING_LINE])
-    messages, diagnostics = terraform.parse_json_lines(output)
+    messages, diagnostics = parse_json_lines(output)
     assert len(messages) == 3
     assert [d.severity for d in diagnostics] == ["error", "warning"]
-    err = terraform.TerraformError("apply", diagnostics)
+    err = TerraformError("apply", diagnostics)
     assert str(err) == "apply: Invalid value: length must be at least 1"
 
 
 def test_error_without_diagnostics_falls_back_to_stderr():
-    assert str(terraform.TerraformError("plan", [], "exit 1")) == "plan: exit 1"
+    assert str(TerraformError("plan", [], "exit 1")) == "plan: exit 1"
 
 
 def test_text_diagnostics_plain_and_boxed():
@@ -76,7 +91,7 @@ def test_text_diagnostics_plain_and_boxed():
         "This resource does not support import. Please contact the provider developer\n"
         "for additional information.\n\n"
     )
-    (diag,) = terraform.parse_text_diagnostics(plain)
+    (diag,) = parse_text_diagnostics(plain)
     assert diag.summary == "Resource Import Not Implemented"
     assert "does not support import" in diag.detail
     boxed = (
@@ -85,9 +100,9 @@ def test_text_diagnostics_plain_and_boxed():
         "│ detected that no object exists with the given id.\n╵\n"
         "╷\n│ Warning: Something\n╵\n"
     )
-    diags = terraform.parse_text_diagnostics(boxed)
+    diags = parse_text_diagnostics(boxed)
     assert [d.severity for d in diags] == ["error", "warning"]
-    err = terraform.TerraformError("import", diags)
+    err = TerraformError("import", diags)
     assert err.not_found
     assert "Something" not in str(err)  # warnings are dropped when there are errors
 
@@ -97,22 +112,20 @@ def test_plan_summary_reads_actions_and_drift():
         {"type": "resource_drift", "change": {"action": "delete"}},
         {"type": "planned_change", "change": {"action": "create"}},
     ]
-    plan = terraform.summarize_plan(lines)
+    plan = summarize_plan(lines)
     assert plan.action == "create" and plan.drift == "delete" and plan.has_changes
-    replace = terraform.summarize_plan(
-        [{"type": "planned_change", "change": {"action": "delete_create"}}]
-    )
+    replace = summarize_plan([{"type": "planned_change", "change": {"action": "delete_create"}}])
     assert replace.action == "replace"
-    assert not terraform.summarize_plan([]).has_changes
+    assert not summarize_plan([]).has_changes
 
 
 def test_workdir_is_private_and_config_writes_are_idempotent(tmp_path):
-    wd = terraform.Workdir(tmp_path / "mr")
+    wd = Workdir(tmp_path / "mr")
     wd.ensure()
     assert stat.S_IMODE(wd.path.stat().st_mode) == 0o700
     assert wd.write_config({"a": 1}) is True
     assert wd.write_config({"a": 1}) is False
-    assert stat.S_IMODE((wd.path / terraform.CONFIG_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE((wd.path / CONFIG_FILE).stat().st_mode) == 0o600
     assert wd.resource_attributes() is None
     state = {
         "lineage": "l",
@@ -124,17 +137,17 @@ def test_workdir_is_private_and_config_writes_are_idempotent(tmp_path):
     }
     wd.write_state(json.dumps(state).encode())
     assert wd.resource_attributes() == {"id": "42"}
-    assert terraform.state_serial(wd.read_state()) == ("l", 3)
-    assert terraform.state_serial(None) == ("", -1)
+    assert state_serial(wd.read_state()) == ("l", 3)
+    assert state_serial(None) == ("", -1)
 
 
 def test_run_slots_serve_by_priority_then_arrival():
     import asyncio
 
     async def scenario() -> list[str]:
-        slots = terraform.RunSlots(1)
+        slots = RunSlots(1)
         order: list[str] = []
-        await slots.acquire(terraform.POLL)  # the only slot is busy
+        await slots.acquire(POLL)  # the only slot is busy
 
         async def run(name: str, priority: int) -> None:
             await slots.acquire(priority)
@@ -142,12 +155,12 @@ def test_run_slots_serve_by_priority_then_arrival():
             slots.release()
 
         tasks = [
-            asyncio.create_task(run("poll-1", terraform.POLL)),
-            asyncio.create_task(run("change-1", terraform.CHANGE)),
-            asyncio.create_task(run("finish", terraform.FINISH)),
-            asyncio.create_task(run("change-2", terraform.CHANGE)),
+            asyncio.create_task(run("poll-1", POLL)),
+            asyncio.create_task(run("change-1", CHANGE)),
+            asyncio.create_task(run("finish", FINISH)),
+            asyncio.create_task(run("change-2", CHANGE)),
         ]
-        cancelled = asyncio.create_task(run("cancelled", terraform.FINISH))
+        cancelled = asyncio.create_task(run("cancelled", FINISH))
         await asyncio.sleep(0)
         cancelled.cancel()
         await asyncio.sleep(0)
@@ -161,13 +174,13 @@ def test_run_slots_serve_by_priority_then_arrival():
 
 
 def test_durations_in_terraform_syntax():
-    assert terraform.duration_seconds("20m") == 1200
-    assert terraform.duration_seconds("1h30m") == 5400
-    assert terraform.duration_seconds("45s") == 45
-    assert terraform.duration_seconds(None) is None
+    assert duration_seconds("20m") == 1200
+    assert duration_seconds("1h30m") == 5400
+    assert duration_seconds("45s") == 45
+    assert duration_seconds(None) is None
     for bad in ("20", "5x", "m"):
         try:
-            terraform.duration_seconds(bad)
+            duration_seconds(bad)
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} accepted")
@@ -179,14 +192,14 @@ def test_a_run_over_its_timeout_is_interrupted_and_reported(tmp_path):
     slow = tmp_path / "slow-tf"
     slow.write_text("#!/bin/sh\nexec sleep 30\n")  # SIGINT ends it, as it ends tofu
     slow.chmod(0o755)
-    driver = terraform.CliDriver(binary=str(slow), root=tmp_path / "root")
-    wd = terraform.Workdir(tmp_path / "wd")
+    driver = CliDriver(binary=str(slow), root=tmp_path / "root")
+    wd = Workdir(tmp_path / "wd")
     wd.ensure()
 
     async def run() -> str:
         try:
             await driver.apply(wd, {}, timeout=0.5)
-        except terraform.TerraformError as exc:
+        except TerraformError as exc:
             return str(exc)
         return "no error"
 
@@ -195,11 +208,11 @@ def test_a_run_over_its_timeout_is_interrupted_and_reported(tmp_path):
 
 
 def test_a_failed_apply_shows_nothing_created_only_when_terraform_says_so():
-    error = terraform.Diagnostic("error", "creating thing: 400 bad request")
-    crash = terraform.Diagnostic("error", "Plugin did not respond", "The plugin crashed.")
+    error = Diagnostic("error", "creating thing: 400 bad request")
+    crash = Diagnostic("error", "Plugin did not respond", "The plugin crashed.")
     start = {"type": "apply_start", "hook": {"resource": {"addr": "x_thing.this"}}}
     errored = {"type": "apply_errored", "hook": {"resource": {"addr": "x_thing.this"}}}
-    known = terraform.apply_outcome_known
+    known = apply_outcome_known
     assert known(1, [], [error])  # failed before the resource was touched (plan, config)
     assert known(1, [start, errored], [error])  # the provider refused the create
     assert not known(1, [start], [error])  # started, never reported back
@@ -210,12 +223,12 @@ def test_a_failed_apply_shows_nothing_created_only_when_terraform_says_so():
 
 
 def test_import_not_found_only_from_terraforms_own_verdict():
-    own = terraform.Diagnostic("error", terraform.IMPORT_NON_EXISTENT, "no object exists")
-    provider = terraform.Diagnostic("error", "Error: endpoint not found", "does not exist")
-    assert terraform.TerraformError("import", [own]).not_found
-    assert not terraform.TerraformError("import", [provider]).not_found
-    assert not terraform.TerraformError("import", [own, provider]).not_found
-    assert not terraform.TerraformError("import", []).not_found
+    own = Diagnostic("error", IMPORT_NON_EXISTENT, "no object exists")
+    provider = Diagnostic("error", "Error: endpoint not found", "does not exist")
+    assert TerraformError("import", [own]).not_found
+    assert not TerraformError("import", [provider]).not_found
+    assert not TerraformError("import", [own, provider]).not_found
+    assert not TerraformError("import", []).not_found
 
 
 def test_plan_changes_names_changed_and_forcing_attributes():
@@ -232,4 +245,4 @@ def test_plan_changes_names_changed_and_forcing_attributes():
             }
         ]
     }
-    assert terraform.plan_changes(shown) == (["content", "id"], ["content"])
+    assert plan_changes(shown) == (["content", "id"], ["content"])

@@ -1,8 +1,8 @@
 """Values reach Terraform literally: a round trip over every field shape.
 
 A spec with template-looking text in every place a value can sit goes through the whole
-path a pass takes -- ``fields.to_terraform`` -> ``terraform.render_main`` (main.tf.json)
--> what the provider is shown (``plugin_poll``) -> the state read back
+path a pass takes -- ``fields.to_terraform`` -> ``render_main`` (main.tf.json)
+-> what the provider is shown (``poll``) -> the state read back
 (``fields.from_terraform``) -- and comes out unchanged.  That Terraform itself reads the
 escaped text as the literal is proven on real tofu in tests/runtime/test_e2e_literal.py.
 """
@@ -13,8 +13,10 @@ import itertools
 import json
 
 import pytest
-from jetgen.runtime import fields, literal, plugin_poll, terraform
+from jetgen.runtime import fields, literal, poll
 from jetgen.runtime.kinds import Field
+from jetgen.runtime.terraform.credentials import credential_env_name
+from jetgen.runtime.terraform.main_tf import render_main
 
 HOSTILE = [
     '${file("/etc/passwd")}',
@@ -93,7 +95,7 @@ def test_every_field_shape_round_trips_literally(text):
     secrets = {ref.path: "pw" + text for ref in refs}  # a Secret's value is data too
     arguments = fields.to_terraform(FIELDS, spec, secrets)
     provider = fields.to_terraform(PROVIDER_FIELDS, {"endpoint": text, "proxy": {"url": text}}, {})
-    config = terraform.render_main(
+    config = render_main(
         source="example/x",
         version="1.0.0",
         resource_type="x_thing",
@@ -110,14 +112,14 @@ def test_every_field_shape_round_trips_literally(text):
     assert resource["lifecycle"]["ignore_changes"] == ["name"]  # names, not values
 
     # The provider is shown the literal (the plugin poll unescapes as Terraform does).
-    shown, ignored = plugin_poll.resource_config(written, "x_thing")
+    shown, ignored = poll.resource_config(written, "x_thing")
     assert shown == arguments
     assert shown["password"] == "pw" + text
     assert shown["settings"] == [{"comment": text}]
     assert shown["labels"] == {text: text, "k": text}
     assert shown["document"]["Statement"][0][text] == [text, 1, True, None]
-    env = {terraform.credential_env_name("token"): "tok"}
-    assert plugin_poll.provider_config(written, env) == {
+    env = {credential_env_name("token"): "tok"}
+    assert poll.provider_config(written, env) == {
         "endpoint": text,
         "proxy": [{"url": text}],
         "token": "tok",  # the runtime's own interpolation stays one
@@ -135,10 +137,10 @@ def test_every_field_shape_round_trips_literally(text):
 def test_fingerprints_tell_literals_apart():
     seen = {}
     for text in HOSTILE:
-        config = terraform.render_main(
+        config = render_main(
             source="example/x", version="1", resource_type="x_thing", arguments={"name": text}
         )
-        seen[plugin_poll.fingerprint(config, {})] = text
+        seen[poll.fingerprint(config, {})] = text
     assert len(seen) == len(HOSTILE)
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from grpclib.client import Channel, UnaryStreamMethod, UnaryUnaryMethod
 from grpclib.exceptions import GRPCError
 
-from . import plugin_goplugin_pb2 as goplugin
+from . import goplugin_pb2 as goplugin
 
 log = logging.getLogger(__name__)
 

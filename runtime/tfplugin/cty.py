@@ -4,7 +4,7 @@ Terraform's value system (cty, from the Go library go-cty) travels over the plug
 as msgpack bytes (`DynamicValue.msgpack`). msgpack itself carries no cty type, so both sides
 must know the type: the encoder needs it to write an object with *every* attribute present
 (null when unset) and the decoder to tell a list from a set or a map from an object. Types
-come from the provider schema (`plugin_schema.block_type`).
+come from the provider schema (`schema.block_type`).
 
 Python side representation (plain, JSON-like):
 

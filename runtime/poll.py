@@ -34,8 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jetgen.runtime import literal, plugin_plan, terraform
-from jetgen.runtime.plugin_client import ProviderProcess
+from jetgen.runtime import literal
+from jetgen.runtime.terraform.credentials import CREDENTIAL_VAR_PREFIX, credential_env_name
+from jetgen.runtime.terraform.main_tf import RESOURCE_NAME, provider_local_name
+from jetgen.runtime.terraform.tfstate import state_instance
+from jetgen.runtime.tfplugin.client import ProviderProcess
+from jetgen.runtime.tfplugin.plan import equal
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ class StoredResource:
 
 def stored_resource(data: bytes | None) -> StoredResource | None:
     """The managed resource instance in a Terraform JSON state, or None if there is none."""
-    found = terraform.state_instance(data)
+    found = state_instance(data)
     if found is None:
         return None
     resource, instance = found
@@ -86,14 +90,14 @@ def fingerprint(config: Mapping[str, Any], env: Mapping[str, str]) -> str:
 
 def provider_config(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """The provider block as the provider sees it: credential variables filled in from
-    ``env`` (they travel as ``TF_VAR_*``; see ``terraform.render_main``), every other value
+    ``env`` (they travel as ``TF_VAR_*``; see ``main_tf.render_main``), every other value
     unescaped back to the literal the user wrote (see :mod:`jetgen.runtime.literal`)."""
     (block,) = (config.get("provider") or {None: {}}).values()
     out: dict[str, Any] = {}
     for name, value in (block or {}).items():
-        var = f"${{var.{terraform.CREDENTIAL_VAR_PREFIX}{name}}}"
+        var = f"${{var.{CREDENTIAL_VAR_PREFIX}{name}}}"
         if value == var:
-            value = env.get(terraform.credential_env_name(name))
+            value = env.get(credential_env_name(name))
             if value is None:
                 raise PollUnsupported(f"credential variable for provider argument {name} unset")
         else:
@@ -105,7 +109,7 @@ def provider_config(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[s
 def resource_config(config: Mapping[str, Any], type_name: str) -> tuple[dict[str, Any], list[str]]:
     """The resource's arguments as the provider sees them (unescaped literals) and its
     ``ignore_changes`` names."""
-    arguments = dict(config["resource"][type_name][terraform.RESOURCE_NAME])
+    arguments = dict(config["resource"][type_name][RESOURCE_NAME])
     lifecycle = arguments.pop("lifecycle", None) or {}
     return _literal(arguments, "resource arguments"), list(lifecycle.get("ignore_changes") or [])
 
@@ -161,7 +165,7 @@ def ignore_changes(config: dict[str, Any], prior: dict[str, Any], names: list[st
 def provider_binary(providers_dir: Path, source: str) -> Path:
     """The executable that ``init`` installed for ``source`` under ``.terraform/providers``
     (``<host>/<namespace>/<name>/<version>/<os_arch>/terraform-provider-<name>_v...``)."""
-    name = terraform.provider_local_name(source)
+    name = provider_local_name(source)
     prefix = source if source.count("/") == 2 else f"*/{source}"
     found = sorted(providers_dir.glob(f"{prefix}/*/*/terraform-provider-{name}*"))
     if len(found) != 1:
@@ -401,7 +405,7 @@ class Poller:
         if current is None:
             return GONE
         ty = await provider.resource_type(type_name)
-        if not plugin_plan.equal(ty, prior, current):
+        if not equal(ty, prior, current):
             return DRIFT  # the CLI path records the refreshed state
         if observe_only:
             return UNCHANGED  # observe-only MRs never plan: refreshing is all they do

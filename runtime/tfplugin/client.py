@@ -24,9 +24,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import cty, plugin_plan, plugin_schema
-from .plugin_process import PluginProcess
-from .plugin_rpc import PluginRpc, ProviderUnavailable
+from . import cty
+from .plan import complete_config, plan_action, proposed_new_state, replacing_paths
+from .process import PluginProcess
+from .rpc import PluginRpc, ProviderUnavailable
+from .schema import block_type, provider_schema_to_dict
 
 __all__ = ["Diagnostic", "Plan", "ProviderError", "ProviderProcess", "ProviderUnavailable"]
 
@@ -76,7 +78,7 @@ class Plan:
     """The provider's answer to PlanResourceChange, ready to hand to `apply`.
 
     `action` is "create", "delete", "noop", "replace" or "update", decided as Terraform
-    does (see plugin_plan.plan_action).
+    does (see plan.plan_action).
     """
 
     type_name: str
@@ -164,7 +166,7 @@ class ProviderProcess:
             if self._schema is None:
                 response = await self._call("get_schema")
                 self._check("GetProviderSchema", response.diagnostics)
-                self._schema = plugin_schema.provider_schema_to_dict(response)
+                self._schema = provider_schema_to_dict(response)
                 caps = response.server_capabilities
                 self._capabilities = {"plan_destroy": caps.plan_destroy}
             return self._schema
@@ -179,7 +181,7 @@ class ProviderProcess:
     async def resource_type(self, type_name: str) -> cty.CtyType:
         """The cty object type of a resource type's state (from its schema, cached)."""
         if type_name not in self._types:
-            self._types[type_name] = plugin_schema.block_type(await self._resource_block(type_name))
+            self._types[type_name] = block_type(await self._resource_block(type_name))
         return self._types[type_name]
 
     # --- provider ----------------------------------------------------------------------
@@ -194,8 +196,8 @@ class ProviderProcess:
             raise RuntimeError("provider already configured: start one process per configuration")
         schema = await self.get_schema()
         block = schema["provider"]["block"]
-        ty = plugin_schema.block_type(block)
-        value = plugin_plan.complete_config(block, config or {})
+        ty = block_type(block)
+        value = complete_config(block, config or {})
         encoded = self.rpc.dynamic(cty.encode(value, ty))
         response = await self._call("validate_provider_config", config=encoded)
         self._check("ValidateProviderConfig", response.diagnostics)
@@ -214,7 +216,7 @@ class ProviderProcess:
     async def validate(self, type_name: str, config: dict[str, Any]) -> list[Diagnostic]:
         """ValidateResourceConfig; raises on errors, returns warnings."""
         block = await self._resource_block(type_name)
-        value = plugin_plan.complete_config(block, config)
+        value = complete_config(block, config)
         encoded = self.rpc.dynamic(cty.encode(value, await self.resource_type(type_name)))
         response = await self._call("validate_resource_config", type_name=type_name, config=encoded)
         return self._check("ValidateResourceConfig", response.diagnostics)
@@ -248,7 +250,7 @@ class ProviderProcess:
         """
         block = await self._resource_block(type_name)
         ty = await self.resource_type(type_name)
-        config = plugin_plan.complete_config(block, config)
+        config = complete_config(block, config)
         if config is None:
             if prior is None:
                 raise ValueError("plan needs a prior state, a config, or both")
@@ -257,7 +259,7 @@ class ProviderProcess:
                 # plans the delete itself, as a null planned state.
                 return Plan(type_name, prior, None, "delete", private=prior_private)
         # For a delete Terraform proposes null (not the prior, as the merge rules would).
-        proposed = None if config is None else plugin_plan.proposed_new_state(block, prior, config)
+        proposed = None if config is None else proposed_new_state(block, prior, config)
         response = await self._call(
             "plan_resource_change",
             type_name=type_name,
@@ -269,7 +271,7 @@ class ProviderProcess:
         warnings = self._check("PlanResourceChange", response.diagnostics)
         planned = self._decode(response.planned_state, ty)
         try:
-            replacing = plugin_plan.replacing_paths(
+            replacing = replacing_paths(
                 ty, prior, planned, [_path(p) for p in response.requires_replace]
             )
         except ValueError as exc:
@@ -278,7 +280,7 @@ class ProviderProcess:
             type_name=type_name,
             prior_state=prior,
             planned_state=planned,
-            action=plugin_plan.plan_action(ty, prior, planned, replacing),
+            action=plan_action(ty, prior, planned, replacing),
             requires_replace=replacing,
             private=response.planned_private,
             diagnostics=warnings,
@@ -294,7 +296,7 @@ class ProviderProcess:
         """Carry out `plan`. Returns the new state (None after a delete) and private data."""
         block = await self._resource_block(type_name)
         ty = await self.resource_type(type_name)
-        config = plugin_plan.complete_config(block, config)
+        config = complete_config(block, config)
         response = await self._call(
             "apply_resource_change",
             type_name=type_name,

@@ -1,0 +1,64 @@
+"""A managed resource's private working directory and the files Terraform keeps in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jetgen.runtime.terraform.tfstate import state_attributes
+
+CONFIG_FILE = "main.tf.json"
+STATE_FILE = "terraform.tfstate"
+PLAN_FILE = "jetgen.tfplan"
+LOCK_FILE = ".terraform.lock.hcl"
+
+
+class Workdir:
+    """One managed resource's private directory (mode 0700)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / STATE_FILE
+
+    def ensure(self) -> None:
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)  # mkdir honours umask; be explicit
+
+    def write_config(self, doc: dict[str, Any]) -> bool:
+        """Write ``main.tf.json``; returns whether it changed."""
+        text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+        path = self.path / CONFIG_FILE
+        if path.exists() and path.read_text() == text:
+            return False
+        _write_private(path, text.encode())
+        return True
+
+    def read_state(self) -> bytes | None:
+        try:
+            return self.state_file.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_state(self, data: bytes) -> None:
+        _write_private(self.state_file, data)
+
+    def resource_attributes(self) -> dict[str, Any] | None:
+        """Attributes of the one resource in the state, or ``None`` if there is none."""
+        return state_attributes(self.read_state())
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
