@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jetgen.generator import templating, yamltext
-from jetgen.generator.crds import visible
+from jetgen.generator.openapi import visible
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jetgen.generator import crds, naming
+from jetgen.generator import naming, openapi
 from jetgen.runtime.kinds import Kind, ProviderInfo
 
 COMMON = "_common"
@@ -266,17 +266,17 @@ def _ref(target: str, description: str | None) -> dict[str, Any]:
 def common_defs(namespaced: bool) -> dict[str, Any]:
     """Shapes every kind shares; they go once into the ``_common`` module."""
     defs = {
-        "ProviderConfigReference": crds.provider_config_ref(namespaced),
-        "ManagementPolicy": crds.management_policies()["items"],
-        "SecretReference": crds.secret_ref_schema(
+        "ProviderConfigReference": openapi.provider_config_ref(namespaced),
+        "ManagementPolicy": openapi.management_policies()["items"],
+        "SecretReference": openapi.secret_ref_schema(
             "", with_key=False, with_namespace=not namespaced
         ),
-        "SecretKeySelector": crds.secret_ref_schema(
+        "SecretKeySelector": openapi.secret_ref_schema(
             "", with_key=True, with_namespace=not namespaced
         ),
-        "Condition": crds.conditions_schema()["items"],
-        "ObjectReference": crds.reference_schema(""),
-        "LabelSelector": crds.selector_schema(""),
+        "Condition": openapi.conditions_schema()["items"],
+        "ObjectReference": openapi.reference_schema(""),
+        "LabelSelector": openapi.selector_schema(""),
     }
     for schema in defs.values():
         schema.pop("description", None)
