@@ -2,9 +2,10 @@
 
 Names in a spec become URL path segments (Secret and ProviderConfig names, referenced
 objects), label selectors and Secret data keys.  The generated CRDs carry the same rules
-as ``pattern`` / ``maxLength`` (:data:`RULES` is their one source, see generator/crds.py),
-so the apiserver normally refuses a bad name first; the runtime checks again because a
-CRD can be old or edited, and a pass must never build a request from an unchecked name.
+as ``pattern`` / ``maxLength`` (the :class:`Rule` constants here are their one source,
+see generator/openapi.py), so the apiserver normally refuses a bad name first; the runtime
+checks again because a CRD can be old or edited, and a pass must never build a request
+from an unchecked name.
 
 Each rule is Kubernetes' own: object names are DNS-1123 subdomains, namespaces DNS-1123
 labels, Secret keys ``[-._a-zA-Z0-9]+`` (not ``.`` or ``..``), label keys and values the
@@ -16,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
-from jetgen.runtime.resource import ReconcileError
+from jetgen.runtime.errors import ReconcileError
 
 
 class InvalidName(ReconcileError):
@@ -31,7 +32,7 @@ class Rule:
     max_length: int
     what: str  # for messages
 
-    def ok(self, value: Any) -> bool:
+    def ok(self, value: object) -> TypeGuard[str]:
         return (
             isinstance(value, str)
             and 0 < len(value) <= self.max_length
@@ -105,16 +106,16 @@ def secret_key(field: str, value: Any) -> str:
 
 
 def label_key(field: str, value: Any) -> str:
-    check(field, value, LABEL_KEY)
-    prefix, _, name = value.rpartition("/")
+    key = check(field, value, LABEL_KEY)
+    prefix, _, name = key.rpartition("/")
     if len(name) > LABEL_NAME_MAX or len(prefix) > LABEL_PREFIX_MAX:
-        raise _fail(field, value, LABEL_KEY)
-    return value
+        raise _fail(field, key, LABEL_KEY)
+    return key
 
 
 def label_value(field: str, value: Any) -> str:
     if value == "":
-        return value
+        return ""
     return check(field, value, LABEL_VALUE)
 
 
@@ -134,10 +135,10 @@ def own_namespace(field: str, requested: Any, own: str | None) -> str | None:
     object the one it names."""
     if requested in (None, ""):
         return own
-    namespace(field, requested)
-    if own is not None and requested != own:
+    name = namespace(field, requested)
+    if own is not None and name != own:
         raise InvalidName(
-            f"{field}: {requested!r} is another namespace; a namespaced object may only"
+            f"{field}: {name!r} is another namespace; a namespaced object may only"
             f" refer to its own namespace ({own!r})"
         )
-    return requested
+    return name

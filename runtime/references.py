@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jetgen.runtime.resource import ReconcileError
+from jetgen.runtime.errors import ReconcileError
 
 RESOLVE = ("Always", "IfNotPresent")
 RESOLUTION = ("Required", "Optional")
@@ -51,7 +51,7 @@ def policy(at: str, given: Any) -> Policy:
     return Policy(resolve, resolution)
 
 
-def use_selector(by_name: dict, selector: dict) -> bool:
+def use_selector(by_name: dict[str, Any], selector: dict[str, Any]) -> bool:
     """A name wins over a selector, except that a selector with ``resolve: Always`` picks
     again every pass (crossplane-runtime drops the Ref then)."""
     if not selector:
@@ -67,15 +67,18 @@ def needs_resolution(chosen: Policy, current: Any) -> bool:
     return chosen.always or current is None
 
 
-def controller_uid(obj: dict) -> str | None:
+def controller_uid(obj: dict[str, Any]) -> str | None:
     """The uid of the object's controller owner reference, if it has one."""
     for owner in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if owner.get("controller") is True and owner.get("uid"):
-            return owner["uid"]
+        uid = owner.get("uid")
+        if owner.get("controller") is True and isinstance(uid, str) and uid:
+            return uid
     return None
 
 
-def select(items: list[dict], match_controller: bool, mr_controller: str | None) -> dict | None:
+def select(
+    items: list[dict[str, Any]], match_controller: bool, mr_controller: str | None
+) -> dict[str, Any] | None:
     """The object a selector picks among ``items`` (already filtered by labels): with
     ``matchControllerRef`` only those controlled by the MR's controller (none when the MR
     has no controller, as crossplane-runtime does); then the first by name, so the choice

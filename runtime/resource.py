@@ -1,8 +1,8 @@
 """One managed resource as a pass sees it: a snapshot with Crossplane's conventions.
 
 Also the two things every part of a pass shares about it: :class:`ReconcileError` (a
-problem the user can act on) and the :class:`Redactor` that keeps the secret values met
-during the pass out of every message.
+problem the user can act on; defined in errors.py) and the :class:`Redactor` that keeps
+the secret values met during the pass out of every message.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from jetgen.runtime import redaction
 from jetgen.runtime.decisions import Policy
+from jetgen.runtime.errors import ReconcileError as ReconcileError  # re-exported for a pass
 from jetgen.runtime.kinds import Kind
 
 EXTERNAL_NAME = "crossplane.io/external-name"
@@ -22,10 +23,6 @@ PAUSED = "crossplane.io/paused"
 POLL_INTERVAL = "crossplane.io/poll-interval"
 RECONCILE_REQUESTED_AT = "crossplane.io/reconcile-requested-at"
 MIN_POLL_INTERVAL = 1.0
-
-
-class ReconcileError(Exception):
-    """A problem the user can act on; the message is safe to show (no secret values)."""
 
 
 class Redactor:
