@@ -26,6 +26,7 @@ from jetgen.generator.schema import (
     Block,
     BlockType,
     NestedType,
+    Nesting,
     ProviderSchema,
     Resource,
     SchemaError,
@@ -335,12 +336,12 @@ def block_field(bt: BlockType) -> Field:
 
 
 def _collection(
-    tf_name: str, nesting: str, fields: dict[str, Field], min_items: int, max_items: int
+    tf_name: str, nesting: Nesting, fields: dict[str, Field], min_items: int, max_items: int
 ) -> Field:
     """An object nested with ``nesting``; single-item lists and sets become objects."""
-    if nesting in ("single", "group"):
+    if nesting == "single" or nesting == "group":  # `==` lets the type checker narrow
         return Field(tf_name=tf_name, type="object", fields=fields)
-    if nesting in ("list", "set") and max_items == 1:
+    if (nesting == "list" or nesting == "set") and max_items == 1:
         return Field(
             tf_name=tf_name,
             type="object",

@@ -18,9 +18,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeGuard, TypeVar
 
-PRIMITIVES = ("string", "number", "bool", "dynamic")
+# The parser admits only these (each a Field type of the model, see jetgen.runtime.kinds).
+TypeKind = Literal["string", "number", "bool", "dynamic", "list", "set", "map", "object", "tuple"]
+Nesting = Literal["single", "group", "list", "set", "map"]
+PRIMITIVES: tuple[TypeKind, ...] = ("string", "number", "bool", "dynamic")
+COLLECTIONS: tuple[TypeKind, ...] = ("list", "set", "map")
 BLOCK_NESTING = ("single", "group", "list", "set", "map")
 NESTED_TYPE_NESTING = ("single", "list", "set", "map")
 # Levels of blocks, nested types and type constructors one attribute may sit under.
@@ -48,7 +52,7 @@ class TypeExpr:
     ``attributes`` and the names listed as optional; tuples their ``elements``.
     """
 
-    kind: str
+    kind: TypeKind
     element: TypeExpr | None = None
     attributes: tuple[tuple[str, TypeExpr], ...] = ()
     optional: frozenset[str] = frozenset()
@@ -73,7 +77,7 @@ class Attribute:
 class NestedType:
     """A plugin-framework ``nested_type``: attributes nested with a collection mode."""
 
-    nesting: str
+    nesting: Nesting
     attributes: dict[str, Attribute]
     min_items: int = 0
     max_items: int = 0
@@ -90,7 +94,7 @@ class Block:
 @dataclass
 class BlockType:
     name: str
-    nesting: str
+    nesting: Nesting
     block: Block
     min_items: int = 0
     max_items: int = 0
@@ -121,6 +125,14 @@ class ProviderSchema:
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+_Word = TypeVar("_Word", bound=str)
+
+
+def _one_of(value: str, allowed: tuple[_Word, ...]) -> TypeGuard[_Word]:
+    """``value in allowed``, which also tells the type checker which literal it is."""
+    return value in allowed
 
 
 def child(path: str, key: str | int) -> str:
@@ -206,14 +218,14 @@ class _Reader:
 
     def type_expr(self, value: Any, path: str, depth: int = 0) -> TypeExpr:
         if isinstance(value, str):
-            if value in PRIMITIVES:
+            if _one_of(value, PRIMITIVES):
                 return TypeExpr(value)
             raise self.fail(path, f"unknown type {_show(value)}")
         if not isinstance(value, list) or not value or not isinstance(value[0], str):
             raise self.fail(path, f"unknown type {_show(value)}")
         kind = value[0]
         depth = self.deeper(depth, path)
-        if kind in ("list", "set", "map"):
+        if _one_of(kind, COLLECTIONS):
             if len(value) != 2:
                 raise self.fail(path, f"{kind} type needs exactly one element type")
             return TypeExpr(kind, element=self.type_expr(value[1], child(path, 1), depth))

@@ -46,7 +46,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jetgen.runtime.config import (
     ConnectionDetail,
@@ -58,11 +58,15 @@ from jetgen.runtime.config import (
 
 KINDS_FILE = "kinds.json"
 
+# What a Field's ``type`` may be (the module docstring says what each means); the type
+# checker refuses anything else where a Field is built.
+FieldType = Literal["string", "number", "bool", "dynamic", "object", "list", "set", "map", "tuple"]
+
 
 @dataclass
 class Field:
     tf_name: str
-    type: str
+    type: FieldType
     fields: dict[str, Field] | None = None
     item: Field | None = None
     items: list[Field] | None = None

@@ -95,7 +95,7 @@ def test_references_reach_into_list_and_map_blocks_with_their_state_values():
     fields = {
         "interface": Field(
             tf_name="interface",
-            type="array",
+            type="list",
             item=Field(tf_name="interface", type="object", fields=subnet),
         ),
         "pools": Field(
