@@ -27,14 +27,12 @@ demo: venv
 testbed: venv
 	scripts/testbed install
 
-test: testbed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: testbed lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# ruff (lint + format), mypy (strict) and import-linter (the layers of docs/architecture.md).
 lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/lint
 
 clean:
 	rm -rf build .pytest_cache

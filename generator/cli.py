@@ -21,11 +21,14 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from jetgen.generator import origin, progress
 from jetgen.runtime import config as config_mod
+
+if TYPE_CHECKING:  # imported by the commands that need them (see the module docstring)
+    from jetgen.generator.pipeline import Result
 
 EXIT_CODES = """\b
 Exit status:
@@ -149,7 +152,7 @@ def new(
     schema (its sensitive arguments and those named like a token, key, secret or
     password), with the environment variables the provider documents.
     """
-    from jetgen.generator import obtain, scaffold
+    from jetgen.generator import scaffold
 
     source = source or f"{name}/{name}"
     target = directory or Path(f"provider-{name}")
@@ -162,7 +165,7 @@ def new(
         )
     schema_text = _read_text(schema) if schema else None
     if schema_text is None and version:
-        schema_text = _try_obtain(obtain, source, version, terraform_binary)
+        schema_text = _try_obtain(source, version, terraform_binary)
     credentials = scaffold.propose_credentials(schema_text, source, str(schema or "schema"))
     if schema_text is not None and not credentials:
         _warn(f"{source}: its provider block has no credential-like argument; none proposed")
@@ -184,9 +187,11 @@ def new(
     click.echo(f"created {target}: edit jetgen.yaml, then run `jetgen generate` inside it")
 
 
-def _try_obtain(obtain: Any, source: str, version: str, binary: str | None) -> str | None:
+def _try_obtain(source: str, version: str, binary: str | None) -> str | None:
     """The schema at scaffolding time, for the credentials; a failure is only a warning."""
     import tempfile
+
+    from jetgen.generator import obtain
 
     with tempfile.TemporaryDirectory(prefix="jetgen-new-") as tmp:
         try:
@@ -289,7 +294,7 @@ def _generate(
         stored = repo / obtain.SCHEMA_FILE
         schema_file = schema or stored
         if schema is None and not stored.exists():
-            _obtain_missing(obtain, config, stored, terraform_binary)
+            _obtain_missing(config, stored, terraform_binary)
         output = output or repo
     elif schema is not None and output is not None:
         config = config_mod.ProviderConfiguration(name="")
@@ -335,7 +340,7 @@ def _generate(
             click.echo(f"  {phase:<14} {seconds:6.2f} s")
 
 
-def _summary(output: Path, result: Any, docs_dir: Path | None) -> str:
+def _summary(output: Path, result: Result, docs_dir: Path | None) -> str:
     if result.up_to_date:
         return f"{output}: up to date"
     text = f"{output}: {result.kinds} kinds, {result.files} files"
@@ -348,8 +353,12 @@ def _summary(output: Path, result: Any, docs_dir: Path | None) -> str:
     return text
 
 
-def _obtain_missing(obtain: Any, config: Any, stored: Path, binary: str | None) -> None:
+def _obtain_missing(
+    config: config_mod.ProviderConfiguration, stored: Path, binary: str | None
+) -> None:
     """Obtain the repository's schema; a failure says both ways out, in one line."""
+    from jetgen.generator import obtain
+
     try:
         obtain.obtain(config.source, config.version, stored, binary)
     except obtain.ObtainError as exc:

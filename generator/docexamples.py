@@ -69,7 +69,7 @@ class Docs:
         (``lke_cluster.md`` or ``postgresql_role.html.markdown``)."""
         blocks = [r for r in self.resources if r.type_name == type_name]
         own = [r for r in blocks if _page_type(r.page, type_prefix) == type_name]
-        return (own or blocks or [None])[0]
+        return next(iter(own or blocks), None)
 
 
 @dataclass
@@ -205,7 +205,9 @@ class Mapper:
         values = {k: v for k, v in decode(body).items() if k not in META_ARGUMENTS}
         return self._object(self.kind.fields, values, "")
 
-    def _object(self, fields: dict[str, Field], values: dict[str, Any], path: str) -> dict:
+    def _object(
+        self, fields: dict[str, Field], values: dict[str, Any], path: str
+    ) -> dict[str, Any]:
         by_tf = {f.tf_name: (json_name, f) for json_name, f in fields.items()}
         out: dict[str, Any] = {}
         for tf_name, raw in values.items():

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 SCHEMA_FILE = "schema.json"
 BINARY_ENV = "JETGEN_TERRAFORM"
@@ -39,7 +40,7 @@ def find_binary(explicit: str | None = None) -> str:
     )
 
 
-def main_tf(source: str, version: str) -> dict:
+def main_tf(source: str, version: str) -> dict[str, Any]:
     requirement = {"source": source}
     if version:
         requirement["version"] = version

@@ -333,7 +333,7 @@ def provider_config_example(info: ProviderInfo) -> list[dict[str, Any]]:
     ClusterProviderConfig for namespaced MRs, the cluster-scoped ProviderConfig in the
     Crossplane v1 shape."""
     kind = "ProviderConfig" if info.scope == "Cluster" else "ClusterProviderConfig"
-    config = {
+    config: dict[str, Any] = {
         "apiVersion": f"{info.config_group}/{info.config_version}",
         "kind": kind,
         "metadata": {"name": "default"},

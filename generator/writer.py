@@ -110,7 +110,8 @@ def up_to_date(root: Path, inputs: str) -> bool:
         return False
     if stamp.get("inputs") != inputs:
         return False
-    return file_hashes(root, stamp.get("owned", [])) == stamp.get("outputs")
+    recorded: object = stamp.get("outputs")
+    return file_hashes(root, stamp.get("owned", [])) == recorded
 
 
 def write_stamp(root: Path, inputs: str, owned: list[str]) -> None:

@@ -124,7 +124,7 @@ def merge(
 def same(a: list[dict[str, Any]] | None, b: list[dict[str, Any]] | None) -> bool:
     """Whether two condition lists say the same thing (timestamps aside)."""
 
-    def key(conds: list[dict[str, Any]] | None) -> list[tuple]:
+    def key(conds: list[dict[str, Any]] | None) -> list[tuple[Any, ...]]:
         return sorted(
             (
                 c.get("type"),

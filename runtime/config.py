@@ -16,9 +16,12 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 CONFIG_FILE = "jetgen.yaml"
 
@@ -161,7 +164,10 @@ class ProviderConfiguration:
 # --- loading -------------------------------------------------------------------------
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+_Built = TypeVar("_Built", bound="DataclassInstance")
+
+
+def _build(cls: type[_Built], data: Any, where: str) -> _Built:
     """Build dataclass ``cls`` from YAML data, naming ``where`` in every error."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")

@@ -109,6 +109,12 @@ def _object_to_tf(
     return out
 
 
+def _item(field: Field) -> Field:
+    """The element of a list, set or map field; kinds.json always gives one (kinds.py)."""
+    assert field.item is not None, field.tf_name
+    return field.item
+
+
 def _value_to_tf(field: Field, value: Any, path: Path, secrets: dict[Path, str]) -> Any:
     if value is None:
         return None
@@ -117,9 +123,9 @@ def _value_to_tf(field: Field, value: Any, path: Path, secrets: dict[Path, str])
         converted = _object_to_tf(field.fields or {}, value, path, secrets)
         return [converted] if field.single else converted
     if kind in ("list", "set"):
-        return [_value_to_tf(field.item, v, (*path, i), secrets) for i, v in enumerate(value)]
+        return [_value_to_tf(_item(field), v, (*path, i), secrets) for i, v in enumerate(value)]
     if kind == "map":
-        return {k: _value_to_tf(field.item, v, (*path, k), secrets) for k, v in value.items()}
+        return {k: _value_to_tf(_item(field), v, (*path, k), secrets) for k, v in value.items()}
     if kind == "tuple":
         return [
             _value_to_tf(item_field, v, (*path, i), secrets)
@@ -235,11 +241,11 @@ def _value_from_tf(field: Field, value: Any, tf_path: Path, sensitive: dict[str,
         return _object_from_tf(field.fields or {}, value, tf_path, sensitive)
     if kind in ("list", "set"):
         return [
-            _value_from_tf(field.item, v, (*tf_path, i), sensitive) for i, v in enumerate(value)
+            _value_from_tf(_item(field), v, (*tf_path, i), sensitive) for i, v in enumerate(value)
         ]
     if kind == "map":
         return {
-            k: _value_from_tf(field.item, v, (*tf_path, k), sensitive) for k, v in value.items()
+            k: _value_from_tf(_item(field), v, (*tf_path, k), sensitive) for k, v in value.items()
         }
     if kind == "tuple":
         return [

@@ -6,13 +6,14 @@ import datetime
 import json
 import logging
 import sys
+from typing import Any
 
 from jetgen.runtime import redaction
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, Any] = {
             "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,

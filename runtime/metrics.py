@@ -123,13 +123,14 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        for metric in (
+        metrics: list[Histogram | Counter | Gauge] = [
             self.reconcile,
             self.terraform,
             self.errors,
             self.plugin_polls,
             *self.gauges,
-        ):
+        ]
+        for metric in metrics:
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"
 
