@@ -16,12 +16,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../runtime/tfplugin"
 venv="${PROTOC_VENV:-/tmp/jetgen-protoc-venv}"
-if [ ! -x "$venv/bin/python" ]; then
+if ! "$venv/bin/python" -c "import grpc_tools" 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "grpcio-tools==1.85.1"
 fi
 cd "$here"
 for proto in tfplugin5.proto tfplugin6.proto goplugin.proto; do
-    "$venv/bin/python" -m grpc_tools.protoc --proto_path=. --python_out="$out" "$proto"
+    # --pyi_out: type stubs of the messages, which the .py files build only at import time
+    # (mypy reads the stubs; see docs/architecture.md).
+    "$venv/bin/python" -m grpc_tools.protoc --proto_path=. --python_out="$out" --pyi_out="$out" "$proto"
 done
-echo "regenerated: $(cd "$out" && ls tfplugin5_pb2.py tfplugin6_pb2.py goplugin_pb2.py | tr '\n' ' ')"
+echo "regenerated: $(cd "$out" && ls tfplugin5_pb2.py* tfplugin6_pb2.py* goplugin_pb2.py* | tr '\n' ' ')"

@@ -102,7 +102,7 @@ class ProviderProcess:
 
     def __init__(self, plugin: PluginProcess, rpc_timeout: float | None = None):
         self.plugin = plugin
-        self.rpc = PluginRpc(plugin.channel, plugin.protocol_version)
+        self.rpc = PluginRpc(plugin.connected, plugin.protocol_version)
         self.rpc_timeout = rpc_timeout
         self._schema: dict[str, Any] | None = None
         self._capabilities: dict[str, bool] = {}
@@ -113,10 +113,10 @@ class ProviderProcess:
     @classmethod
     async def start(
         cls,
-        binary: str | os.PathLike,
+        binary: str | os.PathLike[str],
         *,
         env: dict[str, str] | None = None,
-        cwd: str | os.PathLike | None = None,
+        cwd: str | os.PathLike[str] | None = None,
         protocol_versions: tuple[int, ...] = (5, 6),
         rpc_timeout: float | None = None,
     ) -> ProviderProcess:
@@ -174,9 +174,10 @@ class ProviderProcess:
     async def _resource_block(self, type_name: str) -> dict[str, Any]:
         schema = await self.get_schema()
         try:
-            return schema["resource_schemas"][type_name]["block"]
+            block: dict[str, Any] = schema["resource_schemas"][type_name]["block"]
         except KeyError:
             raise ValueError(f"provider has no resource type {type_name!r}") from None
+        return block
 
     async def resource_type(self, type_name: str) -> cty.CtyType:
         """The cty object type of a resource type's state (from its schema, cached)."""
@@ -345,8 +346,9 @@ class ProviderProcess:
 
     async def upgrade_state(
         self, type_name: str, version: int, raw_state: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Rewrite a stored state (JSON form, schema `version`) for the current schema.
+    ) -> dict[str, Any] | None:
+        """Rewrite a stored state (JSON form, schema `version`) for the current schema
+        (None when the provider answers with a null state).
 
         Terraform calls this for every state it loads, even at the current version: it is
         also how the JSON form becomes a value typed by the current schema.
@@ -359,7 +361,8 @@ class ProviderProcess:
             raw_state=self.rpc.pb.RawState(json=json.dumps(raw_state).encode()),
         )
         self._check("UpgradeResourceState", response.diagnostics)
-        return self._decode(response.upgraded_state, ty)
+        upgraded: dict[str, Any] | None = self._decode(response.upgraded_state, ty)
+        return upgraded
 
     # --- helpers -----------------------------------------------------------------------
 

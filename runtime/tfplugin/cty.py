@@ -29,9 +29,10 @@ import json
 import math
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]  # msgpack ships neither types nor stubs
 
-CtyType = str | list
+# A primitive's name, or a JSON list such as ["list", "string"] or ["object", {...}].
+CtyType = str | list[Any]
 
 # cty writes an unknown as fixext1 of extension type 0 with a zero payload byte; newer
 # versions write "refined" unknowns (known not-null, string prefix, ...) as type 12. We keep
@@ -68,7 +69,7 @@ class _Unknown:
     def __copy__(self) -> _Unknown:
         return self
 
-    def __deepcopy__(self, memo: dict) -> _Unknown:
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Unknown:
         return self
 
     def __reduce__(self) -> str:
@@ -106,7 +107,7 @@ def parse_type(raw: bytes | str | CtyType) -> CtyType:
 
 
 def _check_type(ty: Any) -> CtyType:
-    if ty in ("string", "number", "bool", "dynamic"):
+    if isinstance(ty, str) and ty in ("string", "number", "bool", "dynamic"):
         return ty
     if isinstance(ty, list) and ty:
         kind = ty[0]
@@ -159,7 +160,8 @@ def has_dynamic(ty: CtyType) -> bool:
 
 def encode(value: Any, ty: CtyType) -> bytes:
     """msgpack bytes of `value` as a cty value of type `ty`."""
-    return msgpack.packb(_to_wire(value, ty, []), use_bin_type=True)
+    packed: bytes = msgpack.packb(_to_wire(value, ty, []), use_bin_type=True)
+    return packed
 
 
 def _to_wire(value: Any, ty: CtyType, path: list[str | int]) -> Any:
@@ -176,6 +178,8 @@ def _to_wire(value: Any, ty: CtyType, path: list[str | int]) -> Any:
         return _as_number(value, path)
     if ty == "bool":
         return _as_bool(value, path)
+    if isinstance(ty, str):
+        raise CtyError(path, f"unsupported cty type {ty!r}")
     kind = ty[0]
     if kind in ("list", "set"):
         if not isinstance(value, list | tuple | set | frozenset):
@@ -240,8 +244,10 @@ def _as_number(value: Any, path: list[str | int]) -> int | float | str:
 def _as_bool(value: Any, path: list[str | int]) -> bool:
     if isinstance(value, bool):
         return value
-    if value in ("true", "false"):
-        return value == "true"
+    if value == "true":
+        return True
+    if value == "false":
+        return False
     raise CtyError(path, f"expected a bool, got {value!r}")
 
 
@@ -277,6 +283,8 @@ def _from_wire(wire: Any, ty: CtyType, path: list[str | int]) -> Any:
         if not isinstance(wire, bool):
             raise CtyError(path, f"expected a bool, got {type(wire).__name__}")
         return wire
+    if isinstance(ty, str):
+        raise CtyError(path, f"unsupported cty type {ty!r}")
     kind = ty[0]
     if kind in ("list", "set"):
         return [_from_wire(v, ty[1], [*path, i]) for i, v in enumerate(_array(wire, path))]
@@ -310,13 +318,13 @@ def _number_from_wire(wire: Any, path: list[str | int]) -> int | float:
     raise CtyError(path, f"expected a number, got {type(wire).__name__}")
 
 
-def _array(wire: Any, path: list[str | int]) -> list:
+def _array(wire: Any, path: list[str | int]) -> list[Any]:
     if not isinstance(wire, list):
         raise CtyError(path, f"expected an array, got {type(wire).__name__}")
     return wire
 
 
-def _mapping(wire: Any, path: list[str | int]) -> dict:
+def _mapping(wire: Any, path: list[str | int]) -> dict[Any, Any]:
     if not isinstance(wire, dict):
         raise CtyError(path, f"expected a map, got {type(wire).__name__}")
     return wire

@@ -23,9 +23,13 @@ index (lists), key (maps) or content (sets), as Terraform does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .cty import UNKNOWN, CtyType, contains_unknown
+
+# An attribute path: attribute names and map keys as str, list indexes as int.
+AttributePath = tuple[str | int, ...]
 
 Block = dict[str, Any]
 
@@ -168,15 +172,21 @@ def _proposed_nested_attribute(nested: dict[str, Any], prior: Any, config: Any) 
     return _proposed_collection(nested["nesting_mode"], prior, config, merge, matches)
 
 
-def _proposed_collection(mode: str, prior: Any, config: Any, merge, matches) -> Any:
+def _proposed_collection(
+    mode: str,
+    prior: Any,
+    config: Any,
+    merge: Callable[[Any, Any], Any],
+    matches: Callable[[Any, Any], bool],
+) -> Any:
     if not config:  # null or empty: nothing to carry over
         return config
     if mode == "list":
         priors = prior if isinstance(prior, list) else []
         return [merge(priors[i], c) if i < len(priors) else c for i, c in enumerate(config)]
     if mode == "map":
-        priors = prior if isinstance(prior, dict) else {}
-        return {k: merge(priors[k], c) if k in priors else c for k, c in config.items()}
+        by_key = prior if isinstance(prior, dict) else {}
+        return {k: merge(by_key[k], c) if k in by_key else c for k, c in config.items()}
     if mode == "set":
         # Set elements have no identity: pair each config element with the first unused
         # prior element that differs from it only in computed attributes it left null.
@@ -287,7 +297,7 @@ def equal(ty: CtyType, a: Any, b: Any) -> bool:
     return True
 
 
-def plan_action(ty: CtyType, prior: Any, planned: Any, replacing: list[tuple]) -> str:
+def plan_action(ty: CtyType, prior: Any, planned: Any, replacing: list[AttributePath]) -> str:
     """ "create", "delete", "noop", "replace" or "update", decided as Terraform does."""
     if prior is None:
         return "create" if planned is not None else "noop"
@@ -298,7 +308,9 @@ def plan_action(ty: CtyType, prior: Any, planned: Any, replacing: list[tuple]) -
     return "replace" if replacing else "update"
 
 
-def replacing_paths(ty: CtyType, prior: Any, planned: Any, paths: list[tuple]) -> list[tuple]:
+def replacing_paths(
+    ty: CtyType, prior: Any, planned: Any, paths: list[AttributePath]
+) -> list[AttributePath]:
     """The `paths` (steps: attribute names / map keys as str, list indexes as int) whose
     value differs between `prior` and `planned`, or is unknown in the plan.
 
@@ -319,7 +331,7 @@ def replacing_paths(ty: CtyType, prior: Any, planned: Any, paths: list[tuple]) -
     return changed
 
 
-def _value_at(value: Any, path: tuple) -> Any:
+def _value_at(value: Any, path: AttributePath) -> Any:
     for step in path:
         if isinstance(value, dict) and isinstance(step, str) and step in value:
             value = value[step]
@@ -330,7 +342,7 @@ def _value_at(value: Any, path: tuple) -> Any:
     return value
 
 
-def _type_at(ty: CtyType, path: tuple) -> CtyType:
+def _type_at(ty: CtyType, path: AttributePath) -> CtyType:
     for step in path:
         if isinstance(ty, str):
             return "dynamic"  # values below carry their own type: compare them plainly

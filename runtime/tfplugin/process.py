@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,7 @@ class Handshake:
         return cls(int(parts[0]), int(parts[1]), parts[2], parts[3], parts[4])
 
 
-def _load_prctl():
+def _load_prctl() -> Callable[..., int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.prctl
@@ -122,7 +123,7 @@ class PluginProcess:
         self.name = name
         self._log = logging.getLogger(f"{__name__}.{name}")
         self._stderr_tail: deque[str] = deque(maxlen=20)
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
 
     @property
@@ -134,6 +135,13 @@ class PluginProcess:
         return self.handshake.protocol_version
 
     @property
+    def connected(self) -> Channel:
+        """The gRPC channel; every process `start()` returned has one."""
+        if self.channel is None:
+            raise PluginStartError(f"{self.name}: not connected (use PluginProcess.start)")
+        return self.channel
+
+    @property
     def alive(self) -> bool:
         """False once the process has exited (a crashed provider must be restarted)."""
         return self.process.returncode is None
@@ -141,11 +149,11 @@ class PluginProcess:
     @classmethod
     async def start(
         cls,
-        binary: str | os.PathLike,
+        binary: str | os.PathLike[str],
         *,
         protocol_versions: tuple[int, ...] = (5, 6),
         env: dict[str, str] | None = None,
-        cwd: str | os.PathLike | None = None,
+        cwd: str | os.PathLike[str] | None = None,
         handshake_timeout: float = 60.0,
     ) -> PluginProcess:
         """Start `binary`, read its handshake and connect. Raises PluginStartError."""
@@ -240,7 +248,7 @@ class PluginProcess:
     async def _stream_stdio(self) -> None:
         """Subscribe to go-plugin's stdio stream so the provider's writes never block."""
         method = UnaryStreamMethod(
-            self.channel, "/plugin.GRPCStdio/StreamStdio", goplugin.Empty, goplugin.StdioData
+            self.connected, "/plugin.GRPCStdio/StreamStdio", goplugin.Empty, goplugin.StdioData
         )
         try:
             async with method.open() as stream:

@@ -75,7 +75,8 @@ class PluginRpc:
         self.protocol_version = protocol_version
         self.pb, package = _MODULES[protocol_version]
         index = 0 if protocol_version == 5 else 1
-        self._methods: dict[str, tuple[UnaryUnaryMethod, type]] = {}
+        # Message classes are looked up by name (protocols 5 and 6 differ), so untyped.
+        self._methods: dict[str, tuple[UnaryUnaryMethod[Any, Any], type[Any]]] = {}
         for operation, names in _OPERATIONS.items():
             rpc, message = names[index]
             classes = getattr(self.pb, message)
@@ -94,7 +95,8 @@ class PluginRpc:
         try:
             return await method(request_class(**fields), timeout=timeout)
         except (OSError, StreamTerminatedError) as exc:
-            raise ProviderUnavailable(f"{method.name}: {exc or type(exc).__name__}") from exc
+            # An exception is always true; its text may be empty (a closed stream).
+            raise ProviderUnavailable(f"{method.name}: {str(exc) or type(exc).__name__}") from exc
         except GRPCError as exc:
             if exc.status is Status.UNAVAILABLE:
                 raise ProviderUnavailable(f"{method.name}: {exc.message}") from exc
