@@ -21,8 +21,8 @@ import json
 from typing import Any
 
 from jetgen.generator import naming, openapi
-from jetgen.generator.model import find
 from jetgen.generator.openapi import MANAGEMENT_POLICIES, View
+from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 # etcd refuses values over 1.5 MiB (its default request limit) and the apiserver bodies
@@ -177,10 +177,9 @@ def spec_schema(kind: Kind, namespaced: bool) -> dict[str, Any]:
 
 
 def _resolve(kind: Kind, tf_path: str) -> Field:
-    found = find(kind.fields, tf_path)
+    found = tree.field_at(kind.fields, tf_path)
     assert found is not None, tf_path  # model.build checked every configured path
-    parent, json_name = found
-    return parent[json_name]
+    return found
 
 
 CREATES = (

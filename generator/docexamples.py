@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jetgen.generator.model import find
+from jetgen.runtime.contract.tree import find
 from jetgen.runtime.kinds import Field, Kind
 
 PAGE_SUFFIXES = (".md", ".markdown")

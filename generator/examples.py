@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jetgen.generator import docexamples
-from jetgen.generator.model import find
+from jetgen.runtime.contract.tree import find, kind_named
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 
@@ -50,9 +50,7 @@ def _ref_targets(kind: Kind, info: ProviderInfo) -> dict[int, tuple[str, str]]:
     targets = {}
     for ref in kind.references:
         found = find(kind.fields, ref.field)
-        target = next(
-            (k for k in info.kinds if k.kind == ref.kind and ref.group in (None, k.group)), None
-        )
+        target = kind_named(info.kinds, ref.kind, ref.group)
         if found and target:
             parent, json_name = found
             targets[id(parent[json_name])] = (target.terraform_type, name_of(target))

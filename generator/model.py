@@ -18,7 +18,7 @@ Decisions made here (see docs/generator.md):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
 
 from jetgen.generator import naming
 from jetgen.generator.schema import (
@@ -34,12 +34,19 @@ from jetgen.generator.schema import (
     child,
 )
 from jetgen.runtime.config import ConfigError, Credential, ProviderConfiguration, ResourceConfig
+from jetgen.runtime.contract import rules, tree
+from jetgen.runtime.contract.errors import ContractError
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 
 DEFAULT_VERSION = "v1alpha1"
 CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
-SCOPES = ("Namespaced", "Cluster")
-EXTERNAL_NAME_STRATEGIES = ("identifier_from_provider", "argument", "template")
+SCOPES = rules.SCOPES
+# Keys of a kind that come from its resources.<type> entry in jetgen.yaml (or the hooks);
+# the rest of a kind comes from the schema.
+CONFIGURED = (
+    "external_name", "references", "connection_details", "late_init_ignore",
+    "init_provider_only", "timeouts",
+)  # fmt: skip
 
 
 def build(
@@ -82,12 +89,42 @@ def build(
             info.kinds.append(kind)
     _resolve_plural_clashes(info)
     _make_names_unique(info, config, config_file)
-    _check_reference_targets(info, config_file)
     if config.trim_descriptions:
         for fields in [info.provider_fields, *(k.fields for k in info.kinds)]:
-            for f in walk(fields):
+            for f in tree.walk(fields):
                 f.description = ""
+    try:
+        rules.check(info)  # what the runtime will check at start-up, checked now
+    except ContractError as exc:
+        raise ConfigError(
+            f"{_source_of(exc, info, config, config_file, schema_file)}: {exc.message}"
+        ) from None
     return info
+
+
+def _source_of(
+    exc: ContractError,
+    info: ProviderInfo,
+    config: ProviderConfiguration,
+    config_file: str,
+    schema_file: str,
+) -> str:
+    """Where a contract fault came from: a configured key, as jetgen.yaml spells it, or
+    the schema (field trees and Terraform names)."""
+    head = re.split(r"[.\[]", exc.key)[0]
+    if exc.kind is None:
+        if head == "provider_fields" or (head == "source" and not config.source):
+            return f"{schema_file}: provider: kinds.json {exc.key}"
+        return f"{config_file}: {_camel_key(exc.key)}"
+    type_name = info.kinds[exc.kind].terraform_type
+    if head in CONFIGURED:
+        return f"{config_file}: resources.{type_name}.{_camel_key(exc.key)}"
+    return f"{schema_file}: resource {type_name}: kinds.json {exc.key}"
+
+
+def _camel_key(key: str) -> str:
+    """``connection_details[0].transform`` -> ``connectionDetails[0].transform``."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key)
 
 
 def _without_credentials(
@@ -101,17 +138,6 @@ def _without_credentials(
     credential in the ProviderConfig's spec."""
     taken = {c.argument or c.key for c in credentials} | {c.key for c in credentials}
     return {name: f for name, f in provider_fields.items() if f.tf_name not in taken}
-
-
-def _check_reference_targets(info: ProviderInfo, config_file: str) -> None:
-    """A reference must name a kind of this provider (the runtime resolves only those)."""
-    kinds = {(k.kind, k.group) for k in info.kinds}
-    for kind in info.kinds:
-        for i, ref in enumerate(kind.references):
-            if not any(name == ref.kind and ref.group in (None, group) for name, group in kinds):
-                where = f"{config_file}: resources.{kind.terraform_type}.references[{i}]"
-                in_group = f" in group {ref.group}" if ref.group else ""
-                raise ConfigError(f"{where}.kind: no kind {ref.kind!r}{in_group} is generated")
 
 
 def _check_configured_resources(
@@ -262,8 +288,7 @@ def build_kind(
         description=_describe(resource.block.description, resource.block.deprecated),
         deprecated=resource.block.deprecated,
     )
-    _check_paths(kind, where)
-    _add_references(kind, where)
+    _add_references(kind)
     _mark_immutable(kind, rc.immutable, where)
     return kind
 
@@ -362,81 +387,29 @@ def _describe(text: str, deprecated: bool) -> str:
     return text
 
 
-# --- walking and paths ---------------------------------------------------------------
-
-
-def walk(fields: dict[str, Field]) -> Iterator[Field]:
-    """Every field of a tree, depth first (list/map items included)."""
-    for f in fields.values():
-        yield from _walk_one(f)
-
-
-def _walk_one(f: Field) -> Iterator[Field]:
-    yield f
-    if f.fields:
-        yield from walk(f.fields)
-    if f.item:
-        yield from _walk_one(f.item)
-    for item in f.items or []:
-        yield from _walk_one(item)
-
-
-def find(fields: dict[str, Field], tf_path: str) -> tuple[dict[str, Field], str] | None:
-    """Resolve a dotted Terraform path (``pool.autoscaler.min``) to (parent, json name)."""
-    parts = tf_path.split(".")
-    current: dict[str, Field] | None = fields
-    for i, part in enumerate(parts):
-        if current is None:
-            return None
-        match = next((j for j, f in current.items() if f.tf_name == part), None)
-        if match is None:
-            return None
-        if i == len(parts) - 1:
-            return current, match
-        current = current[match].object_fields()
-    return None
-
-
-def _check_paths(kind: Kind, where: str) -> None:
-    en = kind.external_name
-    if en.strategy not in EXTERNAL_NAME_STRATEGIES:
-        raise ConfigError(
-            f"{where}.external_name.strategy: {en.strategy!r} is not one of"
-            f" {EXTERNAL_NAME_STRATEGIES}"
-        )
-    if en.strategy == "argument" and (not en.argument or find(kind.fields, en.argument) is None):
-        raise ConfigError(f"{where}.external_name.argument: no attribute {en.argument!r}")
-    if en.strategy == "template" and not en.template:
-        raise ConfigError(f"{where}.external_name.template: not set")
-    for knob in ("late_init_ignore", "init_provider_only"):
-        for i, path in enumerate(getattr(kind, knob)):
-            if find(kind.fields, path) is None:
-                raise ConfigError(f"{where}.{knob}[{i}]: no attribute {path!r}")
-    for i, cd in enumerate(kind.connection_details):
-        if find(kind.fields, cd.attribute) is None:
-            raise ConfigError(
-                f"{where}.connection_details[{i}].attribute: no attribute {cd.attribute!r}"
-            )
+# --- configured paths ----------------------------------------------------------------
 
 
 def _mark_immutable(kind: Kind, paths: list[str], where: str) -> None:
     for i, path in enumerate(paths):
-        found = find(kind.fields, path)
+        found = tree.find(kind.fields, path) if isinstance(path, str) else None
         if found is None:
             raise ConfigError(f"{where}.immutable[{i}]: no attribute {path!r}")
         parent, json_name = found
         parent[json_name].immutable = True
 
 
-def _add_references(kind: Kind, where: str) -> None:
-    for i, ref in enumerate(kind.references):
-        found = find(kind.fields, ref.field)
+def _add_references(kind: Kind) -> None:
+    """``<field>Ref`` / ``<field>Selector`` names next to each referencing argument; a
+    reference whose path is wrong gets none, and :func:`rules.check` reports it."""
+    for ref in kind.references:
+        found = tree.find(kind.fields, ref.field) if isinstance(ref.field, str) else None
         if found is None:
-            raise ConfigError(f"{where}.references[{i}].field: no attribute {ref.field!r}")
+            continue
         parent, json_name = found
         target = parent[json_name]
         if not target.is_input:
-            raise ConfigError(f"{where}.references[{i}].field: {ref.field!r} is not an argument")
+            continue
         used = set(parent)
         for f in parent.values():
             used.update(n for n in (f.secret_ref, f.ref, f.selector) if n)

@@ -21,7 +21,8 @@ import json
 from typing import Any
 
 from jetgen.generator import naming, templating
-from jetgen.runtime.kinds import Kind, ProviderInfo
+from jetgen.runtime.contract import tree
+from jetgen.runtime.kinds import ProviderInfo
 
 OWNED = [
     "package/install",
@@ -164,14 +165,10 @@ def _reference_targets(info: ProviderInfo) -> set[tuple[str, str]]:
     targets = set()
     for kind in info.kinds:
         for ref in kind.references:
-            target = _first(info.kinds, ref.kind, ref.group)
+            target = tree.kind_named(info.kinds, ref.kind, ref.group)
             if target is not None:
                 targets.add((target.group, target.kind))
     return targets
-
-
-def _first(kinds: list[Kind], name: str, group: str | None) -> Kind | None:
-    return next((k for k in kinds if k.kind == name and group in (None, k.group)), None)
 
 
 # --- install manifests -----------------------------------------------------------------

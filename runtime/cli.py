@@ -13,10 +13,13 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from jetgen.runtime import logs, operator, transforms
+from jetgen.runtime.contract import kindsfile
+from jetgen.runtime.contract.errors import ContractError, shown
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.settings import Settings
 
@@ -193,20 +196,36 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+class StartError(Exception):
+    """The provider package cannot run; the message is one line naming the file and key."""
+
+
 def load(path: Path) -> ProviderInfo:
-    """Read kinds.json, import the hooks module, and compile every connection-detail
-    transform, so a broken provider package fails at start, not on the first object."""
-    info = ProviderInfo.load(path)
+    """Read and check kinds.json (the contract's own reader and validator), import the
+    hooks module, and compile every connection-detail transform, so a broken provider
+    package fails at start, not on the first object."""
+    file = shown(str(path))[1:-1]  # the path as one line
+    try:
+        info = kindsfile.load(path)
+    except ContractError as exc:
+        raise StartError(f"{file}: {exc}") from None
     if info.hooks_module:
-        importlib.import_module(info.hooks_module)
-    for kind in info.kinds:
-        for detail in kind.connection_details:
-            try:
-                transforms.compile_transform(detail.transform)
-            except transforms.TransformError as exc:
-                where = f"{path}: {kind.kind}, connection detail {detail.key!r}"
-                raise ValueError(f"{where}: {exc}") from None
+        _start_step(f"{file}: hooks_module", importlib.import_module, info.hooks_module)
+    for index, kind in enumerate(info.kinds):
+        for i, detail in enumerate(kind.connection_details):
+            key = f"kinds[{index}].connection_details[{i}].transform"
+            _start_step(f"{file}: {key}", transforms.compile_transform, detail.transform)
     return info
+
+
+def _start_step(where: str, step: Callable[[Any], object], argument: Any) -> None:
+    """Run one import step of start-up; whatever it raises (a module that is missing, or
+    fails while importing) becomes one line."""
+    try:
+        step(argument)
+    except Exception as exc:  # any failure here means the package is broken
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise StartError(f"{where}: {type(exc).__name__}: {text}") from None
 
 
 def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> int:
@@ -220,7 +239,7 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
         os.environ["KUBECONFIG"] = args.kubeconfig
     try:
         info = load(Path(path))
-    except (OSError, ValueError, ImportError) as exc:
+    except StartError as exc:
         # The provider package itself is broken: say so plainly and stop (no retry helps).
         print(f"jetgen-runtime: {exc}", file=sys.stderr)
         return 2

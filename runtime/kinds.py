@@ -33,20 +33,20 @@ Added for the generator (all optional, omitted from kinds.json when unset):
 ``ref`` / ``selector`` (JSON names of the ``<field>Ref`` / ``<field>Selector`` fields the
 CRD carries next to a field that a configured :class:`Reference` points at; they live in
 the same object as the field).  :class:`Kind` gained ``description`` and ``deprecated``
-(from the resource schema; the generator drops descriptions from kinds.json to keep it
-small, the runtime never needs them) and ``singular`` (the CRD's singular name when it
-is not ``kind.lower()``, see docs/generator.md).
+(from the resource schema; kinds.json leaves descriptions out to keep it small, the
+runtime never needs them) and ``singular`` (the CRD's singular name when it is not
+``kind.lower()``, see docs/generator.md).
 
-This module must stay importable with the runtime's dependencies only.
+This module is the data only.  kinds.json is written and read by
+:mod:`jetgen.runtime.contract.kindsfile`, checked by :mod:`jetgen.runtime.contract.rules`,
+and walked with :mod:`jetgen.runtime.contract.tree`.  It must stay importable with the
+runtime's dependencies only.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from jetgen.runtime.config import (
     ConnectionDetail,
@@ -98,36 +98,6 @@ class Field:
         """Whether users may set it (an argument), as opposed to computed-only."""
         return self.required or self.optional
 
-    def to_dict(self, descriptions: bool = True) -> dict[str, Any]:
-        """Unset attributes are omitted; ``descriptions=False`` drops this field's and its
-        children's ``description`` attribute (never a child *named* description)."""
-        out: dict[str, Any] = {"tf_name": self.tf_name, "type": self.type}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("tf_name", "type") or value in (None, False, ""):
-                continue
-            if f.name == "description" and not descriptions:
-                continue
-            if f.name == "fields":
-                value = {k: v.to_dict(descriptions) for k, v in value.items()}
-            elif f.name == "item":
-                value = value.to_dict(descriptions)
-            elif f.name == "items":
-                value = [v.to_dict(descriptions) for v in value]
-            out[f.name] = value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Field:
-        data = dict(data)
-        if "fields" in data:
-            data["fields"] = {k: cls.from_dict(v) for k, v in data["fields"].items()}
-        if "item" in data:
-            data["item"] = cls.from_dict(data["item"])
-        if "items" in data:
-            data["items"] = [cls.from_dict(v) for v in data["items"]]
-        return cls(**data)
-
 
 @dataclass
 class Kind:
@@ -154,27 +124,6 @@ class Kind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}"
 
-    def to_dict(self, descriptions: bool = True) -> dict[str, Any]:
-        # asdict() of the shell only: a deep asdict of every field tree costs seconds on a
-        # big provider, and Field.to_dict converts the trees anyway.
-        out = dataclasses.asdict(dataclasses.replace(self, fields={}))
-        out["fields"] = {k: v.to_dict(descriptions) for k, v in self.fields.items()}
-        if not descriptions:
-            del out["description"]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Kind:
-        data = dict(data)
-        data["fields"] = {k: Field.from_dict(v) for k, v in data["fields"].items()}
-        data["external_name"] = ExternalName(**data.get("external_name", {}))
-        data["references"] = [Reference(**r) for r in data.get("references", [])]
-        data["connection_details"] = [
-            ConnectionDetail(**c) for c in data.get("connection_details", [])
-        ]
-        data["timeouts"] = Timeouts(**data.get("timeouts", {}))
-        return cls(**data)
-
 
 @dataclass
 class ProviderInfo:
@@ -190,33 +139,3 @@ class ProviderInfo:
     provider_fields: dict[str, Field] = field(default_factory=dict)  # provider block schema
     hooks_module: str | None = None
     kinds: list[Kind] = field(default_factory=list)
-
-    def to_dict(self, descriptions: bool = True) -> dict[str, Any]:
-        out = dataclasses.asdict(dataclasses.replace(self, kinds=[], provider_fields={}))
-        out["provider_fields"] = {
-            k: v.to_dict(descriptions) for k, v in self.provider_fields.items()
-        }
-        out["kinds"] = [k.to_dict(descriptions) for k in self.kinds]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProviderInfo:
-        data = dict(data)
-        data["credentials"] = [Credential(**c) for c in data.get("credentials", [])]
-        data["provider_fields"] = {
-            k: Field.from_dict(v) for k, v in data.get("provider_fields", {}).items()
-        }
-        data["kinds"] = [Kind.from_dict(k) for k in data.get("kinds", [])]
-        return cls(**data)
-
-    def dumps(self, descriptions: bool = False) -> str:
-        """kinds.json: deterministic JSON (sorted keys) so regenerating gives identical
-        bytes.  Descriptions are left out by default (CRDs and docs carry them; the runtime
-        would only hold them in memory).  Compact, since the C encoder only handles
-        unindented output (seconds saved on a big provider)."""
-        data = self.to_dict(descriptions)
-        return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
-
-    @classmethod
-    def load(cls, path: str | Path) -> ProviderInfo:
-        return cls.from_dict(json.loads(Path(path).read_text()))

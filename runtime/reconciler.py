@@ -34,6 +34,7 @@ from jetgen.runtime import (
     state,
     transforms,
 )
+from jetgen.runtime.contract import durations, tree
 from jetgen.runtime.decisions import Action, Decision
 from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
@@ -42,7 +43,6 @@ from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileErr
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.diagnostics import TerraformError
 from jetgen.runtime.terraform.driver import Driver
-from jetgen.runtime.terraform.durations import duration_seconds
 from jetgen.runtime.terraform.main_tf import resource_address
 from jetgen.runtime.terraform.plans import Plan
 from jetgen.runtime.terraform.slots import CHANGE, POLL
@@ -143,7 +143,7 @@ class Reconciler:
         self.renderer = render.Renderer(runtime.info, runtime.kube, kind)
         # The kind's operation timeouts bound the Terraform runs doing that operation.
         self.timeouts = {
-            op: duration_seconds(getattr(kind.timeouts, op))
+            op: durations.seconds(getattr(kind.timeouts, op))
             for op in ("create", "update", "delete")
         }
 
@@ -365,11 +365,10 @@ class Reconciler:
 
     def _names(self, attributes: list[str]) -> list[str]:
         """Terraform attribute paths as the MR's field paths (top level renamed)."""
-        by_tf = {f.tf_name: name for name, f in self.kind.fields.items()}
         out = []
         for path in attributes:
             head, _, rest = path.partition(".")
-            name = by_tf.get(head, head)
+            name = tree.json_name(self.kind.fields, head) or head
             out.append(f"{name}.{rest}" if rest else name)
         return out
 

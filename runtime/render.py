@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jetgen.runtime import fields, kube, names, references, transforms
+from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
 from jetgen.runtime.terraform.credentials import credential_env_name
@@ -221,7 +222,7 @@ class Renderer:
         (:mod:`jetgen.runtime.references`), in every item when the path runs through list
         or set blocks."""
         for reference in self.kind.references:
-            json_path = _json_path(self.kind.fields, reference.field)
+            json_path = tree.resolve(self.kind.fields, reference.field)
             if json_path is None:
                 continue
             leaf, leaf_field = json_path[-1]
@@ -318,10 +319,10 @@ class Renderer:
         return value
 
     def _kind_named(self, name: str, group: str | None) -> Kind:
-        for kind in self.info.kinds:
-            if kind.kind == name and (group is None or kind.group == group):
-                return kind
-        raise ReconcileError(f"reference to unknown kind {name} (group {group})")
+        kind = tree.kind_named(self.info.kinds, name, group)
+        if kind is None:  # the contract's check at start-up makes this unreachable
+            raise ReconcileError(f"reference to unknown kind {name} (group {group})")
+        return kind
 
     # --- workdir and state -------------------------------------------------------------
 
@@ -352,17 +353,3 @@ def _containers(
         yield from _containers(value.get(name), rest, here)
     else:
         yield value, here
-
-
-def _json_path(tree: dict[str, Field], tf_path: str) -> list[tuple[str, Field]] | None:
-    """(JSON name, field) along a dotted Terraform path, through objects and the items of
-    list, set and map blocks."""
-    out: list[tuple[str, Field]] = []
-    current: dict[str, Field] | None = tree
-    for part in tf_path.split("."):
-        match = next(((j, f) for j, f in (current or {}).items() if f.tf_name == part), None)
-        if match is None:
-            return None
-        out.append(match)
-        current = match[1].object_fields()
-    return out

@@ -7,7 +7,8 @@ A kind's ``connection_details`` name an attribute and an optional transform:
 ``json:<dotted.path>``        the attribute holds a JSON document; pick one value from it
 ``python:<module>:<function>`` call ``function(value, state)``; returns ``str`` or ``bytes``
 
-Transforms are resolved once at start-up (:func:`compile_transform`), so a typo in a
+:func:`check_spec` checks a spec's form (the contract's validator runs it when generating
+and at start-up); :func:`compile_transform` resolves it once at start-up, so a typo in a
 module name fails loudly when the controller starts instead of on the first reconcile.
 """
 
@@ -17,6 +18,7 @@ import base64
 import binascii
 import importlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -77,10 +79,35 @@ def _json_path(path: str) -> Transform:
     return transform
 
 
+FORMS = "none, base64decode, json:<dotted.path> or python:<module>:<function>"
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_FUNCTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_spec(spec: str | None) -> None:
+    """Raise :class:`TransformError` unless ``spec`` has one of the :data:`FORMS`."""
+    if spec is None or spec == "" or spec == "base64decode":
+        return
+    if not isinstance(spec, str):
+        raise TransformError(f"expected a string ({FORMS}), got {type(spec).__name__}")
+    if spec.startswith("json:"):
+        path = spec.removeprefix("json:")
+        if path and "" in path.split("."):
+            raise TransformError(f"json:{path!r} has an empty step in its dotted path")
+        return
+    if spec.startswith("python:"):
+        module_name, _, function_name = spec.removeprefix("python:").partition(":")
+        if not (_MODULE.fullmatch(module_name) and _FUNCTION.fullmatch(function_name)):
+            raise TransformError(
+                f"{spec!r} is not python:<module>:<function> (a dotted module name and a"
+                " function name)"
+            )
+        return
+    raise TransformError(f"unknown connection detail transform {spec!r} (known: {FORMS})")
+
+
 def _python(spec: str) -> Transform:
     module_name, _, function_name = spec.partition(":")
-    if not module_name or not function_name:
-        raise TransformError(f"python transform must be python:<module>:<function>, got {spec!r}")
     function = getattr(importlib.import_module(module_name), function_name, None)
     if not callable(function):
         raise TransformError(f"{module_name}.{function_name} is not a function")
@@ -93,6 +120,7 @@ def _python(spec: str) -> Transform:
 
 def compile_transform(spec: str | None) -> Transform:
     """The callable for one transform spec; raises :class:`TransformError` if unknown."""
+    check_spec(spec)
     if not spec:
         return _identity
     if spec == "base64decode":
@@ -101,4 +129,4 @@ def compile_transform(spec: str | None) -> Transform:
         return _json_path(spec.removeprefix("json:"))
     if spec.startswith("python:"):
         return _python(spec.removeprefix("python:"))
-    raise TransformError(f"unknown connection detail transform {spec!r}")
+    raise AssertionError(spec)  # check_spec knows every form

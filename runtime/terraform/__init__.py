@@ -9,7 +9,6 @@ nothing else would change.  The modules, one job each:
 * :mod:`.credentials` -- how credentials and the few inherited variables reach a run;
 * :mod:`.workdir`, :mod:`.tfstate` -- the working directory and the state file in it;
 * :mod:`.diagnostics`, :mod:`.plans` -- what a run's output says (errors, plans);
-* :mod:`.durations` -- Terraform's timeout syntax;
 * :mod:`.slots` -- run slots served by priority;
 * :mod:`.driver` -- the driver interface and :class:`driver.CliDriver`.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from jetgen.generator import cli, writer
-from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.contract import kindsfile
 
 from tests.generator.paths import EVERY_SHAPE, LINODE
 
@@ -67,7 +67,7 @@ def test_preview_layout(shapes_out):
 
 
 def test_kinds_json_loads_in_the_runtime_without_descriptions(shapes_out):
-    info = ProviderInfo.load(shapes_out / "shapes_provider" / "kinds.json")
+    info = kindsfile.load(shapes_out / "shapes_provider" / "kinds.json")
     assert [k.kind for k in info.kinds] == ["Thing", "Cluster", "Policy", "Widget"]
     assert "description" not in (shapes_out / "shapes_provider" / "kinds.json").read_text()
     widget = info.kinds[-1]
@@ -250,7 +250,7 @@ def test_new_then_generate_linode(tmp_path):
     )
     done = run("generate", "--no-models", cwd=repo)
     assert done.returncode == 0, done.stderr
-    info = ProviderInfo.load(repo / "linode_provider/kinds.json")
+    info = kindsfile.load(repo / "linode_provider/kinds.json")
     cluster = next(k for k in info.kinds if k.terraform_type == "linode_lke_cluster")
     assert cluster.connection_details[0].key == "kubeconfig"
     assert info.hooks_module == "config" and info.credentials[-1].argument == "token"
@@ -291,10 +291,10 @@ def test_every_linode_example_validates_against_its_model(tmp_path):
 import importlib, sys, yaml
 from pathlib import Path
 from jetgen.generator.pymodels import module_names
-from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.contract import kindsfile
 root = Path(sys.argv[1])
 sys.path.insert(0, str(root))
-info = ProviderInfo.load(root / "linode_provider" / "kinds.json")
+info = kindsfile.load(root / "linode_provider" / "kinds.json")
 modules = module_names(info)
 for kind in info.kinds:
     module = importlib.import_module("linode_provider.models." + modules[kind.group])

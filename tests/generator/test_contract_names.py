@@ -13,6 +13,7 @@ from pathlib import Path
 from jetgen.generator import pipeline
 from jetgen.runtime import fields
 from jetgen.runtime.config import ProviderConfiguration
+from jetgen.runtime.contract import kindsfile
 from jetgen.runtime.kinds import KINDS_FILE, ProviderInfo
 from jetgen.runtime.terraform.main_tf import render_main
 
@@ -55,7 +56,7 @@ def test_fields_named_like_contract_keys_reach_terraform(tmp_path: Path):
     pipeline.generate(out, schema_file, config, models=False, dockerfile=False)
 
     kinds_file = next(out.rglob(KINDS_FILE))
-    info = ProviderInfo.load(kinds_file)
+    info = kindsfile.load(kinds_file)
     (kind,) = info.kinds
     tf_names = {f.tf_name for f in kind.fields.values()}
     assert set(CONTRACT_WORDS) <= tf_names
@@ -84,4 +85,4 @@ def test_kinds_json_keeps_descriptions_when_asked(tmp_path: Path):
         name="p", source="acme/p", version="1", config_group="p.example.org",
         config_version="v1beta1", scope="Namespaced",
     )  # fmt: skip
-    assert ProviderInfo.from_dict(json.loads(info.dumps(descriptions=True))) == info
+    assert kindsfile.loads(kindsfile.dumps(info, descriptions=True)) == info

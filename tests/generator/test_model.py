@@ -14,6 +14,7 @@ from jetgen.runtime.config import (
     Reference,
     ResourceConfig,
 )
+from jetgen.runtime.contract import kindsfile, tree
 from jetgen.runtime.kinds import ProviderInfo
 
 from tests.generator.paths import EVERY_SHAPE, LINODE
@@ -98,7 +99,7 @@ def test_object_type_members(shapes):
 
 
 def test_kinds_json_round_trips(shapes):
-    again = ProviderInfo.from_dict(json.loads(shapes.dumps(descriptions=True)))
+    again = kindsfile.loads(kindsfile.dumps(shapes, descriptions=True))
     assert again == shapes
 
 
@@ -181,7 +182,7 @@ def test_config_naming_unknown_field_is_an_error():
     with pytest.raises(ConfigError, match=r"shapes_lke_cluster.references\[0\].field: no attr"):
         build(resources={"shapes_lke_cluster": rc})
     rc = ResourceConfig(late_init_ignore=["nope"])
-    with pytest.raises(ConfigError, match=r"late_init_ignore\[0\]: no attribute 'nope'"):
+    with pytest.raises(ConfigError, match=r'cluster.lateInitIgnore\[0\]: no attribute "nope"'):
         build(resources={"shapes_lke_cluster": rc})
 
 
@@ -219,7 +220,7 @@ def test_cluster_scope():
 
 def test_trim_descriptions():
     full, trimmed = build(), build(trim_descriptions=True)
-    assert not any(f.description for k in trimmed.kinds for f in model.walk(k.fields))
+    assert not any(f.description for k in trimmed.kinds for f in tree.walk(k.fields))
     full_text = json.dumps(openapi(kind(full, "shapes_widget"), full))
     trimmed_text = json.dumps(openapi(kind(trimmed, "shapes_widget"), trimmed))
     assert "Name of the widget." in full_text and "Name of the widget." not in trimmed_text
@@ -230,10 +231,10 @@ def test_bad_scope_and_external_name_are_errors():
     with pytest.raises(ConfigError, match=r"jetgen.yaml: scope: 'Global' is not one of"):
         build(scope="Global")
     rc = ResourceConfig(external_name=ExternalName(strategy="argument", argument="nope"))
-    with pytest.raises(ConfigError, match=r"shapes_widget.external_name.argument: no attribute"):
+    with pytest.raises(ConfigError, match=r"widget.externalName.argument: no top-level"):
         build(resources={"shapes_widget": rc})
     rc = ResourceConfig(external_name=ExternalName(strategy="guess"))
-    with pytest.raises(ConfigError, match=r"external_name.strategy: 'guess' is not one of"):
+    with pytest.raises(ConfigError, match=r'widget.externalName.strategy: "guess" is not'):
         build(resources={"shapes_widget": rc})
     rc = ResourceConfig(external_name=ExternalName(strategy="argument", argument="name"))
     assert kind(build(resources={"shapes_widget": rc}), "shapes_widget").external_name == (
@@ -267,10 +268,10 @@ def test_provider_renamed_still_strips_the_terraform_prefix():
 
 def test_reference_to_unknown_kind_is_an_error():
     rc = ResourceConfig(references=[Reference(field="label", kind="Widgit")])
-    with pytest.raises(ConfigError, match=r"references\[0\].kind: no kind 'Widgit' is gen"):
+    with pytest.raises(ConfigError, match=r'cluster.references\[0\].kind: no kind "Widgit"$'):
         build(resources={"shapes_lke_cluster": rc})
     rc = ResourceConfig(references=[Reference(field="label", kind="Widget", group="x.y")])
-    with pytest.raises(ConfigError, match=r"no kind 'Widget' in group x.y"):
+    with pytest.raises(ConfigError, match=r'references\[0\].kind: no kind "Widget" in group x.y$'):
         build(resources={"shapes_lke_cluster": rc})
     rc = ResourceConfig(
         references=[Reference(field="label", kind="Widget", group="shapes.m.jetgen.dev")]

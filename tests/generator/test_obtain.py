@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from jetgen.generator import obtain
-from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.contract import kindsfile
 
 from tests.generator.test_apiserver import dry_run_examples, install_crds, remove_crds
 
@@ -67,7 +67,7 @@ def test_generate_obtains_and_caches_the_schema(testbed, tmp_path, binary):
     assert done.returncode == 0, done.stderr
     schema = json.loads((repo / "schema.json").read_text())
     assert any(s.endswith("hashicorp/random") for s in schema["provider_schemas"])
-    info = ProviderInfo.load(repo / "random_provider/kinds.json")
+    info = kindsfile.load(repo / "random_provider/kinds.json")
     kinds = {k.terraform_type: k for k in info.kinds}
     assert kinds["random_password"].group == "random.m.jetgen.dev"
     assert kinds["random_password"].kind == "Password"
@@ -95,7 +95,7 @@ def test_test_bed_providers_end_to_end(testbed, apiserver, tmp_path, provider):
     repo = new_repo(tmp_path, provider, f"hashicorp/{provider}", testbed.providers[provider])
     done = generate(repo, testbed.tf_env({obtain.BINARY_ENV: str(testbed.tofu)}))
     assert done.returncode == 0, done.stderr
-    info = ProviderInfo.load(repo / f"{provider}_provider/kinds.json")
+    info = kindsfile.load(repo / f"{provider}_provider/kinds.json")
     names = install_crds(apiserver, repo)
     try:
         assert len(names) == len(info.kinds) + 2  # + ProviderConfig, ClusterProviderConfig

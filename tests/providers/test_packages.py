@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.contract import kindsfile
 
 from tests.generator.paths import LINODE as LINODE_SCHEMA
 from tests.providers import reference
@@ -132,7 +132,7 @@ def test_package_loads_and_examples_fit_the_models(provider, package, kinds):
 
 def test_linode_kinds_carry_credentials_endpoint_and_kubeconfig():
     """What the runtime reads from provider-linode's kinds.json for the seed story."""
-    info = ProviderInfo.load(reference.LINODE / "linode_provider" / "kinds.json")
+    info = kindsfile.load(reference.LINODE / "linode_provider" / "kinds.json")
     assert (info.source, info.version) == ("linode/linode", "3.13.0")
     token = next(c for c in info.credentials if c.key == "token")
     assert (token.env, token.optional) == ("LINODE_TOKEN", False)
@@ -158,7 +158,7 @@ def test_linode_kinds_carry_credentials_endpoint_and_kubeconfig():
 
 def test_postgresql_kinds_carry_credentials_references_and_the_role_login():
     """What the runtime reads from provider-postgresql's kinds.json."""
-    info = ProviderInfo.load(reference.POSTGRESQL / "postgresql_provider" / "kinds.json")
+    info = kindsfile.load(reference.POSTGRESQL / "postgresql_provider" / "kinds.json")
     assert (info.source, info.version) == ("cyrilgdn/postgresql", "1.26.0")
     # Where and as whom to connect come from the ProviderConfig's Secret, as arguments.
     assert [(c.key, c.argument, c.optional) for c in info.credentials] == [

@@ -60,7 +60,7 @@ def test_cli_without_kinds_file_fails_cleanly(capsys):
     assert "--kinds is required" in capsys.readouterr().err
 
 
-def _kinds_file(tmp_path, **info_extra):
+def _kinds_file(tmp_path, transform="rot13", **info_extra):
     kind = {
         "kind": "File",
         "group": "g",
@@ -68,8 +68,8 @@ def _kinds_file(tmp_path, **info_extra):
         "plural": "files",
         "scope": "Namespaced",
         "terraform_type": "local_file",
-        "fields": {},
-        "connection_details": [{"key": "k", "attribute": "a", "transform": "rot13"}],
+        "fields": {"a": {"tf_name": "a", "type": "string", "computed": True}},
+        "connection_details": [{"key": "k", "attribute": "a", "transform": transform}],
     }
     info = {
         "name": "local",
@@ -89,8 +89,8 @@ def _kinds_file(tmp_path, **info_extra):
 def test_broken_provider_packages_stop_the_controller_with_a_message(tmp_path, capsys):
     path = _kinds_file(tmp_path)
     assert cli.main(["--kinds", str(path)]) == 2
-    assert "connection detail 'k'" in capsys.readouterr().err
-    path = _kinds_file(tmp_path, hooks_module="no_such_hooks_module_xyz")
+    assert "kinds[0].connection_details[0].transform: unknown" in capsys.readouterr().err
+    path = _kinds_file(tmp_path, "base64decode", hooks_module="no_such_hooks_module_xyz")
     assert cli.main(["--kinds", str(path)]) == 2
     assert "no_such_hooks_module_xyz" in capsys.readouterr().err
     assert cli.main(["--kinds", str(tmp_path / "missing.json")]) == 2

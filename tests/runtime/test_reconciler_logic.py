@@ -2,6 +2,7 @@
 
 from jetgen.runtime import reconciler, render, resource
 from jetgen.runtime.config import ExternalName
+from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import Field, Kind
 
 
@@ -84,10 +85,10 @@ def test_external_name_strategies():
 
 def test_reference_paths_follow_terraform_names():
     k = kind()
-    path = render._json_path(k.fields, "settings.owner_id")
+    path = tree.resolve(k.fields, "settings.owner_id")
     assert [name for name, _ in path] == ["settings", "ownerId"]
-    assert render._json_path(k.fields, "cluster_id")[0][0] == "clusterId"
-    assert render._json_path(k.fields, "nope") is None
+    assert tree.resolve(k.fields, "cluster_id")[0][0] == "clusterId"
+    assert tree.resolve(k.fields, "nope") is None
 
 
 def test_references_reach_into_list_and_map_blocks_with_their_state_values():
@@ -110,18 +111,18 @@ def test_references_reach_into_list_and_map_blocks_with_their_state_values():
     }
     state = {"interface": [{"subnet_id": "11"}, {"subnet_id": "fixed"}], "pools": {}}
 
-    path = render._json_path(fields, "interface.subnet_id")
+    path = tree.resolve(fields, "interface.subnet_id")
     assert [name for name, _ in path] == ["interface", "subnetId"]
     found = list(render._containers(spec, path, state))
     assert [(c is spec["interface"][i], known) for i, (c, known) in enumerate(found)] == [
         (True, "11"),
         (True, "fixed"),
     ]
-    path = render._json_path(fields, "pools.subnet_id")
+    path = tree.resolve(fields, "pools.subnet_id")
     assert list(render._containers(spec, path, state)) == [(spec["pools"]["blue"], None)]
     # A single nested block is a one-item list in state, an object in the spec.
     single = {"settings": Field(tf_name="settings", type="object", single=True, fields=subnet)}
-    path = render._json_path(single, "settings.subnet_id")
+    path = tree.resolve(single, "settings.subnet_id")
     assert list(render._containers({"settings": {}}, path, {"settings": [{"subnet_id": "7"}]})) == [
         ({}, "7")
     ]

@@ -11,7 +11,6 @@ from jetgen.runtime.terraform.diagnostics import (
     parse_text_diagnostics,
 )
 from jetgen.runtime.terraform.driver import CliDriver
-from jetgen.runtime.terraform.durations import duration_seconds
 from jetgen.runtime.terraform.main_tf import render_main
 from jetgen.runtime.terraform.plans import plan_changes, summarize_plan
 from jetgen.runtime.terraform.slots import CHANGE, FINISH, POLL, RunSlots
@@ -171,19 +170,6 @@ def test_run_slots_serve_by_priority_then_arrival():
         return order
 
     assert asyncio.run(scenario()) == ["finish", "change-1", "change-2", "poll-1"]
-
-
-def test_durations_in_terraform_syntax():
-    assert duration_seconds("20m") == 1200
-    assert duration_seconds("1h30m") == 5400
-    assert duration_seconds("45s") == 45
-    assert duration_seconds(None) is None
-    for bad in ("20", "5x", "m"):
-        try:
-            duration_seconds(bad)
-        except ValueError:
-            continue
-        raise AssertionError(f"{bad!r} accepted")
 
 
 def test_a_run_over_its_timeout_is_interrupted_and_reported(tmp_path):

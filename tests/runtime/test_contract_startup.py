@@ -1,0 +1,101 @@
+"""The controller refuses a kinds.json that breaks the contract, at start-up: exit status
+2 and one line on stderr naming the file and the key, before it looks for a cluster.
+
+The real ``jetgen-runtime`` process runs (no test bed: it must stop before needing one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_contract import cluster, valid
+
+RUNTIME = Path(sys.executable).with_name("jetgen-runtime")
+
+
+def start(kinds: Path, cwd: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "JETGEN_"))}
+    env["KUBECONFIG"] = str(cwd / "no-such-kubeconfig")  # nothing to reach, on purpose
+    env["PYTHONPATH"] = str(cwd)  # where a test's hooks module lives
+    args = [*(command or [str(RUNTIME)]), "--kinds", str(kinds)]
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "command", [(), (sys.executable, "-m", "jetgen.runtime.cli")], ids=["script", "module"]
+)
+def test_a_bad_timeout_stops_the_controller_with_one_line(tmp_path, command):
+    data = valid()
+    cluster(data)["timeouts"]["create"] = "20 minutes"
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps(data))
+    done = start(kinds, tmp_path, *command)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f'jetgen-runtime: {kinds}: kinds[0].timeouts.create: "20 minutes" is not a duration:'
+        " a number and a unit (h, m or s) or several, such as 45s, 20m or 1h30m"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda d: d["kinds"][1]["references"][0].update(kind="Gone"), "references[0].kind"),
+        (lambda d: cluster(d)["late_init_ignore"].append("nope"), "late_init_ignore[1]"),
+        (lambda d: cluster(d)["connection_details"][0].update(transform="rot13"), "transform"),
+        (lambda d: d["kinds"][1]["external_name"].update(template="{x.y}"), "template"),
+    ],
+    ids=["reference", "path", "transform", "template"],
+)
+def test_each_broken_rule_is_one_line_and_exit_2(tmp_path, change, key):
+    data = valid()
+    change(data)
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps(data))
+    done = start(kinds, tmp_path)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"jetgen-runtime: {kinds}: kinds[") and key in line
+
+
+def test_not_json_and_missing_file(tmp_path):
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text('{"name": "acme",\n')
+    done = start(kinds, tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"jetgen-runtime: {kinds}: not valid JSON: "
+        + ("Expecting property name enclosed in double quotes (line 2 column 1)")
+    ]
+    done = start(tmp_path / "gone.json", tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"jetgen-runtime: {tmp_path / 'gone.json'}: No such file or directory"
+    ]
+
+
+def test_hooks_that_fail_to_import_are_one_line(tmp_path):
+    """A hooks module with a syntax error (or any failure while importing) is reported in
+    one line, not a traceback; a python: transform's missing function likewise."""
+    (tmp_path / "config.py").write_text("def configure(config):\n    return (\n")
+    data = valid()  # hooks_module: config
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps(data))
+    done = start(kinds, tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"jetgen-runtime: {kinds}: hooks_module: SyntaxError: ")
+
+    (tmp_path / "config.py").write_text("")
+    done = start(kinds, tmp_path)  # python:m.sub:f names a module that does not exist
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"jetgen-runtime: {kinds}: kinds[0].connection_details[2].transform:"
+        " ModuleNotFoundError: No module named 'm'"
+    ]
