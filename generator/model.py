@@ -392,18 +392,24 @@ def _describe(text: str, deprecated: bool) -> str:
 
 def _mark_immutable(kind: Kind, paths: list[str], where: str) -> None:
     for i, path in enumerate(paths):
-        found = tree.find(kind.fields, path) if isinstance(path, str) else None
+        found = _find(kind, path)
         if found is None:
             raise ConfigError(f"{where}.immutable[{i}]: no attribute {path!r}")
         parent, json_name = found
         parent[json_name].immutable = True
 
 
+def _find(kind: Kind, path: object) -> tuple[dict[str, Field], str] | None:
+    """:func:`tree.find`, for a path that came from YAML or a hook and so may not be a
+    string at all (the contract's check then says so)."""
+    return tree.find(kind.fields, path) if isinstance(path, str) else None
+
+
 def _add_references(kind: Kind) -> None:
     """``<field>Ref`` / ``<field>Selector`` names next to each referencing argument; a
     reference whose path is wrong gets none, and :func:`rules.check` reports it."""
     for ref in kind.references:
-        found = tree.find(kind.fields, ref.field) if isinstance(ref.field, str) else None
+        found = _find(kind, ref.field)
         if found is None:
             continue
         parent, json_name = found

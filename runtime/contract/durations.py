@@ -18,8 +18,9 @@ class DurationError(ValueError):
     """Not a duration; the message quotes the text and says the syntax."""
 
 
-def seconds(text: str | None) -> float | None:
-    """``"1h30m"`` -> 5400.0; ``None`` or ``""`` (no timeout set) -> None."""
+def seconds(text: object) -> float | None:
+    """``"1h30m"`` -> 5400.0; ``None`` or ``""`` (no timeout set) -> None.  Anything else
+    (a number from YAML, say) is not a duration."""
     if text is None or text == "":
         return None
     if not isinstance(text, str) or _WHOLE.fullmatch(text) is None:
