@@ -106,20 +106,45 @@ def loads(text: str) -> ProviderInfo:
 
 def decode(data: Any) -> ProviderInfo:
     """The model from parsed JSON, every key and type checked (no rules yet)."""
-    info: ProviderInfo = _object(ProviderInfo, data, "")
+    info: ProviderInfo = _object(ProviderInfo, data, None)
     return info
 
 
 _CLASSES: dict[str, type] = {
     c.__name__: c
-    for c in (Field, Kind, ProviderInfo, ExternalName, Reference, ConnectionDetail, Timeouts)
-}
-_CLASSES["Credential"] = Credential
+    for c in (
+        Field, Kind, ProviderInfo, ExternalName, Reference, ConnectionDetail, Timeouts, Credential
+    )
+}  # fmt: skip
+# FieldType is a Literal of strings: read as a string here, its values are the
+# validator's to check (rules.TYPES), so the message names them.
+_PLAIN = {"str": str, "bool": bool, "int": int, "FieldType": str}
+_PLAIN_NAMES = {"str": "string", "bool": "boolean", "int": "integer", "FieldType": "string"}
+
 # Per class: attribute -> (None allowed, base type, element type of list/dict), and the
 # attributes without a default.
 _Spec = tuple[bool, str, str | None]
 _SPECS: dict[type, dict[str, _Spec]] = {}
 _REQUIRED: dict[type, list[str]] = {}
+
+# Where a value is, as a chain (parent, step): built for every value, turned into text
+# (``kinds[3].fields.pool``) only for an error, which keeps decoding fast.
+_Key = tuple[Any, str | int] | None
+
+
+def _text(key: _Key) -> str:
+    steps: list[str | int] = []
+    while key is not None:
+        key, step = key
+        steps.append(step)
+    text = ""
+    for step in reversed(steps):
+        text = join(text, step)
+    return text
+
+
+def _fail(key: _Key, message: str) -> ContractError:
+    return ContractError(_text(key), message)
 
 
 def _specs(cls: type) -> dict[str, _Spec]:
@@ -144,44 +169,38 @@ def _specs(cls: type) -> dict[str, _Spec]:
     return _SPECS[cls]
 
 
-def _object(cls: type, data: Any, key: str) -> Any:
+def _object(cls: type, data: Any, key: _Key) -> Any:
     if not isinstance(data, dict):
-        raise ContractError(key, f"expected an object, got {shown(data)}")
+        raise _fail(key, f"expected an object, got {shown(data)}")
     specs = _specs(cls)
     values: dict[str, Any] = {}
     for name, value in data.items():
         spec = specs.get(name)
         if spec is None:
-            raise ContractError(join(key, name), "unknown key")
-        values[name] = _value(spec, value, join(key, name))
-    missing = [name for name in _REQUIRED[cls] if name not in values]
-    if missing:
-        raise ContractError(join(key, missing[0]), "missing")
+            raise _fail((key, name), "unknown key")
+        values[name] = _value(spec, value, (key, name))
+    for name in _REQUIRED[cls]:
+        if name not in values:
+            raise _fail((key, name), "missing")
     return cls(**values)
 
 
-# FieldType is a Literal of strings: read as a string here, its values are the
-# validator's to check (rules.TYPES), so the message names them.
-_PLAIN = {"str": str, "bool": bool, "int": int, "FieldType": str}
-_PLAIN_NAMES = {"str": "string", "bool": "boolean", "int": "integer", "FieldType": "string"}
-
-
-def _value(spec: _Spec, value: Any, key: str) -> Any:
+def _value(spec: _Spec, value: Any, key: _Key) -> Any:
     optional, base, element = spec
     if value is None and optional:
         return None
-    if element is not None:  # a list or a dict of ``element``
-        inner: _Spec = (False, element, None)
-        if base == "list":
-            if not isinstance(value, list):
-                raise ContractError(key, f"expected a list, got {shown(value)}")
-            return [_value(inner, v, join(key, i)) for i, v in enumerate(value)]
-        if not isinstance(value, dict):
-            raise ContractError(key, f"expected an object, got {shown(value)}")
-        return {k: _value(inner, v, join(key, k)) for k, v in value.items()}
     plain = _PLAIN.get(base)
-    if plain is None:
+    if plain is not None:
+        if not isinstance(value, plain) or (plain is int and isinstance(value, bool)):
+            raise _fail(key, f"expected a {_PLAIN_NAMES[base]}, got {shown(value)}")
+        return value
+    if element is None:
         return _object(_CLASSES[base], value, key)
-    if not isinstance(value, plain) or (plain is int and isinstance(value, bool)):
-        raise ContractError(key, f"expected a {_PLAIN_NAMES[base]}, got {shown(value)}")
-    return value
+    inner: _Spec = (False, element, None)  # a list or a dict of ``element``
+    if base == "list":
+        if not isinstance(value, list):
+            raise _fail(key, f"expected a list, got {shown(value)}")
+        return [_value(inner, v, (key, i)) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        raise _fail(key, f"expected an object, got {shown(value)}")
+    return {k: _value(inner, v, (key, k)) for k, v in value.items()}
