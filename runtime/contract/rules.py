@@ -63,17 +63,26 @@ _CONSTRAINT = re.compile(r"[-0-9A-Za-z.,<>=~!+ ]*")  # a version or version cons
 def check(info: ProviderInfo) -> None:
     """Raise :class:`ContractError` for the first fault of ``info``."""
     _provider(info)
-    seen: dict[tuple[str, str, str], int] = {}
     for index, kind in enumerate(info.kinds):
         try:
             _kind(kind, info)
         except ContractError as exc:
             raise exc.in_kind(index) from None
-        identity = (kind.group, kind.version, kind.kind)
-        if identity in seen:
-            message = f"{kind.kind} of {kind.group}/{kind.version} is also kinds[{seen[identity]}]"
-            raise ContractError("kind", message, index)
-        seen[identity] = index
+    _unique(info.kinds)
+
+
+def _unique(kinds: list[Kind]) -> None:
+    """The runtime finds a kind by API version and kind, and its objects by group and
+    plural: two kinds must not share either."""
+    first: dict[tuple[str, ...], int] = {}
+    for index, kind in enumerate(kinds):
+        for key, identity in (
+            ("kind", (kind.group, kind.version, kind.kind)),
+            ("plural", (kind.group, kind.plural)),
+        ):
+            other = first.setdefault((key, *identity), index)
+            if other != index:
+                raise ContractError(key, f"{'/'.join(identity)} is also kinds[{other}]", index)
 
 
 # --- provider ----------------------------------------------------------------------------
@@ -116,6 +125,18 @@ def _kind(kind: Kind, info: ProviderInfo) -> None:
     _external_name(kind)
     for i, reference in enumerate(kind.references):
         _reference(join("references", i), reference, kind, info)
+    _connection_details(kind)
+    for knob in ("late_init_ignore", "init_provider_only"):
+        for i, path in enumerate(getattr(kind, knob)):
+            _path(join(knob, i), kind.fields, path)
+    for operation in OPERATIONS:
+        try:
+            durations.seconds(getattr(kind.timeouts, operation))
+        except durations.DurationError as exc:
+            raise ContractError(join("timeouts", operation), str(exc)) from None
+
+
+def _connection_details(kind: Kind) -> None:
     keys: set[str] = set()
     for i, detail in enumerate(kind.connection_details):
         at = join("connection_details", i)
@@ -134,14 +155,6 @@ def _kind(kind: Kind, info: ProviderInfo) -> None:
             transforms.check_spec(detail.transform)
         except transforms.TransformError as exc:
             raise ContractError(join(at, "transform"), str(exc)) from None
-    for knob in ("late_init_ignore", "init_provider_only"):
-        for i, path in enumerate(getattr(kind, knob)):
-            _path(join(knob, i), kind.fields, path)
-    for operation in OPERATIONS:
-        try:
-            durations.seconds(getattr(kind.timeouts, operation))
-        except durations.DurationError as exc:
-            raise ContractError(join("timeouts", operation), str(exc)) from None
 
 
 def _external_name(kind: Kind) -> None:

@@ -218,8 +218,10 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
      "credentials[0].env", "is not an environment variable name"),
     ("source with interpolation", lambda d: d.update(source="acme/${x}"),
      "source", "is not a Terraform source address"),
-    ("the same kind twice", lambda d: pool(d).update(kind="Cluster", plural="clusters"),
-     "kinds[1].kind", "is also kinds[0]"),
+    ("the same kind twice", lambda d: pool(d).update(kind="Cluster"),
+     "kinds[1].kind", "lke.acme.m.jetgen.dev/v1alpha1/Cluster is also kinds[0]"),
+    ("the same plural twice", lambda d: pool(d).update(plural="clusters"),
+     "kinds[1].plural", "lke.acme.m.jetgen.dev/clusters is also kinds[0]"),
     # the field tree
     ("unknown field type", lambda d: cluster(d)["fields"]["label"].update(type="array"),
      "kinds[0].fields.label.type", '"array" is not one of'),
