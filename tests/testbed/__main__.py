@@ -2,8 +2,9 @@
 
 install   build the pinned tools and providers into the cache (idempotent)
 up        start etcd, kube-apiserver, kube-controller-manager and PostgreSQL in the
-          background; prints shell exports
-down      stop what `up` started and delete its temp folder
+          background; prints shell exports. --node: also a node (containerd, kubelet,
+          kube-proxy, kube-scheduler) on a bridge, the apiserver on the bridge's address
+down      stop what `up` started, undo the node's host changes, delete its temp folder
 env       print shell exports: eval "$(scripts/testbed env)"
 """
 
@@ -20,8 +21,10 @@ import tempfile
 from pathlib import Path
 
 from . import controlplane, install, pgserver, pins, processes
+from . import node as node_module
 from .bed import NotInstalled, Testbed
 from .layout import Layout
+from .nodeconfig import NodeNetwork, NodePaths
 
 TF_VARIABLES = (
     "TF_CLI_CONFIG_FILE",
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("install", help="build the pinned tools and providers into the cache")
     up = commands.add_parser("up", help="start a throwaway control plane (and PostgreSQL)")
     up.add_argument("--no-postgres", action="store_true", help="do not start PostgreSQL")
+    up.add_argument("--node", action="store_true", help="also start a node (kubelet, ...)")
     commands.add_parser("down", help="stop what `up` started")
     commands.add_parser("env", help="print shell exports for the tools (and a running `up`)")
     args = parser.parse_args(argv)
@@ -54,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return install.run(layout, pinned)
     if args.command == "up":
-        return cmd_up(Testbed(layout), postgres=not args.no_postgres)
+        return cmd_up(Testbed(layout), postgres=not args.no_postgres, node=args.node)
     if args.command == "down":
         return cmd_down(layout)
     return cmd_env(Testbed(layout))
 
 
-def cmd_up(bed: Testbed, postgres: bool) -> int:
+def cmd_up(bed: Testbed, postgres: bool, node: bool = False) -> int:
     if _read_state(bed.layout) is not None:
         print("already up (scripts/testbed down stops it)", file=sys.stderr)
         return cmd_env(bed)
@@ -74,8 +78,20 @@ def cmd_up(bed: Testbed, postgres: bool) -> int:
     folder.chmod(0o711)  # the postgres user must reach its own sub-folder
     state: dict = {"folder": str(folder), "servers": []}
     try:
-        plane = controlplane.start(bed, folder / "controlplane", tied=False)
-        state["servers"] += [_server_state(s, signal.SIGTERM) for s in plane.servers]
+        if node:
+            try:
+                running = node_module.start(bed, folder / "node", tied=False)
+            except (NotInstalled, node_module.NodeBusy) as exc:
+                print(exc, file=sys.stderr)
+                shutil.rmtree(folder, ignore_errors=True)
+                return 1
+            plane = running.plane
+            state["node"] = {"startup_seconds": round(running.startup_seconds, 1)}
+            servers = [*plane.servers, *running.servers]
+        else:
+            plane = controlplane.start(bed, folder / "controlplane", tied=False)
+            servers = plane.servers
+        state["servers"] += [_server_state(s, signal.SIGTERM) for s in servers]
         state["kubeconfig"] = str(plane.api.kubeconfig)
         if postgres:
             pg = pgserver.start(folder / "postgres", tied=False)
@@ -88,17 +104,42 @@ def cmd_up(bed: Testbed, postgres: bool) -> int:
         raise
     _write_state(bed.layout, state)
     print(f"control plane up at {plane.api.url} in {plane.startup_seconds:.1f}s", file=sys.stderr)
+    if node:
+        print(f"node up in {state['node']['startup_seconds']}s", file=sys.stderr)
     return cmd_env(bed)
 
 
 def cmd_down(layout: Layout) -> int:
     state = _read_state(layout)
     if state is None:
+        # A node whose servers all died (or a killed test session's) still has host
+        # changes to undo.
+        if layout.node_dir.exists():
+            return _stop_node(layout, [])
         print("nothing is up", file=sys.stderr)
         return 0
-    _stop(state)
+    if "node" in state:
+        postgres = [e for e in state["servers"] if e["name"] == "postgres"]
+        _stop({"folder": state["folder"], "servers": postgres})
+        servers = [_server(e) for e in state["servers"] if e["name"] != "postgres"]
+        code = _stop_node(layout, servers)
+        shutil.rmtree(state["folder"], ignore_errors=True)
+    else:
+        _stop(state)
+        code = 0
     layout.state_file.unlink()
     print("stopped", file=sys.stderr)
+    return code
+
+
+def _stop_node(layout: Layout, servers: list[processes.Server]) -> int:
+    bed = Testbed(layout)
+    try:
+        tools = node_module.find_tools(bed)
+        node_module.teardown(NodePaths(layout.node_dir), NodeNetwork(), servers, tools)
+    except (NotInstalled, node_module.TeardownError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -130,10 +171,13 @@ def _server_state(server: processes.Server, stop_signal: int) -> dict:
     }
 
 
+def _server(entry: dict) -> processes.Server:
+    return processes.Server(entry["name"], entry["pid"], Path(entry["log"]), entry["binary"])
+
+
 def _stop(state: dict) -> None:
     for entry in reversed(state["servers"]):
-        server = processes.Server(entry["name"], entry["pid"], Path(entry["log"]), entry["binary"])
-        server.stop(sig=signal.Signals(entry["stop_signal"]))
+        _server(entry).stop(sig=signal.Signals(entry["stop_signal"]))
     shutil.rmtree(state["folder"], ignore_errors=True)
 
 
@@ -151,10 +195,8 @@ def _read_state(layout: Layout) -> dict | None:
         state = json.loads(layout.state_file.read_text())
     except FileNotFoundError:
         return None
-    servers = [
-        processes.Server(e["name"], e["pid"], Path(e["log"]), e["binary"]) for e in state["servers"]
-    ]
-    if not any(server.alive() for server in servers):
+    servers = [_server(e) for e in state["servers"]]
+    if not any(server.alive() for server in servers) and "node" not in state:
         layout.state_file.unlink()
         shutil.rmtree(state["folder"], ignore_errors=True)
         return None

@@ -2,6 +2,8 @@
 
 No kubelet, no scheduler: enough Kubernetes for CRDs, RBAC, ServiceAccount tokens
 (TokenRequest) and garbage collection of owned objects. All state lives in one temp folder.
+Given a `NodeAccess`, the apiserver is set up for a node instead (see node.py): it serves
+on the node's bridge address, where pods reach it through the `kubernetes` Service.
 """
 
 from __future__ import annotations
@@ -34,12 +36,36 @@ CONTROLLERS = (
 )
 
 
+# What a node needs on top: the node-lifecycle controller removes the not-ready taint the
+# kubelet registers with (no pod is scheduled before), Deployments and ReplicaSets make
+# pods, the endpoint controllers back Services, pod GC removes pods of a deleted node.
+NODE_CONTROLLERS = (
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "pod-garbage-collector-controller",
+)
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """Serve the apiserver on `address` (a node's bridge) and accept nodes: client
+    certificates, the Node authorizer and the NodeRestriction admission plugin."""
+
+    address: str
+
+
 @dataclass
 class ControlPlane:
     folder: Path
     servers: list[processes.Server]
     api: ApiServer
     startup_seconds: float  # etcd + apiserver until /readyz answers ok
+    pki: pki_module.Pki
 
     def stop(self) -> None:
         processes.stop_all(self.servers)
@@ -52,6 +78,7 @@ def start(
     tied: bool = True,
     controllers: bool = True,
     timeout: float = 60.0,
+    node: NodeAccess | None = None,
 ) -> ControlPlane:
     """Start the control plane in `folder`; on any failure stop what was started and raise."""
     started = time.monotonic()
@@ -61,20 +88,22 @@ def start(
     }
     servers: list[processes.Server] = []
     try:
-        pki = pki_module.create(folder / "pki")
+        extra_ips = (node.address,) if node else ()
+        pki = pki_module.create(folder / "pki", extra_ips, node_users=node is not None)
         etcd_url = processes.retry_port_clash(
             lambda: _start_etcd(bins["etcd"], folder, servers, tied, timeout)
         )
         api = processes.retry_port_clash(
-            lambda: _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout)
+            lambda: _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout, node)
         )
         startup = time.monotonic() - started
         if controllers:
-            _start_controller_manager(bins, folder, pki, api, servers, tied, timeout)
+            names = CONTROLLERS + (NODE_CONTROLLERS if node else ())
+            _start_controller_manager(bins, folder, pki, api, servers, tied, timeout, names)
     except BaseException:
         processes.stop_all(servers)
         raise
-    return ControlPlane(folder, servers, api, startup)
+    return ControlPlane(folder, servers, api, startup, pki)
 
 
 def _start_etcd(binary: Path, folder: Path, servers: list, tied: bool, timeout: float) -> str:
@@ -107,26 +136,39 @@ def _etcd_healthy(client_url: str) -> bool:
         return False
 
 
-def _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout) -> ApiServer:
+def _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout, node) -> ApiServer:
+    address = node.address if node else "127.0.0.1"
     port = processes.free_port()
     cmd = [
         str(bins["kube-apiserver"]),
         f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
         f"--secure-port={port}",
         f"--cert-dir={folder / 'apiserver-certs'}",
         f"--tls-cert-file={pki.serving_cert}",
         f"--tls-private-key-file={pki.serving_key}",
         f"--token-auth-file={pki.token_file}",
-        "--authorization-mode=RBAC",
+        f"--authorization-mode={'Node,RBAC' if node else 'RBAC'}",
         f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
         f"--service-account-key-file={pki.sa_pub}",
         f"--service-account-signing-key-file={pki.sa_key}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         "--profiling=false",
     ]
-    url = f"https://127.0.0.1:{port}"
+    if node:
+        crt, key = pki_module.client_cert(
+            pki, "kubelet-client", KUBELET_CLIENT_USER, "system:masters"
+        )
+        cmd += [
+            f"--client-ca-file={pki.ca_file}",
+            "--enable-admission-plugins=NodeRestriction",
+            # `kubectl logs` and `exec` go through the kubelet, which checks this identity.
+            f"--kubelet-client-certificate={crt}",
+            f"--kubelet-client-key={key}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+    url = f"https://{address}:{port}"
     kubeconfig = folder / "kubeconfig"
     write_kubeconfig(kubeconfig, url, pki.ca_file, pki.admin_token, pki_module.ADMIN_USER)
     api = ApiServer(url, kubeconfig, pki.ca_file, pki.admin_token, bins["kubectl"])
@@ -138,13 +180,13 @@ def _start_apiserver(bins, folder, pki, etcd_url, servers, tied, timeout) -> Api
     return api
 
 
-def _start_controller_manager(bins, folder, pki, api, servers, tied, timeout) -> None:
+def _start_controller_manager(bins, folder, pki, api, servers, tied, timeout, names) -> None:
     kubeconfig = folder / "kube-controller-manager.kubeconfig"
     write_kubeconfig(kubeconfig, api.url, pki.ca_file, pki.kcm_token, pki_module.KCM_USER)
     cmd = [
         str(bins["kube-controller-manager"]),
         f"--kubeconfig={kubeconfig}",
-        f"--controllers={','.join(CONTROLLERS)}",
+        f"--controllers={','.join(names)}",
         "--leader-elect=false",
         "--secure-port=0",
         f"--service-account-private-key-file={pki.sa_key}",

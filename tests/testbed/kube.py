@@ -92,3 +92,23 @@ def write_kubeconfig(path: Path, url: str, ca_file: Path, token: str, user: str)
     }
     path.write_text(json.dumps(config, indent=2) + "\n")
     path.chmod(0o600)
+
+
+def write_cert_kubeconfig(
+    path: Path, url: str, ca_file: Path, cert: Path, key: Path, user: str
+) -> None:
+    """A kubeconfig that authenticates with a client certificate (the kubelet's)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "testbed", "cluster": {"server": url, "certificate-authority": str(ca_file)}}
+        ],
+        "users": [
+            {"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}
+        ],
+        "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": user}}],
+        "current-context": "testbed",
+    }
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    path.chmod(0o600)

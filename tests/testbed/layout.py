@@ -10,6 +10,7 @@
     <cache>/logs/<tool>.log      output of the last build
     <cache>/images/<name>.tar    OCI image tarballs for the node (pause, kubeprobe)
     <cache>/run/state.json       what `scripts/testbed up` started
+    <cache>/run/node/            the running node's files (containerd, kubelet, CNI, PKI)
 
 The Go module cache and build cache stay where Go puts them (~/go/pkg/mod, ~/.cache/go-build).
 """
@@ -79,6 +80,12 @@ class Layout:
 
     def image(self, name: str) -> Path:
         return self.images / f"{name}.tar"
+
+    @property
+    def node_dir(self) -> Path:
+        """Fixed, not a temp folder: the node is one per machine, and a killed session's
+        remains must be found by the next start."""
+        return self.root / "run" / "node"
 
     @property
     def state_file(self) -> Path:
