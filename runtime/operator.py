@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import sys
-from typing import Any, NoReturn
+from collections.abc import Mapping
+from typing import Any, NoReturn, cast
 
 import kopf
 from jetgen.runtime import (
@@ -180,7 +182,25 @@ def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """Credentials for the apiserver: $KUBECONFIG if set, else the pod's service account."""
     if os.environ.get("KUBECONFIG"):
         return kopf.login_with_kubeconfig(**kwargs)
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    info = kopf.login_with_service_account(**kwargs)
+    if info is not None:
+        return in_cluster_server(info, os.environ)
+    return kopf.login_with_kubeconfig(**kwargs)
+
+
+def in_cluster_server(info: kopf.ConnectionInfo, env: Mapping[str, str]) -> kopf.ConnectionInfo:
+    """The apiserver at KUBERNETES_SERVICE_HOST:PORT, as client-go's in-cluster config.
+
+    kopf names it https://kubernetes.default.svc, which only resolves where the cluster
+    runs a DNS service; the kubelet sets these two variables in every container.
+    """
+    host = env.get("KUBERNETES_SERVICE_HOST")
+    if not host:
+        return info
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    port = env.get("KUBERNETES_SERVICE_PORT") or "443"
+    return dataclasses.replace(info, server=f"https://{host}:{port}")
 
 
 def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
@@ -297,9 +317,14 @@ async def run(
                 return
             if isinstance(runtime.driver, CliDriver):
                 runtime.driver.fence = lambda: elector.valid() or _abandon()
+        # kopf would name itself after getpass.getuser(), which raises for a UID without a
+        # passwd entry: the image's 65532 has none. (kopf's Identity is a NewType of str
+        # that kopf does not export, hence the cast.)
+        identity = cast(Any, elector.identity if elector else leader.default_identity())
         operator = asyncio.ensure_future(
             kopf.operator(
                 registry=registry,
+                identity=identity,
                 standalone=True,  # kopf's own peering is replaced by the Lease
                 clusterwide=not settings.namespaces,
                 namespaces=settings.namespaces,
