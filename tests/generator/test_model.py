@@ -8,11 +8,13 @@ import pytest
 from jetgen.generator import crds, examples, model, schema
 from jetgen.runtime.config import (
     ConfigError,
+    ConnectionDetail,
     Credential,
     ExternalName,
     ProviderConfiguration,
     Reference,
     ResourceConfig,
+    Timeouts,
 )
 from jetgen.runtime.contract import kindsfile, tree
 from jetgen.runtime.kinds import ProviderInfo
@@ -297,3 +299,39 @@ def test_arguments_filled_by_credentials_are_not_plain_configuration():
         "features",
         "retries",
     ]
+
+
+@pytest.mark.parametrize(
+    ("rc", "message"),
+    [
+        (
+            ResourceConfig(references=[Reference(field=5, kind="Widget")]),
+            "references[0].field: expected a non-empty string, got 5",
+        ),
+        (
+            ResourceConfig(connection_details=[ConnectionDetail(key="k", attribute="label.x")]),
+            'connectionDetails[0].attribute: no attribute "label.x" in the state',
+        ),
+        (
+            ResourceConfig(timeouts=Timeouts(create=20)),
+            "timeouts.create: 20 is not a duration",
+        ),
+        (
+            ResourceConfig(external_name=ExternalName(import_id="{cluster}/{external_name}")),
+            "externalName.importId: placeholder {cluster} is not a top-level argument",
+        ),
+        (
+            ResourceConfig(late_init_ignore=[None]),
+            "lateInitIgnore[0]: expected a non-empty string, got null",
+        ),
+    ],
+    ids=["reference-type", "state-path", "timeout-type", "import-id", "path-type"],
+)
+def test_hostile_configuration_is_one_line_naming_the_key(rc, message):
+    """What YAML or a hook may put where a string belongs: the contract's check names the
+    key as jetgen.yaml spells it (the runtime would refuse the same at start-up)."""
+    with pytest.raises(ConfigError) as caught:
+        build(resources={"shapes_lke_cluster": rc})
+    text = str(caught.value)
+    assert text.startswith(f"jetgen.yaml: resources.shapes_lke_cluster.{message}"), text
+    assert "\n" not in text
