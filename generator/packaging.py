@@ -40,6 +40,7 @@ WRITABLE = "/tmp"  # the only writable path in the container: an emptyDir
 MIRROR = "/opt/jetgen/mirror"
 CLI_CONFIG = "/opt/jetgen/tofurc"
 TOFU = "/usr/local/bin/tofu"
+TOFU_REGISTRY = "registry.opentofu.org"  # where tofu resolves a source without a host
 
 
 def app_name(info: ProviderInfo) -> str:
@@ -101,6 +102,7 @@ def dockerfile(info: ProviderInfo) -> str:
         version=info.version,
         tofu_version=TOFU_VERSION,
         init_config=json.dumps(init_config, sort_keys=True),
+        provider_path=mirror_path(info),
         mirror=MIRROR,
         cli_config=CLI_CONFIG,
         tofu=TOFU,
@@ -108,6 +110,17 @@ def dockerfile(info: ProviderInfo) -> str:
         env=sorted(image_env().items()),
         ports=f"{METRICS_PORT} {HEALTH_PORT}",
     )
+
+
+def mirror_path(info: ProviderInfo) -> str:
+    """``registry.opentofu.org/linode/linode/3.13.0``: the provider's folder in a filesystem
+    mirror (all its versions when the version is not pinned), as tofu looks it up."""
+    parts = info.source.split("/")
+    if len(parts) == 2:  # namespace/type: tofu's own registry
+        parts.insert(0, TOFU_REGISTRY)
+    if info.version:
+        parts.append(info.version)
+    return "/".join(parts)
 
 
 # --- RBAC ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import types
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +280,9 @@ def _parsed(env: dict[str, str]) -> dict[str, Any]:
 def test_dockerfile_shape(repo):
     text = (repo / "Dockerfile").read_text()
     *builders, final = stages(text)
-    assert len(builders) == 2
+    names = [b[0].split()[-1] for b in builders]
+    assert names == ["tofu-download", "tofu-local", "tofu", "build"]
+    assert builders[2][0] == "FROM tofu-${TOFU_FROM} AS tofu"  # one of the two, by ARG
     assert not re.search(r"^\s*ADD\b", text, re.MULTILINE)  # no ADD at all, let alone a URL
     # The image itself downloads nothing and runs nothing at build time: it only copies
     # the verified results of the builder stages.
@@ -317,6 +320,50 @@ def test_dockerfile_fetches_the_pinned_provider_into_the_mirror_only(repo):
     config = re.search(r"printf '(provider_installation.*?)' > ", text).group(1)
     assert f'path = "{packaging.MIRROR}"' in config and "direct" not in config
     assert "sha256sum -c" in text  # the tofu download is checked
+    # Whichever way tofu and the provider came, an init that has only the written CLI
+    # config installs the provider at build time.
+    tofu_stage = stages(text)[2]
+    assert any(
+        line.startswith("RUN ") and f"TF_CLI_CONFIG_FILE={packaging.CLI_CONFIG} tofu init" in line
+        for line in tofu_stage
+    )
+
+
+def test_dockerfile_takes_tofu_and_the_provider_from_build_contexts(repo):
+    """TOFU_FROM=local: the binary from context `tofu-bin`, only this provider's folder of
+    the mirror from context `tofu-mirror`; the default stays the verified download."""
+    text = (repo / "Dockerfile").read_text()
+    assert "ARG TOFU_FROM=download" in text
+    local = next(s for s in stages(text) if s[0].endswith(" AS tofu-local"))
+    assert local[1:] == [
+        "COPY --from=tofu-bin tofu /usr/local/bin/tofu",
+        "COPY --from=tofu-mirror registry.opentofu.org/shapes/shapes/1.2.3"
+        f" {packaging.MIRROR}/registry.opentofu.org/shapes/shapes/1.2.3",
+    ]
+
+
+def test_dockerfile_installs_python_packages_offline(repo):
+    build = next(s for s in stages((repo / "Dockerfile").read_text()) if s[0].endswith(" AS build"))
+    (install,) = [line for line in build if "pip install" in line]
+    assert "--no-index --find-links build/wheels" in install and "--no-cache-dir" in install
+    assert "pip uninstall --yes --quiet pip setuptools" in install
+
+
+@pytest.mark.parametrize(
+    ("source", "version", "path"),
+    [
+        ("linode/linode", "3.13.0", "registry.opentofu.org/linode/linode/3.13.0"),
+        (
+            "registry.terraform.io/hashicorp/random",
+            "3.9.0",
+            "registry.terraform.io/hashicorp/random/3.9.0",
+        ),
+        ("hashicorp/random", "", "registry.opentofu.org/hashicorp/random"),
+    ],
+)
+def test_mirror_path(source, version, path):
+    info = types.SimpleNamespace(source=source, version=version)
+    assert packaging.mirror_path(info) == path
 
 
 def test_preview_has_manifests_but_no_dockerfile(tmp_path):
@@ -353,17 +400,42 @@ def test_makefile_targets(repo):
     for target in ("generate", "test", "image", "manifests", "run"):
         assert re.search(rf"^{target}:", text, re.MULTILINE), target
     # make parses it, and each target expands to commands (printed, not run).
+    targets = ["generate", "test", "image", "manifests", "run"]
+    done = make_n(repo, *targets, "BUILDER=docker")
+    assert re.search(r"^docker build +-t provider-shapes:latest \.$", done, re.MULTILINE), done
+    assert "jetgen wheel build/wheels" in done  # the image installs jetgen from it
+    assert "--only-binary=:all: --python-version 3.11" in done  # and its dependencies
+    assert "python3 -m shapes_provider" in done
+    assert "kubectl kustomize build/manifests > build/install.yaml" in done
+
+
+def make_n(repo: Path, *args: str) -> str:
+    """What make would run (printed, not run)."""
     done = subprocess.run(
-        ["make", "-n", "-C", str(repo), "generate", "test", "image", "manifests", "run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        ["make", "-n", "-C", str(repo), *args], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert "docker build -t provider-shapes:latest ." in done.stdout
-    assert "jetgen wheel build/wheels" in done.stdout  # the image installs jetgen from it
-    assert "python3 -m shapes_provider" in done.stdout
-    assert "kubectl kustomize build/manifests > build/install.yaml" in done.stdout
+    return done.stdout
+
+
+def test_makefile_image_without_a_daemon(repo):
+    """buildah: a Debian-made base (its tag keyed by mmdebstrap's inputs), layer cache,
+    and tofu plus the provider from this machine when TOFU/TOFU_MIRROR are given."""
+    done = make_n(repo, "image", "BUILDER=buildah", "TOFU=/opt/t/bin/tofu", "TOFU_MIRROR=/m")
+    (build,) = [line for line in done.splitlines() if line.startswith("buildah build")]
+    base = re.search(r"--build-arg PYTHON_IMAGE=localhost/jetgen-python:bookworm-(\w{16}) ", build)
+    assert base, build
+    assert "mmdebstrap --variant=essential --include=python3,python3-venv,ca-certificates" in done
+    assert f"{base.group(1)}.tar" in done  # the cached rootfs is named by the same key
+    assert "--build-arg TOFU_FROM=local" in build
+    assert "--build-context tofu-bin=/opt/t/bin/ --build-context tofu-mirror=/m" in build
+    assert build.endswith("--layers -t provider-shapes:latest .")
+    # Another input, another base; a given base is used as it is, nothing made.
+    other = make_n(repo, "image", "BUILDER=buildah", "DEBIAN_SUITE=trixie")
+    assert "--variant=apt" in other and base.group(1) not in other
+    given = make_n(repo, "image", "BUILDER=buildah", "BASE=registry.example/py:3.11")
+    assert "--build-arg PYTHON_IMAGE=registry.example/py:3.11" in given
+    assert "mmdebstrap" not in given and "TOFU_FROM" not in given
 
 
 def test_makefile_help_lists_every_target(repo):
@@ -372,4 +444,13 @@ def test_makefile_help_lists_every_target(repo):
     )
     assert done.returncode == 0, done.stderr
     listed = [line.split("\t")[0] for line in done.stdout.splitlines()]
-    assert listed == ["generate", "test", "wheels", "image", "manifests", "run"]
+    assert listed == [
+        "generate",
+        "test",
+        "wheels",
+        "base-image",
+        "image",
+        "image-tar",
+        "manifests",
+        "run",
+    ]

@@ -63,6 +63,7 @@ def run(layout: Layout, pins: Pins, out=sys.stdout) -> int:
     _step(report, "debian packages", out, lambda: _ensure_debian_packages(pins, out))
     _step(report, "node packages", out, lambda: _ensure_node_packages(pins, out))
     _step(report, "node images", out, lambda: _write_node_images(layout, pins))
+    _step(report, "image packages", out, lambda: _ensure_pinned(pins.image_packages, out, "image"))
 
     for name, seconds in report.built:
         print(f"built: {name} in {seconds:.0f}s", file=out)
@@ -217,10 +218,14 @@ def installed_version(package: str) -> str | None:
 
 
 def _ensure_node_packages(pins: Pins, out) -> None:
-    wanted = pins.node_packages
+    _ensure_pinned(pins.node_packages, out, "node")
+
+
+def _ensure_pinned(wanted: dict[str, str], out, what: str) -> None:
+    """apt-get install what is missing, then check every upstream version."""
     missing = [package for package in wanted if installed_version(package) is None]
     if missing:
-        print(f"node: apt-get install -y {' '.join(missing)}", file=out, flush=True)
+        print(f"{what}: apt-get install -y {' '.join(missing)}", file=out, flush=True)
         _apt_install(missing)
     wrong = []
     for package, upstream in wanted.items():
@@ -228,7 +233,7 @@ def _ensure_node_packages(pins: Pins, out) -> None:
         if version is None or not _same_upstream(version, upstream):
             wrong.append(f"{package} {version or 'not installed'} (pinned {upstream})")
     if wrong:
-        raise AptError(f"node packages at other versions than versions.toml pins: {wrong}")
+        raise AptError(f"{what} packages at other versions than versions.toml pins: {wrong}")
     return None
 
 

@@ -99,6 +99,8 @@ class Pins:
     # the node's Debian packages -> the upstream version each must have (a prefix of
     # dpkg's version, e.g. "1.6.20" for 1.6.20~ds1-1+deb12u3)
     node_packages: dict[str, str] = field(default_factory=dict)
+    # what builds and opens provider images without a daemon (`make image`), the same way
+    image_packages: dict[str, str] = field(default_factory=dict)
 
     def labels(self, namespace: str, name: str) -> set[str]:
         """Every version of one provider the mirror should publish."""
@@ -123,7 +125,13 @@ def load(path: Path = VERSIONS_FILE) -> Pins:
         else:
             build = _go_build(path, where, binary, entry, default_binary=binary)
         providers[key] = Provider(name, _field(path, where, entry, "namespace"), label, build)
-    return Pins(tools, providers, dict(data["debian"]), dict(data.get("debian-node", {})))
+    return Pins(
+        tools,
+        providers,
+        dict(data["debian"]),
+        dict(data.get("debian-node", {})),
+        dict(data.get("debian-image", {})),
+    )
 
 
 def _archive_build(path: Path, where: str, binary: str, label: str, entry: dict) -> GoBuild:

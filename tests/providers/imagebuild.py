@@ -1,0 +1,162 @@
+"""Build a reference provider's image with its own `make image image-tar` (buildah, no
+daemon) and look inside the OCI tarball: its config, and programs run from it with runc.
+
+Shared by tests/providers/test_e2e_image.py and benchmarks/image_build.py. The test bed
+gives tofu and the provider mirror (nothing is downloaded from GitHub or a registry);
+PyPI gives jetgen's dependencies (`make wheels`); the Python base is made from Debian
+packages by mmdebstrap once per set of inputs (cached in ~/.cache/jetgen/base).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.testbed.bed import Testbed
+
+TOOLS = ("buildah", "mmdebstrap", "umoci", "runc", "make")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
+
+
+@dataclass
+class Build:
+    seconds: float
+    output: str
+    tarball: Path
+
+
+def storage_env(root: Path) -> dict[str, str]:
+    """A private buildah store under ``root`` (not the machine's /var/lib/containers)."""
+    root.mkdir(parents=True, exist_ok=True)
+    conf = root / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
+    )
+    return {"CONTAINERS_STORAGE_CONF": str(conf)}
+
+
+def make_image(repo: Path, testbed: Testbed, storage: Path, *extra: str) -> Build:
+    """`make image image-tar` in ``repo`` with buildah, tofu and the provider taken from
+    the test bed; returns the wall time, the output and the tarball."""
+    env = testbed.tf_env({"JETGEN_TERRAFORM": str(testbed.tofu), **storage_env(storage)})
+    env.pop("PYTHONPATH", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # jetgen
+    args = [
+        "make",
+        "image",
+        "image-tar",
+        "BUILDER=buildah",
+        f"TOFU={testbed.tofu}",
+        f"TOFU_MIRROR={testbed.mirror}",
+        f"PYTHON={sys.executable}",
+        *extra,
+    ]
+    started = time.monotonic()
+    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=1500)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+    return Build(seconds, done.stdout + done.stderr, repo / "build" / "image.tar")
+
+
+def remove_storage(storage: Path) -> None:
+    """Containers, images and the store itself (buildah unmounts what it mounted)."""
+    env = {**os.environ, **storage_env(storage)}
+    for args in (["rm", "--all"], ["rmi", "--all", "--force"]):
+        subprocess.run(["buildah", *args], env=env, capture_output=True, timeout=300)
+    shutil.rmtree(storage, ignore_errors=True)
+
+
+# --- the tarball -------------------------------------------------------------------------
+
+
+def blobs(tarball: Path) -> dict[str, bytes]:
+    """index.json and the manifest and config blobs (not the layers) of an OCI archive."""
+    with tarfile.open(tarball) as tar:
+        index = json.load(tar.extractfile("index.json"))
+        (entry,) = index["manifests"]
+        manifest = _blob(tar, entry["digest"])
+        config = _blob(tar, json.loads(manifest)["config"]["digest"])
+    return {"index.json": json.dumps(index).encode(), "manifest": manifest, "config": config}
+
+
+def _blob(tar: tarfile.TarFile, digest: str) -> bytes:
+    return tar.extractfile(f"blobs/sha256/{digest.split(':', 1)[1]}").read()
+
+
+def layer_bytes(tarball: Path) -> int:
+    """Compressed size of the image's layers: what a registry stores and a node pulls."""
+    manifest = json.loads(blobs(tarball)["manifest"])
+    return sum(layer["size"] for layer in manifest["layers"])
+
+
+def unpack(tarball: Path, target: Path) -> Path:
+    """An OCI runtime bundle (rootfs + config.json from the image's config) via umoci."""
+    layout = target / "layout"
+    layout.mkdir(parents=True)
+    with tarfile.open(tarball) as tar:
+        tar.extractall(layout, filter="tar")
+    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    tag = entry["annotations"]["org.opencontainers.image.ref.name"]
+    bundle = target / "bundle"
+    done = subprocess.run(
+        ["umoci", "unpack", "--image", f"{layout}:{tag}", str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return bundle
+
+
+def entrypoint(bundle: Path) -> list[str]:
+    """The process the image runs, as umoci read it from the image's config."""
+    config = bundle / "config.image.json"
+    if not config.exists():
+        config = bundle / "config.json"
+    return json.loads(config.read_text())["process"]["args"]
+
+
+def run(bundle: Path, args: list[str] | None = None, timeout: int = 120):
+    """Run the image's process (or ``args`` instead) with runc as the image says (user,
+    environment, working directory), the root filesystem read-only and a tmpfs on /tmp,
+    as the Deployment mounts its emptyDir; no network."""
+    original = bundle / "config.image.json"  # as umoci wrote it from the image
+    if not original.exists():
+        (bundle / "config.json").rename(original)
+    config = json.loads(original.read_text())
+    process = config["process"]
+    process["terminal"] = False
+    if args is not None:
+        process["args"] = args
+    config["root"]["readonly"] = True
+    config["mounts"].append(
+        {
+            "destination": "/tmp",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "nodev", "mode=1777"],
+        }
+    )
+    (bundle / "config.json").write_text(json.dumps(config))
+    container = f"jetgen-image-{uuid.uuid4().hex[:12]}"
+    try:
+        return subprocess.run(
+            ["runc", "run", "--bundle", str(bundle), container],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        subprocess.run(["runc", "delete", "--force", container], capture_output=True)
