@@ -41,6 +41,7 @@ def test_pins_are_consistent_with_wrapper_modules():
     assert set(loaded.tools) == {
         *("kubernetes", "etcd", "tofu", "terraform"),
         *("kubernetes-node", "crictl", "pause", "kubeprobe"),
+        *("crossplane", "crossplane-core"),
     }
     assert set(loaded.providers) == {
         *("random", "local", "tls", "time", "http"),
@@ -60,6 +61,12 @@ def test_every_source_archive_is_where_the_pins_say_with_their_checksum(tmp_path
         archive = pins.archives_dir() / source.file
         roots[key] = gobuild.unpack(archive, source.sha256, tmp_path / key)
         assert (roots[key] / "main.go").is_file(), key
+    # Crossplane's release sources, for its CLI and core, from the shared tools-src/.
+    for key, package in (("crossplane", "cmd/crank"), ("crossplane-core", "cmd/crossplane")):
+        source = pins.load().tools[key].source
+        assert source.path().parent.name == "tools-src"
+        root = gobuild.unpack(source.path(), source.sha256, tmp_path / key)
+        assert (root / package / "main.go").is_file(), key
     # The edit the pin applies is needed: the archive's go.mod still asks for the refused one.
     assert "github.com/linode/linodego v1.69.0" in (roots["linode"] / "go.mod").read_text()
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .layout import Layout
-from .pins import GoBuild, archives_dir
+from .pins import GoBuild
 
 
 class BuildError(RuntimeError):
@@ -106,21 +106,23 @@ def _build_source(layout: Layout, build: GoBuild, staging: Path, log: Path) -> B
     """Checksum, unpack, apply the pinned go.mod edits, `go build .` with the module proxy."""
     assert build.source is not None
     started = time.monotonic()
-    archive = archives_dir() / build.source.file
+    archive = build.source.path()
     source = unpack(archive, build.source.sha256, layout.sources / build.name)
-    env = dict(os.environ)
+    env = {**os.environ, **build.env}
     # -mod=mod: the edits (and go.sum) are resolved through the module proxy.
     env["GOFLAGS"] = _goflags(env.get("GOFLAGS", ""), "-mod=mod -buildvcs=false")
     log.write_text(f"# {archive} (sha256 {build.source.sha256}) unpacked into {source}\n")
     for edit in build.source.go_mod_edits:
         _run_go(build, ["go", "mod", "edit", edit], source, env, log, started)
-    (binary,) = build.binaries.values()
-    output = staging / binary
-    cmd = ["go", "build", "-trimpath", f"-ldflags={build.ldflags}", "-o", str(output), "."]
-    _run_go(build, cmd, source, env, log, started)
-    if not output.is_file():
-        raise BuildError(f"{build.name}: go did not produce {output}")
-    return BuildResult(build.name, {binary: output}, time.monotonic() - started, skipped=False)
+    outputs = {}
+    for package, binary in build.binaries.items():
+        output = staging / binary
+        cmd = ["go", "build", "-trimpath", f"-ldflags={build.ldflags}", "-o", str(output), package]
+        _run_go(build, cmd, source, env, log, started)
+        if not output.is_file():
+            raise BuildError(f"{build.name}: go did not produce {output}")
+        outputs[binary] = output
+    return BuildResult(build.name, outputs, time.monotonic() - started, skipped=False)
 
 
 def unpack(archive: Path, sha256: str, target: Path) -> Path:
@@ -130,8 +132,8 @@ def unpack(archive: Path, sha256: str, target: Path) -> Path:
     """
     if not archive.is_file():
         raise BuildError(
-            f"source archive {archive} not found (set JETGEN_PROVIDERS_SRC to the folder "
-            f"holding it, or JETGEN_SHARED_DIR to the shared folder)"
+            f"source archive {archive} not found (set JETGEN_SHARED_DIR to the shared "
+            f"folder, or JETGEN_PROVIDERS_SRC to the folder holding provider archives)"
         )
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     if digest != sha256:

@@ -34,6 +34,12 @@ class Archive:
     sha256: str
     # `go mod edit` arguments applied after unpacking (e.g. a dependency the proxy refuses)
     go_mod_edits: tuple[str, ...] = ()
+    # the folder of the shared folder holding it: providers-src, or tools-src for tools
+    folder: str = "providers-src"
+
+    def path(self) -> Path:
+        base = archives_dir() if self.folder == "providers-src" else shared_dir() / self.folder
+        return base / self.file
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,10 @@ class Pins:
 def load(path: Path = VERSIONS_FILE) -> Pins:
     data = tomllib.loads(path.read_text())
     tools = {
-        name: _go_build(path, f"tools.{name}", name, entry) for name, entry in data["tools"].items()
+        name: _tool_archive_build(path, f"tools.{name}", name, entry)
+        if "archive" in entry
+        else _go_build(path, f"tools.{name}", name, entry)
+        for name, entry in data["tools"].items()
     }
     providers = {}
     for key, entry in data["providers"].items():
@@ -146,6 +155,23 @@ def _archive_build(path: Path, where: str, binary: str, label: str, entry: dict)
     # One stamp per version: a provider pinned twice has two builds.
     name = f"{binary}_v{label}"
     return GoBuild(name, label, None, None, {".": binary}, "-s -w", archive)
+
+
+def _tool_archive_build(path: Path, where: str, name: str, entry: dict) -> GoBuild:
+    """A tool built from its release source in the shared folder's tools-src/ (Crossplane:
+    the proxy refuses a submodule its go.mod replaces, so `go install` cannot build it)."""
+    for other in ("module", "install", "code"):
+        if other in entry:
+            raise PinError(f"{path}: [{where}] has 'archive', so it cannot have '{other}'")
+    sha256 = _field(path, where, entry, "sha256")
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise PinError(f"{path}: [{where}] sha256 must be 64 lowercase hex digits")
+    archive = Archive(_field(path, where, entry, "archive"), sha256, folder="tools-src")
+    binaries = dict(_field(path, where, entry, "packages"))
+    ldflags = " ".join(["-s -w", entry.get("ldflags", "")]).strip()
+    version = _field(path, where, entry, "version")
+    env = dict(entry.get("env", {}))
+    return GoBuild(name, version, None, None, binaries, ldflags, archive, env=env)
 
 
 def archives_dir() -> Path:
