@@ -51,13 +51,13 @@ def main() -> int:
             first, again = build(work / f"run-{n}", args.provider, testbed, extra, again=True)
             cold.append(first.seconds)
             warm.append(again.seconds)
-            sizes.append(imagebuild.layer_bytes(first.tarball))
+            bundle = imagebuild.unpack(first.tarball, work / f"unpacked-{n}")
+            sizes.append(imagebuild.compressed_bytes(bundle))
             print(
                 f"run {n + 1}: {first.seconds:.1f} s fresh store, {again.seconds:.1f} s unchanged,"
                 f" {sizes[-1] / 2**20:.1f} MiB compressed",
                 flush=True,
             )
-        bundle = imagebuild.unpack(first.tarball, work / "unpacked")
         unpacked = sum(
             p.lstat().st_size
             for p in (bundle / "rootfs").rglob("*")

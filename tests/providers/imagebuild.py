@@ -1,5 +1,5 @@
 """Build a reference provider's image with its own `make image image-tar` (buildah, no
-daemon) and look inside the OCI tarball: its config, and programs run from it with runc.
+daemon) and look inside the tarball: its config, and programs run from it with runc.
 
 Shared by tests/providers/test_e2e_image.py and benchmarks/image_build.py. The test bed
 gives tofu and the provider mirror (nothing is downloaded from GitHub or a registry);
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.testbed.bed import Testbed
 
-TOOLS = ("buildah", "mmdebstrap", "umoci", "runc", "make")
+TOOLS = ("buildah", "mmdebstrap", "skopeo", "umoci", "runc", "make")
 
 
 def missing_tools() -> list[str]:
@@ -80,43 +80,34 @@ def remove_storage(storage: Path) -> None:
 # --- the tarball -------------------------------------------------------------------------
 
 
-def blobs(tarball: Path) -> dict[str, bytes]:
-    """index.json and the manifest and config blobs (not the layers) of an OCI archive."""
+def archive_manifest(tarball: Path) -> tuple[dict, dict]:
+    """(manifest.json's entry, the image config) of a docker-archive tarball."""
     with tarfile.open(tarball) as tar:
-        index = json.load(tar.extractfile("index.json"))
-        (entry,) = index["manifests"]
-        manifest = _blob(tar, entry["digest"])
-        config = _blob(tar, json.loads(manifest)["config"]["digest"])
-    return {"index.json": json.dumps(index).encode(), "manifest": manifest, "config": config}
-
-
-def _blob(tar: tarfile.TarFile, digest: str) -> bytes:
-    return tar.extractfile(f"blobs/sha256/{digest.split(':', 1)[1]}").read()
-
-
-def layer_bytes(tarball: Path) -> int:
-    """Compressed size of the image's layers: what a registry stores and a node pulls."""
-    manifest = json.loads(blobs(tarball)["manifest"])
-    return sum(layer["size"] for layer in manifest["layers"])
+        (entry,) = json.load(tar.extractfile("manifest.json"))
+        config = json.load(tar.extractfile(entry["Config"]))
+    return entry, config
 
 
 def unpack(tarball: Path, target: Path) -> Path:
-    """An OCI runtime bundle (rootfs + config.json from the image's config) via umoci."""
+    """An OCI runtime bundle (rootfs + config.json from the image's config): skopeo turns
+    the archive into an OCI layout (gzip layers), umoci unpacks that."""
     layout = target / "layout"
-    layout.mkdir(parents=True)
-    with tarfile.open(tarball) as tar:
-        tar.extractall(layout, filter="tar")
+    for args in (
+        ["skopeo", "copy", "--quiet", f"docker-archive:{tarball}", f"oci:{layout}:image"],
+        ["umoci", "unpack", "--image", f"{layout}:image", str(target / "bundle")],
+    ):
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{args[0]}: {done.stderr}"
+    return target / "bundle"
+
+
+def compressed_bytes(bundle: Path) -> int:
+    """Size of the image's gzip layers (what a registry stores and a node pulls), from the
+    OCI layout `unpack` made next to ``bundle``."""
+    layout = bundle.parent / "layout"
     (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
-    tag = entry["annotations"]["org.opencontainers.image.ref.name"]
-    bundle = target / "bundle"
-    done = subprocess.run(
-        ["umoci", "unpack", "--image", f"{layout}:{tag}", str(bundle)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return bundle
+    blob = layout / "blobs" / "sha256" / entry["digest"].split(":", 1)[1]
+    return sum(layer["size"] for layer in json.loads(blob.read_text())["layers"])
 
 
 def entrypoint(bundle: Path) -> list[str]:
