@@ -126,8 +126,10 @@ def test_readme_quick_start_then_the_image_install_step(tmp_path, bed_env):
 
     # The image's Python install step, as the generated Dockerfile runs it in /src.
     dockerfile = (repo / "Dockerfile").read_text()
-    install = re.search(r"^RUN (/opt/venv/bin/pip install .*)$", dockerfile, re.MULTILINE)
+    joined = dockerfile.replace("\\\n", " ")  # continuation lines, as the builder reads them
+    install = re.search(r"^RUN (/opt/venv/bin/pip install .*)$", joined, re.MULTILINE)
     assert install, "Dockerfile: no pip install step"
+    assert "--no-index" in install.group(1)  # offline: everything from build/wheels
     assert "COPY build/wheels build/wheels" in dockerfile
     image_venv = tmp_path / "opt-venv"
     venv.create(image_venv, with_pip=True)

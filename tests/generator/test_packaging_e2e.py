@@ -493,13 +493,18 @@ def _release(apiserver, ns: str) -> None:
 
 
 def test_dockerfile_mirror_steps_work_offline(testbed, provider, tmp_path):
-    """The build stage's `RUN` that fills the mirror and writes the CLI config, run as
-    written (paths moved under tmp_path; the test bed's mirror stands in for the
-    registry); then a fresh `tofu init` with only the written CLI config succeeds."""
+    """The download stage's `RUN` that fills the mirror and the `tofu` stage's `RUN` that
+    writes the CLI config and proves it, run as written (paths moved under tmp_path; the
+    test bed's mirror stands in for the registry); then a fresh `tofu init` with only the
+    written CLI config succeeds."""
     text = (provider / "Dockerfile").read_text().replace("\\\n", " ")
-    (run,) = [line for line in text.splitlines() if "tofu init" in line]
-    script = run.removeprefix("RUN ").replace(packaging.MIRROR, str(tmp_path / "mirror"))
-    script = script.replace(packaging.CLI_CONFIG, str(tmp_path / "tofurc"))
+    fill, check = [line for line in text.splitlines() if "tofu init" in line]
+    assert "TF_PLUGIN_CACHE_DIR" in fill and "TF_CLI_CONFIG_FILE" in check
+
+    def script(line: str) -> str:
+        line = line.removeprefix("RUN ").replace(packaging.MIRROR, str(tmp_path / "mirror"))
+        return line.replace(packaging.CLI_CONFIG, str(tmp_path / "tofurc"))
+
     build = tmp_path / "obtain"
     build.mkdir()
     env = {
@@ -508,11 +513,28 @@ def test_dockerfile_mirror_steps_work_offline(testbed, provider, tmp_path):
         "TF_CLI_CONFIG_FILE": str(testbed.cli_config),  # the registry, offline
     }
     done = subprocess.run(
-        ["bash", "-c", script], cwd=build, env=env, capture_output=True, text=True, timeout=300
+        ["bash", "-c", script(fill)],
+        cwd=build,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     binary = "*/hashicorp/random/*/*/terraform-provider-random*"  # the mirror layout
     assert list((tmp_path / "mirror").glob(binary)), done.stdout
+    checked = tmp_path / "check"
+    checked.mkdir()
+    done = subprocess.run(
+        ["bash", "-c", script(check)],
+        cwd=checked,
+        env={k: v for k, v in env.items() if k != "TF_CLI_CONFIG_FILE"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Installed hashicorp/random" in done.stdout
 
     # As in the image: only the generated CLI config, no plugin cache, no registry.
     fresh = tmp_path / "fresh"

@@ -92,6 +92,7 @@ def unpack(tarball: Path, target: Path) -> Path:
     """An OCI runtime bundle (rootfs + config.json from the image's config): skopeo turns
     the archive into an OCI layout (gzip layers), umoci unpacks that."""
     layout = target / "layout"
+    target.mkdir(parents=True, exist_ok=True)
     for args in (
         ["skopeo", "copy", "--quiet", f"docker-archive:{tarball}", f"oci:{layout}:image"],
         ["umoci", "unpack", "--image", f"{layout}:image", str(target / "bundle")],

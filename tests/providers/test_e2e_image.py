@@ -104,4 +104,7 @@ def test_no_build_tools_or_package_caches_in_the_image(built):
     for tool in ("gcc", "cc", "curl", "unzip", "apt-get"):
         assert not (rootfs / "usr/bin" / tool).exists(), tool
     assert not (rootfs / "root/.cache/pip").exists()
-    assert not list((rootfs / "usr/share/doc").glob("*/*"))
+    # Of the Debian packages' documentation only the copyright files are kept.
+    docs = {p.name for p in (rootfs / "usr/share/doc").glob("*/*")}
+    assert docs == {"copyright"}, docs
+    assert not list((rootfs / "usr/share/man").glob("*"))
