@@ -1,9 +1,10 @@
 """Obtain a provider's schema by running ``tofu``/``terraform providers schema -json``.
 
 A throw-away working directory gets a ``required_providers`` block pinning the source
-and version; ``init`` installs the provider (honouring ``TF_CLI_CONFIG_FILE`` and its
-filesystem mirror, so this works offline), and the schema is saved next to the config
-as ``schema.json``, which later runs reuse.
+and version (the runtime's ``install_config``, the one builder of that block); ``init``
+installs the provider (honouring ``TF_CLI_CONFIG_FILE`` and its filesystem mirror, so this
+works offline), and the schema is saved next to the config as ``schema.json``, which later
+runs reuse.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+
+from jetgen.runtime.terraform.desired import install_config
 
 SCHEMA_FILE = "schema.json"
 BINARY_ENV = "JETGEN_TERRAFORM"
@@ -40,14 +42,6 @@ def find_binary(explicit: str | None = None) -> str:
     )
 
 
-def main_tf(source: str, version: str) -> dict[str, Any]:
-    requirement = {"source": source}
-    if version:
-        requirement["version"] = version
-    local_name = source.rsplit("/", 1)[-1]
-    return {"terraform": {"required_providers": {local_name: requirement}}}
-
-
 def obtain(source: str, version: str, target: Path, binary: str | None = None) -> Path:
     """Write the schema of provider ``source`` (``version``) to ``target`` atomically."""
     if not source:
@@ -55,7 +49,7 @@ def obtain(source: str, version: str, target: Path, binary: str | None = None) -
     exe = find_binary(binary)
     with tempfile.TemporaryDirectory(prefix="jetgen-schema-") as tmp:
         work = Path(tmp)
-        (work / "main.tf.json").write_text(json.dumps(main_tf(source, version), indent=1))
+        (work / "main.tf.json").write_text(json.dumps(install_config(source, version), indent=1))
         _run([exe, "init", "-input=false", "-no-color", "-backend=false"], work)
         schema = _run([exe, "providers", "schema", "-json"], work)
     try:

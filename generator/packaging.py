@@ -23,6 +23,7 @@ from typing import Any
 from jetgen.generator import naming, templating
 from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.terraform.desired import install_config
 
 OWNED = [
     "package/install",
@@ -89,11 +90,8 @@ def image_env() -> dict[str, str]:
 
 
 def dockerfile(info: ProviderInfo) -> str:
-    provider: dict[str, str] = {"source": info.source}
-    if info.version:
-        provider["version"] = info.version
     # What `tofu init` reads at build time to fetch (and verify) the provider.
-    init_config = {"terraform": {"required_providers": {info.name or "provider": provider}}}
+    init_config = install_config(info.source, info.version)
     return templating.render(
         "Dockerfile.j2",
         name=info.name,

@@ -5,11 +5,12 @@ In ``main.tf.json`` Terraform reads every string -- and every object key of an e
 managed resource's values are data, never code: :func:`escape` doubles the introducer
 (``$${`` and ``%%{`` are Terraform's escapes for a literal ``${`` and ``%{``), so the
 provider and the state see exactly what the user wrote.  The runtime's own interpolations
-(the credential variables, see ``terraform.main_tf``) are added after escaping.
+(the credential variables, see ``terraform.desired``) are added after escaping.
 
-:func:`unescape` is the inverse, for readers of ``main.tf.json`` that speak to the provider
-directly (the plugin-protocol poll); it refuses a real interpolation, which only the
-runtime itself writes.
+:func:`unescape` is the inverse, what Terraform reads an escaped text as (the tests check
+with it that escaping is exact); it refuses a real interpolation, which only the runtime
+itself writes.  Nothing reads ``main.tf.json`` back: the plugin-protocol poll takes the
+literals from the typed desired state that wrote it.
 """
 
 from __future__ import annotations

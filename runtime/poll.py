@@ -8,8 +8,9 @@ process instead, in a few milliseconds:
 1. UpgradeResourceState on the stored state (how Terraform turns the JSON form into a
    typed value), then ReadResource: gone -> ``GONE``; refreshed state differs from the
    stored one -> ``DRIFT`` (the CLI will record it);
-2. PlanResourceChange from that state to the configuration in ``main.tf.json``: no-op ->
-   ``UNCHANGED``, anything else -> ``DRIFT``.
+2. PlanResourceChange from that state to the desired resource block (the same typed
+   :class:`~jetgen.runtime.terraform.desired.Desired` that wrote ``main.tf.json``):
+   no-op -> ``UNCHANGED``, anything else -> ``DRIFT``.
 
 Only ``UNCHANGED`` lets the reconciler skip the CLI.  Every other verdict, and every error,
 sends the pass down the CLI path, which stays the only one that changes anything (or
@@ -25,18 +26,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jetgen.runtime import literal
-from jetgen.runtime.terraform.credentials import CREDENTIAL_VAR_PREFIX, credential_env_name
-from jetgen.runtime.terraform.main_tf import RESOURCE_NAME, provider_local_name
+from jetgen.runtime.terraform.desired import Desired, digest, provider_local_name
 from jetgen.runtime.terraform.tfstate import state_instance
 from jetgen.runtime.tfplugin.client import ProviderProcess
 from jetgen.runtime.tfplugin.plan import equal
@@ -81,48 +78,6 @@ def stored_resource(data: bytes | None) -> StoredResource | None:
     )
 
 
-def fingerprint(config: Mapping[str, Any], env: Mapping[str, str]) -> str:
-    """Identifies a desired configuration: ``main.tf.json`` plus the credentials, which
-    live only in the environment.  Nothing can be learnt back from it (a hash)."""
-    text = json.dumps([config, sorted(env.items())], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def provider_config(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """The provider block as the provider sees it: credential variables filled in from
-    ``env`` (they travel as ``TF_VAR_*``; see ``main_tf.render_main``), every other value
-    unescaped back to the literal the user wrote (see :mod:`jetgen.runtime.literal`)."""
-    (block,) = (config.get("provider") or {None: {}}).values()
-    out: dict[str, Any] = {}
-    for name, value in (block or {}).items():
-        var = f"${{var.{CREDENTIAL_VAR_PREFIX}{name}}}"
-        if value == var:
-            value = env.get(credential_env_name(name))
-            if value is None:
-                raise PollUnsupported(f"credential variable for provider argument {name} unset")
-        else:
-            value = _literal(value, "provider block")
-        out[name] = value
-    return out
-
-
-def resource_config(config: Mapping[str, Any], type_name: str) -> tuple[dict[str, Any], list[str]]:
-    """The resource's arguments as the provider sees them (unescaped literals) and its
-    ``ignore_changes`` names."""
-    arguments = dict(config["resource"][type_name][RESOURCE_NAME])
-    lifecycle = arguments.pop("lifecycle", None) or {}
-    return _literal(arguments, "resource arguments"), list(lifecycle.get("ignore_changes") or [])
-
-
-def _literal(value: Any, where: str) -> Any:
-    try:
-        return literal.unescape(value)
-    except literal.Interpolation:
-        # Only the runtime writes interpolations, and only credential variables; anything
-        # else is beyond what the fast path evaluates.
-        raise PollUnsupported(f"{where} uses template syntax") from None
-
-
 def json_blocks(block: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     """Nested blocks as Terraform's JSON syntax allows them, in the shape the plugin
     client expects: a single block written as a one-element list becomes the object, a
@@ -148,7 +103,9 @@ def json_blocks(block: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def ignore_changes(config: dict[str, Any], prior: dict[str, Any], names: list[str]) -> dict:
+def ignore_changes(
+    config: dict[str, Any], prior: dict[str, Any], names: Sequence[str]
+) -> dict[str, Any]:
     """What Terraform plans with under ``lifecycle.ignore_changes``: the ignored
     (top-level) arguments take their prior values, so changing them plans nothing."""
     out = dict(config)
@@ -228,7 +185,7 @@ class ProviderPool:
     async def use(
         self, binary: Path, config: dict[str, Any], env: Mapping[str, str]
     ) -> AsyncIterator[Any]:
-        key = fingerprint({"binary": str(binary), "provider": config}, env)
+        key = digest(str(binary), config, sorted(env.items()))
         entry = await self._acquire(key, binary, config, env)
         try:
             yield entry.provider
@@ -360,30 +317,29 @@ class Poller:
         self._binaries: dict[tuple[Path, str], Path] = {}  # init installs once per run
 
     async def check(
-        self,
-        state_data: bytes | None,
-        config: dict[str, Any],
-        env: Mapping[str, str],
-        *,
-        observe_only: bool = False,
+        self, state_data: bytes | None, desired: Desired, *, observe_only: bool = False
     ) -> str:
         """``UNCHANGED``, ``GONE`` or ``DRIFT`` (see the module doc); raises on any error."""
         stored = stored_resource(state_data)
         if stored is None:
             return GONE
+        resource = desired.resource
+        if stored.type_name != resource.type:
+            raise PollUnsupported(f"state holds a {stored.type_name}, not a {resource.type}")
         providers_dir = self._providers_dir()
         if providers_dir is None:
             raise PollUnsupported("providers are not installed yet")
-        (required,) = config["terraform"]["required_providers"].values()
-        binary = self._binary(providers_dir, required["source"])
-        arguments, ignored = resource_config(config, stored.type_name)
-        provider_block = provider_config(config, env)
+        binary = self._binary(providers_dir, desired.provider.source)
+        configuration = desired.provider.configuration()
+        env = self._environment(desired.env)
         async with (
             asyncio.timeout(self.deadline),
             self._calls,
-            self.pool.use(binary, provider_block, self._environment(env)) as provider,
+            self.pool.use(binary, configuration, env) as provider,
         ):
-            return await self._compare(provider, stored, arguments, ignored, observe_only)
+            return await self._compare(
+                provider, stored, dict(resource.arguments), resource.ignore_changes, observe_only
+            )
 
     def _binary(self, providers_dir: Path, source: str) -> Path:
         key = (providers_dir, source)
@@ -396,7 +352,7 @@ class Poller:
         provider: Any,
         stored: StoredResource,
         arguments: dict[str, Any],
-        ignored: list[str],
+        ignored: tuple[str, ...],
         observe_only: bool,
     ) -> str:
         type_name = stored.type_name

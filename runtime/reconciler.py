@@ -38,12 +38,11 @@ from jetgen.runtime.contract import durations, tree
 from jetgen.runtime.decisions import Action, Decision
 from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
-from jetgen.runtime.render import Desired
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
 from jetgen.runtime.settings import Settings
+from jetgen.runtime.terraform.desired import Desired, resource_address
 from jetgen.runtime.terraform.diagnostics import TerraformError
 from jetgen.runtime.terraform.driver import Driver
-from jetgen.runtime.terraform.main_tf import resource_address
 from jetgen.runtime.terraform.plans import Plan
 from jetgen.runtime.terraform.slots import CHANGE, POLL
 from jetgen.runtime.terraform.tfstate import state_serial
@@ -85,7 +84,7 @@ class Memory:
     last_error: str | None = None  # to post one event per distinct error, not per retry
     trigger: tuple | None = None  # what last woke the object (see operator.py)
     # Fingerprint of the desired configuration the CLI last left the object matching
-    # (poll.fingerprint); only then may a poll skip the CLI.
+    # (Desired.fingerprint); only then may a poll skip the CLI.
     settled: str | None = None
     poll_error: str | None = None  # logged as a warning once, not on every poll
     handled_request: str | None = None  # the last crossplane.io/reconcile-requested-at seen
@@ -184,7 +183,7 @@ class Reconciler:
         desired = await self.renderer.desire(mr, known=wd.resource_attributes())
         memory.desired = desired
         wd.write_config(desired.config)
-        wanted = poll.fingerprint(desired.config, desired.env)
+        wanted = desired.fingerprint()
         try:
             if await self._unchanged(mr, memory, wd, desired, wanted):
                 decision = decisions.decide(self._facts(mr, decisions.PRESENT))
@@ -237,9 +236,7 @@ class Reconciler:
         if poller is None or not fast_poll_allowed(memory.settled, wanted, mr.annotations):
             return False
         try:
-            verdict = await poller.check(
-                wd.read_state(), desired.config, desired.env, observe_only=mr.observe_only
-            )
+            verdict = await poller.check(wd.read_state(), desired, observe_only=mr.observe_only)
         except Exception as exc:  # noqa: BLE001 - any doubt: the CLI decides
             self.rt.metrics.plugin_polls.inc(self.kind.kind, "error")
             self._log_poll_error(mr, memory, wd, exc)

@@ -2,10 +2,11 @@
 
 Inputs: the MR's ``forProvider`` / ``initProvider``, the ProviderConfig it names (with the
 credentials Secret), the Secrets its ``...SecretRef`` fields name, and the objects its
-``<field>Ref`` / ``<field>Selector`` fields point at.  Output: :class:`Desired` --
-``main.tf.json``, the environment of the Terraform process, and the resource arguments.
-Every missing input is a :class:`ReconcileError` that names it (never its value); every
-secret value read is handed to the MR's redactor.
+``<field>Ref`` / ``<field>Selector`` fields point at.  Output: a typed
+:class:`~jetgen.runtime.terraform.desired.Desired` -- the provider setup (source, version,
+arguments, credentials) and the resource block (type, arguments, ``ignore_changes``), which
+write ``main.tf.json`` themselves.  Every missing input is a :class:`ReconcileError`
+that names it (never its value); every secret value read is handed to the MR's redactor.
 """
 
 from __future__ import annotations
@@ -13,28 +14,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from jetgen.runtime import fields, kube, names, references, transforms
 from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
-from jetgen.runtime.terraform.credentials import credential_env_name
-from jetgen.runtime.terraform.main_tf import render_main
+from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
 
 INJECTED_IDENTITY = "InjectedIdentity"
 # The kinds a providerConfigRef may name (a Crossplane v1 style provider has only the first).
 CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
-
-
-@dataclass
-class Desired:
-    """What Terraform should see for one pass."""
-
-    config: dict[str, Any]  # main.tf.json
-    env: dict[str, str]  # credentials for the provider process
-    arguments: dict[str, Any]  # the resource's Terraform arguments
 
 
 class Renderer:
@@ -53,28 +44,26 @@ class Renderer:
         a reference resolved to when it was applied, which resolve policy IfNotPresent
         keeps, and which stands in when the referenced object is gone (it must not block
         the deletion of this one)."""
-        provider_args, credential_args, env = await self._provider(mr)
+        provider = await self._provider(mr)
         for_provider = await self._resolve_references(mr, mr.for_provider, known)
         init_provider = mr.init_provider
         merged = fields.merge_init_provider(for_provider, init_provider)
         refs = fields.collect_secret_refs(self.kind.fields, merged)
         secret_values = await self._secret_values(mr, refs, mr.namespace, "spec.forProvider")
-        arguments = fields.to_terraform(self.kind.fields, merged, secret_values)
-        info = self.info
-        config = render_main(
-            source=info.source,
-            version=info.version,
-            resource_type=self.kind.terraform_type,
-            arguments=arguments,
-            provider_arguments=provider_args,
-            credential_arguments=credential_args,
-            ignore_changes=fields.ignore_changes(self.kind.fields, init_provider, for_provider),
+        resource = ResourceBlock(
+            type=self.kind.terraform_type,
+            arguments=fields.to_terraform(self.kind.fields, merged, secret_values),
+            ignore_changes=tuple(
+                fields.ignore_changes(self.kind.fields, init_provider, for_provider)
+            ),
         )
-        return Desired(config=config, env=env, arguments=arguments)
+        return Desired(provider=provider, resource=resource)
 
-    async def _provider(self, mr: ManagedResource) -> tuple[dict, list[str], dict[str, str]]:
-        """Provider block arguments, credential arguments and environment from the config."""
+    async def _provider(self, mr: ManagedResource) -> ProviderSetup:
+        """The provider setup from the ProviderConfig the MR names: arguments, credential
+        arguments, credential environment."""
         info = self.info
+        setup = ProviderSetup(source=info.source, version=info.version)
         ref = mr.spec.get("providerConfigRef") or {}
         name = names.object_name("spec.providerConfigRef.name", ref.get("name") or "default")
         kind = ref.get("kind") or "ProviderConfig"
@@ -94,17 +83,17 @@ class Renderer:
             if name == "default" and not info.credentials:
                 # A provider without credentials (random, local, ...) works without any
                 # config; only a config the user named explicitly must exist.
-                return {}, [], {}
+                return setup
             raise ReconcileError(f"{kind} {name!r} not found")
         spec = config.get("spec") or {}
-        provider_args = await self._provider_arguments(
-            mr, spec.get("configuration") or {}, config_ns
-        )
-        credential_args, env = [], {}
+        arguments = await self._provider_arguments(mr, spec.get("configuration") or {}, config_ns)
         credentials = spec.get("credentials") or {}
         if credentials.get("source") == INJECTED_IDENTITY:
-            return provider_args, [], self._injected_identity(kind, name, config_ns)
+            environment = self._injected_identity(kind, name, config_ns)
+            return replace(setup, arguments=arguments, environment=environment)
         values = await self._credentials(mr, kind, name, credentials, config_ns)
+        by_argument: dict[str, str] = {}  # provider argument -> value: TF_VAR_*
+        environment: dict[str, str] = {}  # variables the provider reads itself
         for cred in info.credentials:
             value = values.get(cred.key)
             if value is None:
@@ -112,11 +101,10 @@ class Renderer:
                     continue
                 raise ReconcileError(f"credentials of {kind} {name!r} have no key {cred.key!r}")
             if cred.env:
-                env[cred.env] = value
+                environment[cred.env] = value
             if cred.argument:
-                credential_args.append(cred.argument)
-                env[credential_env_name(cred.argument)] = value
-        return provider_args, credential_args, env
+                by_argument[cred.argument] = value
+        return replace(setup, arguments=arguments, credentials=by_argument, environment=environment)
 
     @staticmethod
     def _injected_identity(kind: str, name: str, config_ns: str | None) -> dict[str, str]:

@@ -5,7 +5,7 @@ The reconciler talks to :class:`driver.Driver` only -- ``plan``, ``apply``,
 speak the plugin protocol to a long-lived provider process instead of forking the CLI;
 nothing else would change.  The modules, one job each:
 
-* :mod:`.main_tf` -- what a workdir's ``main.tf.json`` says;
+* :mod:`.desired` -- the typed desired state, which writes ``main.tf.json``;
 * :mod:`.credentials` -- how credentials and the few inherited variables reach a run;
 * :mod:`.workdir`, :mod:`.tfstate` -- the working directory and the state file in it;
 * :mod:`.diagnostics`, :mod:`.plans` -- what a run's output says (errors, plans);

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from jetgen.runtime.terraform.credentials import HOME_DIR, run_environment
+from jetgen.runtime.terraform.desired import install_config
 from jetgen.runtime.terraform.diagnostics import (
     Diagnostic,
     TerraformError,
@@ -37,7 +38,6 @@ from jetgen.runtime.terraform.diagnostics import (
     parse_json_lines,
     parse_text_diagnostics,
 )
-from jetgen.runtime.terraform.main_tf import provider_local_name
 from jetgen.runtime.terraform.plans import Plan, plan_changes, summarize_plan
 from jetgen.runtime.terraform.slots import CHANGE, FINISH, RunSlots
 from jetgen.runtime.terraform.workdir import LOCK_FILE, PLAN_FILE, Workdir
@@ -146,9 +146,7 @@ class CliDriver:
         template = self.root / f".providers-{name}-{digest}"
         wd = Workdir(template)
         wd.ensure()
-        local = provider_local_name(source)
-        requirement = {"source": source, **({"version": version} if version else {})}
-        wd.write_config({"terraform": {"required_providers": {local: requirement}}})
+        wd.write_config(install_config(source, version))
         if not (template / LOCK_FILE).exists() or not (template / ".terraform").exists():
             result = await self._run(["init", "-input=false", "-no-color"], template, {}, FINISH)
             if result.returncode != 0:

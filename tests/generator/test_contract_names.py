@@ -15,7 +15,7 @@ from jetgen.runtime import fields
 from jetgen.runtime.config import ProviderConfiguration
 from jetgen.runtime.contract import kindsfile
 from jetgen.runtime.kinds import KINDS_FILE, ProviderInfo
-from jetgen.runtime.terraform.main_tf import render_main
+from jetgen.runtime.terraform.desired import ResourceBlock
 
 # Every key kinds.json itself uses for a field, a kind or the provider.
 CONTRACT_WORDS = [
@@ -70,9 +70,8 @@ def test_fields_named_like_contract_keys_reach_terraform(tmp_path: Path):
     item = {nested_by_tf[w]: f"n-{w}" for w in CONTRACT_WORDS}
     value[by_tf["fields"]] = item if nested.single else [item]
     arguments = fields.to_terraform(kind.fields, value)
-    doc = render_main(
-        source=info.source, version=info.version, resource_type="words_thing", arguments=arguments
-    )
+    doc: dict = {}
+    ResourceBlock("words_thing", arguments).write(doc)
     resource = doc["resource"]["words_thing"]["this"]
     for word in CONTRACT_WORDS:
         if word != "fields":

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from jetgen.generator import obtain
 from jetgen.runtime.contract import kindsfile
+from jetgen.runtime.terraform.desired import install_config
 
 from tests.generator.test_apiserver import dry_run_examples, install_crds, remove_crds
 
@@ -18,12 +19,12 @@ JETGEN = [sys.executable, "-m", "jetgen.generator.cli"]
 
 
 def test_main_tf_pins_source_and_version():
-    assert obtain.main_tf("hashicorp/random", "3.9.0") == {
+    assert install_config("hashicorp/random", "3.9.0") == {
         "terraform": {
             "required_providers": {"random": {"source": "hashicorp/random", "version": "3.9.0"}}
         }
     }
-    assert "version" not in obtain.main_tf("x/y", "")["terraform"]["required_providers"]["y"]
+    assert "version" not in install_config("x/y", "")["terraform"]["required_providers"]["y"]
 
 
 def test_missing_binary_is_a_clear_error(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """Template-looking values reach real tofu and real providers literally.
 
-The runtime's render_main escapes every value (jetgen.runtime.literal); here tofu applies
+The runtime's desired state escapes every value (jetgen.runtime.literal); here tofu applies
 such a main.tf.json with the real random and local providers, and the state, the file on
 disk and the plugin-protocol poll all see exactly the text of the spec.  Had any string
 been evaluated, ``${file(...)}`` would have put the marker file's content somewhere, and
@@ -51,7 +51,7 @@ def test_literals_reach_state_and_provider(testbed, tmp_path):
         try:
             file_config = local.config("local_file", file_args)
             shuffle_config = rand.config("random_shuffle", shuffle_args)
-            assert MARKER_CONTENT not in json.dumps([file_config, shuffle_config])
+            assert MARKER_CONTENT not in json.dumps([file_config.config, shuffle_config.config])
             f = await local.workdir("f", file_config)
             s = await rand.workdir("s", shuffle_config)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from jetgen.runtime import poll
+from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
 from jetgen.runtime.terraform.driver import CliDriver
-from jetgen.runtime.terraform.main_tf import render_main
 from jetgen.runtime.terraform.workdir import Workdir
 from jetgen.runtime.tfplugin.client import ProviderProcess
 
@@ -50,18 +50,15 @@ class Bed:
         providers = self.driver.template / ".terraform" / "providers"
         return poll.Poller(pool, lambda: providers, self.driver.environment)
 
-    def config(self, type_name: str, arguments: dict, **kw) -> dict:
-        return render_main(
-            source=self.source,
-            version=self.version,
-            resource_type=type_name,
-            arguments=arguments,
-            **kw,
+    def config(self, type_name: str, arguments: dict, ignore_changes=()) -> Desired:
+        return Desired(
+            ProviderSetup(source=self.source, version=self.version),
+            ResourceBlock(type_name, arguments, tuple(ignore_changes)),
         )
 
-    async def workdir(self, key: str, config: dict, env: dict | None = None):
+    async def workdir(self, key: str, config: Desired, env: dict | None = None):
         wd = self.driver.workdir(key)
-        wd.write_config(config)
+        wd.write_config(config.config)
         await self.driver.apply(wd, env or {}, saved=False)
         return wd
 
@@ -74,8 +71,8 @@ class Bed:
         return poll.DRIFT if changed else poll.UNCHANGED
 
 
-def check(poller, wd, config, env=None, **kw):
-    return poller.check(wd.read_state(), config, env or {}, **kw)
+def check(poller, wd, config, **kw):
+    return poller.check(wd.read_state(), config, **kw)
 
 
 def test_local_file_verdicts_match_tofu(testbed, tmp_path):
@@ -98,9 +95,9 @@ def test_local_file_verdicts_match_tofu(testbed, tmp_path):
             # The desired content changes (a spec edit): tofu plans an update.
             edited = bed.config("local_file", {"filename": str(target), "content": "v2\n"})
             assert await check(poller, wd, edited) == poll.DRIFT
-            wd.write_config(edited)
+            wd.write_config(edited.config)
             assert await bed.tofu_verdict(wd) == poll.DRIFT
-            wd.write_config(config)
+            wd.write_config(config.config)
 
             # Someone deletes the file: gone for both.
             target.unlink()
@@ -134,7 +131,7 @@ def test_ignore_changes_and_observe_only(testbed, tmp_path):
                 "random_password", {"length": 12, "keepers": {"k": "2"}}, ignore_changes=["keepers"]
             )
             assert await check(poller, wd, ignored) == poll.UNCHANGED
-            wd.write_config(ignored)
+            wd.write_config(ignored.config)
             assert await bed.tofu_verdict(wd) == poll.UNCHANGED
             # Observe-only MRs never plan: only whether the object is as stored counts.
             assert await check(poller, wd, rekeyed, observe_only=True) == poll.UNCHANGED
@@ -149,7 +146,7 @@ def test_nested_blocks_as_the_runtime_renders_them(testbed, tmp_path):
     one object): settled means unchanged, and a changed block value is drift."""
     bed = Bed(testbed, tmp_path / "work", "tls")
 
-    def request(common_name: str, key_pem: str) -> dict:
+    def request(common_name: str, key_pem: str) -> Desired:
         subject = [{"common_name": common_name, "organization": "jetgen"}]
         return bed.config("tls_cert_request", {"private_key_pem": key_pem, "subject": subject})
 
@@ -166,7 +163,7 @@ def test_nested_blocks_as_the_runtime_renders_them(testbed, tmp_path):
             assert await bed.tofu_verdict(wd) == poll.UNCHANGED
             renamed = request("b.example.org", pem)
             assert await check(poller, wd, renamed) == poll.DRIFT
-            wd.write_config(renamed)
+            wd.write_config(renamed.config)
             assert await bed.tofu_verdict(wd) == poll.DRIFT
         finally:
             await pool.close()

@@ -14,11 +14,9 @@ import pytest
 from jetgen.runtime import poll, reconciler, state
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.poll import PollUnsupported
-from jetgen.runtime.render import Desired
 from jetgen.runtime.resource import ManagedResource
 from jetgen.runtime.settings import Settings
-from jetgen.runtime.terraform.credentials import credential_env_name
-from jetgen.runtime.terraform.main_tf import render_main
+from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
 from jetgen.runtime.terraform.workdir import Workdir
 
 from tests.runtime.test_reconciler_logic import kind
@@ -41,15 +39,11 @@ def tfstate(attributes: dict, private: bytes = b"", schema_version: int = 0) -> 
     return json.dumps(doc).encode()
 
 
-def main_tf(**kw) -> dict:
-    args = dict(
-        source="example/x",
-        version="1.0.0",
-        resource_type="x_thing",
-        arguments={"name": "a", "size": 3},
+def make_desired(env: dict[str, str] | None = None, type_name: str = "x_thing") -> Desired:
+    return Desired(
+        ProviderSetup(source="example/x", version="1.0.0", environment=env or {}),
+        ResourceBlock(type_name, {"name": "a", "size": 3}),
     )
-    args.update(kw)
-    return render_main(**args)
 
 
 # --- reading the workdir ---------------------------------------------------------------
@@ -64,57 +58,6 @@ def test_stored_resource_of_nothing():
     assert poll.stored_resource(None) is None
     assert poll.stored_resource(b"{broken") is None
     assert poll.stored_resource(b'{"version": 4, "resources": []}') is None
-
-
-def test_fingerprint_covers_config_and_credentials_but_not_key_order():
-    config = main_tf()
-    base = poll.fingerprint(config, {"TOKEN": "a"})
-    reordered = json.loads(json.dumps(config, sort_keys=True))
-    assert poll.fingerprint(reordered, {"TOKEN": "a"}) == base
-    assert poll.fingerprint(config, {"TOKEN": "b"}) != base
-    assert poll.fingerprint(main_tf(arguments={"name": "b"}), {"TOKEN": "a"}) != base
-    assert len(base) == 64 and set(base) <= set("0123456789abcdef")  # only a digest
-
-
-def test_provider_config_fills_credentials_from_the_environment():
-    config = main_tf(provider_arguments={"region": "eu"}, credential_arguments=["token"])
-    env = {credential_env_name("token"): "s3cret"}
-    assert poll.provider_config(config, env) == {"region": "eu", "token": "s3cret"}
-    with pytest.raises(PollUnsupported) as missing:
-        poll.provider_config(config, {})
-    assert "s3cret" not in str(missing.value)
-
-
-def test_provider_config_without_a_provider_block():
-    config = main_tf()
-    del config["provider"]
-    assert poll.provider_config(config, {}) == {}
-
-
-def test_the_provider_sees_literals_and_real_templates_are_left_to_terraform():
-    # render_main escapes every value, so the poll gets back exactly what the spec said.
-    config = main_tf(arguments={"name": "${var.x}", "tags": [{"a": "%{ if x }"}]})
-    assert poll.resource_config(config, "x_thing")[0] == {
-        "name": "${var.x}",
-        "tags": [{"a": "%{ if x }"}],
-    }
-    config = main_tf(provider_arguments={"r": "${path.cwd}"})
-    assert poll.provider_config(config, {}) == {"r": "${path.cwd}"}
-    # A main.tf.json with a real interpolation is not the runtime's: the CLI decides.
-    config["resource"]["x_thing"]["this"]["name"] = "${var.x}"
-    with pytest.raises(PollUnsupported):
-        poll.resource_config(config, "x_thing")
-    config["provider"]["x"]["r"] = "%{ if x }"
-    with pytest.raises(PollUnsupported):
-        poll.provider_config(config, {})
-
-
-def test_resource_config_drops_lifecycle_and_returns_ignored_names():
-    config = main_tf(ignore_changes=["size"])
-    arguments, ignored = poll.resource_config(config, "x_thing")
-    assert arguments == {"name": "a", "size": 3}
-    assert ignored == ["size"]
-    assert "lifecycle" in config["resource"]["x_thing"]["this"]  # the input is untouched
 
 
 def test_ignore_changes_plans_with_the_prior_value():
@@ -156,6 +99,12 @@ def test_json_blocks_in_both_spellings():
         poll.json_blocks(BLOCK, {"settings": [{"x": "1"}, {"x": "2"}]})
 
 
+def test_a_state_of_another_resource_type_is_left_to_the_cli():
+    poller = poll.Poller(poll.ProviderPool(None), lambda: None, dict)
+    with pytest.raises(PollUnsupported, match="x_thing, not a y_thing"):
+        asyncio.run(poller.check(tfstate({"id": "1"}), make_desired(type_name="y_thing")))
+
+
 def test_provider_binary_is_the_one_init_installed(tmp_path):
     root = tmp_path / "providers"
     folder = root / "registry.opentofu.org" / "hashicorp" / "local" / "2.5.3" / "linux_amd64"
@@ -195,8 +144,8 @@ class ScriptedPoller:
         self.outcome = outcome
         self.calls = []
 
-    async def check(self, state_data, config, env, *, observe_only=False):
-        self.calls.append((state_data, config, env, observe_only))
+    async def check(self, state_data, desired, *, observe_only=False):
+        self.calls.append((state_data, desired, observe_only))
         if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome
@@ -218,7 +167,7 @@ def rig(tmp_path, outcome, settled="f"):
     wd = Workdir(tmp_path)
     wd.write_state(tfstate({"id": "1"}))
     memory = reconciler.Memory(settled=settled)
-    desired = Desired(config=main_tf(), env={"TOKEN": "hunter2hunter2"}, arguments={})
+    desired = make_desired(env={"TOKEN": "hunter2hunter2"})
     return rec, ManagedResource(body, rec.kind), memory, wd, desired
 
 
@@ -238,7 +187,7 @@ def test_only_unchanged_skips_the_cli(tmp_path, verdict, skip):
     rec, mr, memory, wd, desired = rig(tmp_path, verdict)
     assert unchanged(rec, mr, memory, wd, desired) is skip
     (call,) = rec.rt.poller.calls
-    assert call == (wd.read_state(), desired.config, desired.env, False)
+    assert call == (wd.read_state(), desired, False)
     assert polls(rec) == {("Thing", verdict): 1}
 
 
@@ -331,7 +280,7 @@ def test_a_check_is_bounded_by_its_deadline_and_shares_no_slot_forever(tmp_path)
     async def scenario() -> float:
         loop = asyncio.get_running_loop()
         began = loop.time()
-        checks = [poller.check(tfstate({"name": "a"}), main_tf(), {}) for _ in range(3)]
+        checks = [poller.check(tfstate({"name": "a"}), make_desired()) for _ in range(3)]
         results = await asyncio.gather(*checks, return_exceptions=True)
         assert all(isinstance(r, TimeoutError) for r in results)
         return loop.time() - began

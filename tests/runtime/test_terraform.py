@@ -2,6 +2,7 @@ import json
 import stat
 
 from jetgen.runtime.terraform.credentials import credential_env_name
+from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
 from jetgen.runtime.terraform.diagnostics import (
     IMPORT_NON_EXISTENT,
     Diagnostic,
@@ -11,7 +12,6 @@ from jetgen.runtime.terraform.diagnostics import (
     parse_text_diagnostics,
 )
 from jetgen.runtime.terraform.driver import CliDriver
-from jetgen.runtime.terraform.main_tf import render_main
 from jetgen.runtime.terraform.plans import plan_changes, summarize_plan
 from jetgen.runtime.terraform.slots import CHANGE, FINISH, POLL, RunSlots
 from jetgen.runtime.terraform.tfstate import state_serial
@@ -35,16 +35,16 @@ WARNING_LINE = json.dumps(
 )
 
 
-def test_render_main_has_provider_resource_and_lifecycle():
-    doc = render_main(
-        source="hashicorp/random",
-        version="3.9.0",
-        resource_type="random_password",
-        arguments={"length": 16},
-        provider_arguments={"region": "x"},
-        credential_arguments=["token"],
-        ignore_changes=["special", "lower"],
-    )
+def test_main_tf_has_provider_resource_and_lifecycle():
+    doc = Desired(
+        ProviderSetup(
+            source="hashicorp/random",
+            version="3.9.0",
+            arguments={"region": "x"},
+            credentials={"token": "s3cret"},
+        ),
+        ResourceBlock("random_password", {"length": 16}, ignore_changes=("special", "lower")),
+    ).config
     assert doc["terraform"]["required_providers"] == {
         "random": {"source": "hashicorp/random", "version": "3.9.0"}
     }
@@ -59,10 +59,10 @@ def test_render_main_has_provider_resource_and_lifecycle():
     assert credential_env_name("token") == "TF_VAR_jetgen_credential_token"
 
 
-def test_render_main_without_credentials_has_no_variables():
-    doc = render_main(
-        source="registry.example.org/acme/thing", version="", resource_type="thing_x", arguments={}
-    )
+def test_main_tf_without_credentials_has_no_variables():
+    doc = Desired(
+        ProviderSetup(source="registry.example.org/acme/thing"), ResourceBlock("thing_x", {})
+    ).config
     assert "variable" not in doc
     assert doc["terraform"]["required_providers"] == {
         "thing": {"source": "registry.example.org/acme/thing"}

@@ -1,7 +1,7 @@
 """Values reach Terraform literally: a round trip over every field shape.
 
 A spec with template-looking text in every place a value can sit goes through the whole
-path a pass takes -- ``fields.to_terraform`` -> ``render_main`` (main.tf.json)
+path a pass takes -- ``fields.to_terraform`` -> the desired state (main.tf.json)
 -> what the provider is shown (``poll``) -> the state read back
 (``fields.from_terraform``) -- and comes out unchanged.  That Terraform itself reads the
 escaped text as the literal is proven on real tofu in tests/runtime/test_e2e_literal.py.
@@ -13,10 +13,9 @@ import itertools
 import json
 
 import pytest
-from jetgen.runtime import fields, literal, poll
+from jetgen.runtime import fields, literal
 from jetgen.runtime.kinds import Field
-from jetgen.runtime.terraform.credentials import credential_env_name
-from jetgen.runtime.terraform.main_tf import render_main
+from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
 
 HOSTILE = [
     '${file("/etc/passwd")}',
@@ -95,36 +94,35 @@ def test_every_field_shape_round_trips_literally(text):
     secrets = {ref.path: "pw" + text for ref in refs}  # a Secret's value is data too
     arguments = fields.to_terraform(FIELDS, spec, secrets)
     provider = fields.to_terraform(PROVIDER_FIELDS, {"endpoint": text, "proxy": {"url": text}}, {})
-    config = render_main(
-        source="example/x",
-        version="1.0.0",
-        resource_type="x_thing",
-        arguments=arguments,
-        provider_arguments=provider,
-        credential_arguments=["token"],
-        ignore_changes=["name"],
+    desired = Desired(
+        ProviderSetup(
+            source="example/x", version="1.0.0", arguments=provider, credentials={"token": "tok"}
+        ),
+        ResourceBlock("x_thing", arguments, ignore_changes=("name",)),
     )
-    written = json.loads(json.dumps(config))  # what lands in main.tf.json
+    written = json.loads(json.dumps(desired.config))  # what lands in main.tf.json
 
     # Nothing the user wrote is left as a template: each '${' / '%{' is escaped.
     resource = written["resource"]["x_thing"]["this"]
-    literal.unescape({k: v for k, v in resource.items() if k != "lifecycle"})
+    read = literal.unescape({k: v for k, v in resource.items() if k != "lifecycle"})
     assert resource["lifecycle"]["ignore_changes"] == ["name"]  # names, not values
 
-    # The provider is shown the literal (the plugin poll unescapes as Terraform does).
-    shown, ignored = poll.resource_config(written, "x_thing")
-    assert shown == arguments
+    # The provider is shown the literal (the plugin poll takes it from the typed block),
+    # the very value Terraform reads from the file.
+    shown = dict(desired.resource.arguments)
+    assert shown == arguments == read
     assert shown["password"] == "pw" + text
     assert shown["settings"] == [{"comment": text}]
     assert shown["labels"] == {text: text, "k": text}
     assert shown["document"]["Statement"][0][text] == [text, 1, True, None]
-    env = {credential_env_name("token"): "tok"}
-    assert poll.provider_config(written, env) == {
+    assert desired.provider.configuration() == {
         "endpoint": text,
         "proxy": [{"url": text}],
         "token": "tok",  # the runtime's own interpolation stays one
     }
-    assert written["provider"]["x"]["token"] == "${var.jetgen_credential_token}"
+    block = written["provider"]["x"]
+    assert literal.unescape({k: v for k, v in block.items() if k != "token"}) == provider
+    assert block["token"] == "${var.jetgen_credential_token}"
 
     # The state holds the literal, and reads back as the spec (no secret in atProvider).
     at_provider, sensitive = fields.from_terraform(FIELDS, shown)
@@ -137,10 +135,10 @@ def test_every_field_shape_round_trips_literally(text):
 def test_fingerprints_tell_literals_apart():
     seen = {}
     for text in HOSTILE:
-        config = render_main(
-            source="example/x", version="1", resource_type="x_thing", arguments={"name": text}
+        desired = Desired(
+            ProviderSetup(source="example/x", version="1"), ResourceBlock("x_thing", {"name": text})
         )
-        seen[poll.fingerprint(config, {})] = text
+        seen[desired.fingerprint()] = text
     assert len(seen) == len(HOSTILE)
 
 
