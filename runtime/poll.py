@@ -176,7 +176,7 @@ class ProviderPool:
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # per configuration key
         self._starting = 0  # processes being started: they count against the limit
-        self._stopping: set[asyncio.Task] = set()
+        self._stopping: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
