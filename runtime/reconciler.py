@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -662,7 +663,7 @@ class Reconciler:
 
     # --- reporting ---------------------------------------------------------------------
 
-    def _external_name(self, mr: ManagedResource, attributes: dict[str, Any]) -> str | None:
+    def _external_name(self, mr: ManagedResource, attributes: Mapping[str, Any]) -> str | None:
         config = self.kind.external_name
         if config.strategy == "argument" and config.argument:
             value = attributes.get(config.argument)
