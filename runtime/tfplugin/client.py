@@ -24,11 +24,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import cty
-from .plan import complete_config, plan_action, proposed_new_state, replacing_paths
-from .process import PluginProcess
-from .rpc import PluginRpc, ProviderUnavailable
-from .schema import block_type, provider_schema_to_dict
+from jetgen.runtime.tfplugin import cty
+from jetgen.runtime.tfplugin.plan import (
+    complete_config,
+    plan_action,
+    proposed_new_state,
+    replacing_paths,
+)
+from jetgen.runtime.tfplugin.process import PluginProcess
+from jetgen.runtime.tfplugin.rpc import PluginRpc, ProviderUnavailable
+from jetgen.runtime.tfplugin.schema import block_type, provider_schema_to_dict
 
 __all__ = ["Diagnostic", "Plan", "ProviderError", "ProviderProcess", "ProviderUnavailable"]
 

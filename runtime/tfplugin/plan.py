@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .cty import UNKNOWN, CtyType, contains_unknown
+from jetgen.runtime.tfplugin.cty import UNKNOWN, CtyType, contains_unknown
 
 # An attribute path: attribute names and map keys as str, list indexes as int.
 AttributePath = tuple[str | int, ...]

@@ -37,8 +37,7 @@ from pathlib import Path
 
 from grpclib.client import Channel, UnaryStreamMethod, UnaryUnaryMethod
 from grpclib.exceptions import GRPCError
-
-from . import goplugin_pb2 as goplugin
+from jetgen.runtime.tfplugin import goplugin_pb2 as goplugin
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from typing import Any
 from grpclib.client import Channel, UnaryUnaryMethod
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
-
-from . import tfplugin5_pb2, tfplugin6_pb2
+from jetgen.runtime.tfplugin import tfplugin5_pb2, tfplugin6_pb2
 
 # operation -> (protocol 5 RPC and message, protocol 6 RPC and message). The RPC takes
 # `<message>.Request` and returns `<message>.Response`; only GetSchema's message differs

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import cty
+from jetgen.runtime.tfplugin import cty
 
 _BLOCK_NESTING = {1: "single", 2: "list", 3: "set", 4: "map", 5: "group"}
 _OBJECT_NESTING = {1: "single", 2: "list", 3: "set", 4: "map"}
