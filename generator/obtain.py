@@ -1,7 +1,7 @@
 """Obtain a provider's schema by running ``tofu``/``terraform providers schema -json``.
 
 A throw-away working directory gets a ``required_providers`` block pinning the source
-and version (the runtime's ``install_config``, the one builder of that block); ``init``
+and version (``jetgen.runtime.provider_requirements``, the one builder of that block); ``init``
 installs the provider (honouring ``TF_CLI_CONFIG_FILE`` and its filesystem mirror, so this
 works offline), and the schema is saved next to the config as ``schema.json``, which later
 runs reuse.
@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from jetgen.runtime.terraform.desired import install_config
+from jetgen.runtime.provider_requirements import install_config
 
 SCHEMA_FILE = "schema.json"
 BINARY_ENV = "JETGEN_TERRAFORM"

@@ -23,7 +23,7 @@ from typing import Any
 from jetgen.generator import naming, templating
 from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import ProviderInfo
-from jetgen.runtime.terraform.desired import install_config
+from jetgen.runtime.provider_requirements import install_config
 
 OWNED = [
     "package/install",

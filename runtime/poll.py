@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jetgen.runtime.terraform.desired import Desired, digest, provider_local_name
+from jetgen.runtime.provider_requirements import provider_local_name
+from jetgen.runtime.terraform.desired import Desired, digest
 from jetgen.runtime.terraform.tfstate import state_instance
 from jetgen.runtime.tfplugin.client import ProviderProcess
 from jetgen.runtime.tfplugin.plan import equal
@@ -110,7 +111,7 @@ def ignore_changes(
     (top-level) arguments take their prior values, so changing them plans nothing."""
     out = dict(config)
     for name in names:
-        if not isinstance(name, str) or not name.isidentifier():
+        if not name.isidentifier():
             raise PollUnsupported("ignore_changes beyond top-level arguments")
         out[name] = prior.get(name)
     return out

@@ -89,8 +89,8 @@ class Renderer:
         arguments = await self._provider_arguments(mr, spec.get("configuration") or {}, config_ns)
         credentials = spec.get("credentials") or {}
         if credentials.get("source") == INJECTED_IDENTITY:
-            environment = self._injected_identity(kind, name, config_ns)
-            return replace(setup, arguments=arguments, environment=environment)
+            identity = self._injected_identity(kind, name, config_ns)
+            return replace(setup, arguments=arguments, environment=identity)
         values = await self._credentials(mr, kind, name, credentials, config_ns)
         by_argument: dict[str, str] = {}  # provider argument -> value: TF_VAR_*
         environment: dict[str, str] = {}  # variables the provider reads itself
@@ -265,8 +265,8 @@ class Renderer:
         mr: ManagedResource,
         target: Kind,
         value_from: str,
-        by_name: dict,
-        selector: dict,
+        by_name: dict[str, Any],
+        selector: dict[str, Any],
         at: tuple[str, str],
     ) -> Any:
         # No kind opts in to cross-namespace references: a namespaced MR reaches only its
@@ -334,8 +334,8 @@ def _containers(
     here = state.get(field.tf_name) if isinstance(state, dict) else None
     if rest and field.type == "map":
         # A map of objects: each entry's object, matched to the state's entry by key.
-        entries = value.get(name) if isinstance(value.get(name), dict) else {}
-        for key, entry in entries.items():
+        entries = value.get(name)
+        for key, entry in (entries if isinstance(entries, dict) else {}).items():
             yield from _containers(entry, rest, here.get(key) if isinstance(here, dict) else None)
     elif rest:
         yield from _containers(value.get(name), rest, here)

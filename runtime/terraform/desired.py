@@ -22,30 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jetgen.runtime import literal
+from jetgen.runtime.provider_requirements import install_config, provider_local_name
 from jetgen.runtime.terraform.credentials import CREDENTIAL_VAR_PREFIX, credential_env_name
 
 RESOURCE_NAME = "this"
-
-
-def provider_local_name(source: str) -> str:
-    """``hashicorp/random`` -> ``random`` (the name used in provider blocks)."""
-    return source.rstrip("/").rsplit("/", 1)[-1]
-
-
-def required_providers(source: str, version: str) -> dict[str, dict[str, str]]:
-    """The ``required_providers`` entry of provider ``source``, pinned to ``version`` when
-    one is given.  Every ``main.tf.json`` jetgen writes -- a resource's workdir, the
-    controller's provider install, the generator's schema run, the image's ``init`` --
-    takes it from here, so the local name follows one rule: the source's last part."""
-    requirement = {"source": source}
-    if version:
-        requirement["version"] = version
-    return {provider_local_name(source): requirement}
-
-
-def install_config(source: str, version: str) -> dict[str, Any]:
-    """A ``main.tf.json`` that only requires the provider: what ``init`` needs to install it."""
-    return {"terraform": {"required_providers": required_providers(source, version)}}
 
 
 def digest(*parts: Any) -> str:
@@ -89,8 +69,9 @@ class ProviderSetup:
         return {**self.arguments, **self.credentials}
 
     def write(self, doc: dict[str, Any]) -> None:
-        """Add ``required_providers``, the provider block and the credential variables to
-        the ``main.tf.json`` document ``doc``."""
+        """Add ``required_providers`` (:mod:`jetgen.runtime.provider_requirements`), the
+        provider block and the credential variables to the ``main.tf.json`` document
+        ``doc``."""
         doc.update(install_config(self.source, self.version))
         # Escaped first: only the credential variables below are interpolations, and
         # they are the runtime's own.

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from jetgen.runtime.provider_requirements import install_config
 from jetgen.runtime.terraform.credentials import HOME_DIR, run_environment
-from jetgen.runtime.terraform.desired import install_config
 from jetgen.runtime.terraform.diagnostics import (
     Diagnostic,
     TerraformError,

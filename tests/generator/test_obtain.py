@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jetgen.generator import obtain
 from jetgen.runtime.contract import kindsfile
-from jetgen.runtime.terraform.desired import install_config
+from jetgen.runtime.provider_requirements import install_config
 
 from tests.generator.test_apiserver import dry_run_examples, install_crds, remove_crds
 

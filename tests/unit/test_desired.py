@@ -15,14 +15,9 @@ import pytest
 from jetgen.generator import obtain, packaging
 from jetgen.runtime import literal
 from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.provider_requirements import install_config, required_providers
 from jetgen.runtime.terraform.credentials import credential_env_name
-from jetgen.runtime.terraform.desired import (
-    Desired,
-    ProviderSetup,
-    ResourceBlock,
-    install_config,
-    required_providers,
-)
+from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-Value-7f1e"
@@ -87,7 +82,7 @@ def test_every_writer_of_required_providers_uses_the_one_builder():
 
 
 def test_no_module_builds_required_providers_by_hand():
-    """Only terraform/desired.py spells the key in code (docstrings may mention it)."""
+    """Only provider_requirements.py spells the key in code (docstrings may mention it)."""
     spelled = []
     for folder in ("generator", "runtime"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -106,7 +101,7 @@ def test_no_module_builds_required_providers_by_hand():
                     and id(node) not in docstrings
                 ):
                     spelled.append(str(path.relative_to(ROOT)))
-    assert sorted(set(spelled)) == ["runtime/terraform/desired.py"]
+    assert sorted(set(spelled)) == ["runtime/provider_requirements.py"]
 
 
 # --- what is written ---------------------------------------------------------------------
