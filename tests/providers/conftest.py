@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.providers import imagebuild, reference
 from tests.testbed import controlplane
 from tests.testbed.kube import ApiServer
 
@@ -49,3 +50,18 @@ def linode_schema(testbed, tmp_path_factory) -> Path:
     path = folder / "schema.json"
     path.write_text(done.stdout)
     return path
+
+
+@pytest.fixture(scope="package")
+def random_image(testbed, tmp_path_factory) -> imagebuild.Build:
+    """provider-random's image, built once for the image and the node tests by its own
+    `make image image-tar` (the tarball stays; the private buildah store goes)."""
+    missing = imagebuild.missing_tools()
+    assert not missing, f"install {' '.join(missing)} (scripts/testbed install does)"
+    work = tmp_path_factory.mktemp("image")
+    repo = reference.copy_tracked(reference.RANDOM, work / "provider-random")
+    storage = work / "storage"
+    try:
+        return imagebuild.make_image(repo, testbed, storage)
+    finally:
+        imagebuild.remove_storage(storage)

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.providers import imagebuild, reference
+from tests.providers import imagebuild
 
 pytestmark = pytest.mark.e2e
 
@@ -19,17 +19,9 @@ INIT = json.dumps({"terraform": {"required_providers": {"random": {"source": "ha
 
 
 @pytest.fixture(scope="module")
-def built(testbed, tmp_path_factory):
-    missing = imagebuild.missing_tools()
-    assert not missing, f"install {' '.join(missing)} (scripts/testbed install does)"
+def built(random_image, tmp_path_factory):
     work = tmp_path_factory.mktemp("image")
-    repo = reference.copy_tracked(reference.RANDOM, work / "provider-random")
-    storage = work / "storage"
-    try:
-        build = imagebuild.make_image(repo, testbed, storage)
-    finally:
-        imagebuild.remove_storage(storage)
-    return build, imagebuild.unpack(build.tarball, work / "unpacked")
+    return random_image, imagebuild.unpack(random_image.tarball, work / "unpacked")
 
 
 def test_the_tarball_names_the_image_and_says_how_it_runs(built):

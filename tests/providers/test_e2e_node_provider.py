@@ -12,11 +12,9 @@ leader's Pod hands the Lease to the other.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -27,30 +25,8 @@ GROUP = "random.m.jetgen.dev"
 SYSTEM = "provider-random-system"
 DEPLOYMENT = "provider-random"
 LEASE = "jetgen-random"  # the Deployment's leader-election Lease (JETGEN_LEADER_ELECT)
-# A tarball `make image-tar` made earlier from the same tree: skips the build.
-PREBUILT = "JETGEN_TEST_RANDOM_IMAGE"
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def random_image(testbed, tmp_path_factory) -> Path:
-    if os.environ.get(PREBUILT):
-        yield Path(os.environ[PREBUILT])
-        return
-    from tests.providers import imagebuild
-
-    missing = imagebuild.missing_tools()
-    if missing:
-        pytest.fail(f"image tools missing: {missing} (scripts/testbed install)", pytrace=False)
-    work = tmp_path_factory.mktemp("random-image")
-    repo = reference.copy_tracked(reference.RANDOM, work / "provider-random")
-    try:
-        build = imagebuild.make_image(repo, testbed, work / "storage")
-        print(f"provider-random image built in {build.seconds:.1f} s")
-        yield build.tarball
-    finally:
-        imagebuild.remove_storage(work / "storage")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +34,7 @@ def provider(node_slot, random_image):
     """The package applied to the node's cluster; returns its ApiServer."""
     node = node_slot.get()
     started = time.monotonic()
-    node.import_image(random_image)
+    node.import_image(random_image.tarball)
     imported = time.monotonic() - started
     api = node.api
     api.kubectl("apply", "--server-side", "-k", str(reference.RANDOM / "package"))
