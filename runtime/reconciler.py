@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from jetgen.runtime import (
@@ -83,7 +83,7 @@ class Memory:
     state_restored: bool = False
     saved_state: bytes | None = None  # the state last written to the state Secret
     last_error: str | None = None  # to post one event per distinct error, not per retry
-    trigger: tuple | None = None  # what last woke the object (see operator.py)
+    trigger: tuple[Any, ...] | None = None  # what last woke the object (see operator.py)
     # Fingerprint of the desired configuration the CLI last left the object matching
     # (Desired.fingerprint); only then may a poll skip the CLI.
     settled: str | None = None
@@ -107,7 +107,7 @@ class Runtime:
     poller: poll.Poller | None = None  # None: every poll runs the CLI
     prepared: bool = False
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    background: list[asyncio.Future] = field(default_factory=list)  # cancelled by close()
+    background: list[asyncio.Future[Any]] = field(default_factory=list)  # cancelled by close()
 
     async def prepare(self) -> None:
         """Install the provider for all workdirs, once; retried by every pass until it works
@@ -682,7 +682,7 @@ class Reconciler:
             return None
         return self._external_name(mr, desired.arguments)
 
-    async def _annotate(self, mr: ManagedResource, annotations: dict[str, str | None]) -> None:
+    async def _annotate(self, mr: ManagedResource, annotations: Mapping[str, str | None]) -> None:
         """Merge-patch annotations (``None`` removes one)."""
         path = kube.object_path(self.kind.api_version, self.kind.plural, mr.namespace, mr.name)
         await self.rt.kube.patch(path, {"metadata": {"annotations": annotations}})
@@ -776,7 +776,9 @@ class Reconciler:
         return conditions.shorten(mr.secrets(text))
 
     def _event(self, mr: ManagedResource, type_: str, reason: str, message: str) -> None:
-        kopf.event(mr.body, type=type_, reason=reason, message=mr.secrets(message))
+        # kopf reads only the object's apiVersion, kind and metadata (any mapping does).
+        body = cast(kopf.Body, mr.body)
+        kopf.event(body, type=type_, reason=reason, message=mr.secrets(message))
 
 
 def decisions_ready(decision: Decision) -> conditions.Condition:
