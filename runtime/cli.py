@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jetgen.runtime import logs, operator, transforms
+from jetgen.runtime import kubeauth, logs, operator, transforms
 from jetgen.runtime.contract import kindsfile
 from jetgen.runtime.contract.errors import ContractError, shown
 from jetgen.runtime.kinds import ProviderInfo
@@ -45,6 +45,19 @@ def parser() -> argparse.ArgumentParser:
         "--kubeconfig",
         default=None,
         help="kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)",
+    )
+    p.add_argument(
+        "--kube-qps",
+        type=float,
+        default=float(_env("KUBE_QPS", str(defaults.kube_qps))),
+        help="requests per second to the apiserver on average, 0 for no limit "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--kube-burst",
+        type=int,
+        default=int(_env("KUBE_BURST", str(defaults.kube_burst))),
+        help="requests to the apiserver at once before --kube-qps applies (default %(default)s)",
     )
     p.add_argument(
         "--poll-interval",
@@ -193,6 +206,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         renew_deadline=args.renew_deadline,
         renew_period=args.renew_period,
         retry_period=args.retry_period,
+        kube_qps=args.kube_qps,
+        kube_burst=args.kube_burst,
     )
 
 
@@ -235,8 +250,6 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
     if path is None:
         print("jetgen-runtime: --kinds is required", file=sys.stderr)
         return 2
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig
     try:
         info = load(Path(path))
     except StartError as exc:
@@ -247,20 +260,20 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
     settings.leader_election_id = settings.leader_election_id or f"jetgen-{info.name}"
     try:
         operator.lease_timing(settings).check()
+        if settings.kube_burst < 1:
+            raise ValueError(f"--kube-burst must be at least 1, got {settings.kube_burst}")
     except ValueError as exc:
         print(f"jetgen-runtime: {exc}", file=sys.stderr)
         return 2
-    logger.info(
-        "provider %s (%s %s), terraform %s, poll %ss (%s), %d runs at once",
-        info.name,
-        info.source,
-        info.version,
-        settings.binary,
-        settings.poll_interval,
-        settings.poll_driver,
-        settings.max_runs,
-    )
-    asyncio.run(operator.run(info, settings))
+    # Credentials go first, before any log line: without them the one line that says
+    # why is all there is to say (operator.run tries them before it starts anything).
+    try:
+        creds = kubeauth.load(args.kubeconfig)
+        asyncio.run(operator.run(info, settings, creds))
+    except kubeauth.CredentialsError as exc:
+        # Nothing to retry with: say what is missing in one line and stop.
+        print(f"jetgen-runtime: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,24 +3,31 @@
 kopf watches the managed resources and posts events; the runtime also reads Secrets and
 ProviderConfigs, writes connection and state Secrets, and patches status.  For that we
 need a handful of REST calls, so this module speaks plain JSON over the aiohttp session
-kopf already depends on, logged in with the very credentials kopf's login handler
-returned.  The official ``kubernetes`` client is avoided on purpose: it loads every API
-model at import time and costs tens of MB per process, which is a lot for a controller
-whose whole job is to wait for Terraform.
+stack kopf already depends on, with the credentials of :mod:`jetgen.runtime.kubeauth`
+(lightkube's kubeconfig loader; the same token kopf logs in with).  Paths are built here,
+segment by segment, because names in a spec are hostile input.  Why not the official
+``kubernetes`` client or lightkube's request layer: see docs/runtime.md ("The Kubernetes
+client") and benchmarks/kube_client_rss.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-import os
-import ssl
-import tempfile
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
 import yarl
+from jetgen.runtime.kubeauth import Credentials, CredentialsError
+from jetgen.runtime.ratelimit import TokenBucket, retry_after
+
+logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -66,7 +73,7 @@ def object_path(
     return "/".join(parts)
 
 
-def segment(value: str) -> str:
+def segment(value: object) -> str:
     """One URL path segment, fully encoded; raises ValueError for ``''``, ``.``, ``..``."""
     if not isinstance(value, str) or value in ("", ".", ".."):
         raise ValueError(f"not a usable path segment: {value!r}")
@@ -89,30 +96,47 @@ def encode_data(data: dict[str, bytes]) -> dict[str, str]:
     return {key: base64.b64encode(value).decode() for key, value in data.items()}
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How hard this client may press the apiserver (see ratelimit.py)."""
+
+    qps: float = 20.0
+    """Requests per second on average; 0 turns the limit off."""
+
+    burst: int = 30
+    """Requests at once before ``qps`` applies."""
+
+    max_retry_after: float = 30.0
+    """A 429's Retry-After is obeyed up to this many seconds per wait."""
+
+    max_throttled: int = 5
+    """429s in a row for one request before it fails with the 429."""
+
+
 class KubeClient:
-    """Just enough of the Kubernetes API: get, list, create, patch, delete."""
+    """Just enough of the Kubernetes API: get, list, create, patch, delete.
 
-    def __init__(self) -> None:
-        self._server: str | None = None
-        self._headers: dict[str, str] = {}
-        self._ssl: ssl.SSLContext | bool = True
+    Every request waits for the client-side rate limit, carries the current credentials
+    (a 401 refreshes an expiring token once, see kubeauth.py) and is retried after the
+    Retry-After seconds when the apiserver answers 429 (API Priority and Fairness).
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        limits: Limits | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.credentials = credentials
+        self.limits = limits or Limits()
+        self.bucket = TokenBucket(self.limits.qps, self.limits.burst)
+        self.throttled = 0  # 429s answered so far
+        # Told of every answer: its HTTP status and the seconds its request waited for
+        # the rate limit (operator.py feeds the metrics with it).
+        self.observer: Callable[[int, float], None] | None = None
+        self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
-
-    def login(self, info: Any) -> None:
-        """Adopt a ``kopf.ConnectionInfo`` (as returned by the operator's login handler)."""
-        self._server = str(info.server).rstrip("/")
-        self._headers = {"Accept": "application/json"}
-        if info.token:
-            self._headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
-        elif info.username and info.password:
-            basic = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {basic}"
-        # TLS settings go with every request, so a re-login needs no new session.
-        self._ssl = _ssl_context(info)
-
-    @property
-    def logged_in(self) -> bool:
-        return self._server is not None
 
     async def close(self) -> None:
         if self._session is not None:
@@ -128,31 +152,75 @@ class KubeClient:
         content_type: str = "application/json",
         query: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        if self._server is None:
-            raise RuntimeError("KubeClient used before login")
+        url = self.credentials.server + path + (("?" + urlencode(query)) if query else "")
+        data = json.dumps(body) if body is not None else None
+        refreshed = False
+        throttled = 0
+        while True:
+            waited = await self.bucket.acquire()
+            try:
+                authorization = await self.credentials.authorization()
+            except CredentialsError as exc:
+                raise KubeError(401, f"no credentials: {exc}") from None
+            status, headers, text = await self._send(
+                method, url, data, content_type if data is not None else None, authorization
+            )
+            if self.observer is not None:
+                self.observer(status, waited)
+            if status == 401 and not refreshed:
+                refreshed = True
+                try:
+                    if await self.credentials.rejected(authorization):
+                        continue  # a new token: try once more with it
+                except CredentialsError as exc:
+                    raise KubeError(401, f"credentials refresh failed: {exc}") from None
+            if status == 429 and throttled < self.limits.max_throttled:
+                throttled += 1
+                self.throttled += 1
+                delay = retry_after(headers, _json_or_none(text), default=1.0)
+                # Up to 20% more, never less (but within the bound): requests refused
+                # together do not all come back in the same instant.
+                delay = min(delay * (1 + 0.2 * random.random()), self.limits.max_retry_after)
+                logger.debug(
+                    "429 from the apiserver for %s %s: retrying in %gs", method, path, delay
+                )
+                await self._sleep(delay)
+                continue
+            if status >= 400:
+                message = _status_message(text)
+                if status == 404:
+                    raise NotFound(404, message)
+                if status == 409:
+                    raise Conflict(409, message)
+                raise KubeError(status, message)
+            return json.loads(text) if text else {}
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        data: str | None,
+        content_type: str | None,
+        authorization: str | None,
+    ) -> tuple[int, Mapping[str, str], str]:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=60)
             self._session = aiohttp.ClientSession(timeout=timeout)
-        url = self._server + path + (("?" + urlencode(query)) if query else "")
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
+        headers = {"Accept": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        if content_type:
             headers["Content-Type"] = content_type
-            data = json.dumps(body)
         # encoded=True: the path is already percent-encoded segment by segment; left to
         # itself yarl would decode %2E and fold '..' segments, undoing that.
         async with self._session.request(
-            method, yarl.URL(url, encoded=True), data=data, headers=headers, ssl=self._ssl
+            method,
+            yarl.URL(url, encoded=True),
+            data=data,
+            headers=headers,
+            ssl=self.credentials.ssl,
         ) as response:
-            text = await response.text()
-            if response.status >= 400:
-                message = _status_message(text)
-                if response.status == 404:
-                    raise NotFound(404, message)
-                if response.status == 409:
-                    raise Conflict(409, message)
-                raise KubeError(response.status, message)
-            return json.loads(text) if text else {}
+            return response.status, response.headers, await response.text()
 
     async def get(self, path: str) -> dict[str, Any] | None:
         try:
@@ -180,45 +248,15 @@ class KubeClient:
             pass
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def _status_message(text: str) -> str:
     try:
         return str(json.loads(text).get("message") or text)[:300]
     except (json.JSONDecodeError, AttributeError):
         return text[:300]
-
-
-def _ssl_context(info: Any) -> ssl.SSLContext | bool:
-    if info.insecure:
-        return False
-    ctx = ssl.create_default_context()
-    if info.ca_path:
-        ctx.load_verify_locations(cafile=os.fsdecode(info.ca_path))
-    elif info.ca_data:
-        ctx.load_verify_locations(cadata=_pem(info.ca_data).decode())
-    cert, key = info.certificate_path, info.private_key_path
-    if info.certificate_data or info.private_key_data:
-        # ssl wants files; keep them private and short-lived.
-        with tempfile.TemporaryDirectory() as tmp:
-            os.chmod(tmp, 0o700)
-            cert = cert or _write(tmp, "cert.pem", _pem(info.certificate_data))
-            key = key or _write(tmp, "key.pem", _pem(info.private_key_data))
-            ctx.load_cert_chain(os.fsdecode(cert), os.fsdecode(key))
-    elif cert:
-        ctx.load_cert_chain(os.fsdecode(cert), os.fsdecode(key) if key else None)
-    return ctx
-
-
-def _pem(data: str | bytes) -> bytes:
-    """kubeconfig ``*-data`` fields are base64 of PEM; accept raw PEM as well."""
-    raw = data.encode() if isinstance(data, str) else data
-    if raw.lstrip().startswith(b"-----BEGIN"):
-        return raw
-    return base64.b64decode(raw)
-
-
-def _write(directory: str, name: str, data: bytes) -> str:
-    path = os.path.join(directory, name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path

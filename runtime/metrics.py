@@ -68,8 +68,8 @@ class Counter:
     labels: tuple[str, ...]
     series: dict[tuple[str, ...], float] = field(default_factory=dict)
 
-    def inc(self, *values: str) -> None:
-        self.series[values] = self.series.get(values, 0) + 1
+    def inc(self, *values: str, by: float = 1) -> None:
+        self.series[values] = self.series.get(values, 0) + by
 
     def render(self) -> list[str]:
         out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
@@ -113,6 +113,17 @@ class Metrics:
             "(unchanged: no Terraform run; gone, drift, error: Terraform ran instead).",
             ("kind", "result"),
         )
+        self.kube_requests = Counter(
+            "jetgen_kube_requests_total",
+            "Requests of the runtime's own Kubernetes client (kopf's not included), by HTTP"
+            " status; a 429 retried counts once per answer.",
+            ("code",),
+        )
+        self.kube_waited = Counter(
+            "jetgen_kube_rate_limit_wait_seconds_total",
+            "Seconds requests waited for the client-side rate limit (--kube-qps/--kube-burst).",
+            (),
+        )
         self.gauges: list[Gauge] = []
 
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
@@ -121,6 +132,11 @@ class Metrics:
     def terraform_run(self, command: str, seconds: float, ok: bool) -> None:
         self.terraform.observe(seconds, command, "ok" if ok else "error")
 
+    def kube_request(self, status: int, waited: float) -> None:
+        self.kube_requests.inc(str(status))
+        if waited:
+            self.kube_waited.inc(by=waited)
+
     def render(self) -> str:
         lines: list[str] = []
         metrics: list[Histogram | Counter | Gauge] = [
@@ -128,6 +144,8 @@ class Metrics:
             self.terraform,
             self.errors,
             self.plugin_polls,
+            self.kube_requests,
+            self.kube_waited,
             *self.gauges,
         ]
         for metric in metrics:

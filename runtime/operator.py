@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
 from typing import Any, NoReturn, cast
 
+import aiohttp
 import kopf
 from jetgen.runtime import (
     health,
     kube,
+    kubeauth,
     leader,
     poll,
     reconciler,
@@ -83,9 +83,16 @@ def _trigger(body: Any) -> tuple:
     )
 
 
-def build_runtime(info: ProviderInfo, settings: Settings) -> reconciler.Runtime:
-    client = kube.KubeClient()
+def kube_limits(settings: Settings) -> kube.Limits:
+    return kube.Limits(qps=settings.kube_qps, burst=settings.kube_burst)
+
+
+def build_runtime(
+    info: ProviderInfo, settings: Settings, creds: kubeauth.Credentials
+) -> reconciler.Runtime:
+    client = kube.KubeClient(creds, kube_limits(settings))
     metrics = Metrics()
+    client.observer = metrics.kube_request
     driver = CliDriver(
         binary=settings.binary,
         root=settings.workdir_root,
@@ -146,8 +153,6 @@ def _poller(settings: Settings, driver: CliDriver) -> poll.Poller:
 
 async def _sweep_states(runtime: reconciler.Runtime) -> None:
     """Once per start: remove state Secrets of MRs deleted while no replica ran."""
-    while not runtime.kube.logged_in:  # kopf logs in right after the startup handlers
-        await asyncio.sleep(0.5)
     kinds = {(k.api_version, k.kind): k for k in runtime.info.kinds}
 
     async def alive(secret: dict[str, Any]) -> bool:
@@ -178,41 +183,15 @@ async def _sweep_states(runtime: reconciler.Runtime) -> None:
         logger.info("removed %d state Secrets of deleted managed resources", removed)
 
 
-def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """Credentials for the apiserver: $KUBECONFIG if set, else the pod's service account."""
-    if os.environ.get("KUBECONFIG"):
-        return kopf.login_with_kubeconfig(**kwargs)
-    info = kopf.login_with_service_account(**kwargs)
-    if info is not None:
-        return in_cluster_server(info, os.environ)
-    return kopf.login_with_kubeconfig(**kwargs)
-
-
-def in_cluster_server(info: kopf.ConnectionInfo, env: Mapping[str, str]) -> kopf.ConnectionInfo:
-    """The apiserver at KUBERNETES_SERVICE_HOST:PORT, as client-go's in-cluster config.
-
-    kopf names it https://kubernetes.default.svc, which only resolves where the cluster
-    runs a DNS service; the kubelet sets these two variables in every container.
-    """
-    host = env.get("KUBERNETES_SERVICE_HOST")
-    if not host:
-        return info
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    port = env.get("KUBERNETES_SERVICE_PORT") or "443"
-    return dataclasses.replace(info, server=f"https://{host}:{port}")
-
-
 def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     settings = runtime.settings
 
+    # kopf logs in with the credentials kube.py uses, and calls this again after a 401
+    # or when the token it holds expires: the token is then refreshed for both.
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        info = connection_info(**kwargs)
-        if info is not None:
-            runtime.kube.login(info)  # our own client reuses kopf's credentials
-        return info
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        return await runtime.kube.credentials.connection_info()
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -287,19 +266,37 @@ def _register_kind(
 async def run(
     info: ProviderInfo,
     settings: Settings,
+    creds: kubeauth.Credentials,
     *,
     stop_flag: asyncio.Event | None = None,
     ready_flag: asyncio.Event | None = None,
 ) -> None:
     """Run the controller until stopped (SIGTERM / SIGINT or ``stop_flag``).
 
-    With leader election the process first waits, as a standby, until it holds the Lease;
-    health and metrics are served meanwhile.  Only the leader runs kopf, and a leader that
-    loses the Lease ends the process at once (see :func:`_abandon`).
+    Credentials are tried first: :class:`kubeauth.CredentialsError` (no token, a
+    failing exec plugin, a 401) ends the run before anything starts.  With leader election
+    the process then waits, as a standby, until it holds the Lease; health and metrics are
+    served meanwhile.  Only the leader runs kopf, and a leader that loses the Lease ends
+    the process at once (see :func:`_abandon`).
     """
-    runtime = build_runtime(info, settings)
+    runtime = build_runtime(info, settings, creds)
+    try:
+        await check_credentials(runtime.kube)
+    except BaseException:
+        await runtime.kube.close()
+        raise
+    logger.info(
+        "provider %s (%s %s), terraform %s, poll %ss (%s), %d runs at once",
+        info.name,
+        info.source,
+        info.version,
+        settings.binary,
+        settings.poll_interval,
+        settings.poll_driver,
+        settings.max_runs,
+    )
     registry = build_registry(runtime)
-    elector = _elector(settings) if settings.leader_election else None
+    elector = _elector(settings, creds) if settings.leader_election else None
     role = (lambda: "leader" if elector.leading else "standby") if elector else lambda: "leader"
     runtime.metrics.gauge(
         "jetgen_leader", "1 while this replica reconciles.", lambda: int(role() == "leader")
@@ -351,12 +348,27 @@ async def run(
             await server.cleanup()
 
 
-def _elector(settings: Settings) -> leader.LeaderElector:
-    client = kube.KubeClient()
-    info = connection_info(settings=kopf.OperatorSettings(), logger=logger)
-    if info is None:
-        raise RuntimeError("leader election: no kubeconfig and no service account")
-    client.login(info)
+async def check_credentials(client: kube.KubeClient) -> None:
+    """One authenticated request (API discovery) before anything starts: credentials the
+    apiserver refuses stop the controller with one line.  An apiserver that cannot be
+    reached is not a credentials problem: kopf retries, and so do passes."""
+    await client.credentials.check()
+    try:
+        await client.request("GET", "/api")
+    except kube.KubeError as exc:
+        if exc.status == 401:
+            raise kubeauth.CredentialsError(
+                f"the apiserver at {client.credentials.server} refused the credentials"
+                " (401 Unauthorized)"
+            ) from None
+        logger.warning("API discovery failed: %s", exc)
+    except (OSError, aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("apiserver %s not reachable yet: %s", client.credentials.server, exc)
+
+
+def _elector(settings: Settings, creds: kubeauth.Credentials) -> leader.LeaderElector:
+    # Its own client, so Lease renewals never queue behind the rate limit of the passes.
+    client = kube.KubeClient(creds, kube_limits(settings))
     return leader.LeaderElector(
         client,
         name=settings.leader_election_id,

@@ -30,3 +30,14 @@ def test_secret_data_roundtrip():
     encoded = kube.encode_data({"k": b"\x00\xffv"})
     assert kube.decode_secret({"data": {"t": encoded["k"]}}) == {"t": "\x00\ufffdv"}
     assert kube.decode_secret({"data": kube.encode_data({"a": b"text"})}) == {"a": "text"}
+
+
+def test_kube_request_metrics():
+    m = Metrics()
+    m.kube_request(200, 0.0)
+    m.kube_request(429, 0.25)
+    m.kube_request(200, 0.5)
+    text = m.render()
+    assert 'jetgen_kube_requests_total{code="200"} 2' in text
+    assert 'jetgen_kube_requests_total{code="429"} 1' in text
+    assert "jetgen_kube_rate_limit_wait_seconds_total 0.75" in text

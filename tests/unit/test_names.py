@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import types
 from urllib.parse import unquote
 
 import pytest
 from aiohttp import web
 from jetgen.runtime import connection, kube, names
+from jetgen.runtime.kubeauth import Credentials, StaticToken
 
 TRAVERSALS = [
     "..",
@@ -136,17 +136,8 @@ def test_nothing_escapes_on_the_wire():
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        client = kube.KubeClient()
-        client.login(
-            types.SimpleNamespace(
-                server=f"http://127.0.0.1:{port}",
-                token="t",
-                scheme="Bearer",
-                username=None,
-                password=None,
-                insecure=True,
-            )
-        )
+        server = f"http://127.0.0.1:{port}"
+        client = kube.KubeClient(Credentials(server, tokens=StaticToken("t")))
         try:
             for name in TRAVERSALS[2:]:
                 if name:
