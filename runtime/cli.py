@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from jetgen.runtime import kubeauth, logs, operator, transforms
 from jetgen.runtime.contract import kindsfile
@@ -26,8 +26,20 @@ from jetgen.runtime.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+@overload
+def _env(name: str) -> str | None: ...
+@overload
+def _env(name: str, default: str) -> str: ...
+@overload
+def _env(name: str, default: str | None) -> str | None: ...
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"JETGEN_{name}", default)
+
+
+def _env_int(name: str) -> int | None:
+    """An optional number: unset or empty is None."""
+    value = _env(name)
+    return int(value) if value else None
 
 
 def _split(value: str | None) -> list[str]:
@@ -134,13 +146,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--metrics-port",
         type=int,
-        default=int(_env("METRICS_PORT")) if _env("METRICS_PORT") else None,
+        default=_env_int("METRICS_PORT"),
         help="serve Prometheus metrics on this port",
     )
     p.add_argument(
         "--health-port",
         type=int,
-        default=int(_env("HEALTH_PORT")) if _env("HEALTH_PORT") else None,
+        default=_env_int("HEALTH_PORT"),
         help="answer liveness/readiness probes on this port at /healthz",
     )
     p.add_argument(

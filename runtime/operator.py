@@ -51,7 +51,8 @@ def memory_of(memo: Any) -> reconciler.Memory:
     """The runtime's per-object memory, kept in kopf's per-object ``memo``."""
     if MEMORY_KEY not in memo:
         memo[MEMORY_KEY] = reconciler.Memory()
-    return memo[MEMORY_KEY]
+    memory: reconciler.Memory = memo[MEMORY_KEY]
+    return memory
 
 
 async def _sleep(seconds: float, wake: asyncio.Event, stopped: Any) -> None:
@@ -71,7 +72,7 @@ async def _wait_stopped(stopped: Any) -> None:
     await stopped.wait()
 
 
-def _trigger(body: Any) -> tuple:
+def _trigger(body: Any) -> tuple[Any, ...]:
     """What, when changed, deserves a reconcile before the next poll."""
     meta = body.get("metadata") or {}
     annotations = meta.get("annotations") or {}
@@ -297,7 +298,10 @@ async def run(
     )
     registry = build_registry(runtime)
     elector = _elector(settings, creds) if settings.leader_election else None
-    role = (lambda: "leader" if elector.leading else "standby") if elector else lambda: "leader"
+
+    def role() -> str:
+        return "leader" if elector is None or elector.leading else "standby"
+
     runtime.metrics.gauge(
         "jetgen_leader", "1 while this replica reconciles.", lambda: int(role() == "leader")
     )
