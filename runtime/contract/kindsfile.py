@@ -82,8 +82,8 @@ def field_dict(f: Field, descriptions: bool) -> dict[str, Any]:
 
 
 def load(path: str | Path) -> ProviderInfo:
-    """Read and check kinds.json; every fault is a :class:`ContractError` whose message
-    starts with the file and the key."""
+    """Read and check kinds.json; every fault is a :class:`ContractError` naming the key
+    (the caller names the file)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -96,11 +96,13 @@ def load(path: str | Path) -> ProviderInfo:
 def loads(text: str) -> ProviderInfo:
     try:
         data = json.loads(text)
+        info = decode(data)
+        rules.check(info)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise ContractError("", f"not valid JSON: {exc.msg} ({where})") from None
-    info = decode(data)
-    rules.check(info)
+    except RecursionError:  # a generator never nests fields this deep (schema.py bounds it)
+        raise ContractError("", "nested too deeply to be a generated kinds.json") from None
     return info
 
 

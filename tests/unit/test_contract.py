@@ -259,10 +259,23 @@ def test_a_hostile_kinds_json_is_refused_with_one_line_naming_the_key(change, ke
         ("{", "not valid JSON: Expecting property name"),
         ("[]", "expected an object, got []"),
         ('{"name": "a"}', "source: missing"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ],
 )
 def test_a_broken_file_is_refused(text, words):
     assert words in str(fault(text))
+
+
+def test_a_field_tree_nested_beyond_python_s_stack_is_refused():
+    """A hostile file may nest items deeper than any schema (whose parser bounds the
+    depth); decoding must still end in one line, not a RecursionError."""
+    text = json.dumps(valid()).replace('"controlPlane": {', '"deep": @@, "controlPlane": {')
+    depth = 3000
+    deep = (
+        '{"tf_name": "x", "type": "list", "item": ' * depth + '{"tf_name": "x", "type": "string"}'
+    )
+    with pytest.raises(ContractError, match="nested too deeply"):
+        kindsfile.loads(text.replace("@@", deep + "}" * depth))
 
 
 def test_load_names_a_missing_or_unreadable_file(tmp_path):
