@@ -123,6 +123,13 @@ def parser() -> argparse.ArgumentParser:
         help="Kind, group or Kind.group to serve; repeat (default: all kinds)",
     )
     p.add_argument(
+        "--safe-start",
+        action=argparse.BooleanOptionalAction,
+        default=_env("SAFE_START", "1") != "0",
+        help="serve a kind only once its CRD is established, and take up kinds whose CRD "
+        "appears later (default on; --no-safe-start: the kinds API discovery shows)",
+    )
+    p.add_argument(
         "--terraform",
         default=_env("TERRAFORM", "tofu"),
         help="tofu or terraform executable (default %(default)s)",
@@ -204,6 +211,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_providers=args.max_providers,
         namespaces=args.namespace,
         serve=args.serve,
+        safe_start=args.safe_start,
         binary=args.terraform,
         cli_config=args.cli_config,
         workdir_root=args.workdir_root,
@@ -282,7 +290,7 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
     try:
         creds = kubeauth.load(args.kubeconfig)
         asyncio.run(operator.run(info, settings, creds))
-    except kubeauth.CredentialsError as exc:
+    except (kubeauth.CredentialsError, operator.StartError) as exc:
         # Nothing to retry with: say what is missing in one line and stop.
         print(f"jetgen-runtime: {exc}", file=sys.stderr)
         return 1

@@ -29,11 +29,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class _QuietWakeups(logging.Filter):
-    """kopf reports every run of the tiny watch-event handler that wakes a reconcile loop;
-    at one line per object change it would drown everything else."""
+    """kopf reports every run of a watch-event handler: of the tiny one that wakes a
+    reconcile loop (one line per object change would drown everything else) and of the one
+    that follows CRDs for safe-start (which logs what it changes itself)."""
+
+    QUIET = ("Handler 'wake' succeeded", "Handler 'safe-start' succeeded")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Handler 'wake' succeeded")
+        return not record.getMessage().startswith(self.QUIET)
 
 
 def setup(level: str = "INFO", as_json: bool = False) -> None:

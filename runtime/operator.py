@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -34,11 +35,13 @@ from jetgen.runtime import (
     poll,
     reconciler,
     resource,
+    serving,
     state,
     usage,
 )
-from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
+from jetgen.runtime.serving import Insights
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.driver import CliDriver, kill_running
 
@@ -171,7 +174,10 @@ async def _sweep_states(runtime: reconciler.Runtime) -> None:
         # A list by name, not a get: the ClusterRole grants list on every served kind.
         path = kube.object_path(api_version, kind.plural, namespace or None)
         query = {"fieldSelector": f"metadata.name={name}"}
-        items = (await runtime.kube.request("GET", path, query=query)).get("items") or []
+        try:
+            items = (await runtime.kube.request("GET", path, query=query)).get("items") or []
+        except kube.NotFound:
+            return True  # the kind has no CRD now (safe-start): judged on a later start
         uid = (meta.get("labels") or {}).get(state.STATE_LABEL)
         return any(item["metadata"]["uid"] == uid for item in items)
 
@@ -184,7 +190,8 @@ async def _sweep_states(runtime: reconciler.Runtime) -> None:
         logger.info("removed %d state Secrets of deleted managed resources", removed)
 
 
-def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
+def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.OperatorRegistry:
+    """All handlers; ``insights`` is what kopf will watch (see :mod:`.serving`)."""
     registry = kopf.OperatorRegistry()
     settings = runtime.settings
 
@@ -203,7 +210,14 @@ def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
             prefix="jetgen.dev", key="last-handled-configuration"
         )
         settings.posting.level = logging.INFO
+        # Safe-start: after its initial scan kopf leaves the served kinds to the gate.
+        settings.scanning.disabled = runtime.settings.safe_start
         runtime.background.append(asyncio.ensure_future(_sweep_states(runtime)))
+        if runtime.settings.safe_start and serving.has_globs(runtime.settings.namespaces):
+            watch = serving.watch_namespaces(
+                insights, runtime.settings.namespaces, lambda: _namespaces(runtime)
+            )
+            runtime.background.append(asyncio.ensure_future(watch))
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
@@ -214,8 +228,64 @@ def build_registry(runtime: reconciler.Runtime) -> kopf.OperatorRegistry:
     for kind in served:
         _register_kind(registry, runtime, reconciler.Reconciler(runtime, kind))
     usage.register(registry, runtime.info, served)  # configs in use are not deleted
-    logger.info("serving %d kinds: %s", len(served), ", ".join(k.kind for k in served))
+    _gate_kinds(registry, runtime, insights, served)
     return registry
+
+
+def _gate_kinds(
+    registry: kopf.OperatorRegistry,
+    runtime: reconciler.Runtime,
+    insights: Insights,
+    kinds: list[Kind],
+) -> None:
+    """With safe-start a kind is served once its CRD is established (see :mod:`.serving`);
+    without, kopf serves whatever API discovery shows.  Either way the metric tells."""
+    info = runtime.info
+    wanted = [serving.Wanted(k.kind, k.group, k.version, k.plural, indexed=True) for k in kinds]
+    wanted += [
+        serving.Wanted(plural, info.config_group, info.config_version, plural, managed=False)
+        for plural in usage.config_plurals(info)
+    ]
+    runtime.metrics.gauge(
+        "jetgen_kinds_served",
+        "Managed resource kinds reconciled now (with safe-start: those whose CRD is established).",
+        lambda: serving.served_count(insights, wanted),
+    )
+    selected = len(kinds)
+    runtime.metrics.gauge(
+        "jetgen_kinds_selected",
+        "Managed resource kinds this controller may serve.",
+        lambda: selected,
+    )
+    if runtime.settings.safe_start:
+        answers = functools.partial(_answers, runtime.kube)
+        serving.register(registry, serving.Gate(wanted, insights, answers))
+        logging.getLogger("kopf._core.reactor.observation").addFilter(serving.QuietUnresolved())
+        logger.info("safe-start: %d kinds, each served once its CRD is established", len(kinds))
+    else:
+        logger.info("serving %d kinds: %s", len(kinds), ", ".join(k.kind for k in kinds))
+
+
+async def _answers(client: kube.KubeClient, resource: kopf.Resource) -> bool:
+    """Whether the API server serves ``resource`` yet (a refusal counts: it knows it).
+
+    A label selector that matches nothing keeps the answer empty, and makes the API server
+    answer from its watch cache -- the one kopf's watch needs -- instead of passing a
+    plain limited list on to etcd while that cache is still initialising."""
+    path = kube.object_path(f"{resource.group}/{resource.version}", resource.plural)
+    query = {"labelSelector": "jetgen.dev/never-set", "limit": "1"}
+    try:
+        await client.request("GET", path, query=query)
+    except kube.KubeError as exc:
+        return exc.status not in (404, 429, 503)
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return False
+    return True
+
+
+async def _namespaces(runtime: reconciler.Runtime) -> list[str]:
+    items = await runtime.kube.list(kube.object_path("v1", "namespaces"))
+    return [item["metadata"]["name"] for item in items]
 
 
 def _register_kind(
@@ -283,6 +353,8 @@ async def run(
     runtime = build_runtime(info, settings, creds)
     try:
         await check_credentials(runtime.kube)
+        if settings.safe_start:
+            await check_crd_access(runtime.kube)
     except BaseException:
         await runtime.kube.close()
         raise
@@ -296,7 +368,8 @@ async def run(
         settings.poll_driver,
         settings.max_runs,
     )
-    registry = build_registry(runtime)
+    insights = Insights()
+    registry = build_registry(runtime, insights)
     elector = _elector(settings, creds) if settings.leader_election else None
 
     def role() -> str:
@@ -332,6 +405,7 @@ async def run(
                 stop_flag=stop,
                 ready_flag=ready_flag,
                 memo=kopf.Memo(),
+                insights=insights,
             )
         )
         if elector is None:
@@ -368,6 +442,24 @@ async def check_credentials(client: kube.KubeClient) -> None:
         logger.warning("API discovery failed: %s", exc)
     except (OSError, aiohttp.ClientError, TimeoutError) as exc:
         logger.warning("apiserver %s not reachable yet: %s", client.credentials.server, exc)
+
+
+class StartError(Exception):
+    """The controller cannot work as configured; the message says what to change."""
+
+
+async def check_crd_access(client: kube.KubeClient) -> None:
+    """Safe-start learns its kinds from the CRDs: without list and watch on them it would
+    serve nothing, after a minute of kopf retrying; say so at once instead."""
+    path = kube.object_path("authorization.k8s.io/v1", "selfsubjectaccessreviews")
+    try:
+        reviews = [await client.create(path, review) for review in serving.access_reviews()]
+    except (kube.KubeError, OSError, aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning("could not check access to customresourcedefinitions: %s", exc)
+        return
+    refusal = serving.denied(reviews)
+    if refusal is not None:
+        raise StartError(refusal)
 
 
 def _elector(settings: Settings, creds: kubeauth.Credentials) -> leader.LeaderElector:

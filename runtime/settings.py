@@ -93,6 +93,11 @@ class Settings:
     kube_burst: int = 30
     """Requests to the apiserver at once before ``kube_qps`` applies."""
 
+    safe_start: bool = True
+    """Serve a kind only while its CRD exists and is established, and take up kinds whose
+    CRD appears later (Crossplane's ``safe-start``; see serving.py).  Off: kopf serves the
+    kinds API discovery shows (needs no watch on CRDs to start)."""
+
     finalizer: str = "jetgen.dev/finalizer"
     """Finalizer that keeps a managed resource until its external resource is deleted."""
 

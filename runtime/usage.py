@@ -34,6 +34,14 @@ def config_key(info: ProviderInfo, body: Any) -> tuple[str, str | None, str]:
     return "providerconfigs", namespace, name
 
 
+def config_plurals(info: ProviderInfo) -> list[str]:
+    """The config kinds whose deletion is guarded (no ClusterProviderConfig in the
+    cluster-scoped shape)."""
+    if info.scope == "Cluster":
+        return ["providerconfigs"]
+    return ["providerconfigs", "clusterproviderconfigs"]
+
+
 def _index_id(kind: Kind) -> str:
     return f"config-users.{kind.plural}.{kind.group}"
 
@@ -61,10 +69,7 @@ def register(registry: kopf.OperatorRegistry, info: ProviderInfo, kinds: list[Ki
                 kopf.event(body, type="Warning", reason="ProviderConfigInUse", message=message)
             raise kopf.TemporaryError(message, delay=RETRY_SECONDS)
 
-    plurals = ["providerconfigs"]
-    if info.scope != "Cluster":
-        plurals.append("clusterproviderconfigs")
-    for plural in plurals:
+    for plural in config_plurals(info):
         kopf.on.delete(
             info.config_group,
             info.config_version,

@@ -387,6 +387,8 @@ def refusal(permission: tuple[str, str, str]) -> str:
     """How the apiserver refuses exactly ``permission``: the runtime and kopf both log it
     (kopf before it retries; the runtime with the MR it was reconciling)."""
     group, resource, verb = permission
+    if resource == "customresourcedefinitions":  # safe-start checks it at start
+        return f"safe-start needs {verb} on customresourcedefinitions"
     return f'cannot {verb} resource "{resource}" in API group "{group}"'
 
 
