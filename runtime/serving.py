@@ -41,7 +41,8 @@ import kopf
 # kopf takes an Insights object from its caller (``kopf.operator(insights=...)``) but does
 # not export the class; its fields are what kopf's orchestrator reads to start and stop
 # watch streams.
-from kopf._cogs.structs.references import Insights, NamespaceName, match_namespace
+from kopf._cogs.structs.references import Insights as Insights  # re-exported for operator.py
+from kopf._cogs.structs.references import NamespaceName, match_namespace
 
 logger = logging.getLogger(__name__)
 
