@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 import urllib.request
 from pathlib import Path
@@ -154,3 +155,35 @@ def test_kinds_are_served_as_their_crds_appear(apiserver, testbed, provider, tmp
     finally:  # after a failure: leave nothing of this group behind for later tests
         for plural in ("ids", "pets", "uuids"):
             apiserver.kubectl("delete", "crd", f"{plural}.{GROUP}", "--wait=false", check=False)
+
+
+def test_namespace_globs_are_followed(apiserver, testbed, provider, tmp_path):
+    """With kopf's discovery off, namespace globs are matched by the runtime: a namespace
+    created after the start is picked up; one that does not match is left alone."""
+    stem = f"glob-{secrets.token_hex(3)}"
+    other = apiserver.create_namespace(f"other-{stem}")
+    ctl = Controller(
+        kinds=harness.kinds_file(provider),
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        extra_args=["--namespace", f"{stem}-*"],
+    )
+    try:
+        install(apiserver, provider, "ids")
+        with ctl:
+            wait_for("start-up logged", lambda: "safe-start:" in ctl.logs())
+            ns = apiserver.create_namespace(stem)  # <stem>-<random>: matches
+            apiserver.apply(mr(provider, "ids", "in", ns, {"byteLength": 2}))
+            apiserver.apply(mr(provider, "ids", "out", other, {"byteLength": 2}))
+            ready(apiserver, "ids", "in", ns)
+            assert f"watching namespaces: {ns}" in ctl.logs()
+            untouched = get(apiserver, f"ids.{GROUP}", "out", other)
+            assert not untouched["metadata"].get("finalizers")
+            assert "status" not in untouched or not untouched["status"].get("conditions")
+            apiserver.kubectl("delete", f"ids.{GROUP}", "in", "-n", ns, "--timeout=60s")
+        assert not ERRORS.search(ctl.logs()), ctl.logs()[-3000:]
+    finally:
+        apiserver.kubectl("delete", f"ids.{GROUP}", "out", "-n", other, "--wait=false", check=False)
+        apiserver.kubectl("delete", "crd", f"ids.{GROUP}", "--wait=false", check=False)
