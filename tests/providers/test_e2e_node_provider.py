@@ -25,6 +25,8 @@ GROUP = "random.m.jetgen.dev"
 SYSTEM = "provider-random-system"
 DEPLOYMENT = "provider-random"
 LEASE = "jetgen-random"  # the Deployment's leader-election Lease (JETGEN_LEADER_ELECT)
+PENDING = "crossplane.io/external-create-pending"
+SUCCEEDED = "crossplane.io/external-create-succeeded"
 
 pytestmark = pytest.mark.e2e
 
@@ -139,6 +141,49 @@ def test_managed_resources_reconcile_from_the_pod(provider):
         120,
     )
     assert "DeletedExternalResource" in harness.events_text(api, namespace)
+
+
+def test_controller_pod_killed_mid_create_never_creates_blindly_again(provider):
+    """The Pod dies while a create is pending; the Deployment brings a new one, which
+    either finds the create recorded (one state, Ready) or refuses to guess (Crossplane's
+    external-create-pending rule) -- never a second, blind create."""
+    api = provider.api
+    namespace = api.create_namespace("node-kill")
+    api.apply(mr("Password", "cut", namespace, {"length": 18}, "cut-password"))
+
+    def create_started():
+        obj = harness.get(api, f"passwords.{GROUP}", "cut", namespace)
+        return obj if PENDING in (obj or {}).get("metadata", {}).get("annotations", {}) else None
+
+    uid = harness.wait_for("the create-pending mark", create_started, 60, every=0.1)
+    uid = uid["metadata"]["uid"]
+    (old,) = pods(api)
+    name = old["metadata"]["name"]
+    api.kubectl("delete", "pod", name, "-n", SYSTEM, "--grace-period=0", "--force")
+    harness.wait_for(
+        "a new Pod leading", lambda: holder(api) and not holder(api).startswith(name + "_"), 120
+    )
+
+    def settled():
+        obj = harness.get(api, f"passwords.{GROUP}", "cut", namespace)
+        if harness.is_ready(obj):
+            return "ready", obj
+        if "CannotDetermineCreationResult" in harness.events_text(api, namespace):
+            return "refused", obj
+        return None
+
+    outcome, obj = harness.wait_for("the MR settled after the kill", settled, 120)
+    states = api.get_json("secrets", "-n", SYSTEM, "-l", f"jetgen.dev/tfstate-for={uid}")
+    annotations = obj["metadata"]["annotations"]
+    print(f"killed mid-create: {outcome}")
+    if outcome == "ready":
+        assert len(states["items"]) == 1  # one state, the one the first Pod saved
+        assert SUCCEEDED in annotations
+        data = harness.secret_data(api, "cut-password", namespace)
+        assert data["attribute.result"] == data["password"]
+    else:
+        assert SUCCEEDED not in annotations and PENDING in annotations
+        assert not harness.is_ready(obj)
 
 
 def test_rolling_change_of_the_image_tag_loses_nothing(provider):
