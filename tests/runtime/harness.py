@@ -107,10 +107,21 @@ def kinds_file(generated: Path) -> Path:
     return found
 
 
-def install_crds(apiserver: Any, generated: Path) -> None:
+def install_crds(apiserver: Any, generated: Path, timeout: float = 60) -> None:
     crds = generated / "package" / "crds"
     apiserver.kubectl("apply", "--server-side", "-f", str(crds))
-    apiserver.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+    # `kubectl wait` fails at once on a CRD whose status has no conditions yet, as a CRD
+    # just created on a busy apiserver can have: ask again until the timeout.
+    deadline = time.monotonic() + timeout
+    while True:
+        wait = ("wait", "--for=condition=Established", f"--timeout={timeout:.0f}s", "-f", str(crds))
+        done = apiserver.kubectl(*wait, check=False)
+        if done.returncode == 0:
+            return
+        if "accessor error" not in done.stderr or time.monotonic() > deadline:
+            apiserver.kubectl(*wait)  # raises, with kubectl's message
+            return
+        time.sleep(1)
 
 
 class Controller:
