@@ -10,19 +10,37 @@ of every shape survive the apiserver (pruning, CEL rules, empty marker objects).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from jetgen.generator import cli
 
 from tests.generator.paths import EVERY_SHAPE, SHARED_SCHEMAS
+from tests.testbed import controlplane
+from tests.testbed.kube import ApiServer
 
 pytestmark = pytest.mark.e2e
 
 # Smallest first: the 987 AWS CRDs come last, after everything else had a fast apiserver.
 SCHEMAS = sorted([*SHARED_SCHEMAS.glob("*.json"), EVERY_SHAPE], key=lambda p: p.stat().st_size)
+
+
+@pytest.fixture(scope="module")
+def apiserver(testbed, tmp_path_factory) -> Iterator[ApiServer]:
+    """A control plane of this module's own, stopped when the module is done: after 987 AWS
+    CRDs an apiserver stays slow for minutes (their deletion runs on in the background), and
+    the session's serves the worker's other modules."""
+    folder = tmp_path_factory.mktemp("crd-controlplane")
+    plane = controlplane.start(testbed, folder)
+    try:
+        yield plane.api
+    finally:
+        plane.stop()
+        shutil.rmtree(folder / "etcd", ignore_errors=True)
 
 
 def generate(schema: Path, out: Path, *extra: str) -> Path:
