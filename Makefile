@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_SCHEMA ?= tests/data/every-shape.json
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: most of the suite waits on real processes, not on
+# the CPU, so there are more workers than cores (docs/testbed.md, "Workers").
+# TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 3
 
 .PHONY: venv demo testbed test lint clean
 
@@ -28,7 +32,7 @@ testbed: venv
 	scripts/testbed install
 
 test: testbed lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # ruff (lint + format), mypy (strict) and import-linter (the layers of docs/architecture.md).
 lint: venv

@@ -53,7 +53,9 @@ from tests.runtime.harness import Controller, condition, get, is_ready
 from tests.testbed import controlplane
 from tests.testbed.kube import write_kubeconfig
 
-pytestmark = pytest.mark.e2e
+# One worker runs the whole matrix: its module fixture runs every selected cell at once
+# (threads), so cells spread over workers would each run the full matrix again.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("fault-matrix")]
 
 POLL = 2.0
 PENDING = "crossplane.io/external-create-pending"

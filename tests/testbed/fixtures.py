@@ -30,6 +30,9 @@ from .kube import ApiServer
 NODE_FIXTURES = {"node", "node_slot"}
 
 
+# tryfirst: pytest-xdist's worker reads the xdist_group marks in this same hook (and
+# tests/conftest.py gives every test without a group its module's).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
