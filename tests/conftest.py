@@ -21,6 +21,7 @@ pytest_plugins = ["tests.testbed.fixtures"]
 # them: end-to-end modules first, then the rest, each in collection order.
 LONGEST_FIRST = (
     "tests/providers/test_e2e_seed_story.py",
+    "tests/providers/test_e2e_node_provider.py",  # the node's group: an image build, pods
     "tests/runtime/test_e2e_faults.py",
     "tests/generator/test_apiserver.py",
     "tests/generator/test_packaging_e2e.py",

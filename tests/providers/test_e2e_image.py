@@ -12,7 +12,9 @@ import pytest
 
 from tests.providers import imagebuild
 
-pytestmark = pytest.mark.e2e
+# In the node's xdist group: test_e2e_node_provider.py needs the same image, and the package
+# fixture random_image is built once only where both run in one worker.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("node")]
 
 PACKAGE = "random_provider"
 INIT = json.dumps({"terraform": {"required_providers": {"random": {"source": "hashicorp/random"}}}})
