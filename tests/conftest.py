@@ -20,14 +20,14 @@ pytest_plugins = ["tests.testbed.fixtures"]
 # begins one of them when the others are nearly done. Any module not listed comes after
 # them: end-to-end modules first, then the rest, each in collection order.
 LONGEST_FIRST = (
-    "tests/providers/test_e2e_seed_story.py",
+    "tests/generator/test_apiserver.py",  # the 987 AWS CRDs: the longest single test
     "tests/providers/test_e2e_node_provider.py",  # the node's group: an image build, pods
+    "tests/providers/test_e2e_seed_story.py",
     "tests/runtime/test_e2e_faults.py",
-    "tests/generator/test_apiserver.py",
-    "tests/generator/test_packaging_e2e.py",
     "tests/generator/test_properties.py",
-    "tests/providers/test_e2e_postgresql.py",
     "tests/test_install_e2e.py",
+    "tests/generator/test_packaging_e2e.py",
+    "tests/providers/test_e2e_postgresql.py",
     "tests/generator/test_cli.py",
 )
 
