@@ -41,7 +41,7 @@ def test_pins_are_consistent_with_wrapper_modules():
     assert set(loaded.tools) == {
         *("kubernetes", "etcd", "tofu", "terraform"),
         *("kubernetes-node", "crictl", "pause", "kubeprobe"),
-        *("crossplane", "crossplane-core"),
+        *("crossplane", "crossplane-core", "registry"),
     }
     assert set(loaded.providers) == {
         *("random", "local", "tls", "time", "http"),
