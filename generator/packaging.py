@@ -2,14 +2,16 @@
 
 Fed by the same :class:`ProviderInfo` as the CRDs, this module builds, as plain data:
 
-* ``package/install/``: Namespace, ServiceAccount, a ClusterRole holding exactly what
-  the runtime does with the API (see :func:`rbac_rules`), its binding, a Role for what it
-  does only in its own namespace (the leader Lease, state Secrets: :func:`namespace_rules`)
-  and its binding, the Deployment;
-* ``package/kustomization.yaml``: all of the above plus the CRDs, one ``kubectl apply -k``;
-* ``package/examples/providerconfig.yaml``: the default (Cluster)ProviderConfig and its
+* ``install/``, for clusters without Crossplane: Namespace, ServiceAccount, a ClusterRole
+  holding exactly what the runtime does with the API (see :func:`rbac_rules`), its
+  binding, a Role for what it does only in its own namespace (the leader Lease, state
+  Secrets: :func:`namespace_rules`) and its binding, the Deployment, every CRD in
+  ``install/crds/``, and ``install/kustomization.yaml`` (one ``kubectl apply -k``);
+* ``examples/providerconfig.yaml``: the default (Cluster)ProviderConfig and its
   credentials Secret, to edit before applying (so it is not part of the kustomization);
-* ``package/crossplane.yaml``: Crossplane package metadata for the same folder;
+* ``package/``, the Crossplane package and nothing else: ``crossplane.yaml``, the
+  ProviderConfig CRDs in ``crds/`` and one ManagedResourceDefinition per managed kind in
+  ``mrds/`` (:mod:`jetgen.generator.mrds`);
 * ``Dockerfile`` (provider repositories only), rendered from ``templates/Dockerfile.j2``.
 
 Everything written here is a file the generator owns (see :data:`OWNED`).
@@ -21,18 +23,20 @@ import json
 from typing import Any
 
 from jetgen.generator import naming, templating
+from jetgen.runtime.config import ConfigError, PackageMetadata
 from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.provider_requirements import install_config
 
-OWNED = [
-    "package/install",
-    "package/examples",
-    "package/kustomization.yaml",
-    "package/crossplane.yaml",
-]
+OWNED = ["install", "package/crds", "package/mrds", "package/crossplane.yaml"]
+# Written by jetgen before install/ and examples/ moved out of package/: removed by the
+# next generate, or `crossplane xpkg build` would refuse the package folder.
+RETIRED = ["package/install", "package/examples", "package/kustomization.yaml"]
+PROVIDER_CONFIG_EXAMPLE = "examples/providerconfig.yaml"  # examples/ is the generator's too
 DOCKERFILE = "Dockerfile"
 
+CROSSPLANE_VERSION = ">=v2.0.0-0"  # ManagedResourceDefinitions came with Crossplane v2
+SAFE_START = "safe-start"  # MRDs start Inactive; the provider serves what gets activated
 METRICS_PORT = 8080
 HEALTH_PORT = 8081
 UID = 65532  # the conventional "nonroot" user of distroless images
@@ -64,7 +68,8 @@ def labels(info: ProviderInfo) -> dict[str, str]:
 
 
 def crd_file(crd: dict[str, Any]) -> str:
-    """``crds/<group>_<plural>.yaml``: a CRD's path inside ``package/``."""
+    """``crds/<group>_<plural>.yaml``: a CRD's path inside ``install/`` (and, for the
+    ProviderConfig kinds, inside ``package/``)."""
     spec = crd["spec"]
     return f"crds/{spec['group']}_{spec['names']['plural']}.yaml"
 
@@ -186,11 +191,12 @@ def _reference_targets(info: ProviderInfo) -> set[tuple[str, str]]:
 
 
 def install_manifests(info: ProviderInfo) -> dict[str, dict[str, Any]]:
-    """``install/<file>.yaml`` -> object, in the order ``kubectl apply`` should see them."""
+    """``<file>.yaml`` (inside ``install/``) -> object, in the order ``kubectl apply``
+    should see them."""
     name, ns = app_name(info), namespace(info)
     account = {"kind": "ServiceAccount", "name": name, "namespace": ns}
     return {
-        "install/namespace.yaml": {
+        "namespace.yaml": {
             "apiVersion": "v1",
             "kind": "Namespace",
             # The pod meets the "restricted" Pod Security Standard; enforce it.
@@ -202,18 +208,18 @@ def install_manifests(info: ProviderInfo) -> dict[str, dict[str, Any]]:
                 },
             },
         },
-        "install/serviceaccount.yaml": {
+        "serviceaccount.yaml": {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": ns, "labels": labels(info)},
         },
-        "install/clusterrole.yaml": {
+        "clusterrole.yaml": {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
             "metadata": {"name": name, "labels": labels(info)},
             "rules": rbac_rules(info),
         },
-        "install/clusterrolebinding.yaml": {
+        "clusterrolebinding.yaml": {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
             "metadata": {"name": name, "labels": labels(info)},
@@ -224,20 +230,20 @@ def install_manifests(info: ProviderInfo) -> dict[str, dict[str, Any]]:
             },
             "subjects": [account],
         },
-        "install/role.yaml": {
+        "role.yaml": {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
             "metadata": {"name": name, "namespace": ns, "labels": labels(info)},
             "rules": namespace_rules(),
         },
-        "install/rolebinding.yaml": {
+        "rolebinding.yaml": {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
             "metadata": {"name": name, "namespace": ns, "labels": labels(info)},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
             "subjects": [account],
         },
-        "install/deployment.yaml": deployment(info),
+        "deployment.yaml": deployment(info),
     }
 
 
@@ -327,6 +333,7 @@ def _container(info: ProviderInfo, probe: dict[str, Any]) -> dict[str, Any]:
 
 
 def kustomization(crd_files: list[str], install_files: list[str]) -> dict[str, Any]:
+    """``install/kustomization.yaml``: paths relative to ``install/``."""
     # The namespace first (everything else lives in it), CRDs before the controller.
     namespace_file, *rest = install_files
     return {
@@ -364,21 +371,31 @@ def provider_config_example(info: ProviderInfo) -> list[dict[str, Any]]:
     return [secret, config]
 
 
-def crossplane_package(info: ProviderInfo) -> dict[str, Any]:
-    """``meta.pkg.crossplane.io`` Provider: lets ``crossplane xpkg build`` package the
-    CRDs (install/, examples/ and kustomization.yaml are passed to ``--ignore``)."""
+def crossplane_package(info: ProviderInfo, metadata: PackageMetadata, where: str) -> dict[str, Any]:
+    """``meta.pkg.crossplane.io`` Provider, the metadata of ``package/``.
+
+    Current Crossplane (v2): no ``spec.controller.image`` (the image is given when the
+    package is built, ``crossplane xpkg build --embed-runtime-image``, or with a
+    DeploymentRuntimeConfig); the ``safe-start`` capability, since MRDs start Inactive and
+    the runtime serves a kind once its CRD exists; ``>=v2.0.0`` for MRDs. ``metadata``
+    (``package:`` in jetgen.yaml) gives the source, license and maintainer annotations;
+    ``where`` names that file in an error."""
     description = f"Kubernetes provider for the Terraform provider {info.source}"
     if info.version:
         description += f" {info.version}"
-    spec: dict[str, Any] = {"controller": {"image": image(info)}}
-    if info.scope != "Cluster":  # namespaced .m. managed resources are Crossplane v2
-        spec["crossplane"] = {"version": ">=v2.0.0-0"}
+    annotations = {"meta.crossplane.io/description": description + ", built with jetgen."}
+    for name in ("source", "license", "maintainer"):
+        value = getattr(metadata, name)
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: package.{name}: expected a string")
+        if value.strip():
+            annotations[f"meta.crossplane.io/{name}"] = value.strip()
     return {
         "apiVersion": "meta.pkg.crossplane.io/v1",
         "kind": "Provider",
-        "metadata": {
-            "name": app_name(info),
-            "annotations": {"meta.crossplane.io/description": description + ", built with jetgen."},
+        "metadata": {"name": app_name(info), "annotations": annotations},
+        "spec": {
+            "crossplane": {"version": CROSSPLANE_VERSION},
+            "capabilities": [SAFE_START],
         },
-        "spec": spec,
     }

@@ -22,6 +22,7 @@ from jetgen.generator import (
     docs,
     examples,
     model,
+    mrds,
     naming,
     packaging,
     pymodels,
@@ -55,7 +56,7 @@ class Result:
 
 def owned_paths(package: str, dockerfile: bool = True) -> list[str]:
     """Paths (relative to the output root) that belong to the generator entirely."""
-    paths = ["package/crds", *packaging.OWNED, package, "examples", "docs/kinds"]
+    paths = [*packaging.OWNED, *packaging.RETIRED, package, "examples", "docs/kinds"]
     return [*paths, packaging.DOCKERFILE] if dockerfile else paths
 
 
@@ -125,8 +126,8 @@ def generate(
         try:
             with clock("write"):
                 progress("write CRDs and package")
-                write_crds(staging, documents)
-                write_packaging(staging, info, documents, dockerfile)
+                write_crds(staging, info, documents)
+                write_packaging(staging, info, config, config_file, documents, dockerfile)
                 write_package(staging, info, package)
                 write_examples_and_docs(staging, info, examples_of, notes, progress)
             if run is not None:
@@ -157,9 +158,21 @@ def dump_yaml(data: Any) -> str:
     return HEADER + yamltext.dumps(data)
 
 
-def write_crds(staging: writer.Staging, documents: list[dict[str, Any]]) -> None:
+def write_crds(
+    staging: writer.Staging, info: ProviderInfo, documents: list[dict[str, Any]]
+) -> None:
+    """Every CRD into ``install/crds/``; for the Crossplane package, the ProviderConfig CRDs
+    into ``package/crds/`` and each managed kind as an MRD into ``package/mrds/``."""
+    kind_of = {(k.group, k.kind): k for k in info.kinds}
     for crd in documents:
-        staging.write(f"package/{packaging.crd_file(crd)}", dump_yaml(crd))
+        text = dump_yaml(crd)
+        staging.write(f"install/{packaging.crd_file(crd)}", text)
+        kind = kind_of.get((crd["spec"]["group"], crd["spec"]["names"]["kind"]))
+        if kind is None:  # a ProviderConfig kind: a plain CRD in the package too
+            staging.write(f"package/{packaging.crd_file(crd)}", text)
+        else:
+            mrd = mrds.managed_resource_definition(crd, kind)
+            staging.write(f"package/{mrds.mrd_file(crd)}", dump_yaml(mrd))
 
 
 def fit_size(crd: dict[str, Any], oversize: str, where: str) -> str:
@@ -218,20 +231,23 @@ def naming_notes(
 def write_packaging(
     staging: writer.Staging,
     info: ProviderInfo,
+    config: ProviderConfiguration,
+    config_file: str,
     crd_documents: list[dict[str, Any]],
     dockerfile: bool,
 ) -> None:
     """Install manifests, Crossplane metadata and (in a repository) the Dockerfile."""
     install = packaging.install_manifests(info)
     for path, manifest in install.items():
-        staging.write(f"package/{path}", dump_yaml(manifest))
+        staging.write(f"install/{path}", dump_yaml(manifest))
     crd_files = [packaging.crd_file(crd) for crd in crd_documents]
     kustomization = packaging.kustomization(crd_files, list(install))
-    staging.write("package/kustomization.yaml", dump_yaml(kustomization))
-    staging.write("package/crossplane.yaml", dump_yaml(packaging.crossplane_package(info)))
+    staging.write("install/kustomization.yaml", dump_yaml(kustomization))
+    metadata = packaging.crossplane_package(info, config.package, config_file)
+    staging.write("package/crossplane.yaml", dump_yaml(metadata))
     example = packaging.provider_config_example(info)
     text = HEADER + "---\n".join(yamltext.dumps(document) for document in example)
-    staging.write("package/examples/providerconfig.yaml", text)
+    staging.write(packaging.PROVIDER_CONFIG_EXAMPLE, text)
     if dockerfile:
         staging.write(packaging.DOCKERFILE, packaging.dockerfile(info))
 

@@ -36,6 +36,8 @@ CONFIG_HELP = """\
 # include / skip: glob lists of resource types that become kinds
 # credentials: keys of the ProviderConfig's Secret -> environment variables (or arguments);
 #   proposed from the schema's provider block: mark required keys `optional: false`
+# package: {{source: <repository URL>, license: Apache-2.0, maintainer: "Team <a@b.c>"}}
+#   annotations of the Crossplane package (package/crossplane.yaml)
 """
 
 

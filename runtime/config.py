@@ -131,6 +131,16 @@ class Credential:
 
 
 @dataclass
+class PackageMetadata:
+    """The Crossplane package's ``meta.crossplane.io/<name>`` annotations (generator only);
+    an empty one is left out."""
+
+    source: str = ""  # where the provider repository lives (a URL)
+    license: str = ""  # the package's license, e.g. Apache-2.0
+    maintainer: str = ""  # e.g. "Team <team@example.com>"
+
+
+@dataclass
 class ProviderConfiguration:
     """The whole configuration of one generated provider."""
 
@@ -149,6 +159,7 @@ class ProviderConfiguration:
     # become the generated examples (generator only; relative to the repository,
     # ``$VAR`` / ``${VAR}`` expanded).
     docs: str | None = None
+    package: PackageMetadata = field(default_factory=PackageMetadata)
 
     def selects(self, resource_type: str) -> bool:
         """Whether a Terraform resource type becomes a kind (include globs minus skip)."""
@@ -214,6 +225,7 @@ _NESTED.update(
         "Timeouts": Timeouts,
         "ResourceConfig": ResourceConfig,
         "Credential": Credential,
+        "PackageMetadata": PackageMetadata,
     }
 )
 

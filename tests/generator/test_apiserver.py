@@ -53,7 +53,7 @@ def generate(schema: Path, out: Path, *extra: str) -> Path:
 
 def crd_names(out: Path) -> list[str]:
     names = []
-    for path in sorted((out / "package" / "crds").glob("*.yaml")):
+    for path in sorted((out / "install" / "crds").glob("*.yaml")):
         group, plural = path.stem.split("_", 1)
         names.append(f"{plural}.{group}")
     return names
@@ -70,7 +70,7 @@ def kubectl(apiserver, *args: str, timeout: float = 900) -> subprocess.Completed
 def install_crds(apiserver, out: Path, streams: int = 4) -> list[str]:
     """Create all CRDs (in a few parallel kubectl streams) and wait until every one is
     Established."""
-    files = sorted(str(p) for p in (out / "package" / "crds").glob("*.yaml"))
+    files = sorted(str(p) for p in (out / "install" / "crds").glob("*.yaml"))
     base = [str(apiserver.kubectl_binary), "--kubeconfig", str(apiserver.kubeconfig), "create"]
     procs = []
     for i in range(streams):

@@ -42,14 +42,14 @@ def shapes_out(tmp_path_factory) -> Path:
 
 def test_preview_layout(shapes_out):
     files = tree(shapes_out)
-    crds = [f for f in files if f.startswith("package/crds/")]
+    crds = [f for f in files if f.startswith("install/crds/")]
     assert sorted(crds) == [
-        "package/crds/legacy.shapes.m.jetgen.dev_things.yaml",
-        "package/crds/lke.shapes.m.jetgen.dev_clusters.yaml",
-        "package/crds/net.shapes.m.jetgen.dev_policies.yaml",
-        "package/crds/shapes.m.jetgen.dev_clusterproviderconfigs.yaml",
-        "package/crds/shapes.m.jetgen.dev_providerconfigs.yaml",
-        "package/crds/shapes.m.jetgen.dev_widgets.yaml",
+        "install/crds/legacy.shapes.m.jetgen.dev_things.yaml",
+        "install/crds/lke.shapes.m.jetgen.dev_clusters.yaml",
+        "install/crds/net.shapes.m.jetgen.dev_policies.yaml",
+        "install/crds/shapes.m.jetgen.dev_clusterproviderconfigs.yaml",
+        "install/crds/shapes.m.jetgen.dev_providerconfigs.yaml",
+        "install/crds/shapes.m.jetgen.dev_widgets.yaml",
     ]
     for name in (
         "__init__.py",
@@ -135,7 +135,7 @@ def test_rerun_is_a_no_op_and_repairs_tampering(tmp_path):
     done = run("generate", "--schema", str(LINODE), "--output", str(out))
     assert done.returncode == 0 and "up to date" in done.stdout
     assert time.monotonic() - started < 5
-    victim = out / "package/crds/lke.linode.m.jetgen.dev_clusters.yaml"
+    victim = out / "install/crds/lke.linode.m.jetgen.dev_clusters.yaml"
     victim.write_text("tampered")
     done = run("generate", "--schema", str(LINODE), "--output", str(out))
     assert "up to date" not in done.stdout
@@ -338,7 +338,7 @@ def test_crd_over_the_size_limit_is_shrunk_and_reported(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "things.big.m.jetgen.dev: the CRD was 1.80 MiB" in done.stderr
     assert "descriptions were left out" in done.stderr
-    crd = tmp_path / "a/package/crds/big.m.jetgen.dev_things.yaml"
+    crd = tmp_path / "a/install/crds/big.m.jetgen.dev_things.yaml"
     assert crd.stat().st_size < 300_000 and "x" * 1000 not in crd.read_text()
     page = (tmp_path / "a/docs/kinds/big/thing.md").read_text()
     assert "descriptions were left out" in page
@@ -392,7 +392,7 @@ def test_selecting_nothing_warns(tmp_path):
     done = run("generate", "--schema", str(EVERY_SHAPE), "--output", str(out), cwd=repo)
     assert done.returncode == 0
     assert "select no resource type" in done.stderr
-    assert sorted(p.name for p in (out / "package/crds").iterdir()) == [
+    assert sorted(p.name for p in (out / "install/crds").iterdir()) == [
         "shapes.m.jetgen.dev_clusterproviderconfigs.yaml",
         "shapes.m.jetgen.dev_providerconfigs.yaml",
     ]

@@ -19,7 +19,7 @@ import yaml
 from jetgen.generator import cli, model, packaging
 from jetgen.generator import schema as schema_mod
 from jetgen.runtime import cli as runtime_cli
-from jetgen.runtime.config import Credential, ProviderConfiguration, Reference
+from jetgen.runtime.config import Credential, PackageMetadata, ProviderConfiguration, Reference
 
 from tests.generator.paths import EVERY_SHAPE
 
@@ -47,23 +47,23 @@ def repo(tmp_path_factory) -> Path:
 
 
 def test_kustomization_lists_every_install_file_and_crd(repo):
-    package = repo / "package"
-    listed = load(package / "kustomization.yaml")["resources"]
+    install = repo / "install"
+    listed = load(install / "kustomization.yaml")["resources"]
     on_disk = sorted(
-        p.relative_to(package).as_posix()
-        for d in ("crds", "install")
-        for p in (package / d).glob("*")
+        p.relative_to(install).as_posix()
+        for p in install.rglob("*.yaml")
+        if p.name != "kustomization.yaml"
     )
     assert sorted(listed) == on_disk
     # The namespace exists before anything is put into it; CRDs before the controller.
-    assert listed[0] == "install/namespace.yaml"
-    assert listed.index("install/deployment.yaml") > max(
+    assert listed[0] == "namespace.yaml"
+    assert listed.index("deployment.yaml") > max(
         i for i, f in enumerate(listed) if f.startswith("crds/")
     )
 
 
 def test_names_fit_together(repo):
-    install = repo / "package" / "install"
+    install = repo / "install"
     account = load(install / "serviceaccount.yaml")["metadata"]
     binding = load(install / "clusterrolebinding.yaml")
     role = load(install / "clusterrole.yaml")
@@ -79,12 +79,11 @@ def test_names_fit_together(repo):
     assert deploy["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     meta = load(repo / "package" / "crossplane.yaml")
     (container,) = pod["spec"]["containers"]
-    assert meta["apiVersion"] == "meta.pkg.crossplane.io/v1" and meta["kind"] == "Provider"
-    assert meta["spec"]["controller"]["image"] == container["image"]
+    assert meta["metadata"]["name"] == account["name"] == container["image"].split(":")[0]
 
 
 def test_deployment_is_locked_down(repo):
-    pod = load(repo / "package" / "install" / "deployment.yaml")["spec"]["template"]
+    pod = load(repo / "install" / "deployment.yaml")["spec"]["template"]
     spec = pod["spec"]
     (container,) = spec["containers"]
     assert spec["securityContext"]["runAsNonRoot"] is True
@@ -105,7 +104,7 @@ def test_deployment_is_locked_down(repo):
 
 
 def test_ports_probes_and_metrics_annotations_agree(repo):
-    pod = load(repo / "package" / "install" / "deployment.yaml")["spec"]["template"]
+    pod = load(repo / "install" / "deployment.yaml")["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -154,7 +153,7 @@ def test_rbac_rules_follow_the_kinds():
 
 
 def test_own_namespace_role_holds_the_lease_and_state_secrets(repo):
-    install = repo / "package" / "install"
+    install = repo / "install"
     role, binding = load(install / "role.yaml"), load(install / "rolebinding.yaml")
     account = load(install / "serviceaccount.yaml")["metadata"]
     assert role["metadata"]["namespace"] == account["namespace"] == binding["metadata"]["namespace"]
@@ -199,7 +198,9 @@ def test_cluster_scope_has_one_provider_config_kind():
     assert (
         example["kind"] == "ProviderConfig" and example["spec"]["credentials"]["source"] == "None"
     )
-    assert "crossplane" not in packaging.crossplane_package(info)["spec"]
+    # MRDs need Crossplane v2, whichever shape the managed resources have.
+    meta = packaging.crossplane_package(info, PackageMetadata(), "jetgen.yaml")
+    assert meta["spec"]["crossplane"] == {"version": ">=v2.0.0-0"}
 
 
 def test_provider_config_example_names_every_credential_key():
@@ -223,9 +224,7 @@ def test_provider_config_example_names_every_credential_key():
 
 
 def test_example_file_holds_both_documents(repo):
-    documents = list(
-        yaml.safe_load_all((repo / "package/examples/providerconfig.yaml").read_text())
-    )
+    documents = list(yaml.safe_load_all((repo / "examples/providerconfig.yaml").read_text()))
     assert [d["kind"] for d in documents] == ["Secret", "ClusterProviderConfig"]
 
 
@@ -290,7 +289,7 @@ def test_dockerfile_shape(repo):
     assert not any(re.search(r"https?://", line) for line in final)
     (user,) = [line for line in final if line.startswith("USER ")]
     assert re.fullmatch(r"USER \d+:\d+", user) and int(user.split()[1].split(":")[0]) > 0
-    pod = load(repo / "package" / "install" / "deployment.yaml")["spec"]["template"]["spec"]
+    pod = load(repo / "install" / "deployment.yaml")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsUser"] == int(user.split()[1].split(":")[0])
     (entry,) = [line for line in final if line.startswith("ENTRYPOINT ")]
     assert json.loads(entry.removeprefix("ENTRYPOINT "))[1:] == ["-m", "shapes_provider"]
@@ -372,20 +371,21 @@ def test_preview_has_manifests_but_no_dockerfile(tmp_path):
         cli.main(["generate", "--schema", str(EVERY_SHAPE), "--output", str(out), "--no-models"])
         == 0
     )
-    assert (out / "package/install/deployment.yaml").is_file()
+    assert (out / "install/deployment.yaml").is_file()
     assert not (out / "Dockerfile").exists()
 
 
 def test_packaging_is_deterministic_and_owned(repo, tmp_path):
     def digest() -> dict[str, str]:
-        paths = [repo / "Dockerfile", *sorted((repo / "package").rglob("*.yaml"))]
+        yamls = [p for d in ("install", "package") for p in sorted((repo / d).rglob("*.yaml"))]
+        paths = [repo / "Dockerfile", *yamls]
         return {
             p.relative_to(repo).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in paths
         }
 
     before = digest()
-    stray = repo / "package" / "install" / "stray.yaml"
+    stray = repo / "install" / "stray.yaml"
     stray.write_text("kind: Nothing\n")
     assert cli.main(["generate", "--repo", str(repo), "--no-models", "--force"]) == 0
     assert digest() == before  # byte-identical, and the stray file is gone
@@ -407,6 +407,20 @@ def test_makefile_targets(repo):
     assert "--only-binary=:all: --python-version 3.11" in done  # and its dependencies
     assert "python3 -m shapes_provider" in done
     assert "kubectl kustomize build/manifests > build/install.yaml" in done
+
+
+def test_makefile_xpkg_builds_the_package_folder_with_the_image_when_made(repo):
+    done = make_n(repo, "xpkg", "CROSSPLANE=/opt/crossplane")
+    assert "/opt/crossplane xpkg build --package-root=package --examples-root=examples" in done
+    assert "--package-file=build/provider-shapes.xpkg" in done
+    assert "--embed-runtime-image-tarball" not in done  # no build/image.tar yet
+    (repo / "build").mkdir(exist_ok=True)
+    (repo / "build" / "image.tar").write_bytes(b"")
+    try:
+        done = make_n(repo, "xpkg")
+    finally:
+        (repo / "build" / "image.tar").unlink()
+    assert "--embed-runtime-image-tarball=build/image.tar" in done
 
 
 def make_n(repo: Path, *args: str) -> str:
@@ -452,5 +466,6 @@ def test_makefile_help_lists_every_target(repo):
         "image",
         "image-tar",
         "manifests",
+        "xpkg",
         "run",
     ]

@@ -109,7 +109,7 @@ def provider(testbed, apiserver, tmp_path_factory) -> Path:
     }
     repo = generate_repo(schema, base / "repo", config, "registry.opentofu.org/hashicorp/random")
     harness.install_crds(apiserver, repo)
-    apiserver.kubectl("apply", "--server-side", "-f", str(repo / "package/install/namespace.yaml"))
+    apiserver.kubectl("apply", "--server-side", "-f", str(repo / "install/namespace.yaml"))
     return repo
 
 
@@ -122,13 +122,13 @@ def workdir_root(tmp_path_factory) -> Path:
 # --- install manifests: server-side dry-run --------------------------------------------
 
 
-def dry_run_package(apiserver, package: Path) -> None:
+def dry_run_install(apiserver, repo: Path) -> None:
     """Namespace and CRDs for real (everything else needs them), then the whole
-    kustomization and the ProviderConfig example as a server-side dry-run."""
-    install_namespace = package / "install/namespace.yaml"
-    apiserver.kubectl("apply", "--server-side", "-f", str(install_namespace))
-    harness.install_crds(apiserver, package.parent)
-    built = apiserver.kubectl("kustomize", str(package)).stdout
+    kustomization of ``install/`` and the ProviderConfig example as a server-side dry-run."""
+    install = repo / "install"
+    apiserver.kubectl("apply", "--server-side", "-f", str(install / "namespace.yaml"))
+    harness.install_crds(apiserver, repo)
+    built = apiserver.kubectl("kustomize", str(install)).stdout
     kinds = [d["kind"] for d in yaml.safe_load_all(built)]
     assert {
         "Namespace",
@@ -139,8 +139,8 @@ def dry_run_package(apiserver, package: Path) -> None:
         "RoleBinding",
         "Deployment",
     } <= set(kinds)
-    assert kinds.count("CustomResourceDefinition") == len(list((package / "crds").glob("*.yaml")))
-    for text in (built, (package / "examples/providerconfig.yaml").read_text()):
+    assert kinds.count("CustomResourceDefinition") == len(list((install / "crds").glob("*.yaml")))
+    for text in (built, (repo / "examples/providerconfig.yaml").read_text()):
         done = apiserver.kubectl(
             "apply", "--server-side", "--dry-run=server", "-f", "-", input=text, check=False
         )
@@ -151,9 +151,9 @@ def dry_run_package(apiserver, package: Path) -> None:
 
 
 def test_random_install_manifests_pass_server_side_dry_run(apiserver, provider):
-    dry_run_package(apiserver, provider / "package")
+    dry_run_install(apiserver, provider)
     # The warning check above can fail: the same pod as root, with every capability.
-    deployment = load(provider / "package/install/deployment.yaml")
+    deployment = load(provider / "install/deployment.yaml")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     container["securityContext"] = {"runAsNonRoot": False, "runAsUser": 0}
     deployment["spec"]["template"]["spec"]["securityContext"] = {}
@@ -172,11 +172,9 @@ def test_linode_install_manifests_pass_server_side_dry_run(apiserver, tmp_path):
         "credentials": [{"key": "token", "env": "LINODE_TOKEN"}],
     }
     repo = generate_repo(LINODE, tmp_path / "linode", config, "registry.terraform.io/linode/linode")
-    documents = list(
-        yaml.safe_load_all((repo / "package/examples/providerconfig.yaml").read_text())
-    )
+    documents = list(yaml.safe_load_all((repo / "examples/providerconfig.yaml").read_text()))
     assert [d["kind"] for d in documents] == ["Secret", "ClusterProviderConfig"]
-    dry_run_package(apiserver, repo / "package")
+    dry_run_install(apiserver, repo)
 
 
 # --- RBAC: the controller as the generated ServiceAccount ------------------------------
@@ -193,7 +191,7 @@ def permissions(rules: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
 
 
 def test_generated_role_holds_exactly_the_tested_permissions(provider):
-    rules = load(provider / "package/install/clusterrole.yaml")["rules"]
+    rules = load(provider / "install/clusterrole.yaml")["rules"]
     assert sorted(permissions(rules)) == sorted(PERMISSIONS)
 
 
@@ -342,7 +340,7 @@ def cycle(apiserver, ns: str) -> list[tuple[str, Callable[[], None], Callable[[]
 def test_controller_runs_a_full_cycle_as_the_generated_service_account(
     apiserver, testbed, provider, workdir_root, tmp_path
 ):
-    install = provider / "package/install"
+    install = provider / "install"
     for name in ("serviceaccount", "clusterrole", "clusterrolebinding", "role", "rolebinding"):
         apiserver.kubectl("apply", "--server-side", "-f", str(install / f"{name}.yaml"))
     account = load(install / "serviceaccount.yaml")["metadata"]
@@ -424,8 +422,7 @@ def test_each_permission_is_needed(apiserver, testbed, provider, workdir_root, t
                 "subjects": [{"kind": "ServiceAccount", "name": "ctl", "namespace": ns}],
             },
             # What the runtime does in its own namespace (here: ns), as generated.
-            load(provider / "package/install/role.yaml")
-            | {"metadata": {"name": "ctl", "namespace": ns}},
+            load(provider / "install/role.yaml") | {"metadata": {"name": "ctl", "namespace": ns}},
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "RoleBinding",
@@ -585,7 +582,7 @@ def test_make_manifests_sets_the_image(testbed, tmp_path):
     (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "reg.example/p:v1"
-    listed = load(repo / "package/kustomization.yaml")["resources"]
+    listed = load(repo / "install/kustomization.yaml")["resources"]
     assert len(documents) == len(listed)
 
 

@@ -204,7 +204,7 @@ def test_a_sample_of_generated_crds_is_established(apiserver, tmp_path_factory):
     """The offline rules are only as good as their match with the apiserver: the CRDs
     of a fresh sample of inputs are installed for real and must become Established."""
     merged = tmp_path_factory.mktemp("sample") / "all"
-    (merged / "package" / "crds").mkdir(parents=True)
+    (merged / "install" / "crds").mkdir(parents=True)
     sample = {"inputs": 0, "CRDs": 0}
 
     @settings(
@@ -228,8 +228,8 @@ def test_a_sample_of_generated_crds_is_established(apiserver, tmp_path_factory):
             sample["inputs"] += 1
             if status == 0:
                 check_output(out)
-                for path in (out / "package" / "crds").glob("*.yaml"):
-                    (merged / "package" / "crds" / path.name).write_bytes(path.read_bytes())
+                for path in (out / "install" / "crds").glob("*.yaml"):
+                    (merged / "install" / "crds" / path.name).write_bytes(path.read_bytes())
                     sample["CRDs"] += 1
 
     collect()

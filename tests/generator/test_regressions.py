@@ -64,7 +64,7 @@ def generate_file(schema: Path, out: Path, *extra: str) -> tuple[int, str]:
 
 def crds_of(out: Path) -> list[dict]:
     found = []
-    for path in sorted((out / "package" / "crds").glob("*.yaml")):
+    for path in sorted((out / "install" / "crds").glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         (crd,) = yaml.safe_load_all(text)
         assert apiserver_rules.YAML_UNSAFE.search(text) is None, path
@@ -198,10 +198,10 @@ def test_every_regression_case_is_established_on_the_apiserver(apiserver, tmp_pa
         assert status == 0, f"{case}: {stderr}"
         outs.append((case, out))
     merged = tmp_path / "all"
-    (merged / "package" / "crds").mkdir(parents=True)
+    (merged / "install" / "crds").mkdir(parents=True)
     for _, out in outs:
-        for path in (out / "package" / "crds").glob("*.yaml"):
-            (merged / "package" / "crds" / path.name).write_bytes(path.read_bytes())
+        for path in (out / "install" / "crds").glob("*.yaml"):
+            (merged / "install" / "crds" / path.name).write_bytes(path.read_bytes())
     names = install_crds(apiserver, merged)
     try:
         namespace = apiserver.create_namespace("regressions")

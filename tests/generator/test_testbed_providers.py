@@ -60,7 +60,7 @@ def test_every_testbed_provider_is_established(apiserver, schema_file, tmp_path)
     path, providers = schema_file
     assert EXPECTED <= set(providers), sorted(providers)
     merged = tmp_path / "all"
-    (merged / "package" / "crds").mkdir(parents=True)
+    (merged / "install" / "crds").mkdir(parents=True)
     outs = []
     for name in sorted(providers):
         repo = tmp_path / f"repo-{name}"
@@ -72,11 +72,11 @@ def test_every_testbed_provider_is_established(apiserver, schema_file, tmp_path)
         status, stderr = generate_file(path, out, *extra)
         assert status == 0, f"{name}: {stderr}"
         crds = []
-        for crd_path in sorted((out / "package" / "crds").glob("*.yaml")):
+        for crd_path in sorted((out / "install" / "crds").glob("*.yaml")):
             crd = yaml.safe_load(crd_path.read_text())
             assert apiserver_rules.problems(crd) == [], crd_path
             crds.append(crd)
-            (merged / "package" / "crds" / crd_path.name).write_bytes(crd_path.read_bytes())
+            (merged / "install" / "crds" / crd_path.name).write_bytes(crd_path.read_bytes())
         # ProviderConfig kinds and, but for http (data sources only), resources.
         assert len(crds) > 2 or (name == "http" and len(crds) == 2), name
         outs.append((name, out, len(crds)))

@@ -49,24 +49,27 @@ def storage_env(root: Path) -> dict[str, str]:
 def make_image(repo: Path, testbed: Testbed, storage: Path, *extra: str) -> Build:
     """`make image image-tar` in ``repo`` with buildah, tofu and the provider taken from
     the test bed; returns the wall time, the output and the tarball."""
+    started = time.monotonic()
+    output = make(repo, testbed, storage, "image", "image-tar", *extra)
+    return Build(time.monotonic() - started, output, repo / "build" / "image.tar")
+
+
+def make(repo: Path, testbed: Testbed, storage: Path, *args: str) -> str:
+    """`make ARGS` in ``repo`` as `make_image` runs it (jetgen, tofu, buildah's store)."""
     env = testbed.tf_env({"JETGEN_TERRAFORM": str(testbed.tofu), **storage_env(storage)})
     env.pop("PYTHONPATH", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # jetgen
-    args = [
+    command = [
         "make",
-        "image",
-        "image-tar",
+        *args,
         "BUILDER=buildah",
         f"TOFU={testbed.tofu}",
         f"TOFU_MIRROR={testbed.mirror}",
         f"PYTHON={sys.executable}",
-        *extra,
     ]
-    started = time.monotonic()
-    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=1500)
-    seconds = time.monotonic() - started
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
-    return Build(seconds, done.stdout + done.stderr, repo / "build" / "image.tar")
+    return done.stdout + done.stderr
 
 
 def remove_storage(storage: Path) -> None:

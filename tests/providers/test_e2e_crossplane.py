@@ -1,9 +1,9 @@
 """provider-random installed by real Crossplane (core v2.3.0) from a loopback registry.
 
-The package is built by the real `crossplane` CLI from the committed CRDs (the daemonless
-image embedded as the package's runtime), pushed to the test bed's registry on
-127.0.0.1, and installed with `kind: Provider`. Crossplane's package manager turns the
-package's CRDs into ManagedResourceDefinitions, creates the Deployment, and the node's
+The package is built by the real `crossplane` CLI from the committed package folder (its
+ManagedResourceDefinitions; the daemonless image embedded as the package's runtime), pushed
+to the test bed's registry on 127.0.0.1, and installed with `kind: Provider`. Crossplane's
+package manager installs the MRDs, creates the Deployment, and the node's
 kubelet runs it, pulling the image from the registry. The provider declares `safe-start`,
 so every MRD stays Inactive and no managed-resource CRD exists until an activation policy
 selects kinds; then exactly those CRDs appear and those kinds reconcile, from the same Pod.
@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.providers import reference
 from tests.runtime import harness
@@ -79,16 +78,10 @@ def runtime_config() -> dict:
 
 
 def package_root(target: Path) -> Path:
-    """The committed package's metadata and CRDs: what `crossplane xpkg build` accepts (the
-    install manifests beside them it rejects). The metadata made current for Crossplane v2
-    here, until the generator writes it so: no `controller.image` (the image is embedded in
-    the package) and the `safe-start` capability."""
-    package = reference.RANDOM / "package"
-    shutil.copytree(package / "crds", target / "crds")
-    meta = yaml.safe_load((package / "crossplane.yaml").read_text())
-    meta["spec"].pop("controller", None)
-    meta["spec"]["capabilities"] = ["safe-start"]
-    (target / "crossplane.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    """The committed package folder, as `crossplane xpkg build` takes it: crossplane.yaml
+    (no `controller.image`, the `safe-start` capability), the ProviderConfig CRDs and one
+    Inactive ManagedResourceDefinition per kind."""
+    shutil.copytree(reference.RANDOM / "package", target)
     return target
 
 

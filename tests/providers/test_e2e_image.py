@@ -107,3 +107,22 @@ def test_no_build_tools_or_package_caches_in_the_image(built):
 
 def is_file(path) -> bool:
     return path.is_file() and not path.is_symlink()
+
+
+def test_make_xpkg_embeds_the_image_in_the_crossplane_package(built, testbed, tmp_path):
+    """`make xpkg` after `make image-tar`: the real crossplane CLI builds package/ with the
+    tarball as the package's runtime, so the package image runs the controller."""
+    build, _ = built
+    repo = build.tarball.parents[1]
+    crossplane = testbed.bin("crossplane")
+    imagebuild.make(repo, testbed, tmp_path / "storage", "xpkg", f"CROSSPLANE={crossplane}")
+    xpkg = repo / "build" / "provider-random.xpkg"
+    entry, config = imagebuild.archive_manifest(xpkg)
+    assert config["config"]["Entrypoint"] == ["/opt/venv/bin/python", "-m", PACKAGE]
+    assert config["config"]["User"] == "65532:65532"
+    _, image = imagebuild.archive_manifest(build.tarball)
+    # The image's layers, then the package's own layer(s) on top.
+    runtime_layers = image["rootfs"]["diff_ids"]
+    assert config["rootfs"]["diff_ids"][: len(runtime_layers)] == runtime_layers
+    assert len(config["rootfs"]["diff_ids"]) > len(runtime_layers)
+    assert "io.crossplane.xpkg" in json.dumps(config["config"].get("Labels", {}))

@@ -372,7 +372,7 @@ def test_examples_from_the_docs_become_ready(testbed, reference_apiserver, postg
 def resources_of(provider: Path) -> dict[tuple[str, str], str]:
     """(group, kind) -> ``plural.group`` of every committed CRD."""
     out = {}
-    for path in (provider / "package" / "crds").glob("*.yaml"):
+    for path in (provider / "install" / "crds").glob("*.yaml"):
         spec = yaml.safe_load(path.read_text())["spec"]
         out[spec["group"], spec["names"]["kind"]] = f"{spec['names']['plural']}.{spec['group']}"
     return out

@@ -33,7 +33,7 @@ GROUP = "random.m.jetgen.dev"
 
 def test_provider_linode_crds_established_and_examples_accepted(reference_apiserver):
     api = reference_apiserver
-    crd_files = sorted((reference.LINODE / "package" / "crds").glob("*.yaml"))
+    crd_files = sorted((reference.LINODE / "install" / "crds").glob("*.yaml"))
     examples = sorted((reference.LINODE / "examples").rglob("*.yaml"))
     # 44 kinds, plus ProviderConfig and ClusterProviderConfig.
     assert (len(crd_files), len(examples)) == (46, 44)

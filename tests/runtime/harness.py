@@ -108,7 +108,7 @@ def kinds_file(generated: Path) -> Path:
 
 
 def install_crds(apiserver: Any, generated: Path, timeout: float = 60) -> None:
-    crds = generated / "package" / "crds"
+    crds = generated / "install" / "crds"
     apiserver.kubectl("apply", "--server-side", "-f", str(crds))
     # `kubectl wait` fails at once on a CRD whose status has no conditions yet, as a CRD
     # just created on a busy apiserver can have: ask again until the timeout.

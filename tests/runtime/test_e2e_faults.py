@@ -561,7 +561,7 @@ def run_state_secret_write_fails(bed: Bed, out: Outcome, provider: Path) -> None
     """The apiserver refuses the state Secret: the controller runs as a ServiceAccount with
     the generated ClusterRole minus Secret writes. After the create it is killed and comes
     back as a new pod (workdir lost) with its full rights."""
-    role = yaml.safe_load((provider / "package" / "install" / "clusterrole.yaml").read_text())
+    role = yaml.safe_load((provider / "install" / "clusterrole.yaml").read_text())
     rules = []
     for rule in role["rules"]:
         if "secrets" in rule["resources"]:

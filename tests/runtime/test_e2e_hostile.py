@@ -488,7 +488,7 @@ def edited_provider(apiserver, generated: Path, folder: Path, change) -> Path:
     kinds = folder / "kinds.json"
     kinds.write_text(json.dumps(info))
     crds = []
-    for path in sorted((generated / "package" / "crds").glob("*.yaml")):
+    for path in sorted((generated / "install" / "crds").glob("*.yaml")):
         crd = yaml.safe_load(path.read_text())
         group = edited(crd["spec"]["group"])
         crd["spec"]["group"] = group

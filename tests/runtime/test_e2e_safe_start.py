@@ -45,7 +45,7 @@ def provider(testbed, schema_file, tmp_path_factory) -> Path:
 
 
 def crd_file(provider: Path, plural: str) -> Path:
-    return provider / "package" / "crds" / f"{GROUP}_{plural}.yaml"
+    return provider / "install" / "crds" / f"{GROUP}_{plural}.yaml"
 
 
 def install(apiserver, provider: Path, plural: str) -> float:
