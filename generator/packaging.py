@@ -7,7 +7,7 @@ Fed by the same :class:`ProviderInfo` as the CRDs, this module builds, as plain 
   binding, a Role for what it does only in its own namespace (the leader Lease, state
   Secrets: :func:`namespace_rules`) and its binding, the Deployment, every CRD in
   ``install/crds/``, and ``install/kustomization.yaml`` (one ``kubectl apply -k``);
-* ``examples/providerconfig.yaml``: the default (Cluster)ProviderConfig and its
+* ``install/providerconfig.yaml``: the default (Cluster)ProviderConfig and its
   credentials Secret, to edit before applying (so it is not part of the kustomization);
 * ``package/``, the Crossplane package and nothing else: ``crossplane.yaml``, the
   ProviderConfig CRDs in ``crds/`` and one ManagedResourceDefinition per managed kind in
@@ -32,7 +32,7 @@ OWNED = ["install", "package/crds", "package/mrds", "package/crossplane.yaml"]
 # Written by jetgen before install/ and examples/ moved out of package/: removed by the
 # next generate, or `crossplane xpkg build` would refuse the package folder.
 RETIRED = ["package/install", "package/examples", "package/kustomization.yaml"]
-PROVIDER_CONFIG_EXAMPLE = "examples/providerconfig.yaml"  # examples/ is the generator's too
+PROVIDER_CONFIG_EXAMPLE = "install/providerconfig.yaml"  # not in the kustomization: edit first
 DOCKERFILE = "Dockerfile"
 
 CROSSPLANE_VERSION = ">=v2.0.0-0"  # ManagedResourceDefinitions came with Crossplane v2

@@ -140,7 +140,7 @@ def test_the_package_folder_holds_only_what_crossplane_reads(repo):
     for mrd in mrd_docs:
         spec = {k: v for k, v in mrd["spec"].items() if k not in ("state", "connectionDetails")}
         assert spec == install[mrd["metadata"]["name"]]["spec"]
-    assert (repo / "examples" / "providerconfig.yaml").is_file()
+    assert (repo / "install" / "providerconfig.yaml").is_file()
     assert not (package / "install").exists() and not (package / "examples").exists()
 
 

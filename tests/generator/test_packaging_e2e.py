@@ -140,7 +140,7 @@ def dry_run_install(apiserver, repo: Path) -> None:
         "Deployment",
     } <= set(kinds)
     assert kinds.count("CustomResourceDefinition") == len(list((install / "crds").glob("*.yaml")))
-    for text in (built, (repo / "examples/providerconfig.yaml").read_text()):
+    for text in (built, (repo / "install/providerconfig.yaml").read_text()):
         done = apiserver.kubectl(
             "apply", "--server-side", "--dry-run=server", "-f", "-", input=text, check=False
         )
@@ -172,7 +172,7 @@ def test_linode_install_manifests_pass_server_side_dry_run(apiserver, tmp_path):
         "credentials": [{"key": "token", "env": "LINODE_TOKEN"}],
     }
     repo = generate_repo(LINODE, tmp_path / "linode", config, "registry.terraform.io/linode/linode")
-    documents = list(yaml.safe_load_all((repo / "examples/providerconfig.yaml").read_text()))
+    documents = list(yaml.safe_load_all((repo / "install/providerconfig.yaml").read_text()))
     assert [d["kind"] for d in documents] == ["Secret", "ClusterProviderConfig"]
     dry_run_install(apiserver, repo)
 
