@@ -39,7 +39,7 @@ def provider(node_slot, random_image):
     node.import_image(random_image.tarball)
     imported = time.monotonic() - started
     api = node.api
-    api.kubectl("apply", "--server-side", "-k", str(reference.RANDOM / "package"))
+    api.kubectl("apply", "--server-side", "-k", str(reference.RANDOM / "install"))
     started = time.monotonic()
     harness.wait_for("the Deployment Available", lambda: available(api), 180, every=0.5)
     ready = time.monotonic() - started
