@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import sys
@@ -19,7 +20,7 @@ from typing import Any, overload
 
 from jetgen.runtime import kubeauth, logs, operator, transforms
 from jetgen.runtime.contract import kindsfile
-from jetgen.runtime.contract.errors import ContractError, shown
+from jetgen.runtime.contract.errors import ContractError
 from jetgen.runtime.kinds import ProviderInfo
 from jetgen.runtime.settings import Settings
 
@@ -239,7 +240,9 @@ def load(path: Path) -> ProviderInfo:
     """Read and check kinds.json (the contract's own reader and validator), import the
     hooks module, and compile every connection-detail transform, so a broken provider
     package fails at start, not on the first object."""
-    file = shown(str(path))[1:-1]  # the path as one line
+    # The path as one line (JSON-escaped), whole: shown() cuts values past 80 characters,
+    # which made a long path end in "kin.." instead of naming the file.
+    file = json.dumps(str(path))[1:-1]
     try:
         info = kindsfile.load(path)
     except ContractError as exc:
