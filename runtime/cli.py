@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from jetgen.runtime import kubeauth, logs, operator, transforms
 from jetgen.runtime.contract import kindsfile
@@ -37,10 +37,29 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"JETGEN_{name}", default)
 
 
+_N = TypeVar("_N", int, float)
+
+
+class SettingError(ValueError):
+    """A JETGEN_* variable that does not hold what its option takes."""
+
+
+def _env_number(name: str, convert: type[_N], default: _N) -> _N:
+    """A number from JETGEN_<name>; unset or empty is the default. A value that is not a
+    number is one line naming the variable, not a traceback while the parser is built."""
+    value = _env(name)
+    if not value:
+        return default
+    try:
+        return convert(value)
+    except ValueError:
+        wanted = "an integer" if convert is int else "a number"
+        raise SettingError(f"JETGEN_{name}: {json.dumps(value)} is not {wanted}") from None
+
+
 def _env_int(name: str) -> int | None:
     """An optional number: unset or empty is None."""
-    value = _env(name)
-    return int(value) if value else None
+    return _env_number(name, int, 0) if _env(name) else None
 
 
 def _split(value: str | None) -> list[str]:
@@ -62,38 +81,38 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--kube-qps",
         type=float,
-        default=float(_env("KUBE_QPS", str(defaults.kube_qps))),
+        default=_env_number("KUBE_QPS", float, defaults.kube_qps),
         help="requests per second to the apiserver on average, 0 for no limit "
         "(default %(default)s)",
     )
     p.add_argument(
         "--kube-burst",
         type=int,
-        default=int(_env("KUBE_BURST", str(defaults.kube_burst))),
+        default=_env_number("KUBE_BURST", int, defaults.kube_burst),
         help="requests to the apiserver at once before --kube-qps applies (default %(default)s)",
     )
     p.add_argument(
         "--poll-interval",
         type=float,
-        default=float(_env("POLL_INTERVAL", "60")),
+        default=_env_number("POLL_INTERVAL", float, 60.0),
         help="seconds between drift checks of one resource (default 60)",
     )
     p.add_argument(
         "--max-runs",
         type=int,
-        default=int(_env("MAX_RUNS", str(defaults.max_runs))),
+        default=_env_number("MAX_RUNS", int, defaults.max_runs),
         help="Terraform runs at once (default %(default)s)",
     )
     p.add_argument(
         "--run-timeout",
         type=float,
-        default=float(_env("RUN_TIMEOUT", "3600")),
+        default=_env_number("RUN_TIMEOUT", float, 3600.0),
         help="seconds before one Terraform run is interrupted (default 3600)",
     )
     p.add_argument(
         "--rpc-timeout",
         type=float,
-        default=float(_env("RPC_TIMEOUT", str(defaults.rpc_timeout))),
+        default=_env_number("RPC_TIMEOUT", float, defaults.rpc_timeout),
         help="seconds one plugin-protocol call of a poll may take before the poll falls "
         "back to Terraform (default %(default)s)",
     )
@@ -108,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-providers",
         type=int,
-        default=int(_env("MAX_PROVIDERS", str(defaults.max_providers))),
+        default=_env_number("MAX_PROVIDERS", int, defaults.max_providers),
         help="shared provider processes at most, for --poll-driver plugin (default %(default)s)",
     )
     p.add_argument(
@@ -189,7 +208,7 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             f"--{option}",
             type=float,
-            default=float(_env(option.upper().replace("-", "_"), str(default))),
+            default=_env_number(option.upper().replace("-", "_"), float, default),
             help=f"{what}this many seconds (default {default:g})",
         )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
@@ -267,7 +286,11 @@ def _start_step(where: str, step: Callable[[Any], object], argument: Any) -> Non
 
 
 def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SettingError as exc:
+        print(f"jetgen-runtime: {exc}", file=sys.stderr)
+        return 2
     logs.setup(args.log_level, args.log_json)
     path = args.kinds or kinds_file
     if path is None:

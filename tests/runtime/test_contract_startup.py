@@ -99,3 +99,33 @@ def test_hooks_that_fail_to_import_are_one_line(tmp_path):
         f"jetgen-runtime: {kinds}: kinds[0].connection_details[2].transform:"
         " ModuleNotFoundError: No module named 'm'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "wanted"),
+    [
+        ("JETGEN_KUBE_QPS", "abc", "a number"),
+        ("JETGEN_MAX_RUNS", "4.5", "an integer"),
+        ("JETGEN_METRICS_PORT", "${PORT}", "an integer"),
+        ("JETGEN_LEASE_DURATION", "15s\n", "a number"),
+    ],
+)
+def test_a_setting_that_is_not_a_number_is_one_line_naming_the_variable(
+    tmp_path, variable, value, wanted
+):
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps(valid()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "JETGEN_"))}
+    env |= {"KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), variable: value}
+    done = subprocess.run(
+        [str(RUNTIME), "--kinds", str(kinds)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"jetgen-runtime: {variable}: {json.dumps(value)} is not {wanted}"
+    ]
