@@ -53,7 +53,7 @@ def _env_number(name: str, convert: type[_N], default: _N) -> _N:
     try:
         return convert(value)
     except ValueError:
-        wanted = "an integer" if convert is int else "a number"
+        wanted = {"int": "an integer"}.get(convert.__name__, "a number")
         raise SettingError(f"JETGEN_{name}: {json.dumps(value)} is not {wanted}") from None
 
 
