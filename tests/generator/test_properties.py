@@ -24,6 +24,7 @@ import os
 import resource
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,24 @@ def run_generate(schema_text: str, work: Path, *extra: str) -> tuple[int, str, P
     out = work / "out" / "provider"
     stderr = io.StringIO()
     args = ["generate", "--schema", str(schema), "--output", str(out), "--no-models", *extra]
-    with contextlib.redirect_stderr(stderr):
+    with contextlib.redirect_stderr(stderr), address_space_capped():
         status = cli.main(args)
     return status, stderr.getvalue(), out
+
+
+@contextlib.contextmanager
+def address_space_capped() -> Iterator[None]:
+    """An input that makes the generator build something huge (one found: min_items of
+    2**63 in a required block, whose example list was that long) must fail here, not take
+    the machine's memory: cap this process's address space while it generates. Only then:
+    a process started meanwhile would inherit the cap (an etcd started by a session
+    fixture during a module-wide cap could not map its 10 GiB database)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -64,8 +80,10 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def check_output(out: Path) -> list[dict[str, Any]]:
-    """Every CRD valid, every YAML file readable; returns the CRDs."""
-    found = []
+    """Every CRD valid, every YAML file readable; returns the CRDs (install/crds holds all
+    of them; the Crossplane package repeats the ProviderConfig ones, which must be equal)."""
+    found: dict[str, dict[str, Any]] = {}
+    packaged: dict[str, dict[str, Any]] = {}
     for path in sorted(out.rglob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         match = apiserver_rules.YAML_UNSAFE.search(text)
@@ -74,9 +92,12 @@ def check_output(out: Path) -> list[dict[str, Any]]:
         if path.parent.name == "crds":
             (crd,) = documents
             assert apiserver_rules.problems(crd) == [], path
-            found.append(crd)
-    assert apiserver_rules.group_problems(found) == []
-    return found
+            inside = path.relative_to(out).parts[0]
+            (found if inside == "install" else packaged)[path.name] = crd
+    assert apiserver_rules.group_problems(list(found.values())) == []
+    for name, crd in packaged.items():
+        assert found.get(name) == crd, f"package/crds/{name} differs from install/crds"
+    return list(found.values())
 
 
 def progress() -> None:
@@ -148,15 +169,7 @@ def test_corrupted_real_schema_generates_or_fails_cleanly(text):
 
 @pytest.fixture(scope="module", autouse=True)
 def report_counts():
-    # An input that makes the generator build something huge (one found: min_items of
-    # 2**63 in a required block, whose example list was that long) must fail here, not
-    # take the machine's memory: cap this process's address space while the module runs.
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    yield
     # Reached only when every example passed: tracebacks, rejected CRDs and half-written
     # outputs are all 0 then (each would have failed its test).
     print(
@@ -180,7 +193,7 @@ def test_generated_models_import(document, cluster):
         schema.write_text(json.dumps(document, ensure_ascii=False), errors="surrogatepass")
         out = Path(tmp) / "out"
         stderr = io.StringIO()
-        with contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stderr(stderr), address_space_capped():
             status = cli.main(["generate", "--schema", str(schema), "--output", str(out)])
         assert status in (0, 1), stderr.getvalue()
         if status == 1:
