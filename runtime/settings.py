@@ -86,11 +86,11 @@ class Settings:
     retry_period: float = 2.0
     """How often a standby tries to take the Lease."""
 
-    kube_qps: float = 20.0
+    kube_qps: float = 50.0
     """Requests per second to the apiserver on average (the runtime's own client; kopf's
     watches and patches are not counted); 0 turns the limit off."""
 
-    kube_burst: int = 30
+    kube_burst: int = 100
     """Requests to the apiserver at once before ``kube_qps`` applies."""
 
     safe_start: bool = True
