@@ -183,7 +183,7 @@ class Reconciler:
         wd = await self._restore(mr, memory)
         desired = await self.renderer.desire(mr, known=wd.resource_attributes())
         memory.desired = desired
-        wd.write_config(desired.config)
+        wd.write_desired(desired)
         wanted = desired.fingerprint()
         try:
             if await self._unchanged(mr, memory, wd, desired, wanted):
@@ -561,14 +561,14 @@ class Reconciler:
             # The state may be from before the create (a replacement cut short after its
             # delete): destroying that would destroy nothing and leak what was created.
             desired = await self._desire_for_deletion(mr, memory, wd.resource_attributes())
-            wd.write_config(desired.config)
+            wd.write_desired(desired)
             plan = await self.rt.driver.plan(wd, desired.env)
             if plan.action != "create":
                 return decisions.PRESENT
             return await self._find_after_stale_state(mr, wd, desired)
         if mr.external_name and (incomplete or wd.read_state() is None):
             desired = await self._desire_for_deletion(mr, memory)
-            wd.write_config(desired.config)
+            wd.write_desired(desired)
             found = await self._import(mr, wd, desired, mr.external_name)
             return decisions.PRESENT if found else decisions.ABSENT
         if incomplete:
@@ -576,7 +576,7 @@ class Reconciler:
             name = self._planned_name(mr, desired)
             if not name:
                 return decisions.UNKNOWN
-            wd.write_config(desired.config)
+            wd.write_desired(desired)
             found = await self._import(mr, wd, desired, name)
             return decisions.PRESENT if found else decisions.ABSENT
         if state.guard(mr.annotations) == "succeeded" and wd.read_state() is None:
@@ -603,7 +603,7 @@ class Reconciler:
 
     async def _destroy(self, mr: ManagedResource, memory: Memory, wd: Workdir) -> None:
         desired = await self._desire_for_deletion(mr, memory, known=wd.resource_attributes())
-        wd.write_config(desired.config)
+        wd.write_desired(desired)
         try:
             await self.rt.driver.destroy(wd, desired.env, timeout=self.timeouts["delete"])
         finally:

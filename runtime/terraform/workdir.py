@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from jetgen.runtime.terraform.desired import Desired
 from jetgen.runtime.terraform.tfstate import state_attributes
 
 CONFIG_FILE = "main.tf.json"
@@ -21,6 +22,9 @@ class Workdir:
 
     def __init__(self, path: Path):
         self.path = path
+        # The typed configuration last written by write_desired: a driver that speaks the
+        # plugin protocol plans with it instead of parsing main.tf.json back.
+        self.desired: Desired | None = None
 
     @property
     def state_file(self) -> Path:
@@ -38,6 +42,12 @@ class Workdir:
             return False
         _write_private(path, text.encode())
         return True
+
+    def write_desired(self, desired: Desired) -> bool:
+        """Write ``desired``'s ``main.tf.json`` and keep ``desired`` for the driver;
+        returns whether the file changed."""
+        self.desired = desired
+        return self.write_config(desired.config)
 
     def read_state(self) -> bytes | None:
         try:

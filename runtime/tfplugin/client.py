@@ -157,8 +157,9 @@ class ProviderProcess:
                 log.debug("StopProvider failed: %s", exc)
         await self.plugin.stop(grace=grace)
 
-    async def _call(self, operation: str, **fields: Any) -> Any:
-        return await self.rpc.call(operation, timeout=self.rpc_timeout, **fields)
+    async def _call(self, operation: str, timeout: float | None = None, **fields: Any) -> Any:
+        """One RPC, bounded by ``timeout`` or else the client's ``rpc_timeout``."""
+        return await self.rpc.call(operation, timeout=timeout or self.rpc_timeout, **fields)
 
     # --- schema ------------------------------------------------------------------------
 
@@ -298,13 +299,19 @@ class ProviderProcess:
         prior: dict[str, Any] | None,
         plan: Plan,
         config: dict[str, Any] | None,
+        *,
+        timeout: float | None = None,
     ) -> tuple[dict[str, Any] | None, bytes]:
-        """Carry out `plan`. Returns the new state (None after a delete) and private data."""
+        """Carry out `plan`. Returns the new state (None after a delete) and private data.
+
+        `timeout` replaces the client's RPC timeout for this call: a create may take far
+        longer than a read (a resource's own create/update/delete timeout)."""
         block = await self._resource_block(type_name)
         ty = await self.resource_type(type_name)
         config = complete_config(block, config)
         response = await self._call(
             "apply_resource_change",
+            timeout=timeout,
             type_name=type_name,
             prior_state=self.rpc.dynamic(cty.encode(prior, ty)),
             planned_state=self.rpc.dynamic(cty.encode(plan.planned_state, ty)),
