@@ -90,9 +90,7 @@ def test_provider_address():
     assert provider_address("registry.opentofu.org", "linode/linode") == (
         'provider["registry.opentofu.org/linode/linode"]'
     )
-    assert provider_address("x", "example.com/Acme/Thing") == (
-        'provider["example.com/acme/thing"]'
-    )
+    assert provider_address("x", "example.com/Acme/Thing") == ('provider["example.com/acme/thing"]')
 
 
 SCHEMA = {
