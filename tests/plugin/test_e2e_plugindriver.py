@@ -42,8 +42,20 @@ class Bed:
     async def prepare(self) -> None:
         await self.grpc.prepare(self.source, self.version)
 
-    def desired(self, type_name: str, arguments: dict, *, provider: dict | None = None) -> Desired:
-        setup = ProviderSetup(source=self.source, version=self.version, arguments=provider or {})
+    def desired(
+        self,
+        type_name: str,
+        arguments: dict,
+        *,
+        provider: dict | None = None,
+        credentials: dict | None = None,
+    ) -> Desired:
+        setup = ProviderSetup(
+            source=self.source,
+            version=self.version,
+            arguments=provider or {},
+            credentials=credentials or {},
+        )
         return Desired(setup, ResourceBlock(type_name, arguments))
 
     def workdir(self, key: str, desired: Desired) -> Workdir:
@@ -51,12 +63,12 @@ class Bed:
         wd.write_desired(desired)
         return wd
 
-    def tofu_plan(self, wd: Workdir, env: dict | None = None) -> int:
+    def tofu_plan(self, wd: Workdir) -> int:
         """``tofu plan -detailed-exitcode``'s exit code: 0 nothing to do, 2 changes."""
         result = subprocess.run(
             [self.cli.binary, "plan", "-input=false", "-no-color", "-detailed-exitcode"],
             cwd=wd.path,
-            env=self.cli.environment(env or {}, home=wd.path),
+            env=self.cli.environment(wd.desired.env, home=wd.path),
             capture_output=True,
             text=True,
             timeout=120,
