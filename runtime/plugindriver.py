@@ -23,7 +23,10 @@ same ``nothing_created`` rule (only an answered error proves nothing was made).
 What cannot be proved here raises :class:`PluginUnsupported` before anything outside
 changed -- a configuration the schema does not take, ``ignore_changes`` below the top
 level, a state the driver did not expect, no free provider process -- and the caller runs
-the operation with the CLI.  Imports still run the CLI.
+the operation with the CLI.
+
+An import is ImportResourceState then ReadResource, the result written as state, as
+``tofu import`` does.
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ from typing import Any
 
 from jetgen.runtime import poll
 from jetgen.runtime.terraform.desired import RESOURCE_NAME, Desired
-from jetgen.runtime.terraform.diagnostics import Diagnostic, TerraformError
+from jetgen.runtime.terraform.diagnostics import (
+    IMPORT_NON_EXISTENT,
+    Diagnostic,
+    TerraformError,
+)
 from jetgen.runtime.terraform.driver import CliDriver, RunObserver
 from jetgen.runtime.terraform.plans import Plan
 from jetgen.runtime.terraform.slots import CHANGE, FINISH, RunSlots
@@ -168,8 +175,31 @@ class PluginDriver:
     async def import_resource(
         self, wd: Workdir, env: Mapping[str, str], address: str, import_id: str
     ) -> None:
+        """ImportResourceState, then ReadResource of what it found, as ``tofu import``
+        does; the state written as the CLI's.  Nothing found is the CLI's own verdict
+        (``Cannot import non-existent remote object``, so ``not_found`` reads the same)."""
         self._saved.pop(wd.path, None)
-        await self.cli.import_resource(wd, env, address, import_id)
+        desired = wd.desired
+        if desired is None or address != desired.resource.address:
+            raise PluginUnsupported(f"no configuration of {address} to import into")
+        type_name = desired.resource.type
+        if _stored(wd.read_state(), type_name) is not None:
+            detail = f"{address} is already in the state"
+            raise TerraformError(
+                "import", [Diagnostic("error", "Resource already managed by Terraform", detail)]
+            )
+        async with self._run("import", FINISH), self._provider(desired) as provider:
+            found = await provider.import_state(type_name, import_id, read=False)
+            if len(found) != 1 or found[0][0] != type_name:
+                kinds = ", ".join(t for t, _, _ in found) or "nothing"
+                raise PluginUnsupported(f"import of {type_name} answered {kinds}")
+            _, imported, private = found[0]
+            state, private = await provider.read(type_name, imported, private)
+            if state is None:
+                detail = f"the provider found no {type_name} called {import_id!r}"
+                error = Diagnostic("error", IMPORT_NON_EXISTENT, detail, address)
+                raise TerraformError("import", [error])
+            await self._record(wd, provider, desired, state, private)
 
     async def changes(self, wd: Workdir, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
         saved = self._saved.get(wd.path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from jetgen.runtime.terraform.diagnostics import TerraformError
 
 from tests.linode_standin import StandIn
 from tests.providers.lke import admin_access
@@ -125,8 +126,26 @@ def test_cli_created_cluster_resized_and_deleted_over_grpc(bed, standin):
             assert taken["resources"][0]["instances"][0].get("private")
             assert bed.tofu_plan(wd) == 0
 
+            # Adopted again by ID over gRPC, from no state at all.
+            wd.state_file.unlink()
+            address = wd.desired.resource.address
+            await bed.grpc.import_resource(wd, wd.desired.env, address, str(first))
+            adopted = state_of(wd)["resources"][0]["instances"][0]["attributes"]
+            assert int(adopted["id"]) == first
+            assert bed.tofu_plan(wd) == 0
+            with pytest.raises(TerraformError) as twice:
+                await bed.grpc.import_resource(wd, wd.desired.env, address, str(first))
+            assert not twice.value.not_found  # already in the state: not "does not exist"
+
             await bed.grpc.destroy(wd, wd.desired.env)
             assert standin.clusters() == []
+
+            # An ID that names nothing: the same structured verdict from both drivers.
+            wd.state_file.unlink()
+            for driver in (bed.grpc, bed.cli):
+                with pytest.raises(TerraformError) as caught:
+                    await driver.import_resource(wd, wd.desired.env, address, str(first))
+                assert caught.value.not_found, caught.value
         finally:
             await bed.pool.close()
 
