@@ -131,6 +131,13 @@ def parser() -> argparse.ArgumentParser:
         help="shared provider processes at most, for --poll-driver plugin (default %(default)s)",
     )
     p.add_argument(
+        "--provider-rss-growth",
+        type=int,
+        default=_env_number("PROVIDER_RSS_GROWTH", int, defaults.provider_rss_growth_mib),
+        help="MiB a shared provider process may grow beyond its size at start before a "
+        "fresh one replaces it; 0 never replaces (default %(default)s)",
+    )
+    p.add_argument(
         "--namespace",
         action="append",
         default=_split(_env("NAMESPACES")),
@@ -229,6 +236,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         rpc_timeout=args.rpc_timeout,
         poll_driver=args.poll_driver,
         max_providers=args.max_providers,
+        provider_rss_growth_mib=args.provider_rss_growth,
         namespaces=args.namespace,
         serve=args.serve,
         safe_start=args.safe_start,

@@ -124,6 +124,12 @@ class Metrics:
             "Seconds requests waited for the client-side rate limit (--kube-qps/--kube-burst).",
             (),
         )
+        self.provider_recycles = Counter(
+            "jetgen_provider_recycles_total",
+            "Shared provider processes replaced, by reason (rss: grew beyond "
+            "--provider-rss-growth; uses: no RSS to read; exited; stuck: a call timed out).",
+            ("reason",),
+        )
         self.gauges: list[Gauge] = []
 
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
@@ -146,6 +152,7 @@ class Metrics:
             self.plugin_polls,
             self.kube_requests,
             self.kube_waited,
+            self.provider_recycles,
             *self.gauges,
         ]
         for metric in metrics:

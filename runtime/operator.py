@@ -44,6 +44,7 @@ from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.serving import Insights
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.driver import CliDriver, kill_running
+from jetgen.runtime.tfplugin.schemacache import SchemaCache
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +116,19 @@ def build_runtime(
         "Terraform runs holding a slot.",
         lambda: driver.slots.busy,
     )
-    poller = _poller(settings, driver) if settings.poll_driver == "plugin" else None
+    poller = _poller(settings, driver, metrics) if settings.poll_driver == "plugin" else None
     if poller is not None:
+        pool = poller.pool
         metrics.gauge(
             "jetgen_provider_processes",
             "Shared provider processes answering plugin-protocol polls.",
-            lambda: len(poller.pool),
+            lambda: len(pool),
+        )
+        metrics.gauge(
+            "jetgen_provider_rss_bytes",
+            "Resident memory of the shared provider processes (with their children), "
+            "as last read (at most once a second per process, while it is used).",
+            pool.rss,
         )
     return reconciler.Runtime(
         settings=settings,
@@ -133,11 +141,14 @@ def build_runtime(
     )
 
 
-def _poller(settings: Settings, driver: CliDriver) -> poll.Poller:
+def _poller(settings: Settings, driver: CliDriver, metrics: Metrics) -> poll.Poller:
     cwd = poll.plugin_cwd(settings.workdir_root)
+    schemas = SchemaCache()
 
     async def start(binary: Any, env: dict[str, str]) -> Any:
-        return await poll.start_provider(binary, env, cwd=cwd, rpc_timeout=settings.rpc_timeout)
+        return await poll.start_provider(
+            binary, env, cwd=cwd, rpc_timeout=settings.rpc_timeout, schemas=schemas
+        )
 
     def providers_dir() -> Any:
         # The installation CliDriver.prepare made: the same binary the CLI runs.
@@ -149,6 +160,14 @@ def _poller(settings: Settings, driver: CliDriver) -> poll.Poller:
         # A process nobody polled for a few intervals belongs to a configuration that
         # is gone (rotated credentials, deleted ProviderConfig): let it go.
         idle_timeout=max(3 * settings.poll_interval, 60.0),
+        rss_growth=settings.provider_rss_growth_mib * poll.MIB or None,
+        on_recycle=metrics.provider_recycles.inc,
+    )
+    metrics.gauge(
+        "jetgen_provider_schema_fetches",
+        "Provider schemas fetched and converted: once per provider binary, shared by all "
+        "its processes (restarted and recycled ones too).",
+        lambda: schemas.fetches,
     )
     # A check makes a handful of calls (plus a start and configure on first use).
     deadline = 6 * settings.rpc_timeout

@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jetgen.runtime.backoff import Cooldown
 from jetgen.runtime.provider_requirements import provider_local_name
 from jetgen.runtime.terraform.desired import Desired, digest
 from jetgen.runtime.terraform.tfstate import state_instance
 from jetgen.runtime.tfplugin.client import ProviderProcess
 from jetgen.runtime.tfplugin.plan import equal
+from jetgen.runtime.tfplugin.schemacache import SchemaCache
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,14 @@ def provider_binary(providers_dir: Path, source: str) -> Path:
 # --- the shared provider processes ------------------------------------------------------
 
 Starter = Callable[[Path, dict[str, str]], Awaitable[Any]]
+RecycleObserver = Callable[[str], None]  # called with the reason: rss, uses, exited, stuck
+
+MIB = 1024 * 1024
+
+
+class ProviderStartFailed(RuntimeError):
+    """This configuration's provider process failed to start lately and its retry is not
+    due yet: use the CLI (which reports the problem on the resource)."""
 
 
 @dataclass
@@ -143,6 +153,15 @@ class _Entry:
     uses: int = 0
     last_used: float = field(default_factory=time.monotonic)
     retired: bool = False  # no new users; stopped when the last one is done
+    start_rss: int | None = None  # bytes, right after start and configure
+    rss: int | None = None  # bytes, as last read
+    sampled: float = field(default_factory=time.monotonic)  # when rss was read
+    replacing: bool = False  # a fresh process is being started to take over
+
+
+def _rss(provider: Any) -> int | None:
+    read = getattr(provider, "rss", None)
+    return read() if read is not None else None
 
 
 class ProviderPool:
@@ -156,10 +175,21 @@ class ProviderPool:
     stopped (a rotated credential's old process goes that way); one that died is
     replaced on next use; :meth:`close` stops them all.
 
-    After ``recycle_after`` uses a process is replaced by a fresh one (the old one
-    finishes its calls first): the plugin SDKs' servers keep some memory per RPC (measured:
-    about 23 KB per call with hashicorp/local 2.9.0, any RPC type), which never matters
-    to a CLI run but grows a process that answers thousands of polls.
+    Recycling: some plugin SDKs' servers keep memory per RPC (measured: about 23 KB per
+    call with hashicorp/random 3.9.0, any RPC type; linode 2.37.0 levels off), which
+    never matters to a CLI run but grows a process that answers thousands of polls.  So
+    a process whose resident memory (with its children) has grown by more than
+    ``rss_growth`` bytes since it started is replaced: a fresh one is started in the
+    background while the old one keeps answering; new calls then go to the fresh one and
+    the old one stops once its last call is done, so no call fails because of a recycle
+    (the replacement may briefly exceed ``limit`` by one).  RSS is read at most every
+    ``rss_interval`` seconds per process.  Where it cannot be read (no /proc), a
+    process is recycled after ``recycle_after`` uses instead.
+
+    A process that fails to start (or to accept its configuration) is not started again
+    by every poll: its configuration waits out an exponential, jittered delay
+    (:class:`~jetgen.runtime.backoff.Cooldown`), during which polls get
+    :class:`ProviderStartFailed` at once and use the CLI.
     """
 
     def __init__(
@@ -168,19 +198,33 @@ class ProviderPool:
         *,
         limit: int = 4,
         idle_timeout: float = 600.0,
+        rss_growth: int | None = 64 * MIB,
+        rss_interval: float = 1.0,
         recycle_after: int = 1000,
+        start_backoff: tuple[float, float] = (2.0, 300.0),
+        on_recycle: RecycleObserver | None = None,
     ):
         self._start = start
         self.limit = limit
         self.idle_timeout = idle_timeout
+        self.rss_growth = rss_growth
+        self.rss_interval = rss_interval
         self.recycle_after = recycle_after
+        self.start_backoff = start_backoff
+        self._on_recycle = on_recycle
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # per configuration key
+        self._cooldowns: dict[str, Cooldown] = {}  # per configuration key, after a failed start
         self._starting = 0  # processes being started: they count against the limit
         self._stopping: set[asyncio.Task[None]] = set()
+        self._replacing: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def rss(self) -> int:
+        """Resident bytes of the pool's processes, as last read."""
+        return sum(entry.rss or 0 for entry in self._entries.values())
 
     @contextlib.asynccontextmanager
     async def use(
@@ -195,7 +239,7 @@ class ProviderPool:
             # shall wait on it (its current users finish or time out, then it stops).
             if self._entries.get(key) is entry:
                 logger.warning("provider process %s did not answer in time", binary.name)
-                self._retire([key])
+                self._retire([key], "stuck")
             raise
         finally:
             entry.users -= 1
@@ -206,44 +250,149 @@ class ProviderPool:
     async def _acquire(
         self, key: str, binary: Path, config: dict[str, Any], env: Mapping[str, str]
     ) -> _Entry:
-        # One start per configuration at a time; other configurations are not held up
-        # by a slow start (a provider may take seconds to come up).
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            self._retire(self._idle())
-            entry = self._entries.get(key)
-            if entry is not None and not entry.provider.alive:
-                logger.warning("provider process %s exited; starting a new one", binary.name)
-                self._retire([key])
-                entry = None
-            elif entry is not None and entry.uses >= self.recycle_after:
-                logger.debug("provider process %s recycled", binary.name)
-                self._retire([key])
-                entry = None
-            if entry is None:
-                self._retire(self._room())
-                self._starting += 1
-                try:
-                    entry = _Entry(await self._started(binary, config, env))
-                finally:
-                    self._starting -= 1
-                self._entries[key] = entry
-            entry.users += 1
-            entry.uses += 1
-            return entry
+        self._retire(self._idle())
+        entry = self._current(key, binary)
+        if entry is None:
+            # One start per configuration at a time; other configurations are not held
+            # up by a slow start (a provider may take seconds to come up).
+            lock = self._locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                entry = self._current(key, binary)
+                if entry is None:
+                    entry = await self._first(key, binary, config, env)
+        else:
+            reason = self._outgrown(key, entry)
+            if reason is not None:
+                self._replace_later(key, entry, reason, (binary, config, env))
+        entry.users += 1
+        entry.uses += 1
+        return entry
 
-    async def _started(self, binary: Path, config: dict[str, Any], env: Mapping[str, str]) -> Any:
-        provider = await self._start(binary, dict(env))
+    def _current(self, key: str, binary: Path) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None and not entry.provider.alive:
+            logger.warning("provider process %s exited; starting a new one", binary.name)
+            self._retire([key], "exited")
+            return None
+        return entry
+
+    async def _first(
+        self, key: str, binary: Path, config: dict[str, Any], env: Mapping[str, str]
+    ) -> _Entry:
+        cooldown = self._cooldowns.get(key)
+        error = cooldown.blocked() if cooldown is not None else None
+        if cooldown is not None and error is not None:
+            raise ProviderStartFailed(
+                f"provider {binary.name} failed to start {cooldown.failures} time(s), "
+                f"next try in {cooldown.wait():.0f}s: {error}"
+            )
+        self._retire(self._room())
+        self._starting += 1
         try:
-            await provider.configure(config)
-        except BaseException:
-            await provider.stop()
+            entry = await self._started(key, binary, config, env)
+        finally:
+            self._starting -= 1
+        self._entries[key] = entry
+        return entry
+
+    async def _started(
+        self, key: str, binary: Path, config: dict[str, Any], env: Mapping[str, str]
+    ) -> _Entry:
+        """A started and configured process (a failure starts the key's cooldown)."""
+        try:
+            provider = await self._start(binary, dict(env))
+            try:
+                await provider.configure(config)
+            except BaseException:
+                await provider.stop()
+                raise
+        except Exception as exc:
+            cooldown = self._cooldowns.setdefault(key, Cooldown(*self.start_backoff))
+            seconds = cooldown.failed(exc)
+            logger.warning(
+                "provider process %s failed to start (%d in a row; next try in %.0fs)",
+                binary.name,
+                cooldown.failures,
+                seconds,
+            )
             raise
-        logger.info("provider process %s started (pid %s)", binary.name, provider.pid)
-        return provider
+        self._cooldowns.pop(key, None)
+        rss = _rss(provider)
+        logger.info(
+            "provider process %s started (pid %s, %s MiB)",
+            binary.name,
+            provider.pid,
+            "?" if rss is None else f"{rss / MIB:.0f}",
+        )
+        return _Entry(provider, start_rss=rss, rss=rss)
+
+    def _outgrown(self, key: str, entry: _Entry) -> str | None:
+        """Why ``entry`` should be replaced now ("rss" or "uses"), or None."""
+        if entry.replacing:
+            return None
+        cooldown = self._cooldowns.get(key)
+        if cooldown is not None and cooldown.blocked():
+            return None  # its replacement failed to start lately: keep this one meanwhile
+        if entry.start_rss is None:
+            return "uses" if entry.uses >= self.recycle_after else None
+        now = time.monotonic()
+        if self.rss_growth is None or now - entry.sampled < self.rss_interval:
+            return None
+        entry.sampled, entry.rss = now, _rss(entry.provider)
+        if entry.rss is not None and entry.rss > entry.start_rss + self.rss_growth:
+            return "rss"
+        return None
+
+    def _replace_later(
+        self,
+        key: str,
+        entry: _Entry,
+        reason: str,
+        how: tuple[Path, dict[str, Any], Mapping[str, str]],
+    ) -> None:
+        entry.replacing = True
+        task = asyncio.create_task(self._replace(key, entry, reason, *how))
+        self._replacing.add(task)
+        task.add_done_callback(self._replacing.discard)
+
+    async def _replace(
+        self,
+        key: str,
+        entry: _Entry,
+        reason: str,
+        binary: Path,
+        config: dict[str, Any],
+        env: Mapping[str, str],
+    ) -> None:
+        """Start a fresh process for ``key``; once it is up, it takes the new calls and
+        ``entry`` drains.  If it cannot start, ``entry`` keeps serving (see _outgrown)."""
+        try:
+            fresh = await self._started(key, binary, config, env)
+        except Exception:  # noqa: BLE001 - logged by _started; the old process stays
+            entry.replacing = False
+            return
+        if self._entries.get(key) is not entry:
+            self._let_go(fresh)  # the old one went meanwhile (exited, stuck, closed)
+            return
+        self._entries[key] = fresh
+        logger.info(
+            "provider process %s recycled (%s): pid %s at %s MiB -> pid %s",
+            binary.name,
+            reason,
+            entry.provider.pid,
+            "?" if entry.rss is None else f"{entry.rss / MIB:.0f}",
+            fresh.provider.pid,
+        )
+        self._let_go(entry)
+        if self._on_recycle is not None:
+            self._on_recycle(reason)
 
     def _idle(self) -> list[str]:
         now = time.monotonic()
+        # Failed starts of configurations nobody asked for in a while are forgotten.
+        for key, cooldown in list(self._cooldowns.items()):
+            if now - cooldown.retry_at > self.idle_timeout:
+                del self._cooldowns[key]
         return [
             key
             for key, entry in self._entries.items()
@@ -258,14 +407,18 @@ class ProviderPool:
             raise PoolBusy(f"all {self.limit} provider processes are in use")
         return [key for _, key in idle[: max(excess, 0)]]
 
-    def _retire(self, keys: list[str]) -> None:
+    def _retire(self, keys: list[str], reason: str | None = None) -> None:
         """Hand out these processes no more; stop each once its current users are done
-        (a dead one at once)."""
+        (a dead one at once).  With a ``reason``, that counts as a recycle."""
         for key in keys:
-            entry = self._entries.pop(key)
-            entry.retired = True
-            if entry.users == 0 or not entry.provider.alive:
-                self._stop_later(entry)
+            self._let_go(self._entries.pop(key))
+            if reason is not None and self._on_recycle is not None:
+                self._on_recycle(reason)
+
+    def _let_go(self, entry: _Entry) -> None:
+        entry.retired = True
+        if entry.users == 0 or not entry.provider.alive:
+            self._stop_later(entry)
 
     def _stop_later(self, entry: _Entry) -> None:
         # In the background: a stop may take seconds, and no poll should wait for it.
@@ -275,6 +428,9 @@ class ProviderPool:
 
     async def close(self) -> None:
         """Stop every process now (shutdown: polls still running fall back or end)."""
+        for task in list(self._replacing):
+            task.cancel()
+        await asyncio.gather(*self._replacing, return_exceptions=True)
         entries = list(self._entries.values())
         self._entries.clear()
         for entry in entries:
@@ -284,11 +440,19 @@ class ProviderPool:
 
 
 async def start_provider(
-    binary: Path, env: dict[str, str], *, cwd: Path, rpc_timeout: float | None
+    binary: Path,
+    env: dict[str, str],
+    *,
+    cwd: Path,
+    rpc_timeout: float | None,
+    schemas: SchemaCache | None = None,
 ) -> ProviderProcess:
-    """Start a provider binary the way the CLI would (same environment), from ``cwd``."""
+    """Start a provider binary the way the CLI would (same environment), from ``cwd``;
+    with ``schemas``, its schema is shared with every other process of the binary."""
     cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return await ProviderProcess.start(binary, env=env, cwd=cwd, rpc_timeout=rpc_timeout)
+    return await ProviderProcess.start(
+        binary, env=env, cwd=cwd, rpc_timeout=rpc_timeout, schemas=schemas
+    )
 
 
 # --- the check itself ----------------------------------------------------------------------

@@ -35,6 +35,10 @@ class Settings:
     max_providers: int = 4
     """Shared provider processes at most (one per provider configuration in use)."""
 
+    provider_rss_growth_mib: int = 64
+    """A shared provider process whose resident memory grew by more than this many MiB
+    since it started is replaced by a fresh one (0: never); see ``poll.ProviderPool``."""
+
     namespaces: list[str] = field(default_factory=list)
     """Namespaces (globs) to watch; empty means the whole cluster."""
 

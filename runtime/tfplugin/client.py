@@ -34,6 +34,7 @@ from jetgen.runtime.tfplugin.plan import (
 from jetgen.runtime.tfplugin.process import PluginProcess
 from jetgen.runtime.tfplugin.rpc import PluginRpc, ProviderUnavailable
 from jetgen.runtime.tfplugin.schema import block_type, provider_schema_to_dict
+from jetgen.runtime.tfplugin.schemacache import BinaryKey, BinarySchema, SchemaCache, binary_key
 
 __all__ = ["Diagnostic", "Plan", "ProviderError", "ProviderProcess", "ProviderUnavailable"]
 
@@ -105,13 +106,23 @@ def format_path(path: AttributePath) -> str:
 class ProviderProcess:
     """A running provider binary and the typed API over its plugin protocol."""
 
-    def __init__(self, plugin: PluginProcess, rpc_timeout: float | None = None):
+    def __init__(
+        self,
+        plugin: PluginProcess,
+        rpc_timeout: float | None = None,
+        *,
+        schemas: SchemaCache | None = None,
+        binary: BinaryKey | None = None,
+    ):
         self.plugin = plugin
         self.rpc = PluginRpc(plugin.connected, plugin.protocol_version)
         self.rpc_timeout = rpc_timeout
-        self._schema: dict[str, Any] | None = None
-        self._capabilities: dict[str, bool] = {}
-        self._types: dict[str, cty.CtyType] = {}  # resource type name -> its object type
+        # With a cache (and the binary's key), the schema is shared by every process of
+        # the binary (see schemacache); without, this process fetches its own.
+        self._schemas = schemas if binary is not None else None
+        self._binary = binary
+        self._schema: BinarySchema | None = None
+        self._schema_called = False  # this process answered GetProviderSchema
         self._configured = False
         self._schema_lock = asyncio.Lock()
 
@@ -124,11 +135,13 @@ class ProviderProcess:
         cwd: str | os.PathLike[str] | None = None,
         protocol_versions: tuple[int, ...] = (5, 6),
         rpc_timeout: float | None = None,
+        schemas: SchemaCache | None = None,
     ) -> ProviderProcess:
+        key = binary_key(binary) if schemas is not None else None
         plugin = await PluginProcess.start(
             binary, env=env, cwd=cwd, protocol_versions=protocol_versions
         )
-        return cls(plugin, rpc_timeout=rpc_timeout)
+        return cls(plugin, rpc_timeout=rpc_timeout, schemas=schemas, binary=key)
 
     async def __aenter__(self) -> ProviderProcess:
         return self
@@ -148,6 +161,10 @@ class ProviderProcess:
     def alive(self) -> bool:
         return self.plugin.alive
 
+    def rss(self) -> int | None:
+        """Resident bytes of the provider process (and its children); None if unknown."""
+        return self.plugin.rss()
+
     async def stop(self, grace: float = 5.0) -> None:
         """StopProvider (cancels in-flight work), then end the process (see PluginProcess)."""
         if self.plugin.process.returncode is None and grace > 0:
@@ -164,18 +181,40 @@ class ProviderProcess:
     # --- schema ------------------------------------------------------------------------
 
     async def get_schema(self) -> dict[str, Any]:
-        """Provider, resource and data source schemas (fetched once, then cached).
+        """Provider, resource and data source schemas (fetched once, then cached; with a
+        :class:`SchemaCache`, once per binary).
 
-        The returned dict is the client's own cache: read it, do not modify it.
+        The returned dict is shared: read it, do not modify it.
         """
+        return (await self._binary_schema()).schema
+
+    async def _binary_schema(self) -> BinarySchema:
         async with self._schema_lock:
             if self._schema is None:
-                response = await self._call("get_schema")
-                self._check("GetProviderSchema", response.diagnostics)
-                self._schema = provider_schema_to_dict(response)
-                caps = response.server_capabilities
-                self._capabilities = {"plan_destroy": caps.plan_destroy}
+                if self._schemas is None or self._binary is None:
+                    self._schema = await self._fetch_schema()
+                else:
+                    self._schema = await self._schemas.get(self._binary, self._fetch_schema)
+                    if not self._schema_called and not self._schema.optional:
+                        # The provider did not say it works without the call: make it,
+                        # as Terraform would, but keep the shared conversion.
+                        response = await self._call("get_schema")
+                        self._check("GetProviderSchema", response.diagnostics)
+                        self._schema_called = True
             return self._schema
+
+    async def _fetch_schema(self) -> BinarySchema:
+        response = await self._call("get_schema")
+        self._check("GetProviderSchema", response.diagnostics)
+        self._schema_called = True
+        caps = response.server_capabilities
+        return BinarySchema(
+            provider_schema_to_dict(response),
+            {
+                "plan_destroy": caps.plan_destroy,
+                "get_provider_schema_optional": caps.get_provider_schema_optional,
+            },
+        )
 
     async def _resource_block(self, type_name: str) -> dict[str, Any]:
         schema = await self.get_schema()
@@ -187,9 +226,10 @@ class ProviderProcess:
 
     async def resource_type(self, type_name: str) -> cty.CtyType:
         """The cty object type of a resource type's state (from its schema, cached)."""
-        if type_name not in self._types:
-            self._types[type_name] = block_type(await self._resource_block(type_name))
-        return self._types[type_name]
+        types = (await self._binary_schema()).types
+        if type_name not in types:
+            types[type_name] = block_type(await self._resource_block(type_name))
+        return types[type_name]
 
     # --- provider ----------------------------------------------------------------------
 
@@ -261,7 +301,7 @@ class ProviderProcess:
         if config is None:
             if prior is None:
                 raise ValueError("plan needs a prior state, a config, or both")
-            if not self._capabilities.get("plan_destroy"):
+            if not (await self._binary_schema()).capabilities.get("plan_destroy"):
                 # Providers without the capability do not expect a destroy plan: Terraform
                 # plans the delete itself, as a null planned state.
                 return Plan(type_name, prior, None, "delete", private=prior_private)

@@ -107,6 +107,51 @@ def _die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def tree_rss(pid: int) -> int | None:
+    """Resident bytes of ``pid`` and its descendants, from Linux's /proc; None where /proc
+    cannot tell (another OS, or the process is gone).  A few small reads per thread of
+    the tree: cheap enough for once a second, not for every call."""
+    own = _rss(pid)
+    if own is None:
+        return None
+    total, todo, seen = own, _children(pid), {pid}
+    while todo:
+        child = todo.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        total += _rss(child) or 0  # a child may exit meanwhile
+        todo.extend(_children(child))
+    return total
+
+
+def _rss(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children (each thread's ``children`` file lists the ones it forked)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as f:
+                found.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 class PluginProcess:
     """A started provider binary and the gRPC channel to it. Use `start()`, then `stop()`."""
 
@@ -144,6 +189,10 @@ class PluginProcess:
     def alive(self) -> bool:
         """False once the process has exited (a crashed provider must be restarted)."""
         return self.process.returncode is None
+
+    def rss(self) -> int | None:
+        """Resident bytes of the provider and every process it started (see tree_rss)."""
+        return tree_rss(self.pid) if self.alive else None
 
     @classmethod
     async def start(

@@ -9,6 +9,7 @@ differ (provider config validation, nested attribute types).
 
 from __future__ import annotations
 
+from collections import Counter
 from types import ModuleType
 from typing import Any
 
@@ -68,6 +69,10 @@ class ProviderUnavailable(ConnectionError):
 class PluginRpc:
     """Calls the provider's RPCs over a connected channel, for one protocol version."""
 
+    # RPCs made by this Python process, by operation, over all providers: what the
+    # controller's metrics show (and tests count, e.g. GetProviderSchema calls).
+    calls: Counter[str] = Counter()
+
     def __init__(self, channel: Channel, protocol_version: int):
         if protocol_version not in _MODULES:
             raise ValueError(f"unsupported plugin protocol {protocol_version}")
@@ -91,6 +96,7 @@ class PluginRpc:
     async def call(self, operation: str, timeout: float | None = None, **fields: Any) -> Any:
         """Build `<operation>.Request(**fields)`, call the RPC, return its Response."""
         method, request_class = self._methods[operation]
+        PluginRpc.calls[operation] += 1
         try:
             return await method(request_class(**fields), timeout=timeout)
         except (OSError, StreamTerminatedError) as exc:

@@ -233,25 +233,31 @@ def test_idle_processes_are_stopped(testbed, tmp_path):
     run(scenario())
 
 
-def test_processes_are_recycled_after_their_uses(testbed, tmp_path):
-    """A long-lived provider grows by some memory per RPC: after `recycle_after` uses
-    the pool starts a fresh process, and stops the old one once its callers are done."""
+def test_processes_are_recycled_by_their_rss_without_failing_a_call(testbed, tmp_path):
+    """A long-lived provider grows by some memory per RPC (random 3.9.0: about 23 KB):
+    once its RSS has grown past `rss_growth`, the pool starts a fresh process in the
+    background; callers meanwhile keep the old one, new callers get the fresh one, and
+    the old one stops once its last caller is done."""
     bed = Bed(testbed, tmp_path / "work", "random")
 
     async def scenario():
         await bed.prepare()
         binary = poll.provider_binary(bed.driver.template / ".terraform" / "providers", bed.source)
-        pool = bed.pool(recycle_after=2)
+        recycles: list[str] = []
+        pool = bed.pool(rss_growth=2 * poll.MIB, rss_interval=0, on_recycle=recycles.append)
         try:
             async with pool.use(binary, {}, {}) as old:
+                started = old.rss()
+                for _ in range(300):  # about 7 MB of the provider's own growth
+                    await old.rpc.call("get_metadata")
+                assert old.rss() > started + 2 * poll.MIB
                 async with pool.use(binary, {}, {}) as same:
-                    assert same is old
-                    async with pool.use(binary, {}, {}) as fresh:
-                        assert fresh is not old
-                        await asyncio.sleep(0.2)
-                        assert old.alive  # still in use by the two outer callers
-                        await old.get_schema()
-                assert old.alive
+                    assert same is old  # the replacement starts in the background
+                fresh = await _next_process(pool, binary, old)
+                assert recycles == ["rss"]
+                assert old.alive  # still in use by the outer caller
+                await old.get_schema()
+                assert fresh.rss() < old.rss()
             await exited(old)  # its last caller is done
             async with pool.use(binary, {}, {}) as again:
                 assert again is fresh
@@ -260,6 +266,16 @@ def test_processes_are_recycled_after_their_uses(testbed, tmp_path):
             await pool.close()
 
     run(scenario())
+
+
+async def _next_process(pool, binary, old):
+    """The process the pool hands out once it has replaced `old`."""
+    for _ in range(200):
+        async with pool.use(binary, {}, {}) as provider:
+            if provider is not old:
+                return provider
+        await asyncio.sleep(0.05)
+    raise AssertionError("the pool never replaced the process")
 
 
 def test_a_provider_that_rejects_its_configuration_is_not_kept(testbed, tmp_path):

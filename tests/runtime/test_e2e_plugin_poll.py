@@ -110,6 +110,9 @@ def test_local_file_polls_without_terraform_and_still_repairs(
         quiet_polls(metrics, 3)
         assert metrics.gauge("jetgen_provider_processes") == 1
         assert len(providers_running_in(tmp_path / "work" / ".plugin-cwd")) == 1
+        # Its schema fetched once; its size read (the recycle limit is measured on it).
+        assert metrics.gauge("jetgen_provider_schema_fetches") == 1
+        assert metrics.gauge("jetgen_provider_rss_bytes") > 4 * 1024 * 1024
 
         # Deleted by hand: the plugin poll sees it gone, Terraform recreates it.
         target.unlink()
