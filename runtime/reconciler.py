@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import traceback
 from collections.abc import Mapping
@@ -107,17 +108,44 @@ class Runtime:
     poller: poll.Poller | None = None  # None: every poll runs the CLI
     prepared: bool = False
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    prepare_cooldown: backoff.Cooldown = field(default_factory=lambda: backoff.Cooldown(2.0, 300.0))
     background: list[asyncio.Future[Any]] = field(default_factory=list)  # cancelled by close()
 
     async def prepare(self) -> None:
-        """Install the provider for all workdirs, once; retried by every pass until it works
-        (a broken mirror shows on every object instead of crashing the controller)."""
+        """Install the provider for all workdirs, once.  A failed install (a broken mirror)
+        shows on every object instead of crashing the controller, but is not retried by
+        every pass: until its jittered, exponential back-off is over, passes fail at once
+        with :class:`ProviderNotInstalled`; then one pass tries while the others wait on
+        the lock, and one success unblocks them all."""
         if self.prepared:
             return
+        self._wait_for_retry()
         async with self.prepare_lock:
-            if not self.prepared:
-                await self.driver.prepare(self.info.source, self.info.version)
-                self.prepared = True
+            if not self.prepared:  # else the try this pass waited for worked
+                await self._install()
+
+    async def _install(self) -> None:
+        self._wait_for_retry()  # the try this pass waited for failed
+        try:
+            await self.driver.prepare(self.info.source, self.info.version)
+        except Exception as exc:
+            self.prepare_cooldown.failed(exc)
+            raise self._not_installed(exc) from exc
+        self.prepare_cooldown.succeeded()
+        self.prepared = True
+
+    def _wait_for_retry(self) -> None:
+        error = self.prepare_cooldown.blocked()
+        if error is not None:
+            raise self._not_installed(error) from error
+
+    def _not_installed(self, error: Exception) -> ProviderNotInstalled:
+        cooldown = self.prepare_cooldown
+        return ProviderNotInstalled(
+            f"provider {self.info.source} {self.info.version} is not installed "
+            f"(tried {cooldown.failures} time(s), again after a back-off): {error}",
+            retry_in=cooldown.wait(),
+        )
 
     async def close(self) -> None:
         """Stop the shared provider processes (the CLI's end with their runs)."""
@@ -125,6 +153,15 @@ class Runtime:
             task.cancel()
         if self.poller is not None:
             await self.poller.pool.close()
+
+
+class ProviderNotInstalled(ReconcileError):
+    """The provider's install (``init``) failed and is not tried again before
+    ``retry_in`` seconds (see :meth:`Runtime.prepare`)."""
+
+    def __init__(self, message: str, *, retry_in: float):
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 def fast_poll_allowed(settled: str | None, wanted: str, annotations: dict[str, str]) -> bool:
@@ -155,6 +192,7 @@ class Reconciler:
             mr = ManagedResource(body, self.kind)
             interval = mr.poll_interval or self.rt.settings.poll_interval
             started = time.monotonic()
+            install_retry: float | None = None
             try:
                 decision = await self.reconcile(mr, memory)
             except Exception as exc:  # noqa: BLE001 - a pass must never take the controller down
@@ -162,12 +200,18 @@ class Reconciler:
                 self.rt.metrics.errors.inc(self.kind.kind)
                 await self._report_failure(mr, memory, exc)
                 result = "error"
+                if isinstance(exc, ProviderNotInstalled):
+                    install_retry = exc.retry_in
             else:
                 memory.failures = 0
                 if decision.event is None:  # a standing warning is not repeated per pass
                     memory.last_error = None
                 result = "ok"
             self.rt.metrics.reconcile.observe(time.monotonic() - started, self.kind.kind, result)
+        if install_retry is not None:
+            # Back just after the install's next try (spread over a second): the first
+            # pass in makes it, the others wait on its lock and go on if it worked.
+            return min(interval, install_retry + random.uniform(0.05, 1.0))
         return backoff.delay(memory.failures, self.rt.settings.backoff_base, interval)
 
     async def reconcile(self, mr: ManagedResource, memory: Memory) -> Decision:

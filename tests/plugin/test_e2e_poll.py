@@ -323,3 +323,44 @@ def test_started_like_the_cli(testbed, tmp_path):
             await pool.close()
 
     run(scenario())
+
+
+def test_a_provider_that_cannot_start_is_retried_after_a_back_off(testbed, tmp_path):
+    """A provider binary that exits before its handshake: one start, then every poll is
+    told at once (ProviderStartFailed: use the CLI) until the back-off is over; once the
+    binary is fixed, the next try starts it and every caller shares that process."""
+    bed = Bed(testbed, tmp_path / "work", "random")
+    binary = tmp_path / "bin" / "terraform-provider-random"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\necho 'cannot run here' >&2\nexit 3\n")
+    binary.chmod(0o755)
+    attempts = 0
+
+    async def start(path, env):
+        nonlocal attempts
+        attempts += 1
+        return await poll.start_provider(path, env, cwd=poll.plugin_cwd(bed.root), rpc_timeout=60)
+
+    async def use(pool):
+        async with pool.use(binary, {}, {}) as provider:
+            await provider.get_schema()
+            return provider
+
+    async def scenario():
+        pool = poll.ProviderPool(start, start_backoff=(1.0, 1.0))
+        try:
+            results = await asyncio.gather(*(use(pool) for _ in range(10)), return_exceptions=True)
+            assert attempts == 1
+            assert "exited with 3 before the handshake: cannot run here" in str(results[0])
+            assert all(isinstance(r, poll.ProviderStartFailed) for r in results[1:])
+            assert "cannot run here" in str(results[1]) and "next try in" in str(results[1])
+
+            binary.write_bytes(testbed.provider_binary("random").read_bytes())  # the fix
+            await asyncio.sleep(1.3)  # the back-off (1 s, jittered by at most a quarter)
+            providers = await asyncio.gather(*(use(pool) for _ in range(10)))
+            assert attempts == 2
+            assert len({id(p) for p in providers}) == 1 and providers[0].alive
+        finally:
+            await pool.close()
+
+    run(scenario())
