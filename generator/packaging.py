@@ -150,10 +150,12 @@ def rbac_rules(info: ProviderInfo) -> list[dict[str, Any]]:
     # Configs are read by every pass; kopf also lists, watches and patches them to keep a
     # finalizer on each one in use by managed resources (runtime/usage.py).
     rules.append(_rule(info.config_group, sorted(configs), ["get", "list", "patch", "watch"]))
-    # Credentials, SecretRefs (get); state and connection Secrets (create; the state is
-    # read back, the connection data patched). Updating and deleting state Secrets is
-    # needed only in the controller's own namespace: see namespace_rules.
-    rules.append(_rule("", ["secrets"], ["create", "get", "patch"]))
+    # Credentials, SecretRefs and connection Secrets are read from caches kept by list
+    # and watch (runtime/cache.py; get for a name read first); state and connection
+    # Secrets are created (the state is read back, the connection data patched).
+    # Updating and deleting state Secrets is needed only in the controller's own
+    # namespace: see namespace_rules.
+    rules.append(_rule("", ["secrets"], ["create", "get", "list", "patch", "watch"]))
     rules.append(_rule("", ["events"], ["create"]))  # kopf posts the runtime's events
     # kopf watches CRDs to start serving a kind whose CRD appears after the controller.
     rules.append(_rule("apiextensions.k8s.io", ["customresourcedefinitions"], ["list", "watch"]))

@@ -92,6 +92,13 @@ def parser() -> argparse.ArgumentParser:
         help="requests to the apiserver at once before --kube-qps applies (default %(default)s)",
     )
     p.add_argument(
+        "--kube-cache",
+        action=argparse.BooleanOptionalAction,
+        default=_env("KUBE_CACHE", "1") != "0",
+        help="read ProviderConfigs, Secrets and referenced objects from watched caches "
+        "(default on; --no-kube-cache: ask the apiserver on every pass)",
+    )
+    p.add_argument(
         "--poll-interval",
         type=float,
         default=_env_number("POLL_INTERVAL", float, 60.0),
@@ -256,6 +263,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         retry_period=args.retry_period,
         kube_qps=args.kube_qps,
         kube_burst=args.kube_burst,
+        kube_cache=args.kube_cache,
     )
 
 

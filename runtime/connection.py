@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jetgen.runtime import kube, names, state, transforms
+from jetgen.runtime import cache, kube, names, state, transforms
 from jetgen.runtime.config import ConnectionDetail
 
 logger = logging.getLogger(__name__)
@@ -74,15 +74,41 @@ def controlled_by(obj: dict[str, Any], uid: str) -> bool:
     return any(o.get("controller") and o.get("uid") == uid for o in owners)
 
 
-async def publish(client: kube.KubeClient, body: dict[str, Any], data: dict[str, bytes]) -> bool:
-    """Create or update the connection Secret; returns whether anything was written."""
+async def publish(
+    client: kube.KubeClient, reads: cache.Cache, body: dict[str, Any], data: dict[str, bytes]
+) -> bool:
+    """Create or update the connection Secret; returns whether anything was written.
+
+    The Secret as it is comes from the cache (a settled MR's pass asks nothing); what a
+    write returns goes back into it.  Should the cache be behind -- someone else wrote the
+    Secret a moment ago -- the write fails its precondition (the create its name, the
+    patch its resourceVersion test) and is tried once more on a fresh read."""
     where = target(body)
     if where is None:
         return False
     namespace, name = where
+    try:
+        current = await reads.secret(namespace, name, data=False)
+        return await _publish(client, current, body, where, data, reads)
+    except kube.KubeError as exc:
+        if exc.status not in (409, 422):
+            raise
+        existing = await client.get(kube.secret_path(namespace, name))
+        view = None if existing is None else cache.secret_view(existing, keep_data=False)
+        return await _publish(client, view, body, where, data, reads)
+
+
+async def _publish(
+    client: kube.KubeClient,
+    existing: dict[str, Any] | None,
+    body: dict[str, Any],
+    where: tuple[str, str],
+    data: dict[str, bytes],
+    reads: cache.Cache,
+) -> bool:
+    namespace, name = where
     encoded = kube.encode_data(data)
     path = kube.secret_path(namespace, name)
-    existing = await client.get(path)
     if existing is not None:
         if not controlled_by(existing, body["metadata"]["uid"]):
             raise ConnectionDetailError(
@@ -90,17 +116,17 @@ async def publish(client: kube.KubeClient, body: dict[str, Any], data: dict[str,
                 "not controlled by this resource; refusing to take it over (delete it or "
                 "choose another name)"
             )
-        if (existing.get("data") or {}) == encoded:
+        if existing["digest"] == cache.digest(encoded):
             return False
         meta = existing["metadata"]
-        op = "replace" if "data" in existing else "add"
         patch = [
             # Only the very object checked above: not a Secret replaced in between.
             {"op": "test", "path": "/metadata/uid", "value": meta["uid"]},
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
-            {"op": op, "path": "/data", "value": encoded},
+            # add replaces a member that exists (RFC 6902), and makes one that does not.
+            {"op": "add", "path": "/data", "value": encoded},
         ]
-        await client.patch(path, patch, kube.JSON_PATCH)
+        reads.wrote_secret(await client.patch(path, patch, kube.JSON_PATCH))
         return True
     secret = {
         "apiVersion": "v1",
@@ -113,5 +139,5 @@ async def publish(client: kube.KubeClient, body: dict[str, Any], data: dict[str,
         },
         "data": encoded,
     }
-    await client.create(kube.secret_path(namespace), secret)
+    reads.wrote_secret(await client.create(kube.secret_path(namespace), secret))
     return True

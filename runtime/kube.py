@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -45,6 +46,10 @@ class NotFound(KubeError):
 
 class Conflict(KubeError):
     pass
+
+
+class Gone(KubeError):
+    """410: the resourceVersion a watch asked for is older than the apiserver keeps."""
 
 
 def object_path(
@@ -137,11 +142,15 @@ class KubeClient:
         self.observer: Callable[[int, float], None] | None = None
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
+        # Watches hold their connection for minutes: their own pool, without a limit, so
+        # they never take the connections requests need (aiohttp's default is 100).
+        self._watch_session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._watch_session):
+            if session is not None:
+                await session.close()
+        self._session = self._watch_session = None
 
     async def request(
         self,
@@ -222,6 +231,42 @@ class KubeClient:
         ) as response:
             return response.status, response.headers, await response.text()
 
+    async def watch(
+        self, path: str, query: dict[str, str], timeout: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request (``watch=1`` is added), one dict each, until the
+        apiserver ends the stream (``timeoutSeconds``) or ``timeout`` passes without a
+        byte.  Raises :class:`KubeError` when the watch is refused (:class:`Gone` for
+        410); a 401 asks the credentials once for a fresh token, as requests do."""
+        if self._watch_session is None or self._watch_session.closed:
+            connector = aiohttp.TCPConnector(limit=0)
+            self._watch_session = aiohttp.ClientSession(connector=connector)
+        url = self.credentials.server + path + "?" + urlencode({**query, "watch": "1"})
+        waited = await self.bucket.acquire()
+        try:
+            authorization = await self.credentials.authorization()
+        except CredentialsError as exc:
+            raise KubeError(401, f"no credentials: {exc}") from None
+        headers = {"Accept": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        async with self._watch_session.get(
+            yarl.URL(url, encoded=True),
+            headers=headers,
+            ssl=self.credentials.ssl,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=timeout),
+        ) as response:
+            if self.observer is not None:
+                self.observer(response.status, waited)
+            if response.status == 401:
+                with contextlib.suppress(CredentialsError):
+                    await self.credentials.rejected(authorization)
+            if response.status >= 400:
+                message = _status_message(await response.text())
+                raise (Gone if response.status == 410 else KubeError)(response.status, message)
+            async for line in _lines(response.content):
+                yield json.loads(line)
+
     async def get(self, path: str) -> dict[str, Any] | None:
         try:
             return await self.request("GET", path)
@@ -246,6 +291,20 @@ class KubeClient:
             await self.request("DELETE", path)
         except NotFound:
             pass
+
+
+async def _lines(stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """Newline-separated lines of any length (aiohttp's readline caps a line's size, and
+    one watch event holds a whole object)."""
+    pending = b""
+    async for chunk in stream.iter_any():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
 
 
 def _json_or_none(text: str) -> Any:

@@ -83,11 +83,12 @@ class Gauge:
     name: str
     help: str
     read: Callable[[], float]
+    type: str = "gauge"  # or "counter": a total kept elsewhere, read when scraped
 
     def render(self) -> list[str]:
         return [
             f"# HELP {self.name} {self.help}",
-            f"# TYPE {self.name} gauge",
+            f"# TYPE {self.name} {self.type}",
             f"{self.name} {self.read():g}",
         ]
 
@@ -132,8 +133,8 @@ class Metrics:
         )
         self.gauges: list[Gauge] = []
 
-    def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
-        self.gauges.append(Gauge(name, help_, read))
+    def gauge(self, name: str, help_: str, read: Callable[[], float], type_: str = "gauge") -> None:
+        self.gauges.append(Gauge(name, help_, read, type_))
 
     def terraform_run(self, command: str, seconds: float, ok: bool) -> None:
         self.terraform.observe(seconds, command, "ok" if ok else "error")

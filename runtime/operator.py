@@ -28,6 +28,7 @@ from typing import Any, NoReturn, cast
 import aiohttp
 import kopf
 from jetgen.runtime import (
+    cache,
     health,
     kube,
     kubeauth,
@@ -39,6 +40,7 @@ from jetgen.runtime import (
     state,
     usage,
 )
+from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.serving import Insights
@@ -130,14 +132,64 @@ def build_runtime(
             "as last read (at most once a second per process, while it is used).",
             pool.rss,
         )
+    reads = build_cache(info, settings, client)
+    metrics.gauge("jetgen_cache_objects", "Objects held by the read caches.", lambda: reads.size)
+    metrics.gauge(
+        "jetgen_cache_informers",
+        "Watches keeping the read caches current (one per kind and namespace read).",
+        lambda: len(reads.informers),
+    )
+    metrics.gauge(
+        "jetgen_cache_hits_total",
+        "Reads answered by the caches.",
+        lambda: reads.counts.hits,
+        "counter",
+    )
+    metrics.gauge(
+        "jetgen_cache_fetches_total",
+        "Reads the caches passed to the apiserver (a name read first, or a cache not synced).",
+        lambda: reads.counts.fetches,
+        "counter",
+    )
+    metrics.gauge(
+        "jetgen_cache_lists_total",
+        "Full lists made by the caches (first sync, 410 Gone, a failed watch).",
+        lambda: reads.counts.lists,
+        "counter",
+    )
     return reconciler.Runtime(
         settings=settings,
         info=info,
         kube=client,
+        cache=reads,
         driver=driver,
         store=state.StateStore(client, settings.state_namespace),
         metrics=metrics,
         poller=poller,
+    )
+
+
+def build_cache(info: ProviderInfo, settings: Settings, client: kube.KubeClient) -> cache.Cache:
+    """The read caches: state Secrets are left out of every Secret watch (never read by
+    a pass, and up to 1 MB each); a referenced kind is kept as far as a reference reads it."""
+    paths: dict[tuple[str, str], set[str]] = {}
+    for kind in info.kinds:
+        for ref in kind.references:
+            target = tree.kind_named(info.kinds, ref.kind, ref.group)
+            if target is not None:
+                key = (target.api_version, target.plural)
+                paths.setdefault(key, set())
+                if ref.value_from != "external_name":
+                    paths[key].add(ref.value_from)
+    projections = {
+        key: cache.reference_projection(sorted(value_from), resource.EXTERNAL_NAME)
+        for key, value_from in paths.items()
+    }
+    return cache.Cache(
+        client,
+        enabled=settings.kube_cache,
+        secret_selector=f"!{state.STATE_LABEL}",
+        projections=projections,
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any, cast
 import kopf
 from jetgen.runtime import (
     backoff,
+    cache,
     conditions,
     connection,
     decisions,
@@ -105,6 +106,7 @@ class Runtime:
     driver: Driver
     store: state.StateStore
     metrics: Metrics
+    cache: cache.Cache  # what passes read: ProviderConfigs, Secrets, referenced objects
     poller: poll.Poller | None = None  # None: every poll runs the CLI
     prepared: bool = False
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -151,6 +153,7 @@ class Runtime:
         """Stop the shared provider processes (the CLI's end with their runs)."""
         for task in self.background:
             task.cancel()
+        await self.cache.close()
         if self.poller is not None:
             await self.poller.pool.close()
 
@@ -177,7 +180,7 @@ class Reconciler:
         self.kind = kind
         self.details = connection.DetailBuilder(kind.connection_details)
         self.address = resource_address(kind.terraform_type)
-        self.renderer = render.Renderer(runtime.info, runtime.kube, kind)
+        self.renderer = render.Renderer(runtime.info, runtime.cache, kind)
         # The kind's operation timeouts bound the Terraform runs doing that operation.
         self.timeouts = {
             op: durations.seconds(getattr(kind.timeouts, op))
@@ -559,7 +562,7 @@ class Reconciler:
         for value in sensitive.values():
             mr.secrets.add(value)
         data = self.details.build(attributes, sensitive)
-        if await connection.publish(self.rt.kube, mr.body, data):
+        if await connection.publish(self.rt.kube, self.rt.cache, mr.body, data):
             logger.info("%s %s: connection Secret updated", self.kind.kind, mr.ref)
         name = self._external_name(mr, attributes)
         if name and not mr.external_name and not state.create_incomplete(mr.annotations):

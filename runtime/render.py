@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from jetgen.runtime import fields, kube, names, references, transforms
+from jetgen.runtime import cache, fields, kube, names, references, transforms
 from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
@@ -29,11 +29,11 @@ CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
 
 
 class Renderer:
-    """Renders one kind's MRs; shares the API client with the rest of the runtime."""
+    """Renders one kind's MRs; reads through the cache the rest of the runtime shares."""
 
-    def __init__(self, info: ProviderInfo, client: kube.KubeClient, kind: Kind):
+    def __init__(self, info: ProviderInfo, reads: cache.Cache, kind: Kind):
         self.info = info
-        self.kube = client
+        self.reads = reads
         self.kind = kind
 
     async def desire(self, mr: ManagedResource, known: dict[str, Any] | None = None) -> Desired:
@@ -72,13 +72,12 @@ class Renderer:
             raise names.InvalidName(f"spec.providerConfigRef.kind: {kind!r} is not one of {kinds}")
         api = f"{info.config_group}/{info.config_version}"
         if kind == "ClusterProviderConfig":
-            path, config_ns = kube.object_path(api, "clusterproviderconfigs", None, name), None
+            plural, config_ns = "clusterproviderconfigs", None
         elif info.scope == "Cluster" or not mr.namespace:
-            path, config_ns = kube.object_path(api, "providerconfigs", None, name), None
+            plural, config_ns = "providerconfigs", None
         else:
-            config_ns = mr.namespace
-            path = kube.object_path(api, "providerconfigs", config_ns, name)
-        config = await self.kube.get(path)
+            plural, config_ns = "providerconfigs", mr.namespace
+        config = await self.reads.get(api, plural, config_ns, name)
         if config is None:
             if name == "default" and not info.credentials:
                 # A provider without credentials (random, local, ...) works without any
@@ -198,7 +197,7 @@ class Renderer:
         return values
 
     async def _secret(self, namespace: str, name: str, what: str) -> dict[str, str]:
-        secret = await self.kube.get(kube.secret_path(namespace, name))
+        secret = await self.reads.secret(namespace, name)
         if secret is None:
             raise ReconcileError(f"Secret {namespace}/{name} ({what}) not found")
         return kube.decode_secret(secret)
@@ -278,9 +277,7 @@ class Renderer:
         namespace = own if target.scope == "Namespaced" else None
         if by_name:
             name = names.object_name(f"{ref_at}.name", by_name.get("name"))
-            obj = await self.kube.get(
-                kube.object_path(target.api_version, target.plural, namespace, name)
-            )
+            obj = await self.reads.get(target.api_version, target.plural, namespace, name)
             label = name
         else:
             labels = names.match_labels(
@@ -288,9 +285,7 @@ class Renderer:
             )
             match_controller = selector.get("matchControllerRef") is True
             query = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-            items = await self.kube.list(
-                kube.object_path(target.api_version, target.plural, namespace), query
-            )
+            items = await self.reads.select(target.api_version, target.plural, namespace, labels)
             obj = references.select(items, match_controller, references.controller_uid(mr.body))
             label = f"selector {query}" + (" with matchControllerRef" if match_controller else "")
         if obj is None:

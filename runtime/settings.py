@@ -97,6 +97,11 @@ class Settings:
     kube_burst: int = 100
     """Requests to the apiserver at once before ``kube_qps`` applies."""
 
+    kube_cache: bool = True
+    """Read ProviderConfigs, Secrets and referenced objects from caches kept current by
+    watches (see cache.py), so a settled resource's poll asks the apiserver nothing;
+    off: every pass reads them from the apiserver."""
+
     safe_start: bool = True
     """Serve a kind only while its CRD exists and is established, and take up kinds whose
     CRD appears later (Crossplane's ``safe-start``; see serving.py).  Off: kopf serves the

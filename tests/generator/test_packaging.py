@@ -139,8 +139,9 @@ def test_rbac_rules_follow_the_kinds():
     ]:
         assert {v for g, r, v in flat if (g, r) == (group, plural)} >= {"list", "watch", "patch"}
         assert {v for g, r, v in flat if (g, r) == (group, f"{plural}/status")} == {"patch"}
-    # Updating (state saves) and deleting Secrets only in its own namespace: the Role.
-    assert {v for g, r, v in flat if r == "secrets"} == {"get", "create", "patch"}
+    # Reading Secrets by list+watch (the read cache); updating (state saves) and deleting
+    # them only in its own namespace: the Role.
+    assert {v for g, r, v in flat if r == "secrets"} == {"get", "create", "list", "patch", "watch"}
     assert {v for g, r, v in flat if r == "events"} == {"create"}
     assert {r for g, r, v in flat if g == "shapes.m.jetgen.dev" and v == "get"} == {
         "providerconfigs",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jetgen.runtime import decisions, reconciler, state
+from jetgen.runtime import cache, decisions, reconciler, state
 from jetgen.runtime.decisions import Action, Facts, Policy
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
@@ -241,6 +241,7 @@ def make(tmp_path: Path, driver: FakeDriver) -> tuple[reconciler.Reconciler, lis
         settings=Settings(workdir_root=tmp_path),
         info=info,
         kube=kube,  # type: ignore[arg-type]
+        cache=cache.Cache(kube, enabled=False),  # type: ignore[arg-type]
         driver=driver,  # type: ignore[arg-type]
         store=state.StateStore(kube, "default"),  # type: ignore[arg-type]
         metrics=Metrics(),

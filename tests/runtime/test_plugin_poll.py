@@ -156,6 +156,7 @@ def rig(tmp_path, outcome, settled="f"):
         settings=Settings(),
         info=None,
         kube=None,
+        cache=None,
         driver=None,
         store=None,
         metrics=Metrics(),

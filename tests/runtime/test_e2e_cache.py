@@ -1,0 +1,208 @@
+"""End-to-end: settled MRs poll without asking the apiserver anything (cache.py).
+
+Counted on the apiserver itself: ``apiserver_request_total`` of its /metrics, read before
+and after a window of several poll periods in which the test makes no request of its
+own.  The MRs read everything a pass can: a namespaced ProviderConfig and its credentials
+Secret, a referenced object (Pet.prefixRef -> Id) and a connection Secret.  The same run
+without the cache shows what the count would otherwise be, and a credential rotated
+afterwards still reaches Terraform (a wrapper records a hash of what the credential's
+variable held in each run).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.runtime import harness
+from tests.runtime.harness import Controller, get, is_ready, wait_for
+from tests.runtime.test_e2e_credentials import free_port, sha
+from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.runtime.test_e2e_random import GROUP
+
+pytestmark = pytest.mark.e2e
+
+POLL = 2.0
+PAIRS = 4  # Ids (with a connection Secret) and Pets whose prefix references one
+WINDOW = 4 * POLL + 1
+FIRST, ROTATED = "cache-token-1111", "cache-token-2222"
+
+SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
+
+
+def apiserver_requests(apiserver) -> dict[tuple[str, str], float]:
+    """(verb, resource) -> requests the apiserver served so far."""
+    status, text = apiserver.http_get("/metrics", timeout=30)
+    assert status == 200, text[:200]
+    counts: dict[tuple[str, str], float] = {}
+    for match in SAMPLE.finditer(text):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        key = (labels.get("verb", ""), labels.get("resource", ""))
+        counts[key] = counts.get(key, 0) + float(match["value"])
+    return counts
+
+
+def window(apiserver, seconds: float) -> dict[tuple[str, str], float]:
+    """What the apiserver served during ``seconds`` of the test doing nothing."""
+    before = apiserver_requests(apiserver)
+    time.sleep(seconds)
+    after = apiserver_requests(apiserver)
+    diff = {key: after[key] - before.get(key, 0) for key in after}
+    return {key: value for key, value in diff.items() if value}
+
+
+def reads_of(diff: dict[tuple[str, str], float], resources: tuple[str, ...]) -> float:
+    return sum(n for (verb, res), n in diff.items() if verb in ("GET", "LIST") and res in resources)
+
+
+def own_requests(metrics: Metrics) -> float:
+    """Requests the controller's own client made so far (any answer)."""
+    pattern = r"^jetgen_kube_requests_total\{[^}]*\} (\S+)$"
+    return sum(float(n) for n in re.findall(pattern, metrics.text(), re.M))
+
+
+def manifests(ns: str, config_api: str, pairs: int = PAIRS) -> list[dict]:
+    objects: list[dict] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": ns},
+            "stringData": {"token": FIRST},
+        },
+        {
+            "apiVersion": config_api,
+            "kind": "ProviderConfig",
+            "metadata": {"name": "cfg", "namespace": ns},
+            "spec": {"credentials": {"source": "Secret", "secretRef": {"name": "creds"}}},
+        },
+    ]
+    for i in range(pairs):
+        spec = {"providerConfigRef": {"kind": "ProviderConfig", "name": "cfg"}}
+        objects.append(
+            {
+                "apiVersion": f"{GROUP}/v1alpha1",
+                "kind": "Id",
+                "metadata": {"name": f"id{i}", "namespace": ns},
+                "spec": {
+                    **spec,
+                    "forProvider": {"byteLength": 4},
+                    "writeConnectionSecretToRef": {"name": f"id{i}-conn"},
+                },
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": f"{GROUP}/v1alpha1",
+                "kind": "Pet",
+                "metadata": {"name": f"pet{i}", "namespace": ns},
+                # resolve Always: the reference is resolved on every pass, not only once.
+                "spec": {
+                    **spec,
+                    "forProvider": {
+                        "length": 2,
+                        "prefixRef": {"name": f"id{i}", "policy": {"resolve": "Always"}},
+                    },
+                },
+            }
+        )
+    return objects
+
+
+def all_ready(apiserver, ns: str) -> bool:
+    for i in range(PAIRS):
+        for plural, name in (("ids", f"id{i}"), ("pets", f"pet{i}")):
+            if not is_ready(get(apiserver, f"{plural}.{GROUP}", name, ns)):
+                return False
+    return True
+
+
+def settle(metrics: Metrics) -> None:
+    """Every MR's poll a quiet plugin poll, twice over."""
+    start = metrics.polls("unchanged")
+    wait_for(
+        "quiet polls",
+        lambda: metrics.polls("unchanged") >= start + 4 * PAIRS,
+        timeout=60,
+    )
+
+
+def test_settled_polls_make_no_reads_and_a_rotation_still_lands(
+    apiserver, testbed, random_provider, tmp_path
+):
+    info = json.loads(harness.kinds_file(random_provider).read_text())
+    info["credentials"] = [{"key": "token", "env": "JETGEN_E2E_TOKEN"}]
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps(info))
+    seen = tmp_path / "seen-tokens"
+    wrapper = tmp_path / "recording-tofu"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'printf %s "$JETGEN_E2E_TOKEN" | sha256sum | cut -d" " -f1 >> "{seen}"\n'
+        f'exec "{testbed.tofu}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    config_api = f"{info['config_group']}/{info['config_version']}"
+    watched = ("secrets", "providerconfigs", "clusterproviderconfigs", "ids", "pets")
+
+    def run(ns: str, *extra: str) -> tuple[Metrics, Controller]:
+        port = free_port()
+        ctl = Controller(
+            kinds=kinds,
+            apiserver=apiserver,
+            testbed=testbed,
+            workdir_root=tmp_path / f"work-{ns}",
+            log=tmp_path / f"controller-{ns}.log",
+            poll=POLL,
+            extra_args=["--metrics-port", str(port), *extra],
+            namespace=ns,
+        )
+        ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
+        return Metrics(port), ctl
+
+    # Without the cache: every settled poll reads its config, Secrets and referenced Id.
+    ns = apiserver.create_namespace("nocache")
+    metrics, ctl = run(ns, "--no-kube-cache")
+    with ctl:
+        apiserver.apply(manifests(ns, config_api))
+        wait_for("all Ready without the cache", lambda: all_ready(apiserver, ns), timeout=120)
+        settle(metrics)
+        uncached = window(apiserver, WINDOW)
+    # Per poll: config + credentials for each MR, the Id per Pet, the connection Secret
+    # per Id: 3 * PAIRS * 2 reads, at least one poll of each in the window.
+    assert reads_of(uncached, watched) >= 6 * PAIRS, uncached
+
+    ns = apiserver.create_namespace("cache")
+    metrics, ctl = run(ns)
+    with ctl:
+        apiserver.apply(manifests(ns, config_api))
+        wait_for("all Ready", lambda: all_ready(apiserver, ns), timeout=120)
+        settle(metrics)
+        hits = metrics.gauge("jetgen_cache_hits_total")
+        own = own_requests(metrics)
+        cached = window(apiserver, WINDOW)
+        assert reads_of(cached, watched) == 0, cached
+        assert own_requests(metrics) == own  # not one request of the controller's client
+        # Those polls did read: from memory.
+        assert metrics.gauge("jetgen_cache_hits_total") >= hits + 3 * 2 * PAIRS
+        assert metrics.gauge("jetgen_cache_informers") >= 3  # Secrets, configs, Ids
+        assert metrics.gauge("jetgen_cache_lists_total") == metrics.gauge("jetgen_cache_informers")
+
+        # A rotated credential reaches the next Terraform run through the watch.
+        assert sha(FIRST) in seen.read_text().split()
+        apiserver.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "creds", "namespace": ns},
+                "stringData": {"token": ROTATED},
+            }
+        )
+        wait_for("rotated token used", lambda: sha(ROTATED) in seen.read_text().split())
+        # A connection Secret deleted by someone is written again from the cache's news.
+        apiserver.kubectl("delete", "secret", "id0-conn", "-n", ns)
+        wait_for("connection Secret back", lambda: harness.secret_data(apiserver, "id0-conn", ns))
+    for token in (FIRST, ROTATED):
+        assert token not in ctl.logs()
