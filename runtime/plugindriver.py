@@ -36,7 +36,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,12 +108,16 @@ class PluginDriver:
         *,
         max_runs: int = 16,
         observer: RunObserver | None = None,
+        grace: float = 20.0,
     ):
         self.cli = cli
         self.pool = pool
         self.slots = RunSlots(max_runs)
         self.observer = observer
         self.terraform_version = ""
+        # After an apply's timeout, how long its answer is still waited for (not asked
+        # to stop: the process is shared), as the CLI's interrupt waits for Terraform.
+        self.grace = grace
         self._saved: dict[Path, _Saved] = {}
         self._binaries: dict[str, tuple[Path, str]] = {}  # source -> (binary, host)
 
@@ -280,9 +284,23 @@ class PluginDriver:
             await self._record(wd, provider, desired, saved.refreshed, saved.private)
             for step in saved.steps:
                 try:
-                    state, private = await provider.apply(
-                        type_name, step.plan.prior_state, step.plan, step.config, timeout=limit
+                    state, private = await _answer(
+                        provider.apply(
+                            type_name,
+                            step.plan.prior_state,
+                            step.plan,
+                            step.config,
+                            # Only a backstop: _answer decides when it is late.
+                            timeout=limit + self.grace + 5.0,
+                        ),
+                        limit,
+                        self.grace,
                     )
+                except _Late as late:
+                    # Past its timeout, but answered within the grace: record what exists
+                    # (the next pass finds it there), and still fail as a timeout.
+                    await self._record(wd, provider, desired, late.state, late.private)
+                    raise TerraformError("apply", [], f"timed out after {limit:g}s") from None
                 except plugin.ProviderError as exc:
                     # The provider answered: what it returned is recorded (a partly made
                     # object included), and its error shows the outcome, as the CLI's
@@ -375,8 +393,9 @@ class PluginDriver:
             ok = True
         except plugin.ProviderError as exc:
             raise _error(command, exc, None, nothing_created=True) from None
-        except TimeoutError:
-            raise TerraformError(command, [], "the provider did not answer in time") from None
+        except TimeoutError as exc:
+            reason = str(exc) or "the provider did not answer in time"
+            raise TerraformError(command, [], reason) from None
         except (plugin.ProviderUnavailable, CtyError) as exc:
             # Crashed, or answered something unreadable: what exists is unknown.
             raise TerraformError(command, [], f"provider failed: {exc}") from None
@@ -401,6 +420,38 @@ class PluginDriver:
             return str(json.loads(out)["terraform_version"])
         except (json.JSONDecodeError, KeyError, TypeError):
             return ""
+
+
+class _Late(Exception):
+    """An ApplyResourceChange answered after its timeout, within the grace."""
+
+    def __init__(self, state: dict[str, Any] | None, private: bytes):
+        super().__init__("answered after the timeout")
+        self.state, self.private = state, private
+
+
+async def _answer(
+    call: Awaitable[tuple[dict[str, Any] | None, bytes]], limit: float, grace: float
+) -> tuple[dict[str, Any] | None, bytes]:
+    """The answer of ``call`` within ``limit`` seconds; one that comes within ``grace``
+    after that raises :class:`_Late` with it (a provider error then too: its state is
+    what exists); none by then raises TimeoutError."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), limit)
+    except TimeoutError:
+        pass
+    except BaseException:
+        task.cancel()
+        raise
+    try:
+        state, private = await asyncio.wait_for(task, grace)
+    except plugin.ProviderError as exc:
+        raise _Late(exc.state, exc.private) from None
+    except TimeoutError:
+        # Still a TimeoutError, so the pool retires the process that did not answer.
+        raise TimeoutError(f"timed out after {limit:g}s") from None
+    raise _Late(state, private)
 
 
 def _stored(data: bytes | None, type_name: str) -> poll.StoredResource | None:

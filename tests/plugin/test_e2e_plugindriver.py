@@ -7,6 +7,7 @@ state tofu wrote must be one PluginDriver plans, updates, replaces and destroys 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -251,3 +252,53 @@ def test_provider_errors_read_as_the_clis(local_bed, tmp_path):
     assert [d.summary for d in grpc_error.diagnostics] == [
         d.summary for d in cli_error.diagnostics if d.severity == "error"
     ]
+
+
+@pytest.fixture
+def fault_bed(testbed, tmp_path):
+    return Bed(testbed, tmp_path / "work", "jetgen/jetgenfault", testbed.providers["jetgenfault"])
+
+
+def objects(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+
+
+def test_an_apply_past_its_timeout(fault_bed, tmp_path):
+    """The provider makes the object, then takes 2 s to answer; the create may take 0.5 s.
+    Answered within the grace: the state records the object (the next pass finds it) and
+    the create is still a timeout, its outcome unknown.  Not answered within it: nothing
+    recorded, and the process that did not answer is no longer handed out."""
+    bed = fault_bed
+    root = tmp_path / "objects"
+    root.mkdir()
+
+    def desired(content: str) -> Desired:
+        arguments = {"content": content, "shape": "a", "create_delay_ms": 2000}
+        return bed.desired("jetgenfault_object", arguments, provider={"root": str(root)})
+
+    async def scenario():
+        await bed.prepare()
+        try:
+            bed.grpc.grace = 5.0
+            late = bed.workdir("late", desired("late"))
+            with pytest.raises(TerraformError) as caught:
+                await bed.grpc.apply(late, {}, saved=False, timeout=0.5)
+            assert "timed out after 0.5s" in str(caught.value)
+            assert not caught.value.nothing_created
+            (made,) = objects(root)
+            assert instance_of(late)["attributes"]["id"] == made
+            assert len(bed.pool) == 1  # it answered: still in service
+
+            bed.grpc.grace = 0.2
+            lost = bed.workdir("lost", desired("lost"))
+            with pytest.raises(TerraformError) as caught:
+                await bed.grpc.apply(lost, {}, saved=False, timeout=0.5)
+            assert not caught.value.nothing_created
+            assert lost.read_state() is None
+            assert len(bed.pool) == 0  # retired
+            await asyncio.sleep(2.5)
+            assert len(objects(root)) == 2  # it did make the object: outcome unknown
+        finally:
+            await bed.pool.close()
+
+    run(scenario())
