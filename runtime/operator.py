@@ -29,6 +29,7 @@ import aiohttp
 import kopf
 from jetgen.runtime import (
     cache,
+    diffbase,
     health,
     kube,
     kubeauth,
@@ -277,9 +278,8 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
         settings.persistence.finalizer = runtime.settings.finalizer
         # Keep kopf's bookkeeping out of status: generated CRDs prune unknown status fields.
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="jetgen.dev")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix="jetgen.dev", key="last-handled-configuration"
-        )
+        # No spec copy on every object: nothing registered needs a diff (diffbase.py).
+        settings.persistence.diffbase_storage = diffbase.EmptyDiffBase(prefix="jetgen.dev")
         settings.posting.level = logging.INFO
         # Safe-start: after its initial scan kopf leaves the served kinds to the gate.
         settings.scanning.disabled = runtime.settings.safe_start

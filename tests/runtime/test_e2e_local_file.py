@@ -44,6 +44,20 @@ def ready(apiserver, name, ns):
     )
 
 
+LEGACY_DIFF_BASE = "jetgen.dev/last-handled-configuration"
+
+
+def kopf_annotations(obj: dict) -> dict[str, str]:
+    """Annotations kopf would write: its diff base, progress or marker (any prefix)."""
+    annotations = obj["metadata"].get("annotations") or {}
+    kopf_names = ("last-handled-configuration", "kopf-managed", "reconcile", "finalize")
+    return {
+        key: value
+        for key, value in annotations.items()
+        if key.startswith("kopf.zalando.org/") or key.partition("/")[2] in kopf_names
+    }
+
+
 def run_lifecycle(apiserver, testbed, provider, tmp_path, binary: str) -> None:
     ns = apiserver.create_namespace(f"file-{binary}")
     out = tmp_path / "out"
@@ -80,6 +94,9 @@ def run_lifecycle(apiserver, testbed, provider, tmp_path, binary: str) -> None:
             ),
         )
         assert obj["status"]["atProvider"]["content"] == "v2\n"
+        # Created, repaired and updated: kopf left no copy of the spec (no diff base) and
+        # no bookkeeping of its own on the object (runtime/diffbase.py).
+        assert not kopf_annotations(obj), kopf_annotations(obj)
 
         uid = obj["metadata"]["uid"]
         assert get(apiserver, "secret", f"jetgen-tfstate-{uid}", "default") is not None
@@ -92,8 +109,16 @@ def run_lifecycle(apiserver, testbed, provider, tmp_path, binary: str) -> None:
         # Without Delete in managementPolicies the file outlives its MR.
         kept = out / "kept.txt"
         policies = ["Observe", "Create", "Update", "LateInitialize"]
-        apiserver.apply(file_mr("kept", ns, kept, "keep me\n", managementPolicies=policies))
+        legacy = file_mr("kept", ns, kept, "keep me\n", managementPolicies=policies)
+        # The diff base an older version wrote: removed the first time the object is seen.
+        legacy["metadata"]["annotations"] = {LEGACY_DIFF_BASE: json.dumps({"spec": {}})}
+        apiserver.apply(legacy)
         ready(apiserver, "kept", ns)
+        wait_for(
+            "the old diff base removed",
+            lambda: not kopf_annotations(get(apiserver, "files." + GROUP, "kept", ns)),
+            timeout=POLL + 10,
+        )
         apiserver.kubectl("delete", "files." + GROUP, "kept", "-n", ns, "--timeout=60s")
         assert kept.read_text() == "keep me\n"
         assert get(apiserver, "files." + GROUP, "kept", ns) is None
