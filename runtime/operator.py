@@ -376,6 +376,11 @@ def _register_kind(
     )
     async def reconcile(body: kopf.Body, memo: kopf.Memo, stopped: Any, **_: Any) -> None:
         memory = memory_of(memo)
+        # A settled object's first pass after a start waits a random phase of its poll
+        # interval (a restart spreads its re-checks); a change wakes it sooner.
+        first = rec.first_delay(body)
+        if first > 0:
+            await _sleep(first, memory.wake, stopped)
         while not stopped:
             memory.wake.clear()  # a change during the pass must wake the next one
             delay = await rec.run_pass(body, memory)

@@ -34,6 +34,7 @@ from jetgen.runtime import (
     kube,
     poll,
     render,
+    schedule,
     state,
     transforms,
 )
@@ -41,7 +42,7 @@ from jetgen.runtime.contract import durations, tree
 from jetgen.runtime.decisions import Action, Decision
 from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
-from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource, ReconcileError
+from jetgen.runtime.resource import EXTERNAL_NAME, HANDLED, ManagedResource, ReconcileError
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.desired import Desired, resource_address
 from jetgen.runtime.terraform.diagnostics import TerraformError
@@ -57,7 +58,6 @@ logger = logging.getLogger(__name__)
 # may a later poll skip the CLI (see fast_poll_allowed).
 SETTLING = (Action.NOTHING, Action.CREATE, Action.UPDATE, Action.REPLACE)
 ERRORED_STATE = "errored.tfstate"  # where Terraform puts a state it failed to save
-HANDLED = "lastHandledReconcileAt"  # status field: the reconcile-requested-at token seen
 
 
 # Failures whose message explains itself; anything else is reported as an internal error.
@@ -215,7 +215,13 @@ class Reconciler:
             # Back just after the install's next try (spread over a second): the first
             # pass in makes it, the others wait on its lock and go on if it worked.
             return min(interval, install_retry + random.uniform(0.05, 1.0))
-        return backoff.delay(memory.failures, self.rt.settings.backoff_base, interval)
+        return schedule.next_delay(memory.failures, self.rt.settings.backoff_base, interval)
+
+    def first_delay(self, body: Any) -> float:
+        """Seconds before the object's first pass after a start: a random phase of its
+        poll interval if it was settled, else none (see jetgen.runtime.schedule)."""
+        interval = ManagedResource(body, self.kind).poll_interval or self.rt.settings.poll_interval
+        return schedule.first_delay(body, interval)
 
     async def reconcile(self, mr: ManagedResource, memory: Memory) -> Decision:
         if mr.paused or mr.policy.paused:

@@ -22,6 +22,7 @@ PAUSED = "crossplane.io/paused"
 # least 1s; anything else is ignored) and a token whose change asks for a pass now.
 POLL_INTERVAL = "crossplane.io/poll-interval"
 RECONCILE_REQUESTED_AT = "crossplane.io/reconcile-requested-at"
+HANDLED = "lastHandledReconcileAt"  # status field: the reconcile-requested-at token seen
 MIN_POLL_INTERVAL = 1.0
 
 
