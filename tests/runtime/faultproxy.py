@@ -51,6 +51,11 @@ def state_secret_write(method: str, path: str, body: bytes) -> bool:
     return "tfstate" in path or b"tfstate" in body
 
 
+def pending_mark_write(method: str, path: str, body: bytes) -> bool:
+    """A patch of a managed resource setting ``crossplane.io/external-create-pending``."""
+    return method == "PATCH" and "/secrets" not in path and b"external-create-pending" in body
+
+
 @dataclass
 class Rule:
     match: Match

@@ -48,7 +48,7 @@ import pytest
 import yaml
 
 from tests.runtime import harness
-from tests.runtime.faultproxy import FaultProxy, state_secret_write
+from tests.runtime.faultproxy import FaultProxy, pending_mark_write, state_secret_write
 from tests.runtime.harness import Controller, condition, get, is_ready
 from tests.testbed import controlplane
 from tests.testbed.kube import write_kubeconfig
@@ -96,12 +96,34 @@ SPECIALS = [
     "workdir-removed",
     "apiserver-restart",
 ]
-CELLS = [Cell(op, p, v) for op in ("create", "update", "replace", "delete") for p, v in KILL_POINTS]
+# The driver the controllers write with (tests/conftest.py's --driver sets JETGEN_DRIVER).
+# With the plugin protocol no Terraform process runs an apply: its victim is the shared
+# provider process (a child of the controller), and "before" is the pending mark just
+# written (a create or a replacement) -- there is no wrapper to hold.
+DRIVER = os.environ.get("JETGEN_DRIVER") or "cli"
+PLUGIN_KILL_POINTS = [
+    ("before", "controller"),
+    ("during", "controller"),
+    ("during", "provider"),
+    ("after-run", "controller"),
+    ("after-state", "controller"),
+]
+OPS = ("create", "update", "replace", "delete")
+if DRIVER == "plugin":
+    CELLS = [
+        Cell(op, p, v)
+        for op in OPS
+        for p, v in PLUGIN_KILL_POINTS
+        if p != "before" or op in ("create", "replace")
+    ]
+else:
+    CELLS = [Cell(op, p, v) for op in OPS for p, v in KILL_POINTS]
 CELLS += [Cell("special", name, "-") for name in SPECIALS]
 
 # What each point means, for the table's legend and the docs.
 POINTS = {
-    "before": "after the controller decided (create: pending mark set), before Terraform ran",
+    "before": "after the controller decided (create: pending mark set), before Terraform ran "
+    "(plugin driver: once the pending mark reached the apiserver)",
     "during": "the provider did the work (object written/removed) and sleeps before answering",
     "after-run": "Terraform finished (state in the workdir), the state Secret not yet written",
     "after-state": "the state Secret written, nothing after it (annotations, status)",
@@ -455,6 +477,7 @@ def run_kill_cell(bed: Bed, out: Outcome) -> None:
     journal_before = 0
 
     first = bed.controller(proxied=True, wrapped=True)
+    plugin = DRIVER == "plugin"
     if cell.op != "create":
         bed.apply(first_spec)
         ready_at(bed, first_spec)
@@ -462,7 +485,9 @@ def run_kill_cell(bed: Bed, out: Outcome) -> None:
 
     # Arm the fault, then start the operation.
     rule = None
-    if cell.point == "before":
+    if cell.point == "before" and plugin:
+        rule = bed.proxy.arm(pending_mark_write, "kill_after")
+    elif cell.point == "before":
         (bed.ctl / f"hold-before-{command}").touch()
     elif cell.point == "after-run" and cell.victim == "terraform":
         (bed.ctl / f"hold-after-{command}").touch()
@@ -476,7 +501,11 @@ def run_kill_cell(bed: Bed, out: Outcome) -> None:
         bed.apply(target)
 
     # Reach the point, then kill.
-    if cell.point == "before":
+    if cell.point == "before" and plugin:
+        if not rule.fired.wait(60):
+            raise TimeoutError("the pending mark was never written")
+        out.fault = "controller killed once its pending mark was written"
+    elif cell.point == "before":
         pid = wait_until("held before", lambda: bed.held("before", command))
         out.fault = f"`{command}` held before tofu ran"
         if cell.victim == "terraform":
@@ -493,6 +522,18 @@ def run_kill_cell(bed: Bed, out: Outcome) -> None:
         out.fault = f"provider inside `{journal_op[cell.op]}` (work done, no answer yet)"
         if cell.victim == "controller":
             first.kill()
+        elif plugin:  # the provider: the shared process the controller started
+            providers = wait_until(
+                "shared provider process",
+                lambda: [
+                    pid
+                    for pid, name in children(first.proc.pid)
+                    if name.startswith("terraform-pro")
+                ],
+            )
+            for pid in providers:
+                kill(pid)
+            out.fault += "; shared provider process killed"
         elif cell.victim == "terraform":
             kill(wait_until("tofu pid", lambda: bed.tofu_pid(command)))
             out.fault += "; tofu killed"
