@@ -55,6 +55,7 @@ from jetgen.runtime import kube
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+Key = tuple[str | None, str]  # (namespace, name); None for cluster-scoped objects
 # What a projection makes of an object: the part worth keeping.
 Projection = Callable[[Obj], Obj]
 
@@ -85,6 +86,11 @@ def newer(candidate: str | None, than: str | None) -> bool:
     if candidate.isdigit() and than.isdigit():
         return int(candidate) > int(than)
     return True
+
+
+def key_of(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace") or None, str(meta.get("name"))
 
 
 def whole(obj: Obj) -> Obj:
@@ -123,10 +129,10 @@ class Informer:
     page: int = 500  # objects per list request (Secrets: fewer, they can be 1 MiB each)
     watch_seconds: float = 300.0  # the apiserver ends a watch after about this long
     retry_seconds: float = 5.0  # after a failed list or watch
-    objects: dict[str, Obj] = field(default_factory=dict)
-    wanted: set[str] = field(default_factory=set)
-    with_data: set[str] = field(default_factory=set)  # Secrets: names kept with their data
-    absent: dict[str, str | None] = field(default_factory=dict)
+    objects: dict[Key, Obj] = field(default_factory=dict)
+    wanted: set[Key] = field(default_factory=set)
+    with_data: set[Key] = field(default_factory=set)  # Secrets: those kept with their data
+    absent: dict[Key, str | None] = field(default_factory=dict)
     resource_version: str | None = None  # where the watch resumes; None: list first
     live: bool = False  # the watch runs, so memory is current
     task: asyncio.Task[None] | None = None
@@ -145,48 +151,50 @@ class Informer:
 
     # --- reading -----------------------------------------------------------------------
 
-    def lookup(self, name: str) -> tuple[bool, Obj | None]:
+    def lookup(self, key: Key) -> tuple[bool, Obj | None]:
         """(known, object): known is False when only the apiserver can tell."""
         if not self.live:
             return False, None
-        if name in self.objects:
-            return True, self.objects[name]
-        if self.keep_all or name in self.absent:
+        if key in self.objects:
+            return True, self.objects[key]
+        if self.keep_all or key in self.absent:
             return True, None
         return False, None
 
-    def matching(self, labels: dict[str, str]) -> list[Obj] | None:
-        """The objects whose labels include ``labels``; None when only the apiserver can
-        tell (not live, or not every object kept)."""
+    def matching(self, namespace: str | None, labels: dict[str, str]) -> list[Obj] | None:
+        """The objects of ``namespace`` whose labels include ``labels``; None when only
+        the apiserver can tell (not live, or not every object kept)."""
         if not self.live or not self.keep_all:
             return None
         found = []
-        for obj in self.objects.values():
+        for (where, _), obj in self.objects.items():
+            if where != namespace:
+                continue
             have = (obj.get("metadata") or {}).get("labels") or {}
             if all(have.get(k) == v for k, v in labels.items()):
                 found.append(obj)
         return found
 
-    def want(self, name: str) -> None:
-        self.wanted.add(name)
+    def want(self, key: Key) -> None:
+        self.wanted.add(key)
 
-    def put(self, name: str, obj: Obj | None) -> None:
+    def put(self, key: Key, obj: Obj | None) -> None:
         """What a read or a write of our own found: kept unless the watch already holds
         something newer (a deletion counts)."""
-        if not self.keep_all and name not in self.wanted:
+        if not self.keep_all and key not in self.wanted:
             return
         if obj is None:
-            if name not in self.objects:
-                self.absent.setdefault(name, None)
+            if key not in self.objects:
+                self.absent.setdefault(key, None)
             return
         version = _version(obj)
-        held = self.objects.get(name)
+        held = self.objects.get(key)
         if held is not None and not newer(version, _version(held)):
             return
-        if name in self.absent and not newer(version, self.absent[name]):
+        if key in self.absent and not newer(version, self.absent[key]):
             return  # deleted after this was read
-        self.absent.pop(name, None)
-        self.objects[name] = self.project(obj)
+        self.absent.pop(key, None)
+        self.objects[key] = self.project(obj)
 
     # --- keeping current ---------------------------------------------------------------
 
@@ -215,20 +223,20 @@ class Informer:
         query = {"limit": str(self.page)}
         if self.scope.label_selector:
             query["labelSelector"] = self.scope.label_selector
-        objects: dict[str, Obj] = {}
+        objects: dict[Key, Obj] = {}
         while True:
             page = await self.client.request("GET", self.scope.path(), query=query)
             for obj in page.get("items") or []:
-                name = obj["metadata"]["name"]
-                if self.keep_all or name in self.wanted:
-                    objects[name] = self.project(obj)
+                key = key_of(obj)
+                if self.keep_all or key in self.wanted:
+                    objects[key] = self.project(obj)
             meta = page.get("metadata") or {}
             if not meta.get("continue"):
                 break
             query["continue"] = meta["continue"]
         self.counts.lists += 1
         self.objects = objects
-        self.absent = {name: None for name in self.wanted if name not in objects}
+        self.absent = {key: None for key in self.wanted if key not in objects}
         self.resource_version = meta.get("resourceVersion")
         self.live = True
 
@@ -261,14 +269,14 @@ class Informer:
         if kind == "BOOKMARK":
             return
         self.counts.events += 1
-        name = obj["metadata"]["name"]
+        key = key_of(obj)
         if kind == "DELETED":
-            self.objects.pop(name, None)
-            if name in self.wanted:
-                self.absent[name] = version
-        elif self.keep_all or name in self.wanted:
-            self.absent.pop(name, None)
-            self.objects[name] = self.project(obj)
+            self.objects.pop(key, None)
+            if key in self.wanted:
+                self.absent[key] = version
+        elif self.keep_all or key in self.wanted:
+            self.absent.pop(key, None)
+            self.objects[key] = self.project(obj)
 
 
 def _version(obj: Obj) -> str | None:
@@ -293,10 +301,12 @@ class Cache:
         projections: dict[tuple[str, str], Projection] | None = None,
         retry_seconds: float = 5.0,
         max_informers: int = 256,
+        cluster_wide: bool = False,
     ) -> None:
         self.client = client
         self.retry_seconds = retry_seconds
         self.max_informers = max_informers
+        self.cluster_wide = cluster_wide
         self.enabled = enabled
         self.secret_selector = secret_selector
         self.projections = projections or {}
@@ -317,7 +327,12 @@ class Cache:
         ``max_informers`` run (a cluster-scoped MR may name Secrets in any namespace: one
         watch each would be a way to exhaust the controller), and reads go direct."""
         secrets = api_version == "v1" and plural == "secrets"
-        scope = Scope(api_version, plural, namespace, self.secret_selector if secrets else None)
+        if secrets:
+            scope = Scope(api_version, plural, namespace, self.secret_selector)
+        else:
+            # The provider's own kinds (configs, referenced MRs): one watch for the whole
+            # cluster when the controller serves the whole cluster.
+            scope = Scope(api_version, plural, None if self.cluster_wide else namespace)
         informer = self.informers.get(scope)
         if informer is None:
             if len(self.informers) >= self.max_informers:
@@ -346,7 +361,7 @@ class Cache:
         informer = self.informer(api_version, plural, namespace) if self.enabled else None
         if informer is None:
             return await self.client.get(path)
-        return await self._read(informer, path, name)
+        return await self._read(informer, path, (namespace, name))
 
     async def secret(self, namespace: str, name: str, *, data: bool = True) -> Obj | None:
         """A Secret as kept here: its identity, owner references, ``digest`` of its data
@@ -356,20 +371,21 @@ class Cache:
         if informer is None:
             found = await self.client.get(path)
             return None if found is None else secret_view(found, keep_data=True)
-        if data and name not in informer.with_data:
-            informer.with_data.add(name)
-            informer.objects.pop(name, None)  # held without its data: read it again
-        return await self._read(informer, path, name)
+        key = (namespace, name)
+        if data and key not in informer.with_data:
+            informer.with_data.add(key)
+            informer.objects.pop(key, None)  # held without its data: read it again
+        return await self._read(informer, path, key)
 
-    async def _read(self, informer: Informer, path: str, name: str) -> Obj | None:
-        known, obj = informer.lookup(name)
+    async def _read(self, informer: Informer, path: str, key: Key) -> Obj | None:
+        known, obj = informer.lookup(key)
         if known:
             self.counts.hits += 1
             return obj
-        informer.want(name)
+        informer.want(key)
         self.counts.fetches += 1
         found = await self.client.get(path)
-        informer.put(name, found)
+        informer.put(key, found)
         return informer.project(found) if found is not None else None
 
     async def select(
@@ -378,7 +394,7 @@ class Cache:
         """The objects of a kind whose labels include ``labels`` (a selector's matchLabels)."""
         informer = self.informer(api_version, plural, namespace) if self.enabled else None
         if informer is not None:
-            found = informer.matching(labels)
+            found = informer.matching(namespace, labels)
             if found is not None:
                 self.counts.hits += 1
                 return found
@@ -395,7 +411,7 @@ class Cache:
         scope = Scope("v1", "secrets", meta.get("namespace"), self.secret_selector)
         informer = self.informers.get(scope)
         if informer is not None and isinstance(meta.get("name"), str):
-            informer.put(meta["name"], secret)
+            informer.put(key_of(secret), secret)
 
 
 def secret_view(secret: Obj, *, keep_data: bool) -> Obj:
@@ -410,9 +426,8 @@ def secret_view(secret: Obj, *, keep_data: bool) -> Obj:
     return view
 
 
-def _secret_view_of(with_data: set[str], secret: Obj) -> Obj:
-    name = (secret.get("metadata") or {}).get("name")
-    return secret_view(secret, keep_data=name in with_data)
+def _secret_view_of(with_data: set[Key], secret: Obj) -> Obj:
+    return secret_view(secret, keep_data=key_of(secret) in with_data)
 
 
 def reference_projection(paths: Iterable[str], external_name: str) -> Projection:

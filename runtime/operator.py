@@ -191,6 +191,7 @@ def build_cache(info: ProviderInfo, settings: Settings, client: kube.KubeClient)
         enabled=settings.kube_cache,
         secret_selector=f"!{state.STATE_LABEL}",
         projections=projections,
+        cluster_wide=not settings.namespaces,
     )
 
 

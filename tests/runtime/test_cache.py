@@ -64,10 +64,16 @@ class FakeApiserver:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         parts = request.path.strip("/").split("/")
-        # /api/v1/namespaces/<ns>/<plural>[/<name>] or /apis/<g>/<v>/namespaces/...
-        at = parts.index("namespaces")
-        namespace, plural = parts[at + 1], parts[at + 2]
-        name = parts[at + 3] if len(parts) > at + 3 else None
+        # /api/v1/namespaces/<ns>/<plural>[/<name>] or /apis/<g>/<v>/namespaces/..., or
+        # a list or watch of all namespaces: /apis/<g>/<v>/<plural>
+        namespace: str | None = None
+        name = None
+        if "namespaces" in parts:
+            at = parts.index("namespaces")
+            namespace, plural = parts[at + 1], parts[at + 2]
+            name = parts[at + 3] if len(parts) > at + 3 else None
+        else:
+            plural = parts[-1]
         watching = request.query.get("watch") == "1"
         self.log.append((request.method, request.path, watching))
         if request.method == "GET" and watching:
@@ -78,18 +84,18 @@ class FakeApiserver:
             items = [
                 o
                 for (p, ns, _), o in sorted(self.objects.items())
-                if p == plural and ns == namespace and _selected(o, request)
+                if p == plural and namespace in (None, ns) and _selected(o, request)
             ]
             meta = {"resourceVersion": str(self.version)}
             return web.json_response({"items": items, "metadata": meta})
-        key = (plural, namespace, name or "")
+        key = (plural, namespace or "", name or "")
         if request.method == "GET":
             if key not in self.objects:
                 return web.json_response({"message": "not found"}, status=404)
             return web.json_response(self.objects[key])
         if request.method == "POST":
             obj = await request.json()
-            key = (plural, namespace, obj["metadata"]["name"])
+            key = (plural, namespace or "", obj["metadata"]["name"])
             if key in self.objects:
                 return web.json_response({"message": "already exists"}, status=409)
             await self.put(plural, obj)
@@ -107,7 +113,9 @@ class FakeApiserver:
             return web.json_response(obj)
         return web.json_response({"message": "no"}, status=405)
 
-    async def _watch(self, request: web.Request, plural: str, namespace: str) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, plural: str, namespace: str | None
+    ) -> web.StreamResponse:
         since = int(request.query.get("resourceVersion") or 0)
         if since < self.oldest:
             return web.json_response({"message": "too old resource version"}, status=410)
@@ -125,7 +133,7 @@ class FakeApiserver:
                 self.end_watch = False
                 return response
             for rv, p, type_, obj in self.events:
-                if rv > sent and p == plural and obj["metadata"]["namespace"] == namespace:
+                if rv > sent and p == plural and namespace in (None, obj["metadata"]["namespace"]):
                     if _selected(obj, request):
                         line = json.dumps({"type": type_, "object": obj}) + "\n"
                         await response.write(line.encode())
@@ -232,11 +240,11 @@ def test_only_secrets_asked_for_are_kept_and_state_secrets_are_not_watched():
         await reads.secret("a", "creds")
         await until(synced(reads))
         informer = next(iter(reads.informers.values()))
-        assert set(informer.objects) == {"creds"}
+        assert set(informer.objects) == {("a", "creds")}
         await server.put("secrets", secret("unrelated-0", x="changed"))
         await server.put("secrets", state)
         await until(lambda: informer.resource_version == str(server.version - 1))
-        assert set(informer.objects) == {"creds"}
+        assert set(informer.objects) == {("a", "creds")}
         assert reads.size == 1
         lists = [p for m, p, w in server.log if m == "GET" and not w and p.endswith("/secrets")]
         assert lists  # the list carried the selector that leaves state Secrets out
@@ -343,7 +351,8 @@ def test_410_gone_lists_again_and_an_ended_watch_resumes_without_a_list():
         await until(synced(reads))
         await until(
             lambda: (
-                decoded(next(iter(reads.informers.values())).objects["creds"]) == {"token": "four"}
+                decoded(next(iter(reads.informers.values())).objects[("a", "creds")])
+                == {"token": "four"}
             )
         )
         assert decoded(await reads.secret("a", "creds")) == {"token": "four"}
@@ -388,21 +397,21 @@ def test_disabled_cache_asks_every_time():
 
 def test_a_watch_event_older_than_what_was_read_does_not_win():
     informer = cache.Informer(None, cache.Scope("v1", "secrets", "a"), keep_all=False)  # type: ignore[arg-type]
-    informer.want("s")
+    key = ("a", "s")
+    informer.want(key)
     informer.live = True
     newer = secret("s", token="new")
     newer["metadata"]["resourceVersion"] = "20"
-    informer.put("s", newer)
+    informer.put(key, newer)
     older = secret("s", token="old")
     older["metadata"]["resourceVersion"] = "10"
-    informer.put("s", older)
-    assert informer.lookup("s")[1]["data"] == newer["data"]
+    informer.put(key, older)
+    assert informer.lookup(key)[1]["data"] == newer["data"]
     # Deleted (event at 30) after a read returned version 20: the read does not revive it.
-    informer.apply(
-        {"type": "DELETED", "object": {"metadata": {"name": "s", "resourceVersion": "30"}}}
-    )
-    informer.put("s", newer)
-    assert informer.lookup("s") == (True, None)
+    deleted = {"name": "s", "namespace": "a", "resourceVersion": "30"}
+    informer.apply({"type": "DELETED", "object": {"metadata": deleted}})
+    informer.put(key, newer)
+    assert informer.lookup(key) == (True, None)
     with pytest.raises(kube.Gone):
         informer.apply({"type": "ERROR", "object": {"code": 410, "message": "gone"}})
     informer.apply({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "40"}}})
@@ -436,7 +445,7 @@ def test_connection_secret_read_back_after_its_own_write_and_a_stale_cache_heals
         assert writes() == ["POST", "PATCH"]
         assert len(server.requests()) == gets
         informer = next(i for s, i in reads.informers.items() if s.plural == "secrets")
-        assert "data" not in informer.objects["conn"]  # a connection Secret: digest only
+        assert "data" not in informer.objects[("a", "conn")]  # a connection Secret: digest
 
         # Someone else's write the cache has not seen yet: the patch's test fails (422),
         # publish reads the Secret afresh and writes once more.
@@ -465,3 +474,25 @@ def test_informers_are_capped_then_reads_go_direct():
         assert len(server.requests()) == before + 1
 
     run(test, max_informers=2)
+
+
+def test_a_cluster_wide_informer_of_configs_keeps_namespaces_apart():
+    async def test(server: FakeApiserver, reads: cache.Cache) -> None:
+        for ns in ("a", "b"):
+            config = {"metadata": {"name": "cfg", "namespace": ns}, "spec": {"tenant": ns}}
+            await server.put("providerconfigs", config)
+        found = await reads.get("x.io/v1", "providerconfigs", "a", "cfg")
+        assert found is not None and found["spec"] == {"tenant": "a"}
+        await until(synced(reads))
+        before = len(server.requests())
+        for ns in ("a", "b"):
+            found = await reads.get("x.io/v1", "providerconfigs", ns, "cfg")
+            assert found is not None and found["spec"] == {"tenant": ns}
+        assert await reads.get("x.io/v1", "providerconfigs", "c", "cfg") is None
+        assert len(server.requests()) == before
+        assert [s.namespace for s in reads.informers] == [None]  # one watch, all namespaces
+        # Secrets are still watched per namespace.
+        await reads.secret("a", "creds")
+        assert {s.namespace for s in reads.informers if s.plural == "secrets"} == {"a"}
+
+    run(test, cluster_wide=True)
