@@ -223,21 +223,34 @@ class Informer:
         query = {"limit": str(self.page)}
         if self.scope.label_selector:
             query["labelSelector"] = self.scope.label_selector
-        objects: dict[Key, Obj] = {}
+        # Every object is projected first (a Secret not asked for with its data is a digest,
+        # a few hundred bytes) and only then filtered by what is wanted: a read may ask for
+        # a name from a page already listed while later pages are fetched.
+        listed: dict[Key, Obj] = {}
         while True:
             page = await self.client.request("GET", self.scope.path(), query=query)
             for obj in page.get("items") or []:
-                key = key_of(obj)
-                if self.keep_all or key in self.wanted:
-                    objects[key] = self.project(obj)
+                listed[key_of(obj)] = self.project(obj)
             meta = page.get("metadata") or {}
             if not meta.get("continue"):
                 break
             query["continue"] = meta["continue"]
+        version = meta.get("resourceVersion")
+        objects: dict[Key, Obj] = {}
+        for key, obj in listed.items():
+            if not (self.keep_all or key in self.wanted):
+                continue
+            if key in self.with_data and "data" not in obj:
+                continue  # asked for with its data after its page was listed: read it again
+            objects[key] = obj
+        for key, obj in self.objects.items():
+            # Read by a GET while listing, and made after the list's snapshot.
+            if key not in listed and newer(_version(obj), version):
+                objects[key] = obj
         self.counts.lists += 1
         self.objects = objects
-        self.absent = {key: None for key in self.wanted if key not in objects}
-        self.resource_version = meta.get("resourceVersion")
+        self.absent = {key: None for key in self.wanted if key not in objects and key not in listed}
+        self.resource_version = version
         self.live = True
 
     async def _watch(self) -> None:

@@ -496,3 +496,40 @@ def test_a_cluster_wide_informer_of_configs_keeps_namespaces_apart():
         assert {s.namespace for s in reads.informers if s.plural == "secrets"} == {"a"}
 
     run(test, cluster_wide=True)
+
+
+def test_a_name_asked_for_while_its_page_was_already_listed_is_kept():
+    """Pages are filtered by what is wanted only once the whole list is in: a read of a
+    name from page one while page two is fetched must not leave it 'absent'."""
+
+    class PagedClient:
+        def __init__(self) -> None:
+            self.informer: cache.Informer | None = None
+
+        async def request(self, method: str, path: str, query: dict[str, str]) -> dict:
+            if "continue" not in query:
+                item = secret("early", token="t")
+                item["metadata"]["resourceVersion"] = "5"
+                return {"items": [item], "metadata": {"continue": "page-2"}}
+            assert self.informer is not None
+            key = ("a", "early")
+            self.informer.want(key)  # a pass asks for it now, with its data
+            self.informer.with_data.add(key)
+            late = secret("late", token="x")
+            late["metadata"]["resourceVersion"] = "6"
+            return {"items": [late], "metadata": {"resourceVersion": "9"}}
+
+    client = PagedClient()
+    informer = cache.Informer(client, cache.Scope("v1", "secrets", "a"), keep_all=False)  # type: ignore[arg-type]
+    informer.project = lambda obj: cache.secret_view(
+        obj, keep_data=cache.key_of(obj) in informer.with_data
+    )
+    client.informer = informer
+    asyncio.run(informer._list())
+    # Listed before it was asked for with its data: unknown (read again), never absent.
+    assert informer.lookup(("a", "early")) == (False, None)
+    informer.want(("a", "other"))
+    asyncio.run(informer._list())
+    assert informer.lookup(("a", "early"))[1]["data"] == secret("early", token="t")["data"]
+    assert informer.lookup(("a", "other")) == (True, None)
+    assert informer.lookup(("a", "late")) == (False, None)  # not asked for: not kept
