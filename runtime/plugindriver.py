@@ -257,8 +257,10 @@ class PluginDriver:
                     config = poll.ignore_changes(config, prior, resource.ignore_changes)
                 await provider.validate(type_name, config)
                 step = await provider.plan(type_name, prior, config, private)
-            except (poll.PollUnsupported, CtyError) as exc:
+            except poll.PollUnsupported as exc:
                 raise PluginUnsupported(str(exc)) from None
+            except CtyError as exc:
+                raise PluginUnsupported(_unfit(exc, "the configuration")) from None
             ty = await provider.resource_type(type_name)
             if step.action == "replace":
                 # Destroy, then create: what the CLI plans without create_before_destroy.
@@ -396,9 +398,13 @@ class PluginDriver:
         except TimeoutError as exc:
             reason = str(exc) or "the provider did not answer in time"
             raise TerraformError(command, [], reason) from None
-        except (plugin.ProviderUnavailable, CtyError) as exc:
-            # Crashed, or answered something unreadable: what exists is unknown.
+        except plugin.ProviderUnavailable as exc:
+            # Crashed: what exists is unknown.
             raise TerraformError(command, [], f"provider failed: {exc}") from None
+        except CtyError as exc:
+            # Answered something unreadable: what exists is unknown.
+            reason = _unfit(exc, "the provider's answer")
+            raise TerraformError(command, [], f"provider failed: {reason}") from None
         finally:
             self.slots.release()
             if self.observer is not None:
@@ -491,6 +497,12 @@ def _changed(ty: Any, prior: dict[str, Any] | None, planned: dict[str, Any] | No
     return sorted(
         n for n in names if not equal(types.get(n, "dynamic"), before.get(n), after.get(n))
     )
+
+
+def _unfit(exc: CtyError, what: str) -> str:
+    """Where a value did not fit its schema type -- never the value, which may be secret."""
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.path)
+    return f"{what} does not fit the schema at {where.lstrip('.') or 'the top'}"
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:

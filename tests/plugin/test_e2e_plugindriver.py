@@ -219,6 +219,14 @@ def test_a_stale_plan_is_refused_and_unknown_arguments_fall_back(local_bed, tmp_
             wd.write_desired(bad)
             with pytest.raises(PluginUnsupported):
                 await bed.grpc.plan(wd, {})
+            # A value of the wrong type is named by its place, never shown (it may be a
+            # secret a reference resolved).
+            hostile = {"filename": str(target), "content": "a", "file_permission": ["s3cr3t-v4lue"]}
+            wd.write_desired(bed.desired("local_file", hostile))
+            with pytest.raises(PluginUnsupported) as caught:
+                await bed.grpc.plan(wd, {})
+            assert "file_permission" in str(caught.value)
+            assert "s3cr3t" not in str(caught.value)
             with pytest.raises(PluginUnsupported):
                 await bed.grpc.apply(wd, {})  # no plan of this driver is saved
         finally:
