@@ -24,47 +24,18 @@ extrapolated to 500 MRs polled every 60 s (CPU-seconds per poll x 500 / 60), lab
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.runtime_ready import file_mr, ready_names, rss_mib  # noqa: E402
+from benchmarks.common import Metrics, bench, cpu_seconds, processes_in, rss_mib  # noqa: E402
+from benchmarks.runtime_ready import file_mr, ready_names  # noqa: E402
 from tests.runtime import harness  # noqa: E402
-from tests.runtime.test_e2e_plugin_poll import Metrics  # noqa: E402
-from tests.testbed import controlplane  # noqa: E402
-from tests.testbed.bed import Testbed  # noqa: E402
 
 METRICS_PORT = 18089
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(own user+system, reaped children's user+system) CPU-seconds of a process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0, 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-    return (utime + stime) / TICKS, (cutime + cstime) / TICKS
-
-
-def shared_providers(cwd: Path) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if Path(os.readlink(f"/proc/{entry}/cwd")) == cwd:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def provider_cpu(pids: list[int]) -> dict[int, float]:
@@ -80,21 +51,21 @@ def polls_done(metrics: Metrics) -> tuple[int, int]:
 
 def measure(ctl_pid: int, metrics: Metrics, cwd: Path, window: float) -> dict[str, float]:
     own0, children0 = cpu_seconds(ctl_pid)
-    pids = shared_providers(cwd)
+    pids = processes_in(cwd)
     prov0 = provider_cpu(pids)
     plugin0, runs0 = polls_done(metrics)
     rss, prss = [], []
     started = time.monotonic()
     while time.monotonic() - started < window:
         rss.append(rss_mib(ctl_pid))
-        prss.append(sum(rss_mib(p) for p in shared_providers(cwd)))
+        prss.append(sum(rss_mib(p) for p in processes_in(cwd)))
         time.sleep(1.0)
     elapsed = time.monotonic() - started
     own1, children1 = cpu_seconds(ctl_pid)
     # Providers started during the window count from zero; one that was recycled (exited
     # and reaped by the controller) moved its whole CPU time into the controller's
     # children figure, of which only the part inside the window is ours.
-    prov1 = provider_cpu(shared_providers(cwd))
+    prov1 = provider_cpu(processes_in(cwd))
     recycled = sum(cpu for pid, cpu in prov0.items() if pid not in prov1)
     plugin1, runs1 = polls_done(metrics)
     return {
@@ -143,28 +114,17 @@ def main() -> int:
     parser.add_argument("--poll-driver", choices=["plugin", "cli"], default="plugin")
     parser.add_argument("--max-runs", type=int, default=4)
     args = parser.parse_args()
-    bed = Testbed()
-    bed.require_installed()
-    work = Path(tempfile.mkdtemp(prefix="jetgen-bench-poll-"))
-    plane = controlplane.start(bed, work / "plane")
-    ctl = None
-    try:
-        api = plane.api
-        schema = harness.provider_schema(bed, work / "schema", ["local"])
-        provider = harness.generate(schema, work / "local", "local", bed.providers["local"])
-        harness.install_crds(api, provider)
+    with bench("poll") as b:
+        api = b.api
+        provider = b.generate("local")
         extra = ["--max-runs", str(args.max_runs), "--metrics-port", str(METRICS_PORT)]
-        ctl = harness.Controller(
-            kinds=harness.kinds_file(provider),
-            apiserver=api,
-            testbed=bed,
-            workdir_root=work / "workdirs",
-            log=work / "controller.log",
+        ctl = b.controller(
+            harness.kinds_file(provider),
             poll=args.poll,
             extra_args=[*extra, "--poll-driver", args.poll_driver],
-        ).start()
+        )
         metrics = Metrics(METRICS_PORT)
-        out = work / "files"
+        out = b.work / "files"
         out.mkdir()
         ns = api.create_namespace("poll")
         names = [f"p-{i:04d}" for i in range(args.mrs)]
@@ -182,7 +142,7 @@ def main() -> int:
             f"{time.monotonic() - started:.0f}s; poll interval {args.poll:g}s"
         )
         time.sleep(args.poll)  # every MR settled and polled once
-        cwd = work / "workdirs" / ".plugin-cwd"
+        cwd = b.work / "workdirs" / ".plugin-cwd"
         per_poll, cores, rss = [], [], []
         for _ in range(args.repeat):
             m = measure(ctl.proc.pid, metrics, cwd, args.window)
@@ -200,11 +160,6 @@ def main() -> int:
                 f"{statistics.median(per_poll) * 500 / 60:.3f} cores"
             )
         return 0
-    finally:
-        if ctl is not None:
-            ctl.stop()
-        plane.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,19 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import bench, rss_mib  # noqa: E402
 from tests.runtime import harness  # noqa: E402
-from tests.testbed import controlplane  # noqa: E402
-from tests.testbed.bed import Testbed  # noqa: E402
 
 GROUP = "local.m.jetgen.dev"
 METRICS_PORT = 18088
@@ -52,13 +49,6 @@ def ready_names(api, ns: str) -> set[str]:
     return {o["metadata"]["name"] for o in json.loads(text)["items"] if harness.is_ready(o)}
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def terraform_runs() -> dict[str, tuple[int, float]]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics").read().decode()
     out: dict[str, list[float]] = {}
@@ -78,27 +68,16 @@ def main() -> int:
     parser.add_argument("--max-runs", type=int, default=4)
     parser.add_argument("--terraform", choices=["tofu", "terraform"], default="tofu")
     args = parser.parse_args()
-    bed = Testbed()
-    bed.require_installed()
-    work = Path(tempfile.mkdtemp(prefix="jetgen-bench-runtime-"))
-    plane = controlplane.start(bed, work / "plane")
-    ctl = None
-    try:
-        api = plane.api
-        schema = harness.provider_schema(bed, work / "schema", ["local"])
-        provider = harness.generate(schema, work / "local", "local", bed.providers["local"])
-        harness.install_crds(api, provider)
-        ctl = harness.Controller(
-            kinds=harness.kinds_file(provider),
-            apiserver=api,
-            testbed=bed,
-            workdir_root=work / "workdirs",
-            log=work / "controller.log",
+    with bench("runtime") as b:
+        api = b.api
+        provider = b.generate("local")
+        ctl = b.controller(
+            harness.kinds_file(provider),
             binary=args.terraform,
             poll=60,
             extra_args=["--max-runs", str(args.max_runs), "--metrics-port", str(METRICS_PORT)],
-        ).start()
-        out = work / "files"
+        )
+        out = b.work / "files"
         out.mkdir()
 
         # Warm-up: the first pass also installs the provider template (one `init`).
@@ -154,11 +133,6 @@ def main() -> int:
                         f"  total {total:.1f}s"
                     )
         return 0 if len(times) == len(names) else 1
-    finally:
-        if ctl is not None:
-            ctl.stop()
-        plane.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ controller as a subprocess, tofu with the random provider from the test bed's mi
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import Metrics, bench  # noqa: E402
 from tests.runtime import harness  # noqa: E402
-from tests.runtime.test_e2e_plugin_poll import Metrics  # noqa: E402
-from tests.testbed import controlplane  # noqa: E402
-from tests.testbed.bed import Testbed  # noqa: E402
 from tests.testbed.processes import free_port  # noqa: E402
 
 SUFFIX = "safestart.jetgen.dev"
@@ -55,30 +51,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    bed = Testbed()
-    bed.require_installed()
-    work = Path(tempfile.mkdtemp(prefix="jetgen-bench-safe-start-"))
-    plane = controlplane.start(bed, work / "plane")
-    ctl = None
-    try:
-        api = plane.api
-        schema = harness.provider_schema(bed, work / "schema", ["random"])
-        provider = harness.generate(
-            schema, work / "random", "random", bed.providers["random"], {"groupSuffix": SUFFIX}
-        )
+    with bench("safe-start") as b:
+        api = b.api
+        provider = b.generate("random", {"groupSuffix": SUFFIX}, install=False)
         kinds = {k.plural: k.kind for k in _kinds(provider)}
         metrics = Metrics(free_port())
         ns = api.create_namespace("bench")
-        ctl = harness.Controller(
-            kinds=harness.kinds_file(provider),
-            apiserver=api,
-            testbed=bed,
-            workdir_root=work / "workdirs",
-            log=work / "controller.log",
+        b.controller(
+            harness.kinds_file(provider),
             namespace=ns,
             poll=60,
             extra_args=["--metrics-port", str(metrics.port)],
-        ).start()
+        )
         harness.wait_for("controller up", lambda: metrics.gauge("jetgen_kinds_served") == 0)
         figures: dict[str, list[float]] = {"served": [], "first": [], "ready": [], "base": []}
         for run in range(args.runs + 1):  # the first round warms up (provider install)
@@ -100,17 +84,12 @@ def main() -> int:
                 f" (min {min(values):.2f}s, max {max(values):.2f}s)"
             )
         return 0
-    finally:
-        if ctl is not None:
-            ctl.stop()
-        plane.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _kinds(provider: Path) -> list[Any]:
-    from jetgen.runtime.kinds import ProviderInfo
+    from jetgen.runtime.contract import kindsfile
 
-    return ProviderInfo.load(harness.kinds_file(provider)).kinds
+    return kindsfile.load(harness.kinds_file(provider)).kinds
 
 
 def one_round(
@@ -140,7 +119,7 @@ def one_round(
         "apply",
         "--server-side",
         "-f",
-        str(provider / "package" / "crds" / f"{GROUP}_{plural}.yaml"),
+        str(provider / "install" / "crds" / f"{GROUP}_{plural}.yaml"),
     )
     established = until(
         f"{crd} Established",
