@@ -192,7 +192,11 @@ class StateStore:
                 removed += 1
         return removed
 
-    async def save(self, body: dict[str, Any], data: bytes) -> None:
+    async def save(self, body: dict[str, Any], data: bytes, *, new: bool = False) -> None:
+        """Write the state Secret.  ``new``: it is not known to exist (none was loaded or
+        saved before), so it is created straight away -- one request where a replace
+        refused with 404 and then a create would be two -- and replaced only if it turns
+        out to exist after all."""
         metadata: dict[str, Any] = {
             "name": secret_name(body["metadata"]["uid"]),
             "namespace": self.namespace,
@@ -209,6 +213,12 @@ class StateStore:
             "metadata": metadata,
             "data": kube.encode_data({STATE_KEY: encode_state(data)}),
         }
+        if new:
+            try:
+                await self.client.create(kube.secret_path(self.namespace), secret)
+                return
+            except kube.Conflict:
+                pass
         try:
             await self.client.replace(self._path(body), secret)
         except kube.NotFound:

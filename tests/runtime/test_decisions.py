@@ -450,7 +450,7 @@ def test_a_failed_state_write_leaves_the_create_incomplete(tmp_path):
     driver = FakeDriver(tmp_path / "work", "absent")
     rec, _ = make(tmp_path, driver)
 
-    async def broken_save(body, data):
+    async def broken_save(body, data, **_):
         raise OSError("apiserver said no")
 
     rec.rt.store.save = broken_save  # type: ignore[method-assign]
