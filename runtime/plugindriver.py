@@ -15,7 +15,8 @@ processes of :class:`~jetgen.runtime.poll.ProviderPool` (the ones polls use) ins
   workdir over at any time, and this driver takes over any state the CLI wrote;
 * destroy: refresh, then a plan to null and its apply.
 
-The plan is kept in memory per workdir (the CLI keeps ``jetgen.tfplan``); it is stale,
+The plan is kept in memory with the pass's Workdir object (the CLI keeps ``jetgen.tfplan``,
+and a plan nobody applies goes with the pass); it is stale,
 as the CLI's is, once the state changed under it.  Provider diagnostics become the same
 :class:`~jetgen.runtime.terraform.diagnostics.TerraformError` the CLI's do, with the
 same ``nothing_created`` rule (only an answered error proves nothing was made).
@@ -36,6 +37,7 @@ import contextlib
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +62,7 @@ from jetgen.runtime.terraform.tfstate import (
 )
 from jetgen.runtime.terraform.workdir import Workdir
 from jetgen.runtime.tfplugin import client as plugin
-from jetgen.runtime.tfplugin.cty import CtyError
+from jetgen.runtime.tfplugin.cty import CtyError, contains_unknown
 from jetgen.runtime.tfplugin.plan import equal
 
 logger = logging.getLogger(__name__)
@@ -118,7 +120,9 @@ class PluginDriver:
         # After an apply's timeout, how long its answer is still waited for (not asked
         # to stop: the process is shared), as the CLI's interrupt waits for Terraform.
         self.grace = grace
-        self._saved: dict[Path, _Saved] = {}
+        # Per workdir object, which lives for one pass: a plan nobody applies (nothing to
+        # do, or a change the policies refuse) goes with it, nothing stays per MR.
+        self._saved: weakref.WeakKeyDictionary[Workdir, _Saved] = weakref.WeakKeyDictionary()
         self._binaries: dict[str, tuple[Path, str]] = {}  # source -> (binary, host)
 
     @property
@@ -150,7 +154,7 @@ class PluginDriver:
     ) -> Plan:
         async with self._run("plan", priority):
             saved = await self._plan(wd, refresh_only=refresh_only)
-        self._saved[wd.path] = saved
+        self._saved[wd] = saved
         return _summary(saved)
 
     async def apply(
@@ -163,7 +167,7 @@ class PluginDriver:
     ) -> None:
         async with self._run("apply", FINISH if saved else CHANGE):
             if saved:
-                plan = self._saved.pop(wd.path, None)
+                plan = self._saved.pop(wd, None)
                 if plan is None:
                     raise PluginUnsupported("no plan of this driver is saved for this workdir")
                 if plan.state != wd.read_state():
@@ -182,7 +186,7 @@ class PluginDriver:
         """ImportResourceState, then ReadResource of what it found, as ``tofu import``
         does; the state written as the CLI's.  Nothing found is the CLI's own verdict
         (``Cannot import non-existent remote object``, so ``not_found`` reads the same)."""
-        self._saved.pop(wd.path, None)
+        self._saved.pop(wd, None)
         desired = wd.desired
         if desired is None or address != desired.resource.address:
             raise PluginUnsupported(f"no configuration of {address} to import into")
@@ -206,7 +210,7 @@ class PluginDriver:
             await self._record(wd, provider, desired, state, private)
 
     async def changes(self, wd: Workdir, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
-        saved = self._saved.get(wd.path)
+        saved = self._saved.get(wd)
         if saved is None:
             raise PluginUnsupported("no plan of this driver is saved for this workdir")
         return saved.changed, saved.forcing
@@ -214,7 +218,7 @@ class PluginDriver:
     async def destroy(
         self, wd: Workdir, env: Mapping[str, str], *, timeout: float | None = None
     ) -> None:
-        self._saved.pop(wd.path, None)
+        self._saved.pop(wd, None)
         async with self._run("destroy", FINISH):
             plan = await self._plan(wd, destroy=True)
             await self._apply(wd, plan, timeout)
@@ -238,6 +242,8 @@ class PluginDriver:
                     type_name, stored.schema_version, stored.attributes
                 )
                 prior, private = await provider.read(type_name, upgraded, stored.private)
+                if contains_unknown(prior):
+                    raise PluginUnsupported("the refreshed state holds unknown values")
                 ty = await provider.resource_type(type_name)
                 if prior is None:
                     drift = "delete"

@@ -8,6 +8,7 @@ state tofu wrote must be one PluginDriver plans, updates, replaces and destroys 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 from pathlib import Path
@@ -181,6 +182,10 @@ def test_drift_is_refreshed_and_a_vanished_object_recreated(local_bed, tmp_path)
             await bed.grpc.apply(wd, {}, saved=False)
             assert target.read_text() == "x"
             serial = state_of(wd)["serial"]
+            # A plan nobody applies goes with its pass's Workdir: nothing stays per MR.
+            await bed.grpc.plan(bed.workdir("f", desired), {})
+            gc.collect()
+            assert len(bed.grpc._saved) == 0
             plan = await bed.grpc.plan(wd, {})
             assert (plan.action, plan.drift) == ("no-op", None)
             await bed.grpc.apply(wd, {})
