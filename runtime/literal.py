@@ -9,8 +9,10 @@ provider and the state see exactly what the user wrote.  The runtime's own inter
 
 :func:`unescape` is the inverse, what Terraform reads an escaped text as (the tests check
 with it that escaping is exact); it refuses a real interpolation, which only the runtime
-itself writes.  Nothing reads ``main.tf.json`` back: the plugin-protocol poll takes the
-literals from the typed desired state that wrote it.
+itself writes.  The plugin-protocol poll never reads ``main.tf.json`` back: it takes the
+literals from the typed desired state that wrote it.  Only a deletion whose inputs are gone
+(its namespace being deleted) reads the last resource block back with :func:`unescape`
+(``ResourceBlock.read``), rather than the controller keeping a copy of every spec.
 """
 
 from __future__ import annotations

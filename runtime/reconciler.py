@@ -20,6 +20,7 @@ import logging
 import random
 import time
 import traceback
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -45,7 +46,12 @@ from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.resource import EXTERNAL_NAME, HANDLED, ManagedResource, ReconcileError
 from jetgen.runtime.settings import Settings
-from jetgen.runtime.terraform.desired import Desired, resource_address
+from jetgen.runtime.terraform.desired import (
+    Desired,
+    ProviderSetup,
+    ResourceBlock,
+    resource_address,
+)
 from jetgen.runtime.terraform.diagnostics import TerraformError
 from jetgen.runtime.terraform.driver import Driver
 from jetgen.runtime.terraform.plans import Plan
@@ -85,17 +91,21 @@ class Memory:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     failures: int = 0
     state_restored: bool = False
-    saved_state: bytes | None = None  # the state last written to the state Secret
+    # Digest of what the state Secret holds (state.Stored.digest): a copy of the state
+    # would cost its size per MR; the digest tells just as well whether to write again.
+    saved: str | None = None
     last_error: str | None = None  # to post one event per distinct error, not per retry
     trigger: tuple[Any, ...] | None = None  # what last woke the object (see operator.py)
-    # Fingerprint of the desired configuration the CLI last left the object matching
-    # (Desired.fingerprint); only then may a poll skip the CLI.
+    # Fingerprint of the desired configuration, credential values aside, that the CLI
+    # last left the object matching (Desired.fingerprint(credentials=False)); only then
+    # may a poll skip the CLI.  Saved with the state, so it survives a restart.
     settled: str | None = None
     poll_error: str | None = None  # logged as a warning once, not on every poll
     handled_request: str | None = None  # the last crossplane.io/reconcile-requested-at seen
-    # The last configuration rendered: deleting needs the provider block, and when a
-    # namespace goes its Secrets go first (Secrets have no finalizer to wait on).
-    desired: Desired | None = None
+    # The provider setup last rendered (one object shared by every MR with the same
+    # setup): when a namespace goes its Secrets go first (Secrets have no finalizer to
+    # wait on), so deleting falls back to it and to the workdir's main.tf.json.
+    provider: ProviderSetup | None = None
 
 
 @dataclass
@@ -114,6 +124,18 @@ class Runtime:
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     prepare_cooldown: backoff.Cooldown = field(default_factory=lambda: backoff.Cooldown(2.0, 300.0))
     background: list[asyncio.Future[Any]] = field(default_factory=list)  # cancelled by close()
+    # One ProviderSetup object per distinct setup, however many MRs remember it.
+    setups: weakref.WeakValueDictionary[str, ProviderSetup] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+
+    def shared(self, setup: ProviderSetup) -> ProviderSetup:
+        """The one object equal to ``setup`` that MRs' memories keep (see Memory.provider)."""
+        key = setup.fingerprint()
+        found = self.setups.get(key)
+        if found is None:
+            self.setups[key] = found = setup
+        return found
 
     async def prepare(self) -> None:
         """Install the provider for all workdirs, once.  A failed install (a broken mirror)
@@ -247,9 +269,9 @@ class Reconciler:
         # (resolve policy IfNotPresent, jetgen.runtime.references).
         wd = await self._restore(mr, memory)
         desired = await self.renderer.desire(mr, known=wd.resource_attributes())
-        memory.desired = desired
+        memory.provider = self.rt.shared(desired.provider)
         wd.write_desired(desired)
-        wanted = desired.fingerprint()
+        wanted = desired.fingerprint(credentials=False)
         try:
             if await self._unchanged(mr, memory, wd, desired, wanted):
                 decision = decisions.decide(self._facts(mr, decisions.PRESENT))
@@ -478,6 +500,9 @@ class Reconciler:
             # Terraform reported success but its state holds no resource (the workdir went
             # away under it): what it made is unknown, so the create stays incomplete.
             raise ReconcileError("the create ran but Terraform's state records no resource")
+        # The apply made the resource match this configuration: saved as settled with the
+        # state in one write (the guard below still says whether the create completed).
+        memory.settled = desired.fingerprint(credentials=False)
         await self._persist(mr, memory, wd)
         annotations: dict[str, str | None] = dict(state.mark(state.SUCCEEDED))
         name = self._external_name(mr, wd.resource_attributes() or {})
@@ -653,19 +678,19 @@ class Reconciler:
                 return decisions.PRESENT
             # The state may be from before the create (a replacement cut short after its
             # delete): destroying that would destroy nothing and leak what was created.
-            desired = await self._desire_for_deletion(mr, memory, wd.resource_attributes())
+            desired = await self._desire_for_deletion(mr, memory, wd, wd.resource_attributes())
             wd.write_desired(desired)
             plan = await self.rt.driver.plan(wd, desired.env)
             if plan.action != "create":
                 return decisions.PRESENT
             return await self._find_after_stale_state(mr, wd, desired)
         if mr.external_name and (incomplete or wd.read_state() is None):
-            desired = await self._desire_for_deletion(mr, memory)
+            desired = await self._desire_for_deletion(mr, memory, wd)
             wd.write_desired(desired)
             found = await self._import(mr, wd, desired, mr.external_name)
             return decisions.PRESENT if found else decisions.ABSENT
         if incomplete:
-            desired = await self._desire_for_deletion(mr, memory)
+            desired = await self._desire_for_deletion(mr, memory, wd)
             name = self._planned_name(mr, desired)
             if not name:
                 return decisions.UNKNOWN
@@ -677,14 +702,20 @@ class Reconciler:
         return decisions.ABSENT
 
     async def _desire_for_deletion(
-        self, mr: ManagedResource, memory: Memory, known: dict[str, Any] | None = None
+        self,
+        mr: ManagedResource,
+        memory: Memory,
+        wd: Workdir,
+        known: dict[str, Any] | None = None,
     ) -> Desired:
         """The configuration to delete with: rendered now, or else the last one rendered
-        (a Secret it needs may be gone already, as when the namespace is deleted)."""
+        (a Secret it needs may be gone already, as when the namespace is deleted): the
+        provider setup remembered, the resource block read back from ``main.tf.json``."""
         try:
             return await self.renderer.desire(mr, known=known)
         except (ReconcileError, kube.KubeError) as exc:
-            if memory.desired is None:
+            config = wd.read_config()
+            if memory.provider is None or config is None:
                 raise
             logger.warning(
                 "%s %s: deleting with the last configuration rendered: %s",
@@ -692,10 +723,10 @@ class Reconciler:
                 mr.ref,
                 self._message(mr, exc),
             )
-            return memory.desired
+            return Desired(memory.provider, ResourceBlock.read(config))
 
     async def _destroy(self, mr: ManagedResource, memory: Memory, wd: Workdir) -> None:
-        desired = await self._desire_for_deletion(mr, memory, known=wd.resource_attributes())
+        desired = await self._desire_for_deletion(mr, memory, wd, known=wd.resource_attributes())
         wd.write_desired(desired)
         try:
             await self.rt.driver.destroy(wd, desired.env, timeout=self.timeouts["delete"])
@@ -711,33 +742,42 @@ class Reconciler:
         if not memory.state_restored or wd.read_state() is None:
             # First pass since start, or the workdir was lost: the Secret may be newer, or
             # the workdir may be (a run finished after the last save); keep the newer one.
-            remote = None
+            stored = None
             if not never_handled(mr):
-                remote = await self.rt.store.load(mr.body)
-                if remote is None:
+                stored = await self.rt.store.load(mr.body)
+                if stored is None:
                     await self._warn_foreign_state(mr)
+            found = stored or state.Stored()
             local = wd.read_state()
-            if remote and state_serial(remote)[1] > state_serial(local)[1]:
-                wd.write_state(remote)
-            memory.saved_state = remote
+            if found.state and state_serial(found.state)[1] > state_serial(local)[1]:
+                wd.write_state(found.state)
+            # None: no state Secret is known to exist (see _persist).
+            memory.saved = stored.digest() if stored is not None else None
             memory.state_restored = True
-        self._take_errored_state(mr, wd)
+            # The Secret's settled mark vouches for the Secret's state, no other.
+            same = found.state is not None and wd.read_state() == found.state
+            memory.settled = found.settled if same else None
+        if self._take_errored_state(mr, wd):
+            memory.settled = None
         return wd
 
-    def _take_errored_state(self, mr: ManagedResource, wd: Workdir) -> None:
+    def _take_errored_state(self, mr: ManagedResource, wd: Workdir) -> bool:
         """Terraform writes ``errored.tfstate`` when it could not save its state where it
-        should: that is the only record of what an interrupted run made, so use it."""
+        should: that is the only record of what an interrupted run made, so use it.
+        Returns whether it was used."""
         errored = wd.path / ERRORED_STATE
         try:
             data = errored.read_bytes()
         except OSError:
-            return
-        if state_serial(data)[1] >= state_serial(wd.read_state())[1]:
+            return False
+        used = state_serial(data)[1] >= state_serial(wd.read_state())[1]
+        if used:
             logger.warning(
                 "%s %s: using the state Terraform could not save", self.kind.kind, mr.ref
             )
             wd.write_state(data)
         errored.unlink(missing_ok=True)
+        return used
 
     async def _warn_foreign_state(self, mr: ManagedResource) -> None:
         """A state Secret in the MR's own namespace is tenant-writable: say it is ignored."""
@@ -751,10 +791,17 @@ class Reconciler:
             self._event(mr, "Warning", "UntrustedState", message)
 
     async def _persist(self, mr: ManagedResource, memory: Memory, wd: Workdir) -> None:
+        """Save the workdir's state and the settled mark (together: the mark vouches for
+        that state) to the state Secret, unless the Secret holds them already."""
         data = wd.read_state()
-        if data and data != memory.saved_state:
-            await self.rt.store.save(mr.body, data, new=memory.saved_state is None)
-            memory.saved_state = data
+        if not data:
+            return
+        saved = state.stored_digest(data, memory.settled)
+        if saved != memory.saved:
+            # None: no state Secret is known to exist, so the first write creates it.
+            new = memory.saved is None
+            await self.rt.store.save(mr.body, data, settled=memory.settled, new=new)
+            memory.saved = saved
 
     # --- reporting ---------------------------------------------------------------------
 

@@ -32,7 +32,9 @@ from __future__ import annotations
 import base64
 import datetime
 import gzip
+import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from jetgen.runtime import kube
@@ -42,6 +44,10 @@ SUCCEEDED = "crossplane.io/external-create-succeeded"
 FAILED = "crossplane.io/external-create-failed"
 
 STATE_KEY = "tfstate.gz"
+# Beside the state: the configuration digest a successful CLI pass left the resource
+# matching (reconciler's settled mark), so a restarted controller may prove an MR
+# unchanged over the plugin protocol instead of running a plan (see Stored).
+SETTLED_KEY = "settled"
 STATE_LABEL = "jetgen.dev/tfstate-for"
 STATE_OF = "jetgen.dev/tfstate-of"  # annotation: which MR, for people
 # Secrets are capped at 1 MiB; leave room for metadata.
@@ -129,6 +135,24 @@ def decode_state(packed: bytes) -> bytes:
     return gzip.decompress(packed)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What a state Secret holds: the Terraform state and the settled mark written with
+    it.  The mark vouches for this state only, so both are always written together."""
+
+    state: bytes | None = None
+    settled: str | None = None
+
+    def digest(self) -> str:
+        """Identifies the pair without keeping the state (what the controller remembers
+        of the last write, to skip writing the same again)."""
+        return stored_digest(self.state, self.settled)
+
+
+def stored_digest(data: bytes | None, settled: str | None) -> str:
+    return hashlib.sha256(b"%s\0%s" % ((settled or "").encode(), data or b"")).hexdigest()
+
+
 class UntrustedState(Exception):
     """A state Secret that does not belong to the managed resource asking for it."""
 
@@ -153,7 +177,8 @@ class StateStore:
     def location(self, body: dict[str, Any]) -> str:
         return f"{self.namespace}/{secret_name(body['metadata']['uid'])}"
 
-    async def load(self, body: dict[str, Any]) -> bytes | None:
+    async def load(self, body: dict[str, Any]) -> Stored | None:
+        """The state Secret's content; None when there is no Secret."""
         secret = await self.client.get(self._path(body))
         if not secret:
             return None
@@ -163,9 +188,11 @@ class StateStore:
                 f"state Secret {self.location(body)} is not labelled {STATE_LABEL}={uid}; "
                 "not trusted"
             )
-        if STATE_KEY not in (secret.get("data") or {}):
-            return None
-        return decode_state(base64.b64decode(secret["data"][STATE_KEY]))
+        data = secret.get("data") or {}
+        if STATE_KEY not in data:
+            return Stored()
+        settled = base64.b64decode(data[SETTLED_KEY]).decode() if SETTLED_KEY in data else None
+        return Stored(decode_state(base64.b64decode(data[STATE_KEY])), settled)
 
     async def foreign(self, body: dict[str, Any]) -> str | None:
         """``namespace/name`` of a Secret with the state's name in the MR's own namespace --
@@ -192,11 +219,13 @@ class StateStore:
                 removed += 1
         return removed
 
-    async def save(self, body: dict[str, Any], data: bytes, *, new: bool = False) -> None:
-        """Write the state Secret.  ``new``: it is not known to exist (none was loaded or
-        saved before), so it is created straight away -- one request where a replace
-        refused with 404 and then a create would be two -- and replaced only if it turns
-        out to exist after all."""
+    async def save(
+        self, body: dict[str, Any], data: bytes, settled: str | None = None, *, new: bool = False
+    ) -> None:
+        """Write the state Secret, with the settled mark if there is one.  ``new``: it is
+        not known to exist (none was loaded or saved before), so it is created straight
+        away -- one request where a replace refused with 404 and then a create would be
+        two -- and replaced only if it turns out to exist after all."""
         metadata: dict[str, Any] = {
             "name": secret_name(body["metadata"]["uid"]),
             "namespace": self.namespace,
@@ -206,12 +235,15 @@ class StateStore:
         if not body["metadata"].get("namespace"):
             # Only a cluster-scoped owner may own an object in another namespace.
             metadata["ownerReferences"] = [owner_reference(body)]
+        content = {STATE_KEY: encode_state(data)}
+        if settled:
+            content[SETTLED_KEY] = settled.encode()
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "Opaque",
             "metadata": metadata,
-            "data": kube.encode_data({STATE_KEY: encode_state(data)}),
+            "data": kube.encode_data(content),
         }
         if new:
             try:

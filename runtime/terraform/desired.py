@@ -85,10 +85,13 @@ class ProviderSetup:
         if variables:
             doc["variable"] = variables
 
-    def fingerprint(self) -> str:
-        """Identifies this setup: what it writes plus the credential environment."""
+    def fingerprint(self, credentials: bool = True) -> str:
+        """Identifies this setup: what it writes, plus the credential environment unless
+        ``credentials`` is False (which credential arguments exist counts either way)."""
         written: dict[str, Any] = {}
         self.write(written)
+        if not credentials:
+            return digest(written)
         return digest(written, sorted(self.env().items()))
 
 
@@ -123,6 +126,16 @@ class ResourceBlock:
         self.write(written)
         return digest(written)
 
+    @classmethod
+    def read(cls, doc: dict[str, Any]) -> ResourceBlock:
+        """The block :meth:`write` put into the ``main.tf.json`` document ``doc``, read
+        back (the deletion fallback does, instead of keeping a copy in memory)."""
+        ((type_, blocks),) = doc["resource"].items()
+        block = dict(blocks[RESOURCE_NAME])
+        lifecycle = block.pop("lifecycle", None) or {}  # a meta-argument, never a field
+        ignored = tuple(lifecycle.get("ignore_changes") or ())
+        return cls(type_, literal.unescape(block), ignored)
+
 
 @dataclass(frozen=True)
 class Desired:
@@ -149,10 +162,12 @@ class Desired:
         """The resource's Terraform arguments."""
         return self.resource.arguments
 
-    def fingerprint(self) -> str:
-        """Identifies the whole desired configuration, credentials included: a poll may
-        skip the CLI only while this is what the last successful CLI pass applied."""
-        return digest(self.provider.fingerprint(), self.resource.fingerprint())
+    def fingerprint(self, credentials: bool = True) -> str:
+        """Identifies the whole desired configuration, credential values included unless
+        ``credentials`` is False.  A poll may skip the CLI only while the configuration
+        (credential values aside: a rotated credential is what the plugin-protocol check
+        itself runs with) is what the last successful CLI pass applied."""
+        return digest(self.provider.fingerprint(credentials), self.resource.fingerprint())
 
 
 def resource_address(resource_type: str) -> str:

@@ -49,6 +49,14 @@ class Workdir:
         self.desired = desired
         return self.write_config(desired.config)
 
+    def read_config(self) -> dict[str, Any] | None:
+        """The ``main.tf.json`` last written, or ``None``."""
+        try:
+            doc: dict[str, Any] = json.loads((self.path / CONFIG_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return doc
+
     def read_state(self) -> bytes | None:
         try:
             return self.state_file.read_bytes()

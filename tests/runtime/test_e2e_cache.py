@@ -19,7 +19,7 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_credentials import free_port, sha
+from tests.runtime.test_e2e_credentials import free_port, plugin_tokens, sha
 from tests.runtime.test_e2e_plugin_poll import Metrics
 from tests.runtime.test_e2e_random import GROUP
 
@@ -190,7 +190,8 @@ def test_settled_polls_make_no_reads_and_a_rotation_still_lands(
         assert metrics.gauge("jetgen_cache_informers") >= 3  # Secrets, configs, Ids
         assert metrics.gauge("jetgen_cache_lists_total") == metrics.gauge("jetgen_cache_informers")
 
-        # A rotated credential reaches the next Terraform run through the watch.
+        # A rotated credential reaches the next poll through the watch: the MR is proven
+        # unchanged over the plugin protocol by a provider process with the new token.
         assert sha(FIRST) in seen.read_text().split()
         apiserver.apply(
             {
@@ -200,7 +201,8 @@ def test_settled_polls_make_no_reads_and_a_rotation_still_lands(
                 "stringData": {"token": ROTATED},
             }
         )
-        wait_for("rotated token used", lambda: sha(ROTATED) in seen.read_text().split())
+        work = tmp_path / f"work-{ns}"
+        wait_for("rotated token used", lambda: sha(ROTATED) in plugin_tokens(work))
         # A connection Secret deleted by someone is written again from the cache's news.
         apiserver.kubectl("delete", "secret", "id0-conn", "-n", ns)
         wait_for("connection Secret back", lambda: harness.secret_data(apiserver, "id0-conn", ns))

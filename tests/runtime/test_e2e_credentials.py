@@ -13,6 +13,7 @@ import json
 import socket
 import stat
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +36,24 @@ def free_port() -> int:
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plugin_tokens(workdir_root) -> list[str]:
+    """Hashes of JETGEN_E2E_TOKEN in the environments of the shared provider processes
+    (the plugin-protocol poll's, running in ``<workdir-root>/.plugin-cwd``)."""
+    # Imported here: that module imports free_port from this one.
+    from tests.runtime.test_e2e_plugin_poll import providers_running_in
+
+    found = []
+    for pid in providers_running_in(workdir_root / ".plugin-cwd"):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"JETGEN_E2E_TOKEN="):
+                found.append(sha(entry.split(b"=", 1)[1].decode()))
+    return found
 
 
 def test_credentials_from_cluster_provider_config(apiserver, testbed, local_provider, tmp_path):
@@ -103,9 +122,16 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         wait_for("Ready", lambda: is_ready(get(apiserver, "files." + GROUP, "f", ns)))
         assert sha(WRONG) in seen.read_text().split()
 
+        # A rotation: the next poll proves the MR unchanged over the plugin protocol, with a
+        # provider process started with the new token, and runs no plan.
+        from tests.runtime.test_e2e_plugin_poll import Metrics  # (see plugin_tokens)
+
+        plans = Metrics(metrics_port).terraform_runs().get("plan", 0)
         secret["stringData"] = {"token": RIGHT}
         apiserver.apply(secret)
-        wait_for("rotated token used", lambda: sha(RIGHT) in seen.read_text().split())
+        wait_for("rotated token used", lambda: sha(RIGHT) in plugin_tokens(tmp_path / "work"))
+        assert Metrics(metrics_port).terraform_runs().get("plan", 0) == plans
+        assert sha(RIGHT) not in seen.read_text().split()
 
         # Crossplane's usual shape: one key holding a JSON object of credentials.
         apiserver.apply(
@@ -116,7 +142,7 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         )
         config["spec"]["credentials"]["secretRef"]["key"] = "bundle"
         apiserver.apply(config)
-        wait_for("bundled token used", lambda: sha(BUNDLED) in seen.read_text().split())
+        wait_for("bundled token used", lambda: sha(BUNDLED) in plugin_tokens(tmp_path / "work"))
 
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read()
         text = metrics.decode()

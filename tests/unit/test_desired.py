@@ -217,3 +217,33 @@ def test_each_part_has_its_own_fingerprint():
     other_provider = Desired(setup(credentials={"token": SECRET}), block())
     assert other_provider.resource.fingerprint() == base.resource.fingerprint()
     assert other_provider.provider.fingerprint() != base.provider.fingerprint()
+
+
+def test_without_credentials_the_fingerprint_ignores_only_their_values():
+    base = Desired(setup(credentials={"token": SECRET}), block())
+    rotated = Desired(setup(credentials={"token": "rotated"}), block())
+    assert rotated.fingerprint(credentials=False) == base.fingerprint(credentials=False)
+    moved = Desired(setup(credentials={"token": SECRET}, environment={"A": "1"}), block())
+    assert moved.fingerprint(credentials=False) == base.fingerprint(credentials=False)
+    for other in (
+        Desired(setup(), block()),  # no credential argument at all: another provider block
+        Desired(setup(credentials={"key": SECRET}), block()),
+        Desired(setup(credentials={"token": SECRET}, arguments={"region": "us"}), block()),
+        Desired(setup(credentials={"token": SECRET}), block(arguments={"name": "b"})),
+    ):
+        assert other.fingerprint(credentials=False) != base.fingerprint(credentials=False)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        block(),
+        block(ignore_changes=("size", "name")),
+        block(arguments={"name": "${var.x} %{if} $${}", "tags": {"${k}": ["%{v}"]}}),
+        block(arguments={}),
+    ],
+)
+def test_a_resource_block_reads_back_from_the_file_it_wrote(resource):
+    """The deletion fallback's source: main.tf.json as written, through JSON."""
+    doc = json.loads(json.dumps(Desired(setup(credentials={"token": SECRET}), resource).config))
+    assert ResourceBlock.read(doc) == resource

@@ -1,0 +1,134 @@
+"""A restarted controller (empty Memory) and the settled mark saved with the state.
+
+The reconciler runs against the fake driver and apiserver of ``test_decisions``, with a
+fake plugin-protocol poller: after a restart an MR whose state Secret says it was
+settled for the same configuration is proven over the plugin protocol, without a plan;
+anything that makes the Secret's word doubtful -- a newer state in the workdir, a state
+Terraform could not save, a create in doubt, another configuration -- sends it to the
+CLI as before.  The real thing, counted on the test bed: ``test_e2e_restart.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jetgen.runtime import poll, reconciler, state
+from jetgen.runtime.resource import ManagedResource
+
+from tests.runtime.test_decisions import ALL, FakeDriver, body, make
+
+SECRET = "/api/v1/namespaces/default/secrets/jetgen-tfstate-uid-1"
+
+
+class FakePoller:
+    def __init__(self, verdict: str = poll.UNCHANGED) -> None:
+        self.verdict = verdict
+        self.checks = 0
+
+    async def check(self, state_data: Any, desired: Any, *, observe_only: bool = False) -> str:
+        self.checks += 1
+        return self.verdict
+
+
+def created(tmp_path: Path) -> tuple[reconciler.Reconciler, FakeDriver, dict[str, Any]]:
+    """A controller that created the MR (its first pass), then is gone."""
+    driver = FakeDriver(tmp_path / "work", "absent")
+    rec, _ = make(tmp_path, driver)
+    b = body(ALL, "none", False, False)
+    mr = ManagedResource(b, rec.kind)
+    asyncio.run(rec.reconcile(mr, reconciler.Memory()))
+    assert driver.calls == ["create"]
+    b["metadata"]["annotations"] = mr.annotations  # the guard's marks, as patched
+    return rec, driver, b
+
+
+def restart(rec: reconciler.Reconciler, b: dict[str, Any]) -> tuple[list[str], FakePoller]:
+    """One pass of a fresh controller (empty Memory) with a plugin-protocol poller."""
+    poller = FakePoller()
+    rec.rt.poller = poller  # type: ignore[assignment]
+    driver = rec.rt.driver
+    driver.calls.clear()  # type: ignore[attr-defined]
+    asyncio.run(rec.reconcile(ManagedResource(b, rec.kind), reconciler.Memory()))
+    return list(driver.calls), poller  # type: ignore[attr-defined]
+
+
+def secret_data(rec: reconciler.Reconciler) -> dict[str, bytes]:
+    data = rec.rt.kube.objects[SECRET]["data"]  # type: ignore[attr-defined]
+    return {k: base64.b64decode(v) for k, v in data.items()}
+
+
+def test_a_create_saves_state_and_settled_mark_in_one_write(tmp_path):
+    rec, _, _ = created(tmp_path)
+    data = secret_data(rec)
+    assert set(data) == {state.STATE_KEY, state.SETTLED_KEY}
+    assert len(data[state.SETTLED_KEY]) == 64  # a digest, nothing else
+    writes = [p for p, _ in rec.rt.kube.patches]  # type: ignore[attr-defined]
+    assert all("secrets" not in p for p in writes)
+
+
+def test_after_a_restart_an_unchanged_mr_is_proven_without_a_plan(tmp_path):
+    rec, _, b = created(tmp_path)
+    calls, poller = restart(rec, b)
+    assert calls == [] and poller.checks == 1
+
+
+def test_a_new_pod_restores_state_and_mark_from_the_secret(tmp_path):
+    rec, driver, b = created(tmp_path)
+    for path in (tmp_path / "work").glob("*/terraform.tfstate"):
+        path.unlink()  # nothing on disk, as in a rescheduled pod
+    calls, poller = restart(rec, b)
+    assert calls == [] and poller.checks == 1
+
+
+def test_a_workdir_state_newer_than_the_secret_is_not_vouched_for(tmp_path):
+    rec, _, b = created(tmp_path)
+    (path,) = (tmp_path / "work").glob("*/terraform.tfstate")
+    doc = json.loads(path.read_text())
+    doc["serial"] += 1  # a run finished after the last save
+    path.write_text(json.dumps(doc))
+    calls, poller = restart(rec, b)
+    assert poller.checks == 0 and calls == ["plan"]
+
+
+def test_a_state_terraform_could_not_save_is_not_vouched_for(tmp_path):
+    rec, _, b = created(tmp_path)
+    (path,) = (tmp_path / "work").glob("*/terraform.tfstate")
+    doc = json.loads(path.read_text())
+    doc["serial"] += 1
+    (path.parent / reconciler.ERRORED_STATE).write_text(json.dumps(doc))
+    calls, poller = restart(rec, b)
+    assert poller.checks == 0 and calls == ["plan"]
+
+
+def test_a_create_in_doubt_goes_to_the_cli(tmp_path):
+    rec, _, b = created(tmp_path)
+    b["metadata"]["annotations"][state.PENDING] = "2099-01-01T00:00:00.000000Z"
+    calls, poller = restart(rec, b)
+    assert poller.checks == 0 and "plan" in calls
+
+
+def test_a_spec_edited_while_down_goes_to_the_cli(tmp_path):
+    rec, _, b = created(tmp_path)
+    b["spec"]["forProvider"]["content"] = "edited"
+    calls, poller = restart(rec, b)
+    assert poller.checks == 0 and calls == ["plan"]
+
+
+def test_a_failed_cli_pass_withdraws_the_mark(tmp_path):
+    rec, driver, b = created(tmp_path)
+    rec.rt.poller = FakePoller(poll.DRIFT)  # type: ignore[assignment]
+    driver.external = "drifted"
+    driver.apply_error = OSError("provider crashed")
+    mr = ManagedResource(b, rec.kind)
+    memory = reconciler.Memory()
+    with pytest.raises(OSError):
+        asyncio.run(rec.reconcile(mr, memory))
+    assert state.SETTLED_KEY not in secret_data(rec)  # a restart will not skip the CLI
+    driver.apply_error = None
+    calls, poller = restart(rec, b)
+    assert poller.checks == 0 and "plan" in calls
