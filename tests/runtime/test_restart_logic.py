@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from jetgen.runtime import poll, reconciler, state
-from jetgen.runtime.resource import ManagedResource
+from jetgen.runtime.resource import ManagedResource, ReconcileError
 
 from tests.runtime.test_decisions import ALL, FakeDriver, body, make
 
@@ -132,3 +132,36 @@ def test_a_failed_cli_pass_withdraws_the_mark(tmp_path):
     driver.apply_error = None
     calls, poller = restart(rec, b)
     assert poller.checks == 0 and "plan" in calls
+
+
+def test_a_deletion_whose_inputs_are_gone_uses_the_setup_kept_and_the_file(tmp_path):
+    """Memory keeps the shared provider setup, not the rendered resource: deleting when
+    rendering fails (the namespace's Secrets went first) reads the block back."""
+    driver = FakeDriver(tmp_path / "work", "absent")
+    rec, _ = make(tmp_path, driver)
+    b = body(ALL, "none", False, False)
+    mr = ManagedResource(b, rec.kind)
+    memory = reconciler.Memory()
+    asyncio.run(rec.reconcile(mr, memory))
+    assert memory.provider is rec.rt.shared(memory.provider)  # the one shared object
+    kept = memory.provider
+
+    async def gone(*_: Any, **__: Any) -> Any:
+        raise ReconcileError("Secret ns/creds not found")
+
+    rec.renderer.desire = gone  # type: ignore[method-assign]
+    deleting = body(ALL, "none", False, True)
+    deleting["metadata"]["annotations"] = mr.annotations
+    seen: list[Any] = []
+    destroy = driver.destroy
+
+    async def recording_destroy(wd, env, *, timeout=None):
+        seen.append((wd.read_config(), env))
+        await destroy(wd, env, timeout=timeout)
+
+    driver.destroy = recording_destroy  # type: ignore[method-assign]
+    asyncio.run(rec._finalize(ManagedResource(deleting, rec.kind), memory))
+    assert driver.calls[-1] == "destroy"
+    ((config, env),) = seen
+    assert config["resource"]["x_thing"]["this"]["content"] == "c"
+    assert env == kept.env()
