@@ -282,9 +282,10 @@ class ProviderPool:
         cooldown = self._cooldowns.get(key)
         error = cooldown.blocked() if cooldown is not None else None
         if cooldown is not None and error is not None:
+            # No countdown in the text: a poll error is logged again only when it changes.
             raise ProviderStartFailed(
-                f"provider {binary.name} failed to start {cooldown.failures} time(s), "
-                f"next try in {cooldown.wait():.0f}s: {error}"
+                f"provider {binary.name} failed to start {cooldown.failures} time(s) in a "
+                f"row, tried again after a back-off: {error}"
             )
         self._retire(self._room())
         self._starting += 1

@@ -353,7 +353,7 @@ def test_a_provider_that_cannot_start_is_retried_after_a_back_off(testbed, tmp_p
             assert attempts == 1
             assert "exited with 3 before the handshake: cannot run here" in str(results[0])
             assert all(isinstance(r, poll.ProviderStartFailed) for r in results[1:])
-            assert "cannot run here" in str(results[1]) and "next try in" in str(results[1])
+            assert "cannot run here" in str(results[1]) and "after a back-off" in str(results[1])
 
             binary.write_bytes(testbed.provider_binary("random").read_bytes())  # the fix
             await asyncio.sleep(1.3)  # the back-off (1 s, jittered by at most a quarter)

@@ -160,7 +160,7 @@ def test_a_failing_start_is_retried_after_a_back_off_not_by_every_poll():
         # Many polls at once while the back-off runs: none starts a process.
         results = await asyncio.gather(*(_use(pool) for _ in range(20)), return_exceptions=True)
         assert all(isinstance(r, poll.ProviderStartFailed) for r in results)
-        assert "no such file" in str(results[0]) and "next try in" in str(results[0])
+        assert "no such file" in str(results[0]) and "after a back-off" in str(results[0])
         assert start.attempts == 1
         # Another configuration has its own back-off.
         start.fail = None
