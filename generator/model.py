@@ -36,7 +36,7 @@ from jetgen.generator.schema import (
 from jetgen.runtime.config import ConfigError, Credential, ProviderConfiguration, ResourceConfig
 from jetgen.runtime.contract import rules, tree
 from jetgen.runtime.contract.errors import ContractError
-from jetgen.runtime.kinds import Field, Kind, ProviderInfo
+from jetgen.runtime.kinds import DEFAULT_DRIVER, DRIVERS, Field, Kind, ProviderInfo
 
 DEFAULT_VERSION = "v1alpha1"
 CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
@@ -45,7 +45,7 @@ SCOPES = rules.SCOPES
 # the rest of a kind comes from the schema.
 CONFIGURED = (
     "external_name", "references", "connection_details", "late_init_ignore",
-    "init_provider_only", "timeouts",
+    "init_provider_only", "timeouts", "driver",
 )  # fmt: skip
 
 
@@ -57,6 +57,7 @@ def build(
 ) -> ProviderInfo:
     """The whole provider: ProviderConfig facts plus one Kind per selected resource."""
     _check_configured_resources(schema, config, config_file)
+    _check_drivers(config, config_file)
     if config.scope not in SCOPES:
         raise ConfigError(f"{config_file}: scope: {config.scope!r} is not one of {SCOPES}")
     name = _provider_name(schema, config, config_file)
@@ -147,6 +148,18 @@ def _check_configured_resources(
         if type_name not in schema.resources:
             raise ConfigError(
                 f"{config_file}: resources.{type_name}: no such resource in the provider schema"
+            )
+
+
+def _check_drivers(config: ProviderConfiguration, config_file: str) -> None:
+    """``driver`` (provider-wide) and ``resources.<type>.driver``: plugin or cli."""
+    settings = [("driver", config.driver)]
+    settings += [(f"resources.{t}.driver", rc.driver) for t, rc in sorted(config.resources.items())]
+    for key, value in settings:
+        if value is not None and value not in DRIVERS:  # YAML may hold any type here
+            raise ConfigError(
+                f"{config_file}: {key}: {naming.message_text(repr(value))} is not one of"
+                f" {', '.join(DRIVERS)}"
             )
 
 
@@ -287,6 +300,7 @@ def build_kind(
         timeouts=rc.timeouts,
         description=_describe(resource.block.description, resource.block.deprecated),
         deprecated=resource.block.deprecated,
+        driver=rc.driver or config.driver or DEFAULT_DRIVER,
     )
     _add_references(kind)
     _mark_immutable(kind, rc.immutable, where)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, overload
 from jetgen.runtime import kubeauth, logs, operator, transforms
 from jetgen.runtime.contract import kindsfile
 from jetgen.runtime.contract.errors import ContractError
-from jetgen.runtime.kinds import ProviderInfo
+from jetgen.runtime.kinds import DRIVERS, ProviderInfo
 from jetgen.runtime.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,14 @@ def _env_number(name: str, convert: type[_N], default: _N) -> _N:
 def _env_int(name: str) -> int | None:
     """An optional number: unset or empty is None."""
     return _env_number(name, int, 0) if _env(name) else None
+
+
+def _env_choice(name: str, choices: Sequence[str]) -> str:
+    """One of ``choices`` from JETGEN_<name>, or "" when unset or empty."""
+    value = _env(name) or ""
+    if value and value not in choices:
+        raise SettingError(f"JETGEN_{name}: {json.dumps(value)} is not one of {', '.join(choices)}")
+    return value
 
 
 def _split(value: str | None) -> list[str]:
@@ -130,6 +138,14 @@ def parser() -> argparse.ArgumentParser:
         help="polls of settled resources: plugin protocol to a shared provider process, "
         "Terraform only on change (plugin), or a Terraform plan every time (cli); "
         "default %(default)s",
+    )
+    p.add_argument(
+        "--driver",
+        choices=DRIVERS,
+        default=_env_choice("DRIVER", DRIVERS),
+        help="how every kind's writes are done, overriding kinds.json: plugin protocol on "
+        "the shared provider process with the CLI where that cannot prove the result "
+        "(plugin), or always the Terraform CLI (cli); default: each kind's own",
     )
     p.add_argument(
         "--max-providers",
@@ -242,6 +258,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         run_timeout=args.run_timeout,
         rpc_timeout=args.rpc_timeout,
         poll_driver=args.poll_driver,
+        driver=args.driver or "",
         max_providers=args.max_providers,
         provider_rss_growth_mib=args.provider_rss_growth,
         namespaces=args.namespace,

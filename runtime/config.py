@@ -111,6 +111,9 @@ class ResourceConfig:
     init_provider_only: list[str] = field(default_factory=list)
     timeouts: Timeouts = field(default_factory=Timeouts)
     immutable: list[str] = field(default_factory=list)
+    # How the controller writes this type: ``plugin`` or ``cli`` (see docs/runtime.md,
+    # "Drivers"); unset: the provider-wide ``driver``.
+    driver: str | None = None
 
 
 # --- provider-wide knobs -------------------------------------------------------------
@@ -160,6 +163,9 @@ class ProviderConfiguration:
     # ``$VAR`` / ``${VAR}`` expanded).
     docs: str | None = None
     package: PackageMetadata = field(default_factory=PackageMetadata)
+    # How the controller writes every kind that does not set its own: ``plugin`` (the
+    # plugin protocol, the CLI where it cannot prove the result) or ``cli``.
+    driver: str | None = None
 
     def selects(self, resource_type: str) -> bool:
         """Whether a Terraform resource type becomes a kind (include globs minus skip)."""

@@ -58,6 +58,13 @@ from jetgen.runtime.config import (
 
 KINDS_FILE = "kinds.json"
 
+# How a kind's writes (create, update, delete, import) reach the provider: ``plugin``
+# over the plugin protocol on a shared provider process, with the CLI taking over what
+# that path cannot prove; ``cli`` always by running tofu/terraform.  kinds.json leaves
+# the default out, so files written before drivers existed read the same.
+DRIVERS = ("plugin", "cli")
+DEFAULT_DRIVER = "plugin"
+
 # What a Field's ``type`` may be (the module docstring says what each means); the type
 # checker refuses anything else where a Field is built.
 FieldType = Literal["string", "number", "bool", "dynamic", "object", "list", "set", "map", "tuple"]
@@ -119,6 +126,7 @@ class Kind:
     description: str = ""
     deprecated: bool = False
     singular: str = ""  # CRD singular name; "" means kind.lower()
+    driver: str = DEFAULT_DRIVER  # one of DRIVERS
 
     @property
     def api_version(self) -> str:

@@ -7,6 +7,8 @@ pulling in a client library:
 ``jetgen_terraform_run_duration_seconds{command,result}``  histogram of one CLI run
 ``jetgen_reconcile_errors_total{kind}``               failed reconcile passes
 ``jetgen_plugin_polls_total{kind,result}``            polls answered over the plugin protocol
+``jetgen_driver_operations_total{kind,operation,driver}``  plan/apply/import/destroy/changes
+                                                      done, by driver (plugin or cli)
 ``jetgen_provider_processes``                         shared provider processes running
 ``jetgen_terraform_queue_depth``                      runs waiting for a free slot
 ``jetgen_terraform_runs_in_flight``                   runs holding a slot
@@ -114,6 +116,12 @@ class Metrics:
             "(unchanged: no Terraform run; gone, drift, error: Terraform ran instead).",
             ("kind", "result"),
         )
+        self.driver_operations = Counter(
+            "jetgen_driver_operations_total",
+            "Driver operations (plan, apply, import, destroy, changes) done, by the driver"
+            " that did them: plugin (plugin protocol) or cli (Terraform CLI).",
+            ("kind", "operation", "driver"),
+        )
         self.kube_requests = Counter(
             "jetgen_kube_requests_total",
             "Requests of the runtime's own Kubernetes client (kopf's not included), by HTTP"
@@ -139,6 +147,9 @@ class Metrics:
     def terraform_run(self, command: str, seconds: float, ok: bool) -> None:
         self.terraform.observe(seconds, command, "ok" if ok else "error")
 
+    def driver_operation(self, kind: str, operation: str, driver: str) -> None:
+        self.driver_operations.inc(kind, operation, driver)
+
     def kube_request(self, status: int, waited: float) -> None:
         self.kube_requests.inc(str(status))
         if waited:
@@ -151,6 +162,7 @@ class Metrics:
             self.terraform,
             self.errors,
             self.plugin_polls,
+            self.driver_operations,
             self.kube_requests,
             self.kube_waited,
             self.provider_recycles,

@@ -32,6 +32,7 @@ from jetgen.runtime import (
     conditions,
     connection,
     decisions,
+    drivers,
     fields,
     kube,
     poll,
@@ -76,6 +77,7 @@ EXPLAINED = (
     connection.ConnectionDetailError,
     transforms.TransformError,
     state.UntrustedState,
+    drivers.CannotApply,
 )
 
 
@@ -120,6 +122,10 @@ class Runtime:
     metrics: Metrics
     cache: cache.Cache  # what passes read: ProviderConfigs, Secrets, referenced objects
     poller: poll.Poller | None = None  # None: every poll runs the CLI
+    # The plugin-protocol driver of kinds on ``plugin`` (see jetgen.runtime.drivers), and
+    # what it raises for what it cannot prove (the CLI then does it); None: all use the CLI.
+    plugin: Driver | None = None
+    cannot_prove: tuple[type[Exception], ...] = ()
     prepared: bool = False
     prepare_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     prepare_cooldown: backoff.Cooldown = field(default_factory=lambda: backoff.Cooldown(2.0, 300.0))
@@ -153,7 +159,8 @@ class Runtime:
     async def _install(self) -> None:
         self._wait_for_retry()  # the try this pass waited for failed
         try:
-            await self.driver.prepare(self.info.source, self.info.version)
+            # The plugin-protocol driver prepares the CLI's installation too.
+            await (self.plugin or self.driver).prepare(self.info.source, self.info.version)
         except Exception as exc:
             self.prepare_cooldown.failed(exc)
             raise self._not_installed(exc) from exc
@@ -215,6 +222,16 @@ class Reconciler:
         self.details = connection.DetailBuilder(kind.connection_details)
         self.address = resource_address(kind.terraform_type)
         self.renderer = render.Renderer(runtime.info, runtime.cache, kind)
+        # Plan, apply, import, destroy: the kind's driver (jetgen.runtime.drivers); the
+        # workdirs and the provider installation stay the CLI driver's (runtime.driver).
+        self.driver = drivers.for_kind(
+            kind,
+            runtime.settings.driver,
+            runtime.driver,
+            runtime.plugin,
+            runtime.cannot_prove,
+            runtime.metrics.driver_operation,
+        )
         # The kind's operation timeouts bound the Terraform runs doing that operation.
         self.timeouts = {
             op: durations.seconds(getattr(kind.timeouts, op))
@@ -227,6 +244,7 @@ class Reconciler:
         """Reconcile once; never raises.  Returns the seconds until the next pass."""
         async with memory.lock:
             mr = ManagedResource(body, self.kind)
+            drivers.subject.set(f"{self.kind.kind} {mr.ref}")
             interval = mr.poll_interval or self.rt.settings.poll_interval
             started = time.monotonic()
             install_retry: float | None = None
@@ -291,6 +309,7 @@ class Reconciler:
         """Delete the external resource (unless orphaned); raises to be retried."""
         async with memory.lock:
             mr = ManagedResource(body, self.kind)
+            drivers.subject.set(f"{self.kind.kind} {mr.ref}")
             try:
                 await self._finalize(mr, memory)
             except Paused:
@@ -379,7 +398,7 @@ class Reconciler:
         forcing: list[str] = []
         refused = external == decisions.DRIFTED and not mr.may("Update")
         if external == decisions.REPLACE or refused:
-            changed, forcing = await self.rt.driver.changes(wd, desired.env)
+            changed, forcing = await self.driver.changes(wd, desired.env)
         decision = decisions.decide(
             self._facts(mr, external, tuple(self._names(changed)), tuple(self._names(forcing)))
         )
@@ -392,7 +411,7 @@ class Reconciler:
         self, mr: ManagedResource, memory: Memory, wd: Workdir, desired: Desired
     ) -> tuple[str, Plan | None]:
         """What exists outside (a decisions external state), and the plan that showed it."""
-        driver, env = self.rt.driver, desired.env
+        driver, env = self.driver, desired.env
         await self._follow_external_name(mr, wd, desired)
         if wd.resource_attributes() is None:
             found = await self._find_existing(mr, wd, desired)
@@ -434,7 +453,7 @@ class Reconciler:
         decision: Decision,
         plan: Plan | None,
     ) -> None:
-        driver, env = self.rt.driver, desired.env
+        driver, env = self.driver, desired.env
         if decision.action == Action.CREATE:
             # Without a plan (nothing in the state) apply plans itself: one run, not two.
             recreate = plan is not None and plan.drift == "delete"
@@ -486,7 +505,7 @@ class Reconciler:
         await self._annotate(mr, guard)
         try:
             async with self._creating_notice(mr):
-                await self.rt.driver.apply(
+                await self.driver.apply(
                     wd, desired.env, saved=saved, timeout=self.timeouts["create"]
                 )
         except TerraformError as exc:
@@ -615,7 +634,7 @@ class Reconciler:
         template = self.kind.external_name.import_id
         import_id = template.format(**desired.arguments, external_name=name) if template else name
         try:
-            await self.rt.driver.import_resource(wd, desired.env, self.address, import_id)
+            await self.driver.import_resource(wd, desired.env, self.address, import_id)
         except TerraformError as exc:
             if exc.not_found:
                 return False
@@ -680,7 +699,7 @@ class Reconciler:
             # delete): destroying that would destroy nothing and leak what was created.
             desired = await self._desire_for_deletion(mr, memory, wd, wd.resource_attributes())
             wd.write_desired(desired)
-            plan = await self.rt.driver.plan(wd, desired.env)
+            plan = await self.driver.plan(wd, desired.env)
             if plan.action != "create":
                 return decisions.PRESENT
             return await self._find_after_stale_state(mr, wd, desired)
@@ -729,7 +748,7 @@ class Reconciler:
         desired = await self._desire_for_deletion(mr, memory, wd, known=wd.resource_attributes())
         wd.write_desired(desired)
         try:
-            await self.rt.driver.destroy(wd, desired.env, timeout=self.timeouts["delete"])
+            await self.driver.destroy(wd, desired.env, timeout=self.timeouts["delete"])
         finally:
             await self._persist(mr, memory, wd)
         self._event(mr, "Normal", "DeletedExternalResource", f"{self.address} deleted")

@@ -32,6 +32,12 @@ class Settings:
     process over the plugin protocol and runs Terraform only if something changed;
     ``cli`` runs ``plan`` on every poll."""
 
+    driver: str = ""
+    """How every kind's writes (create, update, delete, import) are done, overriding the
+    ``driver`` each kind has in kinds.json: ``plugin`` (plugin protocol on the shared
+    provider process, the CLI for what that path cannot prove) or ``cli`` (always the
+    CLI); empty: each kind's own."""
+
     max_providers: int = 4
     """Shared provider processes at most (one per provider configuration in use)."""
 

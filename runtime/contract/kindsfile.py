@@ -21,7 +21,7 @@ from typing import Any
 from jetgen.runtime.config import ConnectionDetail, Credential, ExternalName, Reference, Timeouts
 from jetgen.runtime.contract import rules
 from jetgen.runtime.contract.errors import ContractError, join, shown
-from jetgen.runtime.kinds import Field, Kind, ProviderInfo
+from jetgen.runtime.kinds import DEFAULT_DRIVER, Field, Kind, ProviderInfo
 
 # --- writing ---------------------------------------------------------------------------
 
@@ -48,6 +48,8 @@ def kind_dict(kind: Kind, descriptions: bool) -> dict[str, Any]:
     out["fields"] = fields_dict(kind.fields, descriptions)
     if not descriptions:
         del out["description"]
+    if kind.driver == DEFAULT_DRIVER:
+        del out["driver"]  # as before drivers existed: unchanged files for the default
     return out
 
 

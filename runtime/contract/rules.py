@@ -14,6 +14,7 @@ reads (exit status 2): both see the same rules, so what generates also starts.  
   ``valueFrom`` the runtime can read;
 * connection-detail transforms and their ``python:<module>:<function>`` form;
 * operation timeouts, by the parser the reconciler uses (:mod:`.durations`);
+* the driver of each kind (``plugin`` or ``cli``);
 * external-name templates: only ``{argument}`` and ``{external_name}`` placeholders.
 
 Each fault is a :class:`ContractError` with the key it is about; the first one found is
@@ -30,7 +31,7 @@ from jetgen.runtime import names, transforms
 from jetgen.runtime.config import ExternalName, Reference
 from jetgen.runtime.contract import durations, tree
 from jetgen.runtime.contract.errors import ContractError, join, shown
-from jetgen.runtime.kinds import Field, FieldType, Kind, ProviderInfo
+from jetgen.runtime.kinds import DRIVERS, Field, FieldType, Kind, ProviderInfo
 
 SCOPES = ("Namespaced", "Cluster")
 EXTERNAL_NAME_STRATEGIES = ("identifier_from_provider", "argument", "template")
@@ -120,6 +121,7 @@ def _kind(kind: Kind, info: ProviderInfo) -> None:
     if kind.singular:
         _rule("singular", kind.singular, names.NAMESPACE)
     _one_of("scope", kind.scope, SCOPES)
+    _one_of("driver", kind.driver, DRIVERS)
     _match("terraform_type", kind.terraform_type, _TERRAFORM_TYPE, "a Terraform resource type")
     _fields("fields", kind.fields)
     _external_name(kind)

@@ -244,6 +244,42 @@ def test_bad_scope_and_external_name_are_errors():
     )
 
 
+def test_driver_is_chosen_per_provider_and_per_kind():
+    default = build()
+    assert {k.driver for k in default.kinds} == {"plugin"}
+    info = build(
+        driver="cli",
+        resources={"shapes_widget": ResourceConfig(driver="plugin")},
+    )
+    assert kind(info, "shapes_widget").driver == "plugin"
+    assert {k.driver for k in info.kinds if k.terraform_type != "shapes_widget"} == {"cli"}
+    only = build(resources={"shapes_widget": ResourceConfig(driver="cli")})
+    assert [k.terraform_type for k in only.kinds if k.driver == "cli"] == ["shapes_widget"]
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"driver": "grpc"}, "jetgen.yaml: driver: 'grpc' is not one of plugin, cli"),
+        ({"driver": ""}, "jetgen.yaml: driver: '' is not one of plugin, cli"),
+        ({"driver": 5}, "jetgen.yaml: driver: 5 is not one of plugin, cli"),
+        (
+            {"resources": {"shapes_widget": ResourceConfig(driver="cl\ni")}},
+            "jetgen.yaml: resources.shapes_widget.driver: 'cl\\ni' is not one of",
+        ),
+        (
+            {"resources": {"shapes_widget": ResourceConfig(driver=["cli"])}},  # type: ignore[arg-type]
+            "jetgen.yaml: resources.shapes_widget.driver: ['cli'] is not one of plugin, cli",
+        ),
+    ],
+)
+def test_a_bad_driver_is_one_line_naming_the_key(config, words):
+    with pytest.raises(ConfigError) as caught:
+        build(**config)
+    assert str(caught.value).startswith(words), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 def test_immutable_fields_get_a_transition_rule_outside_lists():
     rc = ResourceConfig(immutable=["region", "pool.type"])
     info = build(resources={"shapes_lke_cluster": rc})

@@ -129,3 +129,33 @@ def test_a_setting_that_is_not_a_number_is_one_line_naming_the_variable(
     assert done.stderr.splitlines() == [
         f"jetgen-runtime: {variable}: {json.dumps(value)} is not {wanted}"
     ]
+
+
+@pytest.mark.parametrize("value", ["grpc", "CLI", "cli\n", "plugin,cli"])
+def test_a_driver_setting_that_is_not_a_driver_is_one_line_naming_the_variable(tmp_path, value):
+    kinds = tmp_path / "kinds.json"
+    kinds.write_text(json.dumps(valid()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "JETGEN_"))}
+    env |= {"KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), "JETGEN_DRIVER": value}
+    done = subprocess.run(
+        [str(RUNTIME), "--kinds", str(kinds)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"jetgen-runtime: JETGEN_DRIVER: {json.dumps(value)} is not one of plugin, cli"
+    ]
+
+
+def test_the_driver_setting_overrides_each_kind_s_own(monkeypatch):
+    from jetgen.runtime import cli
+
+    monkeypatch.delenv("JETGEN_DRIVER", raising=False)
+    assert cli.settings_from(cli.parser().parse_args([])).driver == ""
+    assert cli.settings_from(cli.parser().parse_args(["--driver", "cli"])).driver == "cli"
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["--driver", "grpc"])

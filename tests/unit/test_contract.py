@@ -132,6 +132,21 @@ def test_the_valid_file_loads_and_writes_back_identically():
     assert kindsfile.dumps(kindsfile.loads(again)) == again
 
 
+def test_the_driver_default_is_left_out_and_other_drivers_are_kept():
+    """A kinds.json written before drivers existed reads as the default (plugin), and
+    the default is not written: files of providers using it are unchanged."""
+    data = valid()
+    assert all("driver" not in k for k in data["kinds"])
+    info = kindsfile.loads(json.dumps(data))
+    assert [k.driver for k in info.kinds] == ["plugin", "plugin"]
+    assert '"driver"' not in kindsfile.dumps(info)
+    pool(data)["driver"] = "cli"
+    info = kindsfile.loads(json.dumps(data))
+    assert [k.driver for k in info.kinds] == ["plugin", "cli"]
+    again = json.loads(kindsfile.dumps(info))
+    assert [k.get("driver") for k in again["kinds"]] == [None, "cli"]
+
+
 # (change, key, words of the message): one fault each.
 HOSTILE: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     # operation timeouts: the reconciler's own parser
@@ -196,6 +211,13 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
      "kinds[0].external_name.argument", 'no top-level attribute "pool.count"'),
     ("unknown strategy", lambda d: cluster(d)["external_name"].update(strategy="guess"),
      "kinds[0].external_name.strategy", '"guess" is not one of'),
+    # the driver of writes
+    ("unknown driver", lambda d: cluster(d).update(driver="grpc"),
+     "kinds[0].driver", '"grpc" is not one of plugin, cli'),
+    ("driver not a string", lambda d: pool(d).update(driver=["cli"]),
+     "kinds[1].driver", 'expected a string, got ["cli"]'),
+    ("empty driver", lambda d: pool(d).update(driver=""),
+     "kinds[1].driver", '"" is not one of plugin, cli'),
     # names where Terraform, a request or a file reads them
     ("interpolation in a Terraform type", lambda d: cluster(d).update(terraform_type="x_${y}"),
      "kinds[0].terraform_type", "is not a Terraform resource type"),
