@@ -30,6 +30,7 @@ import kopf
 from jetgen.runtime import (
     cache,
     diffbase,
+    drivers,
     health,
     kube,
     kubeauth,
@@ -445,6 +446,7 @@ async def run(
         settings.poll_driver,
         settings.max_runs,
     )
+    logger.info(drivers.summary(info.kinds, settings.driver, runtime.plugin is not None))
     insights = Insights()
     registry = build_registry(runtime, insights)
     elector = _elector(settings, creds) if settings.leader_election else None

@@ -12,6 +12,8 @@ PostgreSQL), so two workers never share a cluster. docs/testbed.md, "Workers", h
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest_plugins = ["tests.testbed.fixtures"]
@@ -30,6 +32,30 @@ LONGEST_FIRST = (
     "tests/providers/test_e2e_postgresql.py",
     "tests/generator/test_cli.py",
 )
+
+
+DRIVERS = ("plugin", "cli")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--driver",
+        choices=DRIVERS,
+        default=os.environ.get("JETGEN_DRIVER") or "plugin",
+        help="driver of every controller the tests start (its --driver, through "
+        "JETGEN_DRIVER): plugin (plugin protocol, the CLI for what it cannot prove) or cli; "
+        "default $JETGEN_DRIVER, else plugin",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every controller a test starts (tests/runtime/harness.py's Controller) inherits the
+    # environment; a test that chooses a driver itself passes --driver, which wins.
+    os.environ["JETGEN_DRIVER"] = config.getoption("driver")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"jetgen driver: {config.getoption('driver')} (--driver)"
 
 
 def _module(item: pytest.Item) -> str:

@@ -211,3 +211,19 @@ def test_writes_and_fallbacks_are_logged_once_per_reason(caplog):
         "Thing ns/a: import by the cli driver",
         "Thing ns/b: import by the cli driver",
     ]
+
+
+def test_the_start_up_line_says_which_kinds_write_with_which_driver():
+    kinds = [kind("plugin"), kind("cli"), kind("plugin")]
+    kinds[1].kind = "Password"
+    assert drivers.summary(kinds, "", True) == (
+        "writes: the plugin protocol for 2 kinds (the CLI where it cannot prove),"
+        " the CLI for 1: Password"
+    )
+    assert drivers.summary(kinds, "cli", True) == "writes: the CLI for all 3 kinds (--driver cli)"
+    assert drivers.summary(kinds, "plugin", True) == (
+        "writes: the plugin protocol for 3 kinds (the CLI where it cannot prove) (--driver plugin)"
+    )
+    assert drivers.summary(kinds, "", False) == (
+        "writes: the CLI for all 3 kinds (no plugin-protocol driver)"
+    )
