@@ -95,9 +95,8 @@ class KindDriver:
     # -- the Driver protocol --
 
     async def prepare(self, source: str, version: str) -> None:
-        await self.cli.prepare(source, version)
-        if self.plugin is not None:
-            await self.plugin.prepare(source, version)
+        # The plugin-protocol driver prepares the CLI's installation too.
+        await (self.plugin or self.cli).prepare(source, version)
 
     def workdir(self, key: str) -> Workdir:
         return self.cli.workdir(key)

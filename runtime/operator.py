@@ -45,6 +45,7 @@ from jetgen.runtime import (
 from jetgen.runtime.contract import tree
 from jetgen.runtime.kinds import Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
+from jetgen.runtime.plugindriver import PluginDriver, PluginUnsupported
 from jetgen.runtime.serving import Insights
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.driver import CliDriver, kill_running
@@ -120,12 +121,21 @@ def build_runtime(
         "Terraform runs holding a slot.",
         lambda: driver.slots.busy,
     )
-    poller = _poller(settings, driver, metrics) if settings.poll_driver == "plugin" else None
-    if poller is not None:
-        pool = poller.pool
+    # One pool of shared provider processes for the polls and the plugin-protocol writes.
+    writes_plugin = any(drivers.chosen(k, settings.driver) == drivers.PLUGIN for k in info.kinds)
+    pool = _pool(settings, metrics) if settings.poll_driver == "plugin" or writes_plugin else None
+    poller = None
+    if pool is not None and settings.poll_driver == "plugin":
+        poller = _poller(settings, driver, pool)
+    plugin = (
+        PluginDriver(driver, pool, observer=metrics.terraform_run)
+        if pool is not None and writes_plugin
+        else None
+    )
+    if pool is not None:
         metrics.gauge(
             "jetgen_provider_processes",
-            "Shared provider processes answering plugin-protocol polls.",
+            "Shared provider processes answering plugin-protocol polls and writes.",
             lambda: len(pool),
         )
         metrics.gauge(
@@ -168,6 +178,9 @@ def build_runtime(
         store=state.StateStore(client, settings.state_namespace),
         metrics=metrics,
         poller=poller,
+        pool=pool,
+        plugin=plugin,
+        cannot_prove=(PluginUnsupported,),
     )
 
 
@@ -196,7 +209,7 @@ def build_cache(info: ProviderInfo, settings: Settings, client: kube.KubeClient)
     )
 
 
-def _poller(settings: Settings, driver: CliDriver, metrics: Metrics) -> poll.Poller:
+def _pool(settings: Settings, metrics: Metrics) -> poll.ProviderPool:
     cwd = poll.plugin_cwd(settings.workdir_root)
     schemas = SchemaCache()
 
@@ -204,10 +217,6 @@ def _poller(settings: Settings, driver: CliDriver, metrics: Metrics) -> poll.Pol
         return await poll.start_provider(
             binary, env, cwd=cwd, rpc_timeout=settings.rpc_timeout, schemas=schemas
         )
-
-    def providers_dir() -> Any:
-        # The installation CliDriver.prepare made: the same binary the CLI runs.
-        return driver.template / ".terraform" / "providers" if driver.template else None
 
     pool = poll.ProviderPool(
         start,
@@ -224,6 +233,14 @@ def _poller(settings: Settings, driver: CliDriver, metrics: Metrics) -> poll.Pol
         "its processes (restarted and recycled ones too).",
         lambda: schemas.fetches,
     )
+    return pool
+
+
+def _poller(settings: Settings, driver: CliDriver, pool: poll.ProviderPool) -> poll.Poller:
+    def providers_dir() -> Any:
+        # The installation CliDriver.prepare made: the same binary the CLI runs.
+        return driver.template / ".terraform" / "providers" if driver.template else None
+
     # A check makes a handful of calls (plus a start and configure on first use).
     deadline = 6 * settings.rpc_timeout
     return poll.Poller(pool, providers_dir, driver.environment, deadline=deadline)

@@ -122,6 +122,7 @@ class Runtime:
     metrics: Metrics
     cache: cache.Cache  # what passes read: ProviderConfigs, Secrets, referenced objects
     poller: poll.Poller | None = None  # None: every poll runs the CLI
+    pool: poll.ProviderPool | None = None  # the shared provider processes (polls, writes)
     # The plugin-protocol driver of kinds on ``plugin`` (see jetgen.runtime.drivers), and
     # what it raises for what it cannot prove (the CLI then does it); None: all use the CLI.
     plugin: Driver | None = None
@@ -185,8 +186,9 @@ class Runtime:
         for task in self.background:
             task.cancel()
         await self.cache.close()
-        if self.poller is not None:
-            await self.poller.pool.close()
+        pool = self.pool or (self.poller.pool if self.poller is not None else None)
+        if pool is not None:
+            await pool.close()
 
 
 class ProviderNotInstalled(ReconcileError):
