@@ -218,10 +218,10 @@ def summary(kinds: list[Kind], override: str, plugin: bool) -> str:
     """One line for the start-up log: which kinds write with which driver."""
     on_cli = sorted(k.kind for k in kinds if chosen(k, override) == CLI)
     setting = f" (--driver {override})" if override else ""
+    if len(on_cli) == len(kinds):
+        return f"writes: the CLI for all {len(kinds)} kinds{setting or ' (kinds.json)'}"
     if not plugin:
         return f"writes: the CLI for all {len(kinds)} kinds (no plugin-protocol driver)"
-    if len(on_cli) == len(kinds):
-        return f"writes: the CLI for all {len(kinds)} kinds{setting}"
     text = f"writes: the plugin protocol for {len(kinds) - len(on_cli)} kinds"
     text += " (the CLI where it cannot prove)"
     if on_cli:

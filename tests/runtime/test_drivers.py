@@ -227,3 +227,5 @@ def test_the_start_up_line_says_which_kinds_write_with_which_driver():
     assert drivers.summary(kinds, "", False) == (
         "writes: the CLI for all 3 kinds (no plugin-protocol driver)"
     )
+    on_cli = [kind("cli"), kind("cli")]
+    assert drivers.summary(on_cli, "", False) == "writes: the CLI for all 2 kinds (kinds.json)"
