@@ -10,6 +10,12 @@ PYTEST_ARGS ?=
 # the CPU, so there are more workers than cores (docs/testbed.md, "Workers").
 # TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 3
+# The end-to-end modules whose outcome depends on how writes are done: `make test` runs them
+# a second time with the CLI driver (the first run uses the default, the plugin protocol).
+# See docs/testbed.md, "Both drivers".
+CLI_DRIVER_TESTS ?= $(addprefix tests/runtime/test_e2e_,$(addsuffix .py,\
+	random random_id local_file policies errors crash ownership cluster_scope credentials \
+	hostile leader plugin_poll faults))
 
 .PHONY: venv demo testbed test lint clean
 
@@ -33,6 +39,7 @@ testbed: venv
 
 test: testbed lint
 	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --driver cli $(PYTEST_ARGS) $(CLI_DRIVER_TESTS)
 
 # ruff (lint + format), mypy (strict) and import-linter (the layers of docs/architecture.md).
 lint: venv

@@ -141,7 +141,11 @@ class Controller:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         namespace: str | None = None,
+        driver: str | None = None,
     ):
+        """``driver`` pins the controller's ``--driver`` (a test of one driver's own
+        behaviour, e.g. one that wraps the tofu binary); unset, the suite's ``--driver``
+        decides (tests/conftest.py passes it on as JETGEN_DRIVER)."""
         self.log = log
         binary_path = testbed.tofu if binary == "tofu" else testbed.terraform
         self.args = [
@@ -162,6 +166,8 @@ class Controller:
             str(workdir_root),
             *(extra_args or []),
         ]
+        if driver:
+            self.args += ["--driver", driver]
         if namespace:
             # Watch only the test's namespace: MRs left by other tests are not ours.
             self.args += ["--namespace", namespace]

@@ -61,7 +61,10 @@ def create_events(apiserver, ns) -> int:
 
 
 def kill_mid_create(apiserver, testbed, provider, tmp_path, ns, target):
-    first = controller(apiserver, testbed, provider, tmp_path, "first.log", namespace=ns)
+    # The create hangs in a tofu run: the CLI driver's (the next controller may use either).
+    first = controller(
+        apiserver, testbed, provider, tmp_path, "first.log", namespace=ns, driver="cli"
+    )
     first.args[first.args.index("--terraform") + 1] = hanging_tofu(tmp_path, testbed.tofu)
     first.start()
     try:
@@ -184,7 +187,7 @@ def test_create_timeout_leaves_the_create_incomplete_and_the_state_recovers_it(
     script.chmod(0o755)
     ctl = controller(
         apiserver, testbed, local_provider, tmp_path, "ctl.log", namespace=ns,
-        extra_args=["--run-timeout", "8"],
+        extra_args=["--run-timeout", "8"], driver="cli",  # the timeout of a tofu run
     )  # fmt: skip
     ctl.args[ctl.args.index("--terraform") + 1] = str(script)
     with ctl:

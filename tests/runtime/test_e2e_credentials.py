@@ -96,6 +96,7 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         poll=3,
         extra_args=["--log-level", "DEBUG", "--metrics-port", str(metrics_port)],
         namespace=ns,
+        driver="cli",  # the wrapper records what each tofu run is given
     )
     ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
 

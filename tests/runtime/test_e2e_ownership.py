@@ -218,14 +218,15 @@ def test_state_is_kept_where_a_tenant_cannot_forge_it(apiserver, testbed, local_
     port = free_port()
     args += ["--metrics-port", str(port)]
     with controller(apiserver, testbed, local_provider, tmp_path, ns, extra_args=args):
-        runs = "jetgen_terraform_run_duration_seconds_count"
-        wait_for("a plan after restart", lambda: metric(port, runs, command="plan") >= 1, 60)
+        # Driver operations, whichever driver does them (plugin protocol or CLI).
+        runs = "jetgen_driver_operations_total"
+        wait_for("a plan after restart", lambda: metric(port, runs, operation="plan") >= 1, 60)
         wait_for(
             "a pass after restart",
             lambda: metric(port, "jetgen_reconcile_duration_seconds_count", result="ok") >= 1,
         )
-        assert metric(port, runs, command="import") == 0
-        assert metric(port, runs, command="apply") == 0
+        assert metric(port, runs, operation="import") == 0
+        assert metric(port, runs, operation="apply") == 0
         (restored,) = (tmp_path / "work").glob("*/terraform.tfstate")
         assert json.loads(restored.read_text())["lineage"] == kept_state["lineage"]
         assert is_ready(get(apiserver, FILES, "f", ns))
@@ -383,6 +384,7 @@ def test_runs_get_a_minimal_environment_and_secrets_stay_out_of_every_message(
     ctl = controller(
         apiserver, testbed, local_provider, tmp_path, ns,
         env=ambient, extra_args=["--log-level", "DEBUG"],
+        driver="cli",  # the wrapper checks each tofu run's environment and fails a plan
     )  # fmt: skip
     ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
     ctl.args[ctl.args.index("--cli-config") + 1] = str(echoing_mirror(testbed, tmp_path))

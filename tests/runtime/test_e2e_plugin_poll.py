@@ -46,6 +46,16 @@ class Metrics:
             runs[command] = runs.get(command, 0) + int(float(count))
         return runs
 
+    def writes(self) -> dict[str, int]:
+        """Driver operations so far (plan, apply, ...), whichever driver did them."""
+        pattern = (
+            r'jetgen_driver_operations_total\{kind="\w+",operation="(\w+)",driver="\w+"\} (\S+)'
+        )
+        ops: dict[str, int] = {}
+        for operation, count in re.findall(pattern, self.text()):
+            ops[operation] = ops.get(operation, 0) + int(float(count))
+        return ops
+
     def polls(self, result: str) -> int:
         pattern = rf'jetgen_plugin_polls_total\{{kind="\w+",result="{result}"\}} (\S+)'
         return sum(int(float(n)) for n in re.findall(pattern, self.text()))
@@ -83,15 +93,15 @@ def providers_running_in(folder: Path) -> list[int]:
 
 def quiet_polls(metrics: Metrics, count: int) -> None:
     """Wait for ``count`` more polls that found nothing changed, asserting that no
-    Terraform run happened meanwhile."""
-    runs = metrics.terraform_runs()
+    Terraform run nor driver operation happened meanwhile."""
+    runs = metrics.terraform_runs(), metrics.writes()
     start = metrics.polls("unchanged")
     wait_for(
         f"{count} plugin polls",
         lambda: metrics.polls("unchanged") >= start + count,
         timeout=count * POLL + 15,
     )
-    assert metrics.terraform_runs() == runs
+    assert (metrics.terraform_runs(), metrics.writes()) == runs
 
 
 def test_local_file_polls_without_terraform_and_still_repairs(
@@ -105,7 +115,7 @@ def test_local_file_polls_without_terraform_and_still_repairs(
     with ctl:
         apiserver.apply(file_mr("f", ns, target, "v1\n"))
         wait_for("Ready", lambda: is_ready(get(apiserver, "files." + LOCAL, "f", ns)))
-        assert metrics.terraform_runs() == {"init": 1, "apply": 1}
+        assert metrics.writes() == {"apply": 1}  # a create: one apply, no plan first
         # The create settled it: from now on polls go over the plugin protocol.
         quiet_polls(metrics, 3)
         assert metrics.gauge("jetgen_provider_processes") == 1
@@ -124,7 +134,7 @@ def test_local_file_polls_without_terraform_and_still_repairs(
         assert "recreated" in harness.events_text(apiserver, ns)
 
         # A spec change goes through Terraform (and is noticed at once, not at a poll).
-        before = metrics.terraform_runs()
+        before = metrics.writes()
         apiserver.apply(file_mr("f", ns, target, "v2\n"))
         wait_for("file updated", lambda: target.read_text() == "v2\n", timeout=POLL + 10)
         obj = wait_for(
@@ -137,7 +147,7 @@ def test_local_file_polls_without_terraform_and_still_repairs(
             ),
         )
         assert obj["status"]["atProvider"]["content"] == "v2\n"
-        assert metrics.terraform_runs()["apply"] > before["apply"]
+        assert metrics.writes()["apply"] > before["apply"]
         quiet_polls(metrics, 2)  # settled again on the new spec
         assert metrics.polls("error") == 0
     # Stopping the controller stops its shared provider process.
@@ -209,7 +219,10 @@ def test_cli_poll_driver_plans_every_poll(apiserver, testbed, local_provider, tm
     port = free_port()
     metrics = Metrics(port)
     target = tmp_path / "out" / "c.txt"
-    ctl = controller(apiserver, testbed, local_provider, tmp_path, ns, port, "--poll-driver", "cli")
+    ctl = controller(
+        apiserver, testbed, local_provider, tmp_path, ns, port,
+        "--poll-driver", "cli", "--driver", "cli",  # both with the CLI: a plan every poll
+    )  # fmt: skip
     with ctl:
         apiserver.apply(file_mr("c", ns, target, "x\n"))
         wait_for("Ready", lambda: is_ready(get(apiserver, "files." + LOCAL, "c", ns)))
