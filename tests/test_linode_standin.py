@@ -166,3 +166,70 @@ def test_fail_next_answers_matching_calls_with_the_error_then_recovers(stand_in)
         )
     assert call(stand_in, "POST", "/v4/lke/clusters", CLUSTER)[0] == 200
     assert [c["status"] for c in stand_in.calls()] == [200, 500, 500, 200]
+
+
+DOMAIN = {"domain": "example.org", "type": "master", "soa_email": "admin@example.org"}
+
+
+def test_domain_lifecycle_validation_and_hostile_fields(stand_in):
+    status, domain = call(stand_in, "POST", "/v4/domains", DOMAIN)
+    assert status == 200
+    assert (domain["status"], domain["ttl_sec"], domain["tags"]) == ("active", 0, [])
+    did = domain["id"]
+    assert call(stand_in, "GET", f"/v4/domains/{did}")[1] == domain
+    # Unique names, a master needs its SOA email, a slave its masters; each error named.
+    assert call(stand_in, "POST", "/v4/domains", DOMAIN)[1]["errors"][0]["field"] == "domain"
+    hostile = {"domain": "../etc\n.org", "type": "master", "ttl_sec": "300", "tags": "x",
+               "status": "hacked"}  # fmt: skip
+    status, body = call(stand_in, "POST", "/v4/domains", hostile)
+    assert status == 400
+    assert {e["field"] for e in body["errors"]} == {"domain", "soa_email", "ttl_sec", "tags",
+                                                    "status"}  # fmt: skip
+    slave = {"domain": "b.example.org", "type": "slave"}
+    assert call(stand_in, "POST", "/v4/domains", slave)[1]["errors"][0]["field"] == "master_ips"
+    # Update keeps what it is not given; a rename onto a taken name is refused.
+    status, updated = call(
+        stand_in, "PUT", f"/v4/domains/{did}", {"ttl_sec": 300, "tags": ["b", "a"]}
+    )
+    assert (status, updated["ttl_sec"], updated["tags"], updated["soa_email"]) == (
+        200, 300, ["a", "b"], "admin@example.org")  # fmt: skip
+    other = {**DOMAIN, "domain": "example.net"}
+    other_id = call(stand_in, "POST", "/v4/domains", other)[1]["id"]
+    assert call(stand_in, "PUT", f"/v4/domains/{other_id}", {"domain": "example.org"})[0] == 400
+    _, listed = call(
+        stand_in, "GET", "/v4/domains", headers={"X-Filter": '{"domain": "example.net"}'}
+    )
+    assert [d["id"] for d in listed["data"]] == [other_id]
+    assert call(stand_in, "DELETE", f"/v4/domains/{did}")[0] == 200
+    assert call(stand_in, "GET", f"/v4/domains/{did}")[0] == 404
+    assert call(stand_in, "GET", "/v4/domains/abc")[0] == 404
+    assert [d["domain"] for d in stand_in.domains()] == ["example.net"]
+    assert stand_in.call_count() == len(stand_in.calls()) == 12
+
+
+def test_stand_in_in_its_own_process_serves_and_counts_calls(tmp_path):
+    """`python -m tests.linode_standin`: the token from the environment, the URL printed
+    first, driven through RemoteStandIn, gone on SIGTERM."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.linode_standin import RemoteStandIn
+
+    env = {**os.environ, "LINODE_STANDIN_TOKEN": TOKEN}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.linode_standin"], env=env,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        remote = RemoteStandIn(proc.stdout.readline().strip())
+        assert remote.url.startswith("http://127.0.0.1:")
+        assert call(remote, "POST", "/v4/domains", DOMAIN)[0] == 200
+        assert call(remote, "GET", "/v4/domains", token="wrong")[0] == 401
+        assert remote.call_count() == 2
+        assert [d["domain"] for d in remote.domains()] == ["example.org"]
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0
+    missing = subprocess.run([sys.executable, "-m", "tests.linode_standin"], check=False,
+                             env={k: v for k, v in env.items() if k != "LINODE_STANDIN_TOKEN"},
+                             capture_output=True, text=True)  # fmt: skip
+    assert missing.returncode == 2 and "LINODE_STANDIN_TOKEN" in missing.stderr

@@ -6,6 +6,6 @@ provider's `url` argument accepts `http://`). Written from Linode's public API r
 X-Filter, error format) and from what the provider and linodego call. See README.md.
 """
 
-from .server import StandIn, StandInError
+from .server import RemoteStandIn, StandIn, StandInError
 
-__all__ = ["StandIn", "StandInError"]
+__all__ = ["RemoteStandIn", "StandIn", "StandInError"]

@@ -1,4 +1,5 @@
-"""The Linode API v4 stand-in: LKE clusters, node pools and nodes, kubeconfigs, events.
+"""The Linode API v4 stand-in: LKE clusters, node pools and nodes, kubeconfigs, events
+(and DNS domains, domains.py).
 
 State lives in one `LinodeApi` object, used from one asyncio loop (the aiohttp server's),
 so handlers need no locks. IDs are chosen by the server; node statuses, cluster status and
@@ -35,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from . import listing
+from .domains import Domains
 from .kube import ClusterAccess, NodeRegistry
 
 REGIONS = ("us-east", "us-central", "us-west", "us-southeast", "eu-west", "eu-central",
@@ -132,6 +134,7 @@ class LinodeApi:
         self._pool_ids = itertools.count(3_700_001 + 100 * base)
         self._instance_ids = itertools.count(61_000_001 + 1000 * base)
         self._event_ids = itertools.count(900001)
+        self.domains = Domains(ApiError, 5_000_001 + 1000 * base)
 
     # --- the aiohttp application -----------------------------------------------------
 
@@ -165,6 +168,7 @@ class LinodeApi:
         r.add_get(API + "/account/events", self.list_events)
         r.add_get(API + "/profile", self.get_profile)
         r.add_get(API + "/linode/types", self.list_types)
+        self.domains.add_routes(r, API, self._body, self._listed, json_response)
         return app
 
     @web.middleware

@@ -21,7 +21,8 @@ def add_routes(router: web.UrlDispatcher, api: LinodeApi) -> None:
                 api.pool_view(p) for p in api.pools.values() if p["cluster_id"] == cluster["id"]
             ]
             clusters.append(view)
-        return json_response({"clusters": clusters, "events": api.events})
+        domains = list(api.domains.items.values())
+        return json_response({"clusters": clusters, "events": api.events, "domains": domains})
 
     async def delete_cluster(request: web.Request) -> web.Response:
         cluster_id = int(request.match_info["cid"])
@@ -48,6 +49,10 @@ def add_routes(router: web.UrlDispatcher, api: LinodeApi) -> None:
 
     async def calls(request: web.Request) -> web.Response:
         return json_response(api.calls)
+
+    async def call_count(request: web.Request) -> web.Response:
+        # The calls so far, without their details: cheap to ask often (benchmarks).
+        return json_response({"total": len(api.calls)})
 
     async def fail(request: web.Request) -> web.Response:
         body = await request.json()
@@ -76,6 +81,7 @@ def add_routes(router: web.UrlDispatcher, api: LinodeApi) -> None:
     router.add_put("/_control/pools/{pid}", resize_pool)
     router.add_get("/_control/creates", creates)
     router.add_get("/_control/calls", calls)
+    router.add_get("/_control/call-count", call_count)
     router.add_post("/_control/fail", fail)
     router.add_put("/_control/settings", settings)
     router.add_get("/_control/problems", problems)
