@@ -67,6 +67,7 @@ DOCS_IN_BED = "src/terraform-provider-linode_v2.37.0/terraform-provider-linode/d
 SETTLE_SECONDS = 10.0
 PEER_NAMESPACE = "crossplane-system"
 PLANE_OWN = ("endpoints", "endpointslices", "leases")
+NETNS_MARK = "JETGEN_PEER_NETNS"  # set inside the network namespace of in_own_network()
 
 
 # --- the two sides ---------------------------------------------------------------------
@@ -237,6 +238,7 @@ class Figures:
     burst_requests_per_mr: float = 0.0  # the controller's apiserver requests per new MR
     settled_requests: Counter = field(default_factory=Counter)  # (verb, resource)
     settled_calls: Counter = field(default_factory=Counter)  # "METHOD /path/{id}"
+    children: dict[str, tuple[int, float]] = field(default_factory=dict)  # name: (n, MiB)
 
     @property
     def settled_rss(self) -> float:
@@ -348,6 +350,19 @@ def burst(api: ApiServer, side: Side, ctl: subprocess.Popen, watch: kubeload.Rea
     return figures
 
 
+def children_by_name(root: int) -> dict[str, tuple[int, float]]:
+    """The controller's descendants now, by command name: how many, their RSS in MiB."""
+    found: dict[str, tuple[int, float]] = {}
+    for pid in descendants(root):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        count, mib = found.get(name, (0, 0.0))
+        found[name] = (count + 1, mib + rss_mib(pid))
+    return found
+
+
 def controllers_requests(requests: Counter) -> Counter:
     """Leave out the control plane's own requests: its endpoint reconciler and leases
     (neither controller takes a lease here: no leader election on either side)."""
@@ -373,6 +388,7 @@ def settled(figures: Figures, api: ApiServer, standin: RemoteStandIn, ctl: subpr
     figures.api_calls_per_poll = (calls1 - calls0) * poll / seconds
     figures.apiserver_rps = sum(requests.values()) / seconds
     figures.settled_requests = requests
+    figures.children = children_by_name(ctl.pid)
     figures.settled_calls = Counter(
         f"{c['method']} {re.sub(r'/[0-9]+', '/{id}', c['path'])}"
         for c in standin.calls()
@@ -435,6 +451,19 @@ def print_where(results: dict[tuple[str, int], list[Figures]], sizes: list[int])
         calls = ", ".join(f"{k} {n}" for k, n in last.settled_calls.most_common(4))
         print(f"{side}, {size} MRs, one settled poll period: apiserver {top or 'none'}")
         print(f"{' ' * len(side)}  stand-in calls: {calls or 'none'}")
+        kids = ", ".join(f"{n} x {name} {mib:.0f} MiB" for name, (n, mib) in last.children.items())
+        print(f"{' ' * len(side)}  child processes at the end: {kids or 'none'}")
+
+
+def in_own_network() -> int:
+    """Run this script again in a network namespace of its own with only loopback up.
+
+    The peer's metrics listener is fixed at :8080 (no flag), which other programs on a
+    shared machine may hold; in its own namespace every port is free, and both sides run
+    the same way. Everything a run needs is on loopback (the Go build ran before)."""
+    command = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+               sys.executable, *sys.argv]  # fmt: skip
+    return subprocess.run(command, env={**os.environ, NETNS_MARK: "1"}, check=False).returncode
 
 
 def main() -> int:
@@ -449,6 +478,10 @@ def main() -> int:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    if os.environ.get(NETNS_MARK) != "1":
+        if args.only != "jetgen":
+            peer_setup.ensure()  # needs the Go module proxy: before leaving the network
+        return in_own_network()
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the controllers and planes are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bed = Testbed()
