@@ -9,6 +9,9 @@ Fed by the same :class:`ProviderInfo` as the CRDs, this module builds, as plain 
   ``install/crds/``, and ``install/kustomization.yaml`` (one ``kubectl apply -k``);
 * ``install/providerconfig.yaml``: the default (Cluster)ProviderConfig and its
   credentials Secret, to edit before applying (so it is not part of the kustomization);
+* ``install/deploymentruntimeconfig.yaml``: for Crossplane installs, the same pod and
+  container settings as the Deployment, as a DeploymentRuntimeConfig (not in the
+  kustomization either);
 * ``package/``, the Crossplane package and nothing else: ``crossplane.yaml``, the
   ProviderConfig CRDs in ``crds/`` and one ManagedResourceDefinition per managed kind in
   ``mrds/`` (:mod:`jetgen.generator.mrds`);
@@ -33,6 +36,9 @@ OWNED = ["install", "package/crds", "package/mrds", "package/crossplane.yaml"]
 # next generate, or `crossplane xpkg build` would refuse the package folder.
 RETIRED = ["package/install", "package/examples", "package/kustomization.yaml"]
 PROVIDER_CONFIG_EXAMPLE = "install/providerconfig.yaml"  # not in the kustomization: edit first
+# For Crossplane installs (the Provider's spec.runtimeConfigRef); not in the kustomization.
+RUNTIME_CONFIG = "install/deploymentruntimeconfig.yaml"
+CROSSPLANE_CONTAINER = "package-runtime"  # the container Crossplane runs the package's image in
 DOCKERFILE = "Dockerfile"
 
 CROSSPLANE_VERSION = ">=v2.0.0-0"  # ManagedResourceDefinitions came with Crossplane v2
@@ -251,7 +257,6 @@ def install_manifests(info: ProviderInfo) -> dict[str, dict[str, Any]]:
 
 def deployment(info: ProviderInfo) -> dict[str, Any]:
     name = app_name(info)
-    probe = {"httpGet": {"path": "/healthz", "port": "health"}}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -268,47 +273,90 @@ def deployment(info: ProviderInfo) -> dict[str, Any]:
             },
             "selector": {"matchLabels": labels(info)},
             "template": {
-                "metadata": {
-                    "labels": labels(info),
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(METRICS_PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
-                "spec": {
-                    "serviceAccountName": name,
-                    # A stopping controller interrupts Terraform runs, which then save
-                    # their state; give them time to do so.
-                    "terminationGracePeriodSeconds": 60,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [_container(info, probe)],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-                },
+                "metadata": {"labels": labels(info), "annotations": _scrape_annotations()},
+                "spec": {"serviceAccountName": name, **_pod_settings(_container(info))},
             },
         },
     }
 
 
-def _container(info: ProviderInfo, probe: dict[str, Any]) -> dict[str, Any]:
-    env = [
-        # Where state Secrets and the leader Lease go: the controller's own namespace.
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "JETGEN_LEADER_ELECT", "value": "1"},
-        {"name": "JETGEN_METRICS_PORT", "value": str(METRICS_PORT)},
-        {"name": "JETGEN_HEALTH_PORT", "value": str(HEALTH_PORT)},
-    ]
+def deployment_runtime_config(info: ProviderInfo) -> dict[str, Any]:
+    """``install/deploymentruntimeconfig.yaml``: for Crossplane installs, what the
+    Deployment above sets and Crossplane's default lacks, named by the Provider's
+    ``spec.runtimeConfigRef``. The same pod and container settings as :func:`deployment`
+    (one source), on Crossplane's runtime container; Crossplane itself gives the image,
+    the ServiceAccount, the selector and labels, and POD_NAMESPACE."""
+    container = {"name": CROSSPLANE_CONTAINER, **_container_settings()}
+    return {
+        "apiVersion": "pkg.crossplane.io/v1beta1",
+        "kind": "DeploymentRuntimeConfig",
+        "metadata": {"name": app_name(info), "labels": labels(info)},
+        "spec": {
+            "deploymentTemplate": {
+                "spec": {
+                    "selector": {},  # required by the schema; Crossplane sets its own
+                    "template": {
+                        "metadata": {"annotations": _scrape_annotations()},
+                        "spec": _pod_settings(container),
+                    },
+                }
+            }
+        },
+    }
+
+
+def _scrape_annotations() -> dict[str, str]:
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(METRICS_PORT),
+        "prometheus.io/path": "/metrics",
+    }
+
+
+def _pod_settings(container: dict[str, Any]) -> dict[str, Any]:
+    """The pod around the controller's container: non-root, and one emptyDir for the only
+    writable path."""
+    return {
+        # A stopping controller interrupts Terraform runs, which then save their state;
+        # give them time to do so.
+        "terminationGracePeriodSeconds": 60,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
+    }
+
+
+def _container(info: ProviderInfo) -> dict[str, Any]:
+    """The controller's container in the Deployment (:func:`_container_settings` plus the
+    image and where the controller's own namespace comes from)."""
+    settings = _container_settings()
+    # Where state Secrets and the leader Lease go: the controller's own namespace.
+    pod_namespace = {"fieldRef": {"fieldPath": "metadata.namespace"}}
     return {
         "name": "provider",
         "image": image(info),
         "imagePullPolicy": "IfNotPresent",
-        "env": env,
+        **settings,
+        "env": [{"name": "POD_NAMESPACE", "valueFrom": pod_namespace}, *settings["env"]],
+    }
+
+
+def _container_settings() -> dict[str, Any]:
+    """Ports, probes, resources and the locked-down security context of the controller's
+    container, wherever it runs (the Deployment, a Crossplane DeploymentRuntimeConfig)."""
+    probe = {"httpGet": {"path": "/healthz", "port": "health"}}
+    return {
+        "env": [
+            {"name": "JETGEN_LEADER_ELECT", "value": "1"},
+            {"name": "JETGEN_METRICS_PORT", "value": str(METRICS_PORT)},
+            {"name": "JETGEN_HEALTH_PORT", "value": str(HEALTH_PORT)},
+        ],
         "ports": [
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
             {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"},

@@ -248,6 +248,8 @@ def write_packaging(
     example = packaging.provider_config_example(info)
     text = HEADER + "---\n".join(yamltext.dumps(document) for document in example)
     staging.write(packaging.PROVIDER_CONFIG_EXAMPLE, text)
+    runtime_config = packaging.deployment_runtime_config(info)
+    staging.write(packaging.RUNTIME_CONFIG, dump_yaml(runtime_config))
     if dockerfile:
         staging.write(packaging.DOCKERFILE, packaging.dockerfile(info))
 

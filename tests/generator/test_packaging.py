@@ -52,7 +52,8 @@ def test_kustomization_lists_every_install_file_and_crd(repo):
     on_disk = sorted(
         p.relative_to(install).as_posix()
         for p in install.rglob("*.yaml")
-        if p.name not in ("kustomization.yaml", "providerconfig.yaml")
+        if p.name
+        not in ("kustomization.yaml", "providerconfig.yaml", "deploymentruntimeconfig.yaml")
     )
     assert sorted(listed) == on_disk
     # The namespace exists before anything is put into it; CRDs before the controller.
@@ -116,6 +117,34 @@ def test_ports_probes_and_metrics_annotations_agree(repo):
     # The runtime reads every variable the Deployment sets.
     set_env = {name: value for name, value in env.items() if value is not None}
     assert_runtime_reads(set_env)
+
+
+def test_crossplane_runtime_config_carries_the_deployments_settings(repo):
+    """The DeploymentRuntimeConfig sets on Crossplane's runtime container what the
+    Deployment sets on its own, except what Crossplane gives itself (the image, the
+    ServiceAccount, POD_NAMESPACE)."""
+    config = load(repo / "install" / "deploymentruntimeconfig.yaml")
+    deploy = load(repo / "install" / "deployment.yaml")
+    assert config["apiVersion"] == "pkg.crossplane.io/v1beta1"
+    assert config["kind"] == "DeploymentRuntimeConfig"
+    meta = load(repo / "package" / "crossplane.yaml")
+    assert config["metadata"]["name"] == meta["metadata"]["name"]
+    template = config["spec"]["deploymentTemplate"]["spec"]["template"]
+    pod = deploy["spec"]["template"]
+    assert template["metadata"]["annotations"] == pod["metadata"]["annotations"]
+    ours = {k: v for k, v in pod["spec"].items() if k not in ("containers", "serviceAccountName")}
+    assert template["spec"] == ours | {"containers": template["spec"]["containers"]}
+    assert "serviceAccountName" not in template["spec"]
+    (runtime,) = template["spec"]["containers"]
+    (container,) = pod["spec"]["containers"]
+    assert runtime["name"] == "package-runtime"  # the container Crossplane puts the image in
+    assert runtime["env"] == [e for e in container["env"] if e["name"] != "POD_NAMESPACE"]
+    given_by_crossplane = {"name", "image", "imagePullPolicy", "env"}
+    assert {k: v for k, v in runtime.items() if k not in given_by_crossplane} == {
+        k: v for k, v in container.items() if k not in given_by_crossplane
+    }
+    for setting in ("ports", "livenessProbe", "readinessProbe", "resources", "securityContext"):
+        assert runtime[setting], setting
 
 
 def test_rbac_rules_follow_the_kinds():

@@ -14,9 +14,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.providers import reference
 from tests.runtime import harness
@@ -25,56 +27,18 @@ from tests.testbed import crossplane
 GROUP = "random.m.jetgen.dev"
 ACTIVE = ("passwords", "strings")  # the two kinds the policy activates
 PROVIDER = "provider-random"
+RUNTIME_CONFIG = "deploymentruntimeconfig.yaml"  # generated into install/
 
 pytestmark = pytest.mark.e2e
 
 
 def runtime_config() -> dict:
-    """What the generated Deployment sets and Crossplane's default lacks: the runtime's
-    ports and leader election, a writable /tmp on a read-only root, the image's user."""
-    container = {
-        "name": "package-runtime",
-        "env": [
-            {"name": "JETGEN_LEADER_ELECT", "value": "1"},
-            {"name": "JETGEN_METRICS_PORT", "value": "8080"},
-            {"name": "JETGEN_HEALTH_PORT", "value": "8081"},
-        ],
-        "securityContext": {
-            "runAsUser": 65532,
-            "runAsGroup": 65532,
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-        },  # fmt: skip
-        "startupProbe": {
-            "httpGet": {"path": "/healthz", "port": 8081},
-            "periodSeconds": 2,
-            "failureThreshold": 60,
-        },  # fmt: skip
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 5},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
-    return {
-        "apiVersion": "pkg.crossplane.io/v1beta1",
-        "kind": "DeploymentRuntimeConfig",
-        "metadata": {"name": "jetgen"},
-        "spec": {
-            "deploymentTemplate": {
-                "spec": {
-                    "selector": {},
-                    "template": {
-                        "spec": {
-                            "securityContext": {"runAsUser": 65532, "runAsGroup": 65532,
-                                                "fsGroup": 65532, "runAsNonRoot": True},
-                            "containers": [container],
-                            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
-                        }
-                    },
-                }
-            }
-        },
-    }  # fmt: skip
+    """The generated DeploymentRuntimeConfig: what the install manifests' Deployment sets
+    (ports, probes, a writable /tmp on a read-only root, the image's user, resources) for
+    Crossplane's runtime container."""
+    config = yaml.safe_load((reference.RANDOM / "install" / RUNTIME_CONFIG).read_text())
+    assert config["metadata"]["name"] == PROVIDER
+    return config
 
 
 def package_root(target: Path) -> Path:
@@ -118,7 +82,7 @@ def installed(node_slot, random_image, testbed, tmp_path_factory):
                 "apiVersion": "pkg.crossplane.io/v1",
                 "kind": "Provider",
                 "metadata": {"name": PROVIDER},
-                "spec": {"package": ref, "runtimeConfigRef": {"name": "jetgen"}},
+                "spec": {"package": ref, "runtimeConfigRef": {"name": PROVIDER}},
             }
         )
         started = time.monotonic()
@@ -144,6 +108,82 @@ def provider_pod(api) -> dict:
     )["items"]
     (pod,) = items
     return pod
+
+
+def deployment(api) -> dict:
+    """The provider's Deployment, found by its pods' selector (it carries no labels of
+    its own)."""
+    items = api.get_json("deployments", "-n", crossplane.NAMESPACE)["items"]
+    (found,) = [
+        d
+        for d in items
+        if d["spec"]["selector"]["matchLabels"].get("pkg.crossplane.io/provider") == PROVIDER
+    ]
+    return found
+
+
+def contains(whole, part) -> bool:
+    """``part`` is in ``whole``: every key it sets, with the same value (the apiserver adds
+    defaults such as a probe's scheme, so equality is too strict)."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            key in whole and contains(whole[key], value) for key, value in part.items()
+        )
+    if isinstance(part, list):
+        return (
+            isinstance(whole, list)
+            and len(whole) == len(part)
+            and all(contains(w, p) for w, p in zip(whole, part, strict=True))
+        )
+    return whole == part
+
+
+def get_url(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def test_crossplane_deployment_has_the_generated_runtime_settings_and_probes_pass(installed):
+    """Crossplane built the Deployment from the generated DeploymentRuntimeConfig: the
+    runtime container has the ports, probes, security context and resources the install
+    manifests' Deployment has; the probes pass and the metrics port answers."""
+    node, ref = installed
+    api = node.api
+    want = runtime_config()["spec"]["deploymentTemplate"]["spec"]["template"]
+    (want_container,) = want["spec"]["containers"]
+    made = deployment(api)["spec"]["template"]
+    container = made["spec"]["containers"][0]
+    assert container["name"] == "package-runtime" and container["image"] == ref
+    # Crossplane adds ports of its own (webhook, 9443); ours are there as generated.
+    ports = {p["name"]: p for p in container["ports"]}
+    for port in want_container["ports"]:
+        assert contains(ports.get(port["name"]), port), (port, ports)
+    for setting in ("startupProbe", "livenessProbe", "readinessProbe", "resources",
+                    "securityContext", "volumeMounts"):  # fmt: skip
+        assert contains(container[setting], want_container[setting]), (setting, container)
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    pod_security = made["spec"]["securityContext"]
+    assert pod_security["runAsUser"] == pod_security["runAsGroup"] == 65532  # not Crossplane's 2000
+    assert pod_security["runAsNonRoot"] is True
+    assert contains(made["spec"]["volumes"], want["spec"]["volumes"])
+    names = [e["name"] for e in container["env"]]
+    assert names.count("POD_NAMESPACE") == 1  # Crossplane's own, not a second copy
+    assert {e["name"] for e in want_container["env"]} <= set(names)
+
+    # The probes pass: the Pod is Ready, never restarted; both ports answer from its IP.
+    pod = provider_pod(api)
+    conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+    assert conditions["Ready"] == "True", pod["status"]
+    (status,) = pod["status"]["containerStatuses"]
+    assert status["ready"] is True and status["started"] is True
+    assert status["restartCount"] == 0
+    ip = pod["status"]["podIP"]
+    assert get_url(f"http://{ip}:8081/healthz")[0] == 200
+    code, scraped = get_url(f"http://{ip}:8080/metrics")
+    assert code == 200 and "jetgen_" in scraped
 
 
 def mrd_states(api) -> dict[str, str]:
