@@ -46,6 +46,7 @@ import hashlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,7 @@ class Informer:
     absent: dict[Key, str | None] = field(default_factory=dict)
     resource_version: str | None = None  # where the watch resumes; None: list first
     live: bool = False  # the watch runs, so memory is current
+    last_used: float = 0.0  # when a read last asked this informer (Cache's clock)
     task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -315,11 +317,17 @@ class Cache:
         retry_seconds: float = 5.0,
         max_informers: int = 256,
         cluster_wide: bool = False,
+        idle_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.retry_seconds = retry_seconds
         self.max_informers = max_informers
         self.cluster_wide = cluster_wide
+        self.idle_seconds = idle_seconds
+        self.clock = clock
+        self._swept = clock()
+        self._stopping: set[asyncio.Future[None]] = set()
         self.enabled = enabled
         self.secret_selector = secret_selector
         self.projections = projections or {}
@@ -334,6 +342,21 @@ class Cache:
     async def close(self) -> None:
         for informer in self.informers.values():
             await informer.stop()
+        for stopping in list(self._stopping):
+            await stopping
+
+    def _sweep(self, now: float) -> None:
+        """Stop the informers no read asked for in ``idle_seconds`` (a namespace whose MRs
+        are gone): their watches and objects go; a later read starts one again."""
+        if self.idle_seconds is None or now - self._swept < min(self.idle_seconds, 60.0):
+            return
+        self._swept = now
+        for scope, informer in list(self.informers.items()):
+            if now - informer.last_used > self.idle_seconds:
+                del self.informers[scope]
+                stopping = asyncio.ensure_future(informer.stop())
+                self._stopping.add(stopping)
+                stopping.add_done_callback(self._stopping.discard)
 
     def informer(self, api_version: str, plural: str, namespace: str | None) -> Informer | None:
         """The informer of a kind in a namespace, started on first use; None once
@@ -346,6 +369,8 @@ class Cache:
             # The provider's own kinds (configs, referenced MRs): one watch for the whole
             # cluster when the controller serves the whole cluster.
             scope = Scope(api_version, plural, None if self.cluster_wide else namespace)
+        now = self.clock()
+        self._sweep(now)
         informer = self.informers.get(scope)
         if informer is None:
             if len(self.informers) >= self.max_informers:
@@ -364,6 +389,7 @@ class Cache:
                 informer.project = self.projections.get((api_version, plural), whole)
             self.informers[scope] = informer
             informer.start()
+        informer.last_used = now
         return informer
 
     async def get(

@@ -206,6 +206,9 @@ def build_cache(info: ProviderInfo, settings: Settings, client: kube.KubeClient)
         secret_selector=f"!{state.STATE_LABEL}",
         projections=projections,
         cluster_wide=not settings.namespaces,
+        # A namespace no MR read from for a while (its MRs gone) stops being watched;
+        # well above any poll, so a quiet MR's namespace is never dropped between polls.
+        idle_seconds=max(3 * settings.poll_interval, 900.0),
     )
 
 

@@ -533,3 +533,26 @@ def test_a_name_asked_for_while_its_page_was_already_listed_is_kept():
     assert informer.lookup(("a", "early"))[1]["data"] == secret("early", token="t")["data"]
     assert informer.lookup(("a", "other")) == (True, None)
     assert informer.lookup(("a", "late")) == (False, None)  # not asked for: not kept
+
+
+def test_informers_no_read_asked_for_are_stopped():
+    now = [0.0]
+
+    async def test(server: FakeApiserver, reads: cache.Cache) -> None:
+        await server.put("secrets", secret("s", "a", token="a"))
+        await server.put("secrets", secret("s", "b", token="b"))
+        await reads.secret("a", "s")
+        await reads.secret("b", "s")
+        await until(synced(reads))
+        gone = next(i for s, i in reads.informers.items() if s.namespace == "b")
+        now[0] = 500.0
+        await reads.secret("a", "s")  # namespace a stays in use
+        now[0] = 1100.0
+        assert decoded(await reads.secret("a", "s")) == {"token": "a"}
+        assert {s.namespace for s in reads.informers} == {"a"}
+        await until(lambda: gone.task is None)  # its watch is stopped
+        before = reads.counts.lists
+        assert decoded(await reads.secret("b", "s")) == {"token": "b"}  # started again
+        await until(lambda: reads.counts.lists == before + 1)
+
+    run(test, idle_seconds=900.0, clock=lambda: now[0])
