@@ -158,6 +158,7 @@ def test_settled_polls_make_no_reads_and_a_rotation_still_lands(
             poll=POLL,
             extra_args=["--metrics-port", str(port), *extra],
             namespace=ns,
+            driver="cli",  # the wrapper records what each tofu run is given
         )
         ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
         return Metrics(port), ctl
