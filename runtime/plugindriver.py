@@ -117,6 +117,7 @@ class PluginDriver:
         self.slots = RunSlots(max_runs)
         self.observer = observer
         self.terraform_version = ""
+        self.schema_marks = True  # see prepare
         # After an apply's timeout, how long its answer is still waited for (not asked
         # to stop: the process is shared), as the CLI's interrupt waits for Terraform.
         self.grace = grace
@@ -139,7 +140,12 @@ class PluginDriver:
     async def prepare(self, source: str, version: str) -> None:
         await self.cli.prepare(source, version)
         if not self.terraform_version:
-            self.terraform_version = await self._cli_version()
+            name, self.terraform_version = await self._cli_version()
+            # OpenTofu records every schema-sensitive attribute in sensitive_attributes
+            # (seen with 1.10); Terraform only what sensitive configuration made so
+            # (seen with 1.5.7), which a jetgen resource block never has.  Recording
+            # marks the CLI would not makes its next plan an update that changes nothing.
+            self.schema_marks = name == "OpenTofu"
 
     def workdir(self, key: str) -> Workdir:
         return self.cli.workdir(key)
@@ -338,7 +344,9 @@ class PluginDriver:
                 provider=self._provider_string(previous, desired),
                 schema_version=int(schema.get("version") or 0),
                 attributes=attributes,
-                sensitive_paths=sensitive_paths(schema["block"], attributes),
+                sensitive_paths=(
+                    sensitive_paths(schema["block"], attributes) if self.schema_marks else []
+                ),
                 private=private,
             )
         data = write_state(
@@ -416,22 +424,23 @@ class PluginDriver:
             if self.observer is not None:
                 self.observer(f"plugin-{command}", time.monotonic() - started, ok)
 
-    async def _cli_version(self) -> str:
-        """The version the CLI writes into states (a newer one would make it refuse them)."""
+    async def _cli_version(self) -> tuple[str, str]:
+        """(name, version) of the CLI, from ``version``'s first line: ``OpenTofu v1.10.10``
+        or ``Terraform v1.5.7``.  The version is what it writes into states (a newer one
+        would make it refuse them); the name says which sensitive paths it records."""
         proc = await asyncio.create_subprocess_exec(
             self.cli.binary,
             "version",
-            "-json",
             env=self.cli.environment({}),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
         out, _ = await proc.communicate()
-        try:
-            return str(json.loads(out)["terraform_version"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            return ""
+        first = out.decode(errors="replace").partition("\n")[0].split()
+        if len(first) == 2 and first[1].startswith("v"):
+            return first[0], first[1][1:]
+        return "", ""
 
 
 class _Late(Exception):

@@ -29,10 +29,10 @@ pytestmark = pytest.mark.e2e
 class Bed:
     """One provider installed by a CliDriver, and a PluginDriver over the same install."""
 
-    def __init__(self, testbed, root: Path, source: str, version: str):
+    def __init__(self, testbed, root: Path, source: str, version: str, binary: str = "tofu"):
         self.source, self.version = source, version
         self.cli = CliDriver(
-            binary=str(testbed.tofu), root=root, cli_config=str(testbed.cli_config)
+            binary=str(getattr(testbed, binary)), root=root, cli_config=str(testbed.cli_config)
         )
 
         async def start(binary, env):
@@ -99,8 +99,14 @@ def local_bed(testbed, tmp_path):
     return Bed(testbed, tmp_path / "work", "hashicorp/local", testbed.providers["local"])
 
 
-def test_create_over_grpc_then_the_cli_plans_nothing(random_bed):
-    bed = random_bed
+@pytest.mark.parametrize(
+    ("binary", "host"),
+    [("tofu", "registry.opentofu.org"), ("terraform", "registry.terraform.io")],
+)
+def test_create_over_grpc_then_the_cli_plans_nothing(testbed, tmp_path, binary, host):
+    """Under either CLI: its version and its registry host in the state it takes over."""
+    version = testbed.providers["random"]
+    bed = Bed(testbed, tmp_path / "work", "hashicorp/random", version, binary)
 
     async def scenario():
         await bed.prepare()
@@ -122,11 +128,14 @@ def test_create_over_grpc_then_the_cli_plans_nothing(random_bed):
     assert state["terraform_version"] == bed.grpc.terraform_version != ""
     (resource,) = state["resources"]
     assert resource["mode"] == "managed" and resource["name"] == "this"
-    assert resource["provider"] == 'provider["registry.opentofu.org/hashicorp/random"]'
+    assert resource["provider"] == f'provider["{host}/hashicorp/random"]'
     instance = resource["instances"][0]
     assert instance["schema_version"] == 3  # random_password's current schema
     assert len(instance["attributes"]["result"]) == 20
-    assert [p[0]["value"] for p in instance["sensitive_attributes"]] == ["bcrypt_hash", "result"]
+    # Each CLI's own convention: OpenTofu marks the schema's sensitive attributes,
+    # Terraform 1.5 only what sensitive configuration made so (none here).
+    marked = [p[0]["value"] for p in instance["sensitive_attributes"]]
+    assert marked == (["bcrypt_hash", "result"] if binary == "tofu" else [])
     assert bed.tofu_plan(wd) == 0
     # And the CLI's apply of that workdir is a no-op: same lineage, nothing rewritten.
     before = wd.read_state()
