@@ -9,6 +9,7 @@ process (`python -m tests.linode_standin`, see __main__.py) through `RemoteStand
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import threading
 import urllib.error
@@ -102,8 +103,21 @@ class RemoteStandIn(Control):
 
 
 class StandIn(Control):
-    def __init__(self, token: str, access: ClusterAccess | None = None, **settings: Any):
+    """``host``: the address to listen on, one of this machine's own: loopback (the
+    default), or the test bed node's bridge address for a provider running in a Pod."""
+
+    def __init__(
+        self,
+        token: str,
+        access: ClusterAccess | None = None,
+        host: str = "127.0.0.1",
+        **settings: Any,
+    ):
+        if ipaddress.ip_address(host).is_unspecified:
+            # Binding fails for an address that is not this machine's; a wildcard would not.
+            raise ValueError(f"the stand-in listens on one address, not {host}")
         self.api = LinodeApi(Settings(token=token, **settings), access)
+        self.host = host
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -117,7 +131,7 @@ class StandIn(Control):
     # The provider's `url` argument: scheme, host and port; linodego adds /v4.
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> StandIn:
         self._thread.start()
@@ -129,7 +143,7 @@ class StandIn(Control):
         control.add_routes(app.router, self.api)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # port 0: the one bound
 

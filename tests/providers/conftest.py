@@ -56,10 +56,20 @@ def linode_schema(testbed, tmp_path_factory) -> Path:
 def random_image(testbed, tmp_path_factory) -> imagebuild.Build:
     """provider-random's image, built once for the image and the node tests by its own
     `make image image-tar` (the tarball stays; the private buildah store goes)."""
+    return build_image(reference.RANDOM, testbed, tmp_path_factory)
+
+
+@pytest.fixture(scope="package")
+def linode_image(testbed, tmp_path_factory) -> imagebuild.Build:
+    """provider-linode's image (linode/linode 3.13.0 in its mirror), built the same way."""
+    return build_image(reference.LINODE, testbed, tmp_path_factory)
+
+
+def build_image(provider: Path, testbed, tmp_path_factory) -> imagebuild.Build:
     missing = imagebuild.missing_tools()
     assert not missing, f"install {' '.join(missing)} (scripts/testbed install does)"
     work = tmp_path_factory.mktemp("image")
-    repo = reference.copy_tracked(reference.RANDOM, work / "provider-random")
+    repo = reference.copy_tracked(provider, work / provider.name)
     storage = work / "storage"
     try:
         return imagebuild.make_image(repo, testbed, storage)

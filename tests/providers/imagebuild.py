@@ -56,7 +56,14 @@ def make_image(repo: Path, testbed: Testbed, storage: Path, *extra: str) -> Buil
 
 def make(repo: Path, testbed: Testbed, storage: Path, *args: str) -> str:
     """`make ARGS` in ``repo`` as `make_image` runs it (jetgen, tofu, buildah's store)."""
-    env = testbed.tf_env({"JETGEN_TERRAFORM": str(testbed.tofu), **storage_env(storage)})
+    # provider-linode's jetgen.yaml names its docs under $JETGEN_TESTBED_DIR.
+    env = testbed.tf_env(
+        {
+            "JETGEN_TERRAFORM": str(testbed.tofu),
+            "JETGEN_TESTBED_DIR": str(testbed.dir),
+            **storage_env(storage),
+        }
+    )
     env.pop("PYTHONPATH", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # jetgen
     command = [

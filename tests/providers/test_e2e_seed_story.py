@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +23,22 @@ import pytest
 
 from tests.linode_standin import StandIn
 from tests.providers import lke, reference
+from tests.providers.lke import (
+    CLUSTERS,
+    GROUP,
+    NODEPOOLS,
+    cluster_mr,
+    external_id,
+    kubectl_with,
+    node_ids,
+    pool_ids,
+    provider_config,
+    ready,
+    standin_cluster,
+)
 from tests.runtime import harness
 
 pytestmark = pytest.mark.e2e
-
-GROUP = "lke.linode.m.jetgen.dev"
-CLUSTERS = f"clusters.{GROUP}"
-NODEPOOLS = f"nodepools.{GROUP}"
-# What the provider polls with: short, so waits inside one Terraform run stay short.
-FAST_PROVIDER = {"eventPollMs": 300, "lkeEventPollMs": 300, "minRetryDelayMs": 300,
-                 "maxRetryDelayMs": 1000}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -71,83 +76,6 @@ def controller(testbed, api, tmp_path: Path, namespace: str, poll: float | None)
         at = ctl.args.index("--poll-interval")
         del ctl.args[at : at + 2]
     return ctl
-
-
-def provider_config(api, namespace: str, stand_in: StandIn, token: str, **settings) -> None:
-    api.apply(
-        [
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "linode-token", "namespace": namespace},
-                "stringData": {"token": token},
-            },
-            {
-                "apiVersion": "linode.m.jetgen.dev/v1alpha1",
-                "kind": "ProviderConfig",
-                "metadata": {"name": "linode", "namespace": namespace},
-                "spec": {
-                    "credentials": {"source": "Secret", "secretRef": {"name": "linode-token"}},
-                    "configuration": {"url": stand_in.url, **FAST_PROVIDER, **settings},
-                },
-            },
-        ]
-    )
-
-
-def cluster_mr(name: str, namespace: str, label: str, counts: list[int], **extra) -> dict:
-    pools = [{"type": "g6-standard-2", "count": count} for count in counts]
-    return {
-        "apiVersion": f"{GROUP}/v1alpha1",
-        "kind": "Cluster",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "forProvider": {
-                "label": label,
-                "region": "us-east",
-                "k8sVersion": "1.33",
-                "pool": pools,
-                **extra,
-            },
-            "providerConfigRef": {"kind": "ProviderConfig", "name": "linode"},
-            "writeConnectionSecretToRef": {"name": f"{name}-kubeconfig"},
-        },
-    }
-
-
-def ready(api, resource: str, name: str, namespace: str) -> dict | None:
-    obj = harness.get(api, resource, name, namespace)
-    return obj if harness.is_ready(obj) else None
-
-
-def external_id(obj: dict) -> int:
-    return int(obj["metadata"]["annotations"]["crossplane.io/external-name"])
-
-
-def pool_ids(at_provider: dict) -> list[int]:
-    return [int(p["id"]) for p in at_provider["pool"]]
-
-
-def node_ids(at_provider: dict) -> list[str]:
-    return [n["id"] for p in at_provider["pool"] for n in p["nodes"]]
-
-
-def standin_cluster(stand_in: StandIn, cluster_id: int) -> dict:
-    (found,) = [c for c in stand_in.clusters() if c["id"] == cluster_id]
-    return found
-
-
-def kubectl_with(testbed, kubeconfig: bytes, folder: Path, *args: str) -> str:
-    """Run the test bed's kubectl with the kubeconfig from a connection Secret, as is."""
-    path = folder / f"kubeconfig-{secrets.token_hex(3)}"
-    path.write_bytes(kubeconfig)
-    path.chmod(0o600)
-    done = subprocess.run(
-        [str(testbed.kubectl), "--kubeconfig", str(path), *args],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
