@@ -160,8 +160,9 @@ LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 def request_counts(api: Any) -> Counter[tuple[str, str]]:
-    """Requests the apiserver has answered so far, by (verb, resource[/subresource]);
-    requests to non-resource paths (/metrics, /readyz, discovery) are left out."""
+    """Requests the apiserver has answered so far, by (verb, resource[/subresource]), the
+    refused ones (HTTP 4xx/5xx) apart; requests to non-resource paths (/metrics, /readyz,
+    discovery) are left out."""
     with _get(api, "/metrics") as response:
         text = response.read().decode()
     counts: Counter[tuple[str, str]] = Counter()
@@ -172,6 +173,8 @@ def request_counts(api: Any) -> Counter[tuple[str, str]]:
             continue
         if labels.get("subresource"):
             resource += "/" + labels["subresource"]
+        if labels.get("code", "200") >= "400":
+            resource += f" (refused {labels['code']})"
         counts[(labels.get("verb", "?"), resource)] += int(float(match["value"]))
     return counts
 

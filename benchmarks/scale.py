@@ -17,12 +17,17 @@ Each run starts a fresh control plane and does, in order:
    from each MR's creation to Ready (p50/p90/p99/max), until all are Ready, and the
    apiserver requests the burst cost, per new MR, by verb and resource;
 2. for each N of ``--mrs``: grow to N MRs the same way (set-up seconds printed), then for
-   each poll interval P of ``--polls``: restart the controller with P and time its
-   **settle** (every MR has had a pass, and no Terraform run is queued or running), then
-   measure a **window** of ``--window`` seconds: RSS of the controller and of its child
-   processes (Terraform runs, provider processes), median and peak of 1 s samples; CPU of
-   the controller, its children, kube-apiserver and etcd (/proc, over the window); and
-   the apiserver's requests per second (``apiserver_request_total``), by verb/resource.
+   each poll interval P of ``--polls``: restart the controller with P.  For the first P
+   (``--settle-polls`` names others) time its **settle**: until every MR has had a pass
+   and no Terraform run is queued or running.  The controller deliberately spreads the
+   first passes of settled MRs over one poll interval, so settle is at least about P;
+   more than that is backlog.  For the other intervals the window starts once the
+   controller has started its passes (``--start-wait``): the spread first passes then
+   come at the rate of the steady state, N/P per second.  Then a **window** of
+   ``--window`` seconds: RSS of the controller and of its child processes (provider
+   processes, Terraform runs), median and peak of 1 s samples; CPU of the controller, its
+   children, kube-apiserver and etcd (/proc, over the window); the apiserver's requests
+   per second (``apiserver_request_total``), by verb and resource.
 
 With ``--runs`` > 1 the figures are printed per run, then as medians over the runs.
 """
@@ -30,6 +35,7 @@ With ``--runs`` > 1 the figures are printed per run, then as medians over the ru
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import shlex
@@ -107,7 +113,10 @@ class Cluster:
             KINDS,
             poll=poll,
             namespace=self.namespace,
-            extra_args=["--metrics-port", str(port), "--max-runs", str(self.args.max_runs)],
+            extra_args=[
+                *("--metrics-port", str(port), "--max-runs", str(self.args.max_runs)),
+                *self.args.controller_arg,
+            ],
             env={"PYTHONPATH": str(PROVIDER)},  # the provider's hooks module, `config`
             log=f"controller-{len(self.bench.controllers)}.log",
         )
@@ -137,6 +146,14 @@ def passes(metrics: Metrics) -> int:
     )
 
 
+def rate_limit_wait(metrics: Metrics) -> float:
+    """Seconds the controller's requests have waited for its client-side rate limit."""
+    for line in metrics.text().splitlines():
+        if line.startswith("jetgen_kube_rate_limit_wait_seconds_total"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def busy(metrics: Metrics) -> bool:
     return (
         metrics.gauge("jetgen_terraform_queue_depth") > 0
@@ -146,7 +163,7 @@ def busy(metrics: Metrics) -> bool:
 
 def settle(cluster: Cluster, started: float, timeout: float) -> float | None:
     """Seconds from ``started`` until every MR had a pass and nothing is queued or
-    running; None on timeout."""
+    running; infinity on timeout."""
     assert cluster.metrics is not None
     want = len(cluster.names)
     deadline = started + timeout
@@ -158,7 +175,7 @@ def settle(cluster: Cluster, started: float, timeout: float) -> float | None:
         if done and cluster.watch.count_ready() >= want:
             return time.monotonic() - started
         time.sleep(0.5)
-    return None
+    return math.inf
 
 
 class Sampler(threading.Thread):
@@ -188,6 +205,31 @@ def _tree_cpu(root: int) -> dict[int, float]:
     return {pid: sum(cpu_seconds(pid)) for pid in descendants(root)}
 
 
+class CpuMeter:
+    """CPU-seconds used between start and :meth:`read` by the controller, its descendants
+    (Terraform runs, provider processes) and each server of the control plane."""
+
+    def __init__(self, cluster: Cluster):
+        assert cluster.ctl is not None
+        self.pid = cluster.ctl.proc.pid
+        self.servers = {s.name: s.pid for s in cluster.bench.plane.servers}
+        self.own, self.reaped = cpu_seconds(self.pid)
+        self.tree = _tree_cpu(self.pid)
+        self.server = {name: cpu_seconds(p)[0] for name, p in self.servers.items()}
+
+    def read(self) -> dict[str, float]:
+        own, reaped = cpu_seconds(self.pid)
+        tree = _tree_cpu(self.pid)
+        # Children: what live ones used (from 0 if born since the start) plus what the
+        # controller reaped, minus what reaped ones had used before the start.
+        children = sum(tree.values()) - sum(self.tree.values()) + (reaped - self.reaped)
+        return {
+            "controller": own - self.own,
+            "children": max(children, 0.0),
+            **{name: cpu_seconds(pid)[0] - self.server[name] for name, pid in self.servers.items()},
+        }
+
+
 def window(cluster: Cluster, seconds: float) -> dict[str, Any]:
     """Measure ``seconds`` of the running controller (see the module docstring)."""
     assert cluster.ctl is not None and cluster.metrics is not None
@@ -197,9 +239,7 @@ def window(cluster: Cluster, seconds: float) -> dict[str, Any]:
     requests0 = kubeload.request_counts(api)
     polls0 = cluster.metrics.polls("unchanged")
     runs0 = sum(cluster.metrics.terraform_runs().values())
-    own0, reaped0 = cpu_seconds(pid)
-    tree0 = _tree_cpu(pid)
-    server0 = {name: cpu_seconds(p)[0] for name, p in servers.items()}
+    cpu = CpuMeter(cluster)
     sampler = Sampler(pid, {k: v for k, v in servers.items() if k != "kube-controller-manager"})
     started = time.monotonic()
     sampler.start()
@@ -207,21 +247,11 @@ def window(cluster: Cluster, seconds: float) -> dict[str, Any]:
     sampler.stopped.set()
     sampler.join()
     elapsed = time.monotonic() - started
-    own1, reaped1 = cpu_seconds(pid)
-    tree1 = _tree_cpu(pid)
-    server1 = {name: cpu_seconds(p)[0] for name, p in servers.items()}
+    used = cpu.read()
     requests = kubeload.diff(kubeload.request_counts(api), requests0)
-    # Children: what live ones used (counted from 0 if born in the window) plus what the
-    # controller reaped, minus what reaped ones had used before the window.
-    children = sum(tree1.values()) - sum(tree0.values()) + (reaped1 - reaped0)
-    cores = {
-        "controller": (own1 - own0) / elapsed,
-        "children": max(children, 0.0) / elapsed,
-        **{name: (server1[name] - server0[name]) / elapsed for name in servers},
-    }
     return {
         "seconds": elapsed,
-        "cores": cores,
+        "cores": {name: value / elapsed for name, value in used.items()},
         "rss": {
             name: (statistics.median(values), max(values))
             for name, values in sampler.samples.items()
@@ -242,9 +272,14 @@ def window(cluster: Cluster, seconds: float) -> dict[str, Any]:
 def burst(cluster: Cluster, count: int, timeout: float) -> dict[str, Any]:
     api = cluster.bench.api
     requests0 = kubeload.request_counts(api)
+    assert cluster.metrics is not None
+    waited0 = rate_limit_wait(cluster.metrics)
+    cpu = CpuMeter(cluster)
     names, created, seconds = cluster.create(count)
     done = cluster.watch.wait_ready(set(names), timeout)
     requests = kubeload.diff(kubeload.request_counts(api), requests0)
+    waited = rate_limit_wait(cluster.metrics) - waited0
+    used = cpu.read()
     with cluster.watch.lock:
         times = [
             cluster.watch.first_ready[n] - created[n]
@@ -263,6 +298,8 @@ def burst(cluster: Cluster, count: int, timeout: float) -> dict[str, Any]:
         "p99": percentile(times, 99) if times else None,
         "max": max(times) if times else None,
         "requests": requests,
+        "rate_limit_wait": waited,
+        "cpu": used,
     }
 
 
@@ -305,7 +342,11 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 results.setdefault("setup", {})[n] = (seconds, took if done else None)
             for poll in args.polls:
                 started = cluster.start_controller(poll)
-                settled = settle(cluster, started, args.timeout)
+                if poll in args.settle_polls:
+                    settled = settle(cluster, started, args.timeout)
+                else:
+                    settled = None
+                    time.sleep(args.start_wait)
                 m = window(cluster, args.window)
                 m["settle"] = settled
                 results["cells"][(n, poll)] = m
@@ -317,10 +358,12 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
-    return "-" if value is None else f"{value:.1f}{unit}"
+    if value is None:
+        return "-"
+    return "not within --timeout" if value == math.inf else f"{value:.1f}{unit}"
 
 
-def print_requests(requests: Counter, per: float, label: str, top: int = 8) -> None:
+def print_requests(requests: Counter, per: float, label: str, top: int = 12) -> None:
     parts = [f"{verb} {res} {n / per:.2f}" for (verb, res), n in requests.most_common(top)]
     print(f"    {label}: " + ", ".join(parts))
 
@@ -332,8 +375,18 @@ def print_burst(run: int, f: dict[str, Any]) -> None:
         f"p50 {_fmt(f['p50'])} p90 {_fmt(f['p90'])} p99 {_fmt(f['p99'])} max {_fmt(f['max'])}"
     )
     total = sum(f["requests"].values())
-    print(f"    apiserver requests during the burst: {total} ({total / f['count']:.1f} per MR)")
+    print(
+        f"    apiserver requests during the burst: {total} ({total / f['count']:.1f} per MR);"
+        f" the controller's requests waited {f['rate_limit_wait']:.0f}s in all for its"
+        " client-side rate limit"
+    )
     print_requests(f["requests"], f["count"], "per new MR")
+    cpu = f["cpu"]
+    print(
+        "    CPU-seconds per new MR: "
+        + ", ".join(f"{name} {seconds * 1000 / f['count']:.1f} ms" for name, seconds in cpu.items())
+        + f"; all {sum(cpu.values()) * 1000 / f['count']:.1f} ms"
+    )
 
 
 def print_cell(run: int, n: int, poll: float, m: dict[str, Any]) -> None:
@@ -411,12 +464,32 @@ def main() -> int:
     )
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--window", type=float, default=120.0)
+    parser.add_argument(
+        "--settle-polls",
+        type=_numbers(float),
+        default=None,
+        help="poll intervals whose restart is timed until settled (default: the first)",
+    )
+    parser.add_argument(
+        "--start-wait",
+        type=float,
+        default=20.0,
+        help="seconds from a restart to the window when settle is not timed",
+    )
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--max-runs", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=3600.0, help="per wait, seconds")
+    parser.add_argument(
+        "--controller-arg",
+        action="append",
+        default=[],
+        help="one more argument for the controller, e.g. --controller-arg=--kube-qps=100",
+    )
     args = parser.parse_args()
     args.mrs = sorted(args.mrs)
+    if args.settle_polls is None:
+        args.settle_polls = args.polls[:1]
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}; load {os.getloadavg()}")
     started = time.monotonic()
