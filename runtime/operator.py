@@ -81,8 +81,9 @@ async def _wait_stopped(stopped: Any) -> None:
     await stopped.wait()
 
 
-def _trigger(body: Any) -> tuple[Any, ...]:
-    """What, when changed, deserves a reconcile before the next poll."""
+def _trigger(body: Any, finalizer: str) -> tuple[Any, ...]:
+    """What, when changed, deserves a reconcile before the next poll (or, for the
+    finalizer, the first pass: see :func:`_until_finalizer`)."""
     meta = body.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     return (
@@ -90,7 +91,25 @@ def _trigger(body: Any) -> tuple[Any, ...]:
         annotations.get(resource.PAUSED),
         annotations.get(resource.RECONCILE_REQUESTED_AT),
         annotations.get(resource.POLL_INTERVAL),
+        has_finalizer(body, finalizer),
     )
+
+
+def has_finalizer(body: Any, finalizer: str) -> bool:
+    return finalizer in ((body.get("metadata") or {}).get("finalizers") or [])
+
+
+async def _until_finalizer(body: Any, finalizer: str, wake: asyncio.Event, stopped: Any) -> None:
+    """Wait until kopf has put the finalizer on a new object, which it does beside the
+    daemon: nothing may be created before it is there (a delete would not wait for the
+    destroy), and a pass patching the object first made kopf's finalizer patch, guarded by
+    the resourceVersion, fail with 422 and come again (0.7 refused patches per MR in a
+    burst of 100).  The event that shows the finalizer wakes the wait (see _trigger)."""
+    while not stopped:
+        wake.clear()
+        if has_finalizer(body, finalizer):
+            return
+        await _sleep(1.0, wake, stopped)
 
 
 def kube_limits(settings: Settings) -> kube.Limits:
@@ -398,6 +417,7 @@ def _register_kind(
     )
     async def reconcile(body: kopf.Body, memo: kopf.Memo, stopped: Any, **_: Any) -> None:
         memory = memory_of(memo)
+        await _until_finalizer(body, runtime.settings.finalizer, memory.wake, stopped)
         # A settled object's first pass after a start waits a random phase of its poll
         # interval (a restart spreads its re-checks); a change wakes it sooner.
         first = rec.first_delay(body)
@@ -416,7 +436,7 @@ def _register_kind(
             await runtime.store.delete(dict(body))
             return
         memory = memory_of(memo)
-        trigger = _trigger(body)
+        trigger = _trigger(body, runtime.settings.finalizer)
         if memory.trigger is not None and trigger != memory.trigger:
             memory.wake.set()
         memory.trigger = trigger

@@ -15,7 +15,7 @@ import base64
 from typing import Any
 
 import pytest
-from jetgen.runtime import conditions, kube, reconciler, state
+from jetgen.runtime import conditions, kube, operator, reconciler, state
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource
 
 from tests.runtime.test_decisions import ALL, FakeDriver, body, make
@@ -159,3 +159,60 @@ def test_a_failed_creating_notice_does_not_stop_the_create(tmp_path, monkeypatch
     mr = reconcile(tmp_path, body(ALL, "none", False, False), client, driver)
     assert state.guard(mr.annotations) == "succeeded"
     assert reasons(client)[-1] == conditions.AVAILABLE
+
+
+# --- the first pass waits for kopf's finalizer --------------------------------------------
+
+FINALIZER = "jetgen.dev/finalizer"
+
+
+class Stopped:
+    """kopf's DaemonStopped as the daemon reads it: falsy until stopped."""
+
+    def __init__(self) -> None:
+        self.flag = asyncio.Event()
+
+    def __bool__(self) -> bool:
+        return self.flag.is_set()
+
+    async def wait(self) -> None:
+        await self.flag.wait()
+
+
+def test_the_finalizer_appearing_is_a_trigger():
+    b = body(ALL, "none", False, False)
+    before = operator._trigger(b, FINALIZER)
+    b["metadata"]["finalizers"] = [FINALIZER]
+    assert operator._trigger(b, FINALIZER) != before
+
+
+def test_the_first_pass_waits_until_the_finalizer_is_there():
+    b = body(ALL, "none", False, False)
+
+    async def scenario() -> tuple[bool, float]:
+        wake, stopped = asyncio.Event(), Stopped()
+        waiter = asyncio.ensure_future(operator._until_finalizer(b, FINALIZER, wake, stopped))
+        await asyncio.sleep(0.05)
+        waiting = not waiter.done()
+        started = asyncio.get_running_loop().time()
+        b["metadata"]["finalizers"] = [FINALIZER]  # kopf's patch came back: its event wakes
+        wake.set()
+        await asyncio.wait_for(waiter, 0.5)
+        return waiting, asyncio.get_running_loop().time() - started
+
+    waiting, took = asyncio.run(scenario())
+    assert waiting
+    assert took < 0.5  # woken by the event, not by the 1 s fallback
+
+
+def test_a_daemon_stopped_before_the_finalizer_leaves_the_wait():
+    b = body(ALL, "none", False, False)
+
+    async def scenario() -> None:
+        wake, stopped = asyncio.Event(), Stopped()
+        waiter = asyncio.ensure_future(operator._until_finalizer(b, FINALIZER, wake, stopped))
+        await asyncio.sleep(0.05)
+        stopped.flag.set()
+        await asyncio.wait_for(waiter, 0.5)
+
+    asyncio.run(scenario())
