@@ -22,8 +22,9 @@ Each run starts a fresh control plane and does, in order:
    and no Terraform run is queued or running.  The controller deliberately spreads the
    first passes of settled MRs over one poll interval, so settle is at least about P;
    more than that is backlog.  For the other intervals the window starts once the
-   controller has started its passes (``--start-wait``): the spread first passes then
-   come at the rate of the steady state, N/P per second.  Then a **window** of
+   controller has done the passes of ``--start-wait`` seconds of steady state (N x
+   start-wait / P): the spread first passes then come at the steady state's rate, N/P
+   per second.  Then a **window** of
    ``--window`` seconds: RSS of the controller and of its child processes (provider
    processes, Terraform runs), median and peak of 1 s samples; CPU of the controller, its
    children, kube-apiserver and etcd (/proc, over the window); the apiserver's requests
@@ -176,6 +177,22 @@ def settle(cluster: Cluster, started: float, timeout: float) -> float | None:
             return time.monotonic() - started
         time.sleep(0.5)
     return math.inf
+
+
+def started_passes(cluster: Cluster, poll: float, seconds: float, timeout: float) -> None:
+    """Wait until the restarted controller has done the passes its first ``seconds`` of
+    steady state would (N * seconds / poll, at least one): kopf has then taken up every
+    object (that takes a while with thousands) and the spread first passes flow."""
+    assert cluster.metrics is not None
+    want = max(1, int(len(cluster.names) * seconds / poll))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if passes(cluster.metrics) >= want:
+                return
+        except OSError:
+            pass  # metrics not served yet
+        time.sleep(0.5)
 
 
 class Sampler(threading.Thread):
@@ -346,7 +363,7 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
                     settled = settle(cluster, started, args.timeout)
                 else:
                     settled = None
-                    time.sleep(args.start_wait)
+                    started_passes(cluster, poll, args.start_wait, args.timeout)
                 m = window(cluster, args.window)
                 m["settle"] = settled
                 results["cells"][(n, poll)] = m
@@ -474,7 +491,8 @@ def main() -> int:
         "--start-wait",
         type=float,
         default=20.0,
-        help="seconds from a restart to the window when settle is not timed",
+        help="when settle is not timed, the window starts once the restarted controller "
+        "has done the passes of this many seconds of steady state",
     )
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--max-runs", type=int, default=4)
