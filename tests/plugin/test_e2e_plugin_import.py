@@ -1,8 +1,10 @@
 """Import over the plugin protocol (PluginDriver.import_resource: ImportResourceState, then
 ReadResource) against ``tofu import`` on the same IDs: the state each writes must be the
 same (attributes, sensitive paths, schema version, private data, provider), the CLI must
-plan nothing on the imported state, and an ID that names nothing must be Terraform's own
-"does not exist" verdict (what the reconciler's adoption relies on) with either driver.
+plan the same on either imported state (here both plan a change: an import fills only what
+the ID carries, and the test configurations differ from it on purpose), and an ID that
+names nothing must be Terraform's own "does not exist" verdict (what the reconciler's
+adoption relies on) with either driver.
 
 Real providers: hashicorp/random (random_string, random_password import by value) and
 linode/linode 3.13.0 against the Linode API stand-in (an LKE cluster by its ID, a node
@@ -53,7 +55,7 @@ async def import_both(bed: Bed, key: str, desired: Desired, import_id: str) -> t
     await bed.cli.import_resource(by_cli, desired.env, address, import_id)
     await bed.grpc.import_resource(by_grpc, desired.env, address, import_id)
     assert state_of(by_grpc)["serial"] == 1 and state_of(by_grpc)["lineage"]
-    assert bed.tofu_plan(by_grpc, desired.env) == bed.tofu_plan(by_cli, desired.env)
+    assert bed.tofu_plan(by_grpc) == bed.tofu_plan(by_cli)
     return instance(by_cli), instance(by_grpc)
 
 
