@@ -6,14 +6,14 @@
 Needs ``py-spy`` (``.venv/bin/pip install py-spy``).  On a fresh control plane of the test
 bed, hashicorp/random's ``Id`` (its kinds.json given one credential, as linode's has) gets
 ``--mrs`` MRs through one namespaced ProviderConfig and its credentials Secret, as
-benchmarks/peer_linode.py sets up linode_domain.  Once all are Ready and one poll interval
-has passed, for ``--window`` seconds: py-spy samples the controller (100 Hz, its own
-threads, idle samples left out) while the CPU of the controller and of the shared provider
-process, the plugin polls, the controller's own Kubernetes requests and the apiserver's
-``apiserver_request_total`` are read before and after.  Printed: CPU-ms per poll of each,
-requests per poll by verb and resource, and the controller's samples split into parts
-(the first matching frame from the leaf up decides, see ``PARTS``); the raw stacks go to
-``--out`` (py-spy's collapsed format) for a closer look.
+benchmarks/peer_linode.py sets up linode_domain.  Once all are Ready, two readings of
+CPU (the controller; the shared provider processes, recycled ones included), plugin polls,
+the controller's own Kubernetes requests and the apiserver's ``apiserver_request_total``:
+over the first poll interval (each MR's first poll after its create), then, half an
+interval later, over ``--window`` seconds of settled polls while py-spy samples the
+controller (100 Hz, idle samples left out, ``--nonblocking``).  Printed: CPU-ms per poll
+of each, requests per poll by verb and resource, and the controller's samples split into
+parts (see ``PARTS``); the raw stacks go to ``--out`` (py-spy's collapsed format).
 """
 
 from __future__ import annotations
