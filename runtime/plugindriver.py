@@ -376,7 +376,9 @@ class PluginDriver:
         try:
             async with self.pool.use(binary, desired.provider.configuration(), env) as provider:
                 yield provider
-        except poll.PoolBusy as exc:
+        except (poll.PoolBusy, poll.ProviderStartFailed) as exc:
+            # A process failed to start lately and its retry is not due: the CLI does this
+            # run and reports the provider's own error on the resource.
             raise PluginUnsupported(str(exc)) from None
 
     def _installed(self, source: str) -> tuple[Path, str]:
