@@ -34,7 +34,8 @@ class Metrics:
         self.port = port
 
     def text(self) -> str:
-        return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        return urllib.request.urlopen(url, timeout=30).read().decode()  # stuck: fail, not hang
 
     def terraform_runs(self) -> dict[str, int]:
         """Terraform CLI runs so far, per command (all results)."""
