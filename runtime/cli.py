@@ -12,11 +12,12 @@ import asyncio
 import importlib
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
 from jetgen.runtime import kubeauth, logs, operator, transforms
 from jetgen.runtime.contract import kindsfile
@@ -54,7 +55,10 @@ def _env_number(name: str, convert: type[_N], default: _N) -> _N:
         return convert(value)
     except ValueError:
         wanted = {"int": "an integer"}.get(convert.__name__, "a number")
-        raise SettingError(f"JETGEN_{name}: {json.dumps(value)} is not {wanted}") from None
+        option = "--" + name.lower().replace("_", "-")
+        raise SettingError(
+            f"JETGEN_{name} ({option}): {json.dumps(value)} is not {wanted}"
+        ) from None
 
 
 def _env_int(name: str) -> int | None:
@@ -74,9 +78,17 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse's own prints the whole usage first, some twenty
+    lines for this many options, which buries the line that names the option)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (--help lists the options)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     defaults = Settings()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="jetgen-runtime",
         description="Reconcile the managed resources of one generated provider with Terraform.",
     )
@@ -284,6 +296,50 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+# Every numeric option: (option, Settings attribute, lowest value it takes, whether that
+# value itself is allowed).  NaN and infinity are refused everywhere; a huge value is taken
+# at its word (a poll every 10^9 s never comes; a growth of 10^9 MiB never replaces).
+NUMBERS: tuple[tuple[str, str, float, bool], ...] = (
+    ("poll-interval", "poll_interval", 0, False),
+    ("max-runs", "max_runs", 1, True),
+    ("run-timeout", "run_timeout", 0, False),
+    ("rpc-timeout", "rpc_timeout", 0, False),
+    ("max-providers", "max_providers", 1, True),
+    ("provider-rss-growth", "provider_rss_growth_mib", 0, True),
+    ("kube-qps", "kube_qps", 0, True),
+    ("kube-burst", "kube_burst", 1, True),
+    ("metrics-port", "metrics_port", 0, True),  # 0: not served, as unset
+    ("health-port", "health_port", 0, True),
+    ("lease-duration", "lease_duration", 0, False),
+    ("renew-deadline", "renew_deadline", 0, False),
+    ("renew-period", "renew_period", 0, False),
+    ("retry-period", "retry_period", 0, False),
+)
+PORT_MAX = 65535
+
+
+def check_numbers(settings: Settings) -> None:
+    """Raise ValueError naming the option (and its variable) whose number it cannot take: a
+    zero or negative poll interval would loop without pause, a negative RSS growth replace
+    every provider process on every use, a NaN timeout never expire."""
+    for option, attribute, lowest, inclusive in NUMBERS:
+        value = getattr(settings, attribute)
+        if value is None:
+            continue  # an optional port left unset
+        port = attribute.endswith("_port")
+        if port:
+            bound = f"a port from 1 to {PORT_MAX}, or 0 for none"
+        else:
+            bound = f"at least {lowest:g}" if inclusive else f"above {lowest:g}"
+        # An int is always finite (and math.isfinite cannot take one past float's range).
+        finite = isinstance(value, int) or math.isfinite(value)
+        fits = finite and (value >= lowest if inclusive else value > lowest)
+        if not fits or (port and value > PORT_MAX):
+            variable = "JETGEN_" + option.upper().replace("-", "_")
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            raise ValueError(f"--{option} ({variable}) must be {bound}, got {shown}")
+
+
 class StartError(Exception):
     """The provider package cannot run; the message is one line naming the file and key."""
 
@@ -321,7 +377,10 @@ def _start_step(where: str, step: Callable[[Any], object], argument: Any) -> Non
 def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> int:
     try:
         args = parser().parse_args(argv)
-    except SettingError as exc:
+        settings = settings_from(args)
+        check_numbers(settings)
+        operator.lease_timing(settings).check()
+    except ValueError as exc:  # SettingError included: a JETGEN_* variable
         print(f"jetgen-runtime: {exc}", file=sys.stderr)
         return 2
     logs.setup(args.log_level, args.log_json)
@@ -335,15 +394,7 @@ def main(argv: Sequence[str] | None = None, kinds_file: Path | None = None) -> i
         # The provider package itself is broken: say so plainly and stop (no retry helps).
         print(f"jetgen-runtime: {exc}", file=sys.stderr)
         return 2
-    settings = settings_from(args)
     settings.leader_election_id = settings.leader_election_id or f"jetgen-{info.name}"
-    try:
-        operator.lease_timing(settings).check()
-        if settings.kube_burst < 1:
-            raise ValueError(f"--kube-burst must be at least 1, got {settings.kube_burst}")
-    except ValueError as exc:
-        print(f"jetgen-runtime: {exc}", file=sys.stderr)
-        return 2
     # Credentials go first, before any log line: without them the one line that says
     # why is all there is to say (operator.run tries them before it starts anything).
     try:

@@ -126,9 +126,48 @@ def test_a_setting_that_is_not_a_number_is_one_line_naming_the_variable(
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
+    option = "--" + variable.removeprefix("JETGEN_").lower().replace("_", "-")
     assert done.stderr.splitlines() == [
-        f"jetgen-runtime: {variable}: {json.dumps(value)} is not {wanted}"
+        f"jetgen-runtime: {variable} ({option}): {json.dumps(value)} is not {wanted}"
     ]
+
+
+REFUSED = "(JETGEN_{}) must be {}"  # what follows the option in each line below
+
+
+@pytest.mark.parametrize(
+    ("argv", "variables", "line"),
+    [
+        ([], {"JETGEN_PROVIDER_RSS_GROWTH": "-5"},
+         "--provider-rss-growth " + REFUSED.format("PROVIDER_RSS_GROWTH", "at least 0, got -5")),
+        (["--provider-rss-growth", "x"], {},
+         "argument --provider-rss-growth: invalid int value: 'x' (--help lists the options)"),
+        (["--poll-interval", "0"], {},
+         "--poll-interval " + REFUSED.format("POLL_INTERVAL", "above 0, got 0")),
+        ([], {"JETGEN_RUN_TIMEOUT": "nan"},
+         "--run-timeout " + REFUSED.format("RUN_TIMEOUT", "above 0, got nan")),
+        (["--health-port", "70000"], {},
+         "--health-port "
+         + REFUSED.format("HEALTH_PORT", "a port from 1 to 65535, or 0 for none, got 70000")),
+    ],
+)  # fmt: skip
+def test_a_number_an_option_cannot_take_stops_the_real_process_with_one_line(
+    tmp_path, argv, variables, line
+):
+    """The installed console script, as a Deployment runs it: refused before the kinds
+    file is read or anything contacted (its kubeconfig does not exist)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "JETGEN_"))}
+    env |= {"KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), **variables}
+    done = subprocess.run(
+        [str(RUNTIME), "--kinds", str(tmp_path / "no-such-kinds.json"), *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"jetgen-runtime: {line}"]
 
 
 @pytest.mark.parametrize("value", ["grpc", "CLI", "cli\n", "plugin,cli"])
