@@ -243,6 +243,7 @@ class PluginDriver:
         type_name = resource.type
         async with self._provider(desired) as provider:
             prior, private, drift = None, b"", None
+            null_is_empty = False  # the refresh differs only in null vs empty collections
             if stored is not None:
                 upgraded = await provider.upgrade_state(
                     type_name, stored.schema_version, stored.attributes
@@ -255,6 +256,7 @@ class PluginDriver:
                     drift = "delete"
                 elif not equal(ty, upgraded, prior):
                     drift = "update"
+                    null_is_empty = equal(ty, upgraded, prior, null_is_empty=True)
             saved = _Saved(desired, data, prior, private, [], drift)
             if refresh_only or (destroy and prior is None):
                 return saved
@@ -273,6 +275,8 @@ class PluginDriver:
                 raise PluginUnsupported(str(exc)) from None
             except CtyError as exc:
                 raise PluginUnsupported(_unfit(exc, "the configuration")) from None
+            if null_is_empty and step.legacy_type_system:
+                saved.drift = None  # the same value to this provider (see poll.Poller)
             ty = await provider.resource_type(type_name)
             if step.action == "replace":
                 # Destroy, then create: what the CLI plans without create_before_destroy.

@@ -527,15 +527,25 @@ class Poller:
         if current is None:
             return GONE
         ty = await provider.resource_type(type_name)
-        if not equal(ty, prior, current):
+        exact = equal(ty, prior, current)
+        if not exact and not equal(ty, prior, current, null_is_empty=True):
             return DRIFT  # the CLI path records the refreshed state
         if observe_only:
-            return UNCHANGED  # observe-only MRs never plan: refreshing is all they do
+            # Observe-only MRs never plan: refreshing is all they do (and a refresh that
+            # differs at all is recorded).
+            return UNCHANGED if exact else DRIFT
         schema = await provider.get_schema()
         block = schema["resource_schemas"][type_name]["block"]
         wanted = ignore_changes(json_blocks(block, arguments), current, ignored)
         plan = await provider.plan(type_name, current, wanted, private)
-        return UNCHANGED if plan.action == "noop" else DRIFT
+        if plan.action != "noop":
+            return DRIFT
+        # A refresh that differs from the state only where a null collection came back
+        # empty (or the reverse) has changed nothing for a provider on the legacy SDK: it
+        # cannot tell the two apart, and its apply records null where its read says empty
+        # (linode's domain master_ips, an LKE pool's labels and tags), so every create
+        # would otherwise look drifted once.
+        return UNCHANGED if exact or plan.legacy_type_system else DRIFT
 
 
 def plugin_cwd(root: Path) -> Path:

@@ -94,6 +94,9 @@ class Plan:
     requires_replace: list[AttributePath] = field(default_factory=list)
     private: bytes = b""
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # The provider runs on the legacy SDK (its answer's legacy_type_system): a null
+    # collection and an empty one are the same value to it.
+    legacy_type_system: bool = False
 
 
 def format_path(path: AttributePath) -> str:
@@ -331,6 +334,7 @@ class ProviderProcess:
             requires_replace=replacing,
             private=response.planned_private,
             diagnostics=warnings,
+            legacy_type_system=response.legacy_type_system,
         )
 
     async def apply(

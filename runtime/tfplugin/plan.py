@@ -266,35 +266,49 @@ def _has_user_value(nested: dict[str, Any], value: Any) -> bool:
 _MISSING = object()
 
 
-def equal(ty: CtyType, a: Any, b: Any) -> bool:
+def equal(ty: CtyType, a: Any, b: Any, *, null_is_empty: bool = False) -> bool:
     """cty equality of two values of type `ty`: sets compare regardless of order, and an
     unknown value equals nothing (it may still turn out different).
 
     Plain `==` is not enough: the same set can come back from a provider in another order
     (tofu's stored state sorts set elements, the plugin framework keeps config order).
+
+    With `null_is_empty`, a null list, set or map equals an empty one, at any depth: the
+    same value to a provider on the legacy SDK (PlanResourceChange's
+    `legacy_type_system`), which cannot tell them apart.
     """
     if a is UNKNOWN or b is UNKNOWN:
         return False
+    if null_is_empty and (a is None) != (b is None) and _collection(ty):
+        return not (a if b is None else b)
     if a is None or b is None or isinstance(ty, str):
         return a == b and not contains_unknown(a)
+
+    def same(t: CtyType, x: Any, y: Any) -> bool:
+        return equal(t, x, y, null_is_empty=null_is_empty)
+
     kind, inner = ty
     if kind == "object":
-        return a.keys() == b.keys() and all(equal(inner.get(k, "dynamic"), a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same(inner.get(k, "dynamic"), a[k], b[k]) for k in a)
     if kind == "map":
-        return a.keys() == b.keys() and all(equal(inner, a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same(inner, a[k], b[k]) for k in a)
     if len(a) != len(b):
         return False
     if kind == "tuple":
-        return all(equal(t, x, y) for t, x, y in zip(inner, a, b, strict=True))
+        return all(same(t, x, y) for t, x, y in zip(inner, a, b, strict=True))
     if kind == "list":
-        return all(equal(inner, x, y) for x, y in zip(a, b, strict=True))
+        return all(same(inner, x, y) for x, y in zip(a, b, strict=True))
     unmatched = list(b)  # set: pair every element with an equal, not yet used one
     for x in a:
-        match = next((i for i, y in enumerate(unmatched) if equal(inner, x, y)), None)
+        match = next((i for i, y in enumerate(unmatched) if same(inner, x, y)), None)
         if match is None:
             return False
         unmatched.pop(match)
     return True
+
+
+def _collection(ty: CtyType) -> bool:
+    return not isinstance(ty, str) and ty[0] in ("list", "set", "map")
 
 
 def plan_action(ty: CtyType, prior: Any, planned: Any, replacing: list[AttributePath]) -> str:

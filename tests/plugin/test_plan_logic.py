@@ -180,6 +180,25 @@ def test_equality_ignores_set_order_but_not_list_order():
     assert not equal(ty, {"tags": [], "n": UNKNOWN}, {"tags": [], "n": UNKNOWN})
 
 
+def test_null_equals_an_empty_collection_only_when_asked():
+    """What a legacy-SDK provider cannot tell apart (linode's domain master_ips, an LKE
+    pool's labels and tags: null after the create's apply, empty after a read)."""
+    pool = ["object", {"labels": ["map", "string"], "tags": ["set", "string"], "n": "number"}]
+    ty = ["object", {"master_ips": ["set", "string"], "pool": ["list", pool], "s": "string"}]
+    created = {"master_ips": None, "pool": [{"labels": None, "tags": None, "n": 1}], "s": None}
+    read = {"master_ips": [], "pool": [{"labels": {}, "tags": [], "n": 1}], "s": None}
+    assert not equal(ty, created, read)
+    assert equal(ty, created, read, null_is_empty=True)
+    assert equal(ty, read, created, null_is_empty=True)
+    # Only collections: a null string is not an empty one, and nothing else is loosened.
+    assert not equal(ty, {**created, "s": None}, {**created, "s": ""}, null_is_empty=True)
+    assert not equal(ty, created, {**read, "master_ips": ["10.0.0.1"]}, null_is_empty=True)
+    changed = {**read, "pool": [{"labels": {}, "tags": [], "n": 2}]}
+    assert not equal(ty, created, changed, null_is_empty=True)
+    assert not equal(ty, created, {**read, "pool": []}, null_is_empty=True)
+    assert not equal(["set", "string"], None, [UNKNOWN], null_is_empty=True)
+
+
 def test_only_changed_requires_replace_paths_count():
     prior = {"a": "1", "b": "x", "tags": {"k": "v"}, "rules": [{"port": 80}]}
     planned = {"a": "1", "b": "y", "tags": {"k": "v"}, "rules": [{"port": UNKNOWN}]}

@@ -77,8 +77,10 @@ def generate(
     version: str,
     extra: dict | None = None,
     namespace: str = "hashicorp",
+    registry: str = "registry.opentofu.org",
 ) -> Path:
-    """Run the real generator for one provider; returns the output directory."""
+    """Run the real generator for one provider; returns the output directory.  ``registry``
+    is the host the schema file names the provider by."""
     output.mkdir(parents=True, exist_ok=True)
     source = f"{namespace}/{name}"
     config = {"name": name, "source": source, "version": version, **(extra or {})}
@@ -92,7 +94,7 @@ def generate(
             "--schema",
             str(schema),
             "--provider",
-            f"registry.opentofu.org/{source}",
+            f"{registry}/{source}",
             "--no-models",
         ],
         check=True,

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 from jetgen.runtime import poll, reconciler, state
@@ -103,6 +104,53 @@ def test_a_state_of_another_resource_type_is_left_to_the_cli():
     poller = poll.Poller(poll.ProviderPool(None), lambda: None, dict)
     with pytest.raises(PollUnsupported, match="x_thing, not a y_thing"):
         asyncio.run(poller.check(tfstate({"id": "1"}), make_desired(type_name="y_thing")))
+
+
+class ComparingProvider:
+    """A provider's answers to the three RPCs of a check (Poller._compare): a read that
+    returns ``refreshed``, a plan that changes nothing, on the legacy SDK or not."""
+
+    def __init__(self, refreshed: dict, *, legacy: bool):
+        self.refreshed, self.legacy = refreshed, legacy
+        self.planned = False
+
+    async def upgrade_state(self, type_name, version, attributes):
+        return attributes
+
+    async def read(self, type_name, state, private):
+        return self.refreshed, private
+
+    async def resource_type(self, type_name):
+        return ["object", {"id": "string", "ips": ["set", "string"]}]
+
+    async def get_schema(self):
+        block = {"attributes": {"id": {"type": "string"}, "ips": {"type": ["set", "string"]}}}
+        return {"resource_schemas": {"x_thing": {"block": block}}}
+
+    async def plan(self, type_name, prior, config, private):
+        self.planned = True
+        return SimpleNamespace(action="noop", legacy_type_system=self.legacy)
+
+
+@pytest.mark.parametrize(
+    "refreshed, legacy, observe_only, verdict",
+    [
+        ({"id": "1", "ips": None}, False, False, poll.UNCHANGED),
+        # Null came back empty: the same value to a legacy-SDK provider only.
+        ({"id": "1", "ips": []}, True, False, poll.UNCHANGED),
+        ({"id": "1", "ips": []}, False, False, poll.DRIFT),
+        # Observe-only MRs do not plan: any difference is recorded by the CLI path.
+        ({"id": "1", "ips": []}, True, True, poll.DRIFT),
+        ({"id": "1", "ips": ["10.0.0.1"]}, True, False, poll.DRIFT),
+    ],
+)
+def test_a_null_collection_read_back_empty_is_no_drift_on_the_legacy_sdk(
+    refreshed, legacy, observe_only, verdict
+):
+    stored = poll.StoredResource("x_thing", 0, {"id": "1", "ips": None}, b"")
+    provider = ComparingProvider(refreshed, legacy=legacy)
+    found = asyncio.run(poll.Poller._compare(provider, stored, {"id": "1"}, (), observe_only))
+    assert found == verdict
 
 
 def test_provider_binary_is_the_one_init_installed(tmp_path):
