@@ -108,6 +108,11 @@ class Memory:
     # setup): when a namespace goes its Secrets go first (Secrets have no finalizer to
     # wait on), so deleting falls back to it and to the workdir's main.tf.json.
     provider: ProviderSetup | None = None
+    # The create-pending mark this process wrote and then created nothing behind: its
+    # write raised (the answer lost, though the mark may have landed) before the driver
+    # was called.  The next pass records that create as failed instead of taking the mark
+    # for an interrupted create that only a person can settle.
+    unused_pending: str | None = None
 
 
 @dataclass
@@ -395,6 +400,7 @@ class Reconciler:
         self, mr: ManagedResource, memory: Memory, wd: Workdir, desired: Desired
     ) -> Decision:
         """Observe, decide (decisions.decide), act; returns the decision taken."""
+        await self._drop_unused_pending(mr, memory)
         external, plan = await self._observe(mr, memory, wd, desired)
         changed: list[str] = []
         forcing: list[str] = []
@@ -504,7 +510,12 @@ class Reconciler:
             # After the delete the old ID names nothing: an interrupted replacement must
             # not be "recovered" by looking the old ID up and then creating again.
             guard[EXTERNAL_NAME] = None
-        await self._annotate(mr, guard)
+        memory.unused_pending = None
+        try:
+            await self._annotate(mr, guard)
+        except Exception:
+            memory.unused_pending = guard[state.PENDING]
+            raise
         try:
             async with self._creating_notice(mr):
                 await self.driver.apply(
@@ -535,6 +546,22 @@ class Reconciler:
         else:
             what = "recreated (it had disappeared)" if recreate else "created"
             self._event(mr, "Normal", "CreatedExternalResource", f"{self.address} {what}")
+
+    async def _drop_unused_pending(self, mr: ManagedResource, memory: Memory) -> None:
+        """A pending mark that is exactly the one this process wrote and created nothing
+        behind (see Memory.unused_pending) is recorded as a failed create: nothing can
+        have been made, so the create may run again.  A mark written since, by this
+        process or another replica, has another time and is left alone."""
+        unused = memory.unused_pending
+        if unused is not None and mr.annotations.get(state.PENDING) == unused:
+            logger.info(
+                "%s %s: the create marked pending at %s never started; recording it as failed",
+                self.kind.kind,
+                mr.ref,
+                unused,
+            )
+            await self._annotate(mr, state.mark(state.FAILED))  # raises: kept for the next pass
+        memory.unused_pending = None
 
     @contextlib.asynccontextmanager
     async def _creating_notice(self, mr: ManagedResource) -> AsyncIterator[None]:
@@ -674,6 +701,7 @@ class Reconciler:
             await self._write_status(mr, [conditions.deleting()])
             await self.rt.prepare()
             wd = await self._restore(mr, memory)
+            await self._drop_unused_pending(mr, memory)
             external = await self._observe_deletion(mr, memory, wd)
             decision = decisions.decide(self._facts(mr, external))
             if decision.record:

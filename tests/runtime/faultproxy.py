@@ -11,6 +11,10 @@ how it reaches a point inside the controller without any hook in the runtime:
   accepted it but before the answer reaches it (the write happened; the controller never
   learnt so). A refused request (say a replace of a Secret that does not exist yet) is
   answered normally and the rule stays armed.
+- ``lose_answer``: forward the request, and once the apiserver has accepted it answer the
+  controller with a 500 instead, leaving it running (the write happened; the controller
+  learns only that it failed -- an exception inside the pass, right after that write).
+- ``note``: pass the request on untouched and record when it came (``Rule.at``).
 
 Everything else passes through untouched.
 """
@@ -23,6 +27,7 @@ import os
 import signal
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +47,16 @@ DROPPED = {
 }
 
 Match = Callable[[str, str, bytes], bool]  # (method, path with query, body)
+# What ``lose_answer`` tells the controller: the apiserver's own shape of an internal error
+# (as when etcd commits a write but the apiserver times out waiting for it).
+LOST = {
+    "kind": "Status",
+    "apiVersion": "v1",
+    "status": "Failure",
+    "message": "the server was unable to return a response in the time allotted (fault proxy)",
+    "reason": "InternalError",
+    "code": 500,
+}
 
 
 def state_secret_write(method: str, path: str, body: bytes) -> bool:
@@ -56,12 +71,25 @@ def pending_mark_write(method: str, path: str, body: bytes) -> bool:
     return method == "PATCH" and "/secrets" not in path and b"external-create-pending" in body
 
 
+def pending_mark_set(method: str, path: str, body: bytes) -> bool:
+    """A patch that sets ``crossplane.io/external-create-pending`` (a create about to
+    start), not one that only mentions it (a status message saying what to do)."""
+    if not pending_mark_write(method, path, body):
+        return False
+    try:
+        annotations = (json.loads(body).get("metadata") or {}).get("annotations") or {}
+    except (ValueError, AttributeError):
+        return False
+    return bool(annotations.get("crossplane.io/external-create-pending"))
+
+
 @dataclass
 class Rule:
     match: Match
-    action: str  # "kill_before" | "kill_after"
+    action: str  # "kill_before" | "kill_after" | "lose_answer" | "note"
     fired: threading.Event = field(default_factory=threading.Event)
     request: str = ""  # what it fired on, for the record
+    at: float = 0.0  # time.monotonic() when it fired
 
 
 class FaultProxy:
@@ -152,6 +180,7 @@ class FaultProxy:
             for rule in self.rules:
                 if rule.match(method, path, body):
                     rule.request = f"{method} {path.split('?')[0]}"
+                    rule.at = time.monotonic()
                     self.rules.remove(rule)
                     return rule
         return None
@@ -175,6 +204,9 @@ class FaultProxy:
         if rule is not None and rule.action == "kill_before":
             self._kill(rule)
             return web.Response(status=503, text="controller killed before this request")
+        if rule is not None and rule.action == "note":
+            rule.fired.set()
+            rule = None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED}
         async with session.request(
             request.method,
@@ -183,6 +215,10 @@ class FaultProxy:
             data=body or None,
             ssl=self.ssl,
         ) as upstream:
+            if rule is not None and upstream.status < 300 and rule.action == "lose_answer":
+                await upstream.read()  # the write happened; the controller is told otherwise
+                rule.fired.set()
+                return web.json_response(LOST, status=500)
             if rule is not None and upstream.status < 300:
                 # kill_after: the write happened, the answer is withheld
                 await upstream.read()

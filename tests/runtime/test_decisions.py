@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jetgen.runtime import cache, decisions, reconciler, state
+from jetgen.runtime import cache, decisions, kube, reconciler, state
 from jetgen.runtime.decisions import Action, Facts, Policy
 from jetgen.runtime.kinds import Field, Kind, ProviderInfo
 from jetgen.runtime.metrics import Metrics
@@ -459,6 +459,75 @@ def test_a_failed_state_write_leaves_the_create_incomplete(tmp_path):
         asyncio.run(rec.reconcile(mr, reconciler.Memory()))
     assert driver.calls == ["create"]
     assert state.guard(mr.annotations) == "pending"  # never "succeeded" without saved state
+
+
+def lost_pending_answer(rec: reconciler.Reconciler) -> list[str]:
+    """The apiserver takes the first create-pending patch and answers with an error (the
+    answer lost); returns the pending values it stored."""
+    stored: list[str] = []
+    patch = rec.rt.kube.patch
+
+    async def landed_then_failed(path, body, content_type=None):
+        await patch(path, body, content_type)
+        meta = body.get("metadata") if isinstance(body, dict) else None  # not a status patch
+        pending = ((meta or {}).get("annotations") or {}).get(state.PENDING)
+        if pending and not stored:
+            stored.append(pending)
+            raise kube.KubeError(500, "the server was unable to return a response")
+
+    rec.rt.kube.patch = landed_then_failed  # type: ignore[method-assign]
+    return stored
+
+
+def test_a_pending_mark_whose_answer_was_lost_is_recorded_failed_and_created_once(tmp_path):
+    """The pending mark landed but its patch raised, before the driver was called: this
+    controller knows nothing was created, so its next pass records the create failed and
+    creates (not Crossplane's stop for an incomplete create, which waits for a person)."""
+    driver = FakeDriver(tmp_path / "work", "absent")
+    rec, _ = make(tmp_path, driver)
+    stored = lost_pending_answer(rec)
+    memory = reconciler.Memory()
+    b = body(ALL, "none", False, False)
+    with pytest.raises(kube.KubeError):
+        asyncio.run(rec.reconcile(ManagedResource(b, rec.kind), memory))
+    assert driver.calls == [] and memory.unused_pending == stored[0]
+    b["metadata"]["annotations"][state.PENDING] = stored[0]  # what the watch then shows
+    mr = ManagedResource(b, rec.kind)
+    asyncio.run(rec.reconcile(mr, memory))
+    assert driver.calls == ["create"]
+    assert state.guard(mr.annotations) == "succeeded"
+    assert cond(mr, "Ready") == R_AVAIL and memory.unused_pending is None
+
+
+def test_a_lost_pending_answer_does_not_excuse_a_later_mark(tmp_path):
+    """A pending mark with another time (a later create, or another replica's) is an
+    incomplete create as always: nothing is created blindly."""
+    driver = FakeDriver(tmp_path / "work", "absent")
+    rec, _ = make(tmp_path, driver)
+    lost_pending_answer(rec)
+    memory = reconciler.Memory()
+    b = body(ALL, "none", False, False)
+    with pytest.raises(kube.KubeError):
+        asyncio.run(rec.reconcile(ManagedResource(b, rec.kind), memory))
+    b["metadata"]["annotations"][state.PENDING] = T1
+    mr = ManagedResource(b, rec.kind)
+    asyncio.run(rec.reconcile(mr, memory))
+    assert driver.calls == []
+    assert cond(mr, "Synced") == S_ERR and state.guard(mr.annotations) == "pending"
+
+
+def test_deleting_after_a_lost_pending_answer_releases_the_object(tmp_path):
+    driver = FakeDriver(tmp_path / "work", "absent")
+    rec, _ = make(tmp_path, driver)
+    stored = lost_pending_answer(rec)
+    memory = reconciler.Memory()
+    b = body(ALL, "none", False, False)
+    with pytest.raises(kube.KubeError):
+        asyncio.run(rec.reconcile(ManagedResource(b, rec.kind), memory))
+    b["metadata"]["annotations"][state.PENDING] = stored[0]
+    b["metadata"]["deletionTimestamp"] = T1
+    asyncio.run(rec._finalize(ManagedResource(b, rec.kind), memory))  # no stop: released
+    assert driver.calls == []
 
 
 # An interrupted replacement: the state still records ext-1, which its delete removed;

@@ -48,7 +48,12 @@ import pytest
 import yaml
 
 from tests.runtime import harness
-from tests.runtime.faultproxy import FaultProxy, pending_mark_write, state_secret_write
+from tests.runtime.faultproxy import (
+    FaultProxy,
+    pending_mark_set,
+    pending_mark_write,
+    state_secret_write,
+)
 from tests.runtime.harness import Controller, condition, get, is_ready
 from tests.testbed import controlplane
 from tests.testbed.kube import write_kubeconfig
@@ -95,6 +100,7 @@ SPECIALS = [
     "state-secret-write-fails",
     "workdir-removed",
     "apiserver-restart",
+    "pending-answer-lost",
 ]
 # The driver the controllers write with (tests/conftest.py's --driver sets JETGEN_DRIVER).
 # With the plugin protocol no Terraform process runs an apply: its victim is the shared
@@ -682,7 +688,42 @@ def run_apiserver_restart(bed: Bed, out: Outcome, plane: Any) -> None:
     finish(bed, out, spec)
 
 
+# The first retry after a failed pass (the runtime's backoff base: min(2 s, the poll)), and
+# what a pass may take on a loaded machine before it writes its pending mark.
+RETRY_DELAY = min(2.0, POLL)
+PASS_SLACK = 20.0
+
+
+def run_pending_answer_lost(bed: Bed, out: Outcome) -> None:
+    """An exception inside the pass between the create-pending mark and the provider call:
+    the mark's write lands, but the controller is answered 500 (the proxy's
+    ``lose_answer``), so its pass fails before it asks the provider for anything. The same
+    controller knows it created nothing: its next pass, one retry delay later, creates --
+    no stop that waits for a person, no pass minutes later -- and exactly one object."""
+    spec = bed.spec()
+    bed.controller(proxied=True, wrapped=False)
+    lost = bed.proxy.arm(pending_mark_set, "lose_answer")
+    again = bed.proxy.arm(pending_mark_set, "note")  # the next pass's create
+    bed.apply(spec)
+    if not lost.fired.wait(60):
+        raise TimeoutError("the pending mark was never written")
+    out.fault = "pending mark written, its answer lost (500): the pass raised before creating"
+    state, message = settle(bed, matches(spec))
+    if again.fired.is_set():
+        gap = again.at - lost.at
+        out.recovery = f"next pass's create {gap:.1f} s later; "
+        if gap > RETRY_DELAY + PASS_SLACK:
+            out.problems.append(f"next create {gap:.0f} s after the fault, retry {RETRY_DELAY:g} s")
+    else:
+        out.problems.append("no pass created again")
+    out.recovery += {"ready": "Ready"}.get(state, f"{state}: {short(message)}")
+    if state != "ready":
+        out.problems.append("not Ready without help")
+    finish(bed, out, spec)
+
+
 SPECIAL_RUNNERS = {
+    "pending-answer-lost": run_pending_answer_lost,
     "create-timeout": run_create_timeout,
     "provider-crash": run_provider_crash,
     "workdir-removed": run_workdir_removed,
