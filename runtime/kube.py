@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import contextlib
 import json
 import logging
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+# What a list asks for to get only the objects' metadata (no spec, status or data).
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+LIST_PAGE = 500  # objects per page of a long list
 
 
 class KubeError(Exception):
@@ -160,6 +164,7 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
         query: dict[str, str] | None = None,
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         url = self.credentials.server + path + (("?" + urlencode(query)) if query else "")
         data = json.dumps(body) if body is not None else None
@@ -172,7 +177,7 @@ class KubeClient:
             except CredentialsError as exc:
                 raise KubeError(401, f"no credentials: {exc}") from None
             status, headers, text = await self._send(
-                method, url, data, content_type if data is not None else None, authorization
+                method, url, data, content_type if data is not None else None, authorization, accept
             )
             if self.observer is not None:
                 self.observer(status, waited)
@@ -201,6 +206,8 @@ class KubeClient:
                     raise NotFound(404, message)
                 if status == 409:
                     raise Conflict(409, message)
+                if status == 410:
+                    raise Gone(410, message)
                 raise KubeError(status, message)
             return json.loads(text) if text else {}
 
@@ -211,11 +218,12 @@ class KubeClient:
         data: str | None,
         content_type: str | None,
         authorization: str | None,
+        accept: str = "application/json",
     ) -> tuple[int, Mapping[str, str], str]:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(total=60)
             self._session = aiohttp.ClientSession(timeout=timeout)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if authorization:
             headers["Authorization"] = authorization
         if content_type:
@@ -276,6 +284,37 @@ class KubeClient:
     async def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
         query = {"labelSelector": label_selector} if label_selector else None
         return (await self.request("GET", path, query=query)).get("items") or []
+
+    async def list_all(
+        self,
+        path: str,
+        *,
+        label_selector: str | None = None,
+        metadata_only: bool = False,
+        page: int = LIST_PAGE,
+    ) -> builtins.list[dict[str, Any]]:
+        """Every object at ``path``, fetched ``page`` at a time (one snapshot: a list
+        whose continue token expired, 410, starts over).  ``metadata_only``: the objects'
+        metadata alone (PartialObjectMetadata), not their spec, status or data."""
+        query = {"limit": str(page)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        accept = METADATA_ONLY if metadata_only else "application/json"
+        items: builtins.list[dict[str, Any]] = []
+        while True:
+            try:
+                answer = await self.request("GET", path, query=query, accept=accept)
+            except Gone:
+                if "continue" not in query:
+                    raise
+                del query["continue"]  # the snapshot expired: list again from the start
+                items = []
+                continue
+            items += answer.get("items") or []
+            token = (answer.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            query["continue"] = token
 
     async def create(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
         return await self.request("POST", path, body=obj)

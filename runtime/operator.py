@@ -337,9 +337,13 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
         await runtime.kube.close()
 
     served = [k for k in runtime.info.kinds if settings.serves(k.kind, k.group)]
+    users = usage.ConfigUsers(runtime.info)  # kept by each kind's event handler
     for kind in served:
-        _register_kind(registry, runtime, reconciler.Reconciler(runtime, kind))
-    usage.register(registry, runtime.info, served)  # configs in use are not deleted
+        _register_kind(registry, runtime, reconciler.Reconciler(runtime, kind), users)
+    # Configs in use are not deleted.  Every selected kind is asked (one that has no CRD
+    # answers 404): a kind the gate has not taken up yet may already have MRs.
+    confirm = functools.partial(_list_config_users, runtime, served)
+    usage.register(registry, runtime.info, users, confirm)
     _gate_kinds(registry, runtime, insights, served)
     return registry
 
@@ -353,7 +357,7 @@ def _gate_kinds(
     """With safe-start a kind is served once its CRD is established (see :mod:`.serving`);
     without, kopf serves whatever API discovery shows.  Either way the metric tells."""
     info = runtime.info
-    wanted = [serving.Wanted(k.kind, k.group, k.version, k.plural, indexed=True) for k in kinds]
+    wanted = [serving.Wanted(k.kind, k.group, k.version, k.plural) for k in kinds]
     wanted += [
         serving.Wanted(plural, info.config_group, info.config_version, plural, managed=False)
         for plural in usage.config_plurals(info)
@@ -400,8 +404,28 @@ async def _namespaces(runtime: reconciler.Runtime) -> list[str]:
     return [item["metadata"]["name"] for item in items]
 
 
+async def _watched_namespaces(runtime: reconciler.Runtime) -> list[str] | None:
+    """The namespaces the controller serves now; None for the whole cluster."""
+    patterns = runtime.settings.namespaces
+    if not patterns:
+        return None
+    if serving.has_globs(patterns):
+        return sorted(serving.matching(await _namespaces(runtime), patterns))
+    return list(patterns)
+
+
+async def _list_config_users(
+    runtime: reconciler.Runtime, kinds: list[Kind], key: usage.ConfigKey
+) -> list[usage.UserId]:
+    namespaces = functools.partial(_watched_namespaces, runtime)
+    return await usage.list_users(runtime.kube, runtime.info, kinds, key, namespaces)
+
+
 def _register_kind(
-    registry: kopf.OperatorRegistry, runtime: reconciler.Runtime, rec: reconciler.Reconciler
+    registry: kopf.OperatorRegistry,
+    runtime: reconciler.Runtime,
+    rec: reconciler.Reconciler,
+    users: usage.ConfigUsers,
 ) -> None:
     kind = rec.kind
     api = (kind.group, kind.version, kind.plural)
@@ -431,10 +455,12 @@ def _register_kind(
     @kopf.on.event(*api, id="wake", registry=registry)
     async def wake(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
         if type == "DELETED":
+            users.gone(kind, body)
             # Gone from the API: its state Secret (in our namespace, which the MR cannot
             # own across) goes too.  Missed while no replica ran: state.sweep at start.
             await runtime.store.delete(dict(body))
             return
+        users.seen(kind, body)
         memory = memory_of(memo)
         trigger = _trigger(body, runtime.settings.finalizer)
         if memory.trigger is not None and trigger != memory.trigger:

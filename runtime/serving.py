@@ -68,7 +68,6 @@ class Wanted:
     version: str
     plural: str
     managed: bool = True  # a managed resource kind (counted in metrics), else a config kind
-    indexed: bool = False  # it has kopf index handlers (kopf holds handlers until listed)
 
     @property
     def crd_name(self) -> str:
@@ -188,16 +187,15 @@ class Gate:
             delay = min(2 * delay, 1.0)
 
     async def publish(self) -> None:
-        """Make kopf's sets of watched (and indexed) resources match ``served``."""
+        """Make kopf's set of watched resources match ``served``.  None is indexed: kopf
+        would hold every object's first event until all indexed kinds are listed."""
         async with self.insights.revised:
             for items in self.wanted.values():
                 for item in items:
                     self.insights.watched_resources.discard(item.key)
                     self.insights.indexed_resources.discard(item.key)
-            for item, resource in self.served.items():
+            for resource in self.served.values():
                 self.insights.watched_resources.add(resource)
-                if item.indexed:
-                    self.insights.indexed_resources.add(resource)
             self.insights.revised.notify_all()
 
     def count(self) -> int:
