@@ -270,37 +270,53 @@ def _poller(settings: Settings, driver: CliDriver, pool: poll.ProviderPool) -> p
 
 async def _sweep_states(runtime: reconciler.Runtime) -> None:
     """Once per start: remove state Secrets of MRs deleted while no replica ran."""
-    kinds = {(k.api_version, k.kind): k for k in runtime.info.kinds}
-
-    async def alive(secret: dict[str, Any]) -> bool:
-        meta = secret["metadata"]
-        try:
-            api_version, kind_name, where = (meta.get("annotations") or {})[state.STATE_OF].split(
-                " "
-            )
-        except (KeyError, ValueError):
-            return True  # not one we can judge: leave it
-        kind = kinds.get((api_version, kind_name))
-        if kind is None:
-            return True  # another provider's, or a kind this replica does not serve
-        namespace, _, name = where.rpartition("/")
-        # A list by name, not a get: the ClusterRole grants list on every served kind.
-        path = kube.object_path(api_version, kind.plural, namespace or None)
-        query = {"fieldSelector": f"metadata.name={name}"}
-        try:
-            items = (await runtime.kube.request("GET", path, query=query)).get("items") or []
-        except kube.NotFound:
-            return True  # the kind has no CRD now (safe-start): judged on a later start
-        uid = (meta.get("labels") or {}).get(state.STATE_LABEL)
-        return any(item["metadata"]["uid"] == uid for item in items)
-
     try:
-        removed = await runtime.store.sweep(alive)
+        removed = await runtime.store.sweep(functools.partial(_live_states, runtime))
     except Exception as exc:  # noqa: BLE001 - a leftover Secret is no reason to stop
         logger.warning("state Secrets sweep failed: %s", exc)
         return
     if removed:
         logger.info("removed %d state Secrets of deleted managed resources", removed)
+
+
+async def _live_states(runtime: reconciler.Runtime, secrets: list[dict[str, Any]]) -> set[str]:
+    """Names of the state Secrets to keep: those whose MR a list of its kind shows (by
+    UID), and those not judged here -- another provider's kind or one this replica does
+    not serve, an annotation it did not write, a kind without a CRD now (safe-start:
+    judged on a later start), a list refused.  One list per kind (per kind and namespace
+    for a controller limited to namespaces), not a request per Secret."""
+    kinds = {(k.api_version, k.kind): k for k in runtime.info.kinds}
+    cluster_wide = not runtime.settings.namespaces
+    listed: dict[tuple[str, str, str | None], set[str] | None] = {}
+    keep: set[str] = set()
+    for secret in secrets:
+        meta = secret["metadata"]
+        who = state.owner(secret)
+        kind = kinds.get((who.api_version, who.kind)) if who is not None else None
+        if who is None or kind is None:
+            keep.add(meta["name"])
+            continue
+        namespace = None if cluster_wide or kind.scope == "Cluster" else who.namespace
+        scope = (kind.api_version, kind.plural, namespace)
+        if scope not in listed:
+            listed[scope] = await _uids(runtime.kube, *scope)
+        uids = listed[scope]
+        if uids is None or (meta.get("labels") or {}).get(state.STATE_LABEL) in uids:
+            keep.add(meta["name"])
+    return keep
+
+
+async def _uids(
+    client: kube.KubeClient, api_version: str, plural: str, namespace: str | None
+) -> set[str] | None:
+    """UIDs of a kind's objects (in ``namespace``, or all); None if they cannot be listed."""
+    try:
+        path = kube.object_path(api_version, plural, namespace)
+        items = await client.list_all(path, metadata_only=True)
+    except (ValueError, kube.KubeError) as exc:  # ValueError: a namespace no path can name
+        logger.debug("state Secrets sweep: %s of %s not listed: %s", plural, namespace, exc)
+        return None
+    return {item["metadata"]["uid"] for item in items}
 
 
 def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.OperatorRegistry:

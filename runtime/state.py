@@ -164,6 +164,29 @@ def describe(body: dict[str, Any]) -> str:
     return f"{body['apiVersion']} {body['kind']} {where}"
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The MR a state Secret says it holds the state of (its :data:`STATE_OF` annotation)."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+
+def owner(secret: dict[str, Any]) -> Owner | None:
+    """Read back what :func:`describe` wrote; None for anything else."""
+    text = ((secret.get("metadata") or {}).get("annotations") or {}).get(STATE_OF)
+    if not isinstance(text, str):
+        return None
+    parts = text.split(" ")
+    if len(parts) != 3 or not all(parts):
+        return None
+    api_version, kind, where = parts
+    namespace, _, name = where.rpartition("/")
+    return Owner(api_version, kind, namespace or None, name) if name else None
+
+
 class StateStore:
     """Reads and writes the state Secrets, all in the controller's own namespace."""
 
@@ -207,15 +230,21 @@ class StateStore:
     async def delete(self, body: dict[str, Any]) -> None:
         await self.client.delete(self._path(body))
 
-    async def sweep(self, alive: Callable[[dict[str, Any]], Awaitable[bool]]) -> int:
-        """Delete the state Secrets whose MR is gone (deleted while no replica ran);
-        ``alive`` tells from a Secret whether its MR still exists.  Returns how many."""
+    async def sweep(self, keep: Callable[[list[dict[str, Any]]], Awaitable[set[str]]]) -> int:
+        """Delete the state Secrets whose MR is gone (deleted while no replica ran).
+
+        The state Secrets are listed first (their metadata only, a page at a time), then
+        ``keep`` names those whose MR still exists or cannot be judged -- so an MR it
+        finds existed after the list, and a Secret made since is not in it.  Returns how
+        many were deleted."""
+        path = kube.secret_path(self.namespace)
+        secrets = await self.client.list_all(path, label_selector=STATE_LABEL, metadata_only=True)
+        kept = await keep(secrets)
         removed = 0
-        for secret in await self.client.list(kube.secret_path(self.namespace), STATE_LABEL):
-            if not await alive(secret):
-                await self.client.delete(
-                    kube.secret_path(self.namespace, secret["metadata"]["name"])
-                )
+        for secret in secrets:
+            name = secret["metadata"]["name"]
+            if name not in kept:
+                await self.client.delete(kube.secret_path(self.namespace, name))
                 removed += 1
         return removed
 

@@ -50,3 +50,16 @@ def test_owner_reference_points_at_the_managed_resource():
     ref = state.owner_reference(body)
     assert ref["uid"] == "u-1" and ref["kind"] == "File" and ref["apiVersion"] == "g/v1"
     assert state.secret_name("u-1") == "jetgen-tfstate-u-1"
+
+
+def test_the_owner_annotation_reads_back_what_describe_wrote_and_nothing_else():
+    def secret(annotation: object) -> dict:
+        return {"metadata": {"annotations": {state.STATE_OF: annotation}}}
+
+    body = {"apiVersion": "g/v1", "kind": "File", "metadata": {"name": "f", "namespace": "a"}}
+    assert state.owner(secret(state.describe(body))) == state.Owner("g/v1", "File", "a", "f")
+    cluster = {"apiVersion": "g/v1", "kind": "Id", "metadata": {"name": "i"}}
+    assert state.owner(secret(state.describe(cluster))) == state.Owner("g/v1", "Id", None, "i")
+    for hostile in ("", "g/v1 File", "g/v1 File a/f extra", "g/v1  a/f", "g/v1 File a/", 7, None):
+        assert state.owner(secret(hostile)) is None, hostile
+    assert state.owner({"metadata": {}}) is None and state.owner({}) is None
