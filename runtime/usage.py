@@ -178,23 +178,29 @@ async def in_use(key: ConfigKey, users: ConfigUsers, confirm: Confirm) -> list[U
     return users.of(key) or ordered(await confirm(key))
 
 
+async def guard(body: Any, memo: Any, users: ConfigUsers, confirm: Confirm) -> None:
+    """A config's deletion handler: raises (kopf retries, the finalizer stays) while
+    :func:`in_use` finds a user, or when the apiserver cannot tell."""
+    try:
+        found = await in_use(key_of_config(body), users, confirm)
+    except (kube.KubeError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        message = f"cannot tell whether managed resources use it: {exc}; deletion waits"
+        raise kopf.TemporaryError(message, delay=RETRY_SECONDS) from None
+    if found:
+        message = in_use_message(found)
+        if memo.get(MEMO_KEY) != message:  # one event per change, not per retry
+            memo[MEMO_KEY] = message
+            kopf.event(body, type="Warning", reason="ProviderConfigInUse", message=message)
+        raise kopf.TemporaryError(message, delay=RETRY_SECONDS)
+
+
 def register(
     registry: kopf.OperatorRegistry, info: ProviderInfo, users: ConfigUsers, confirm: Confirm
 ) -> None:
-    """Guard the config kinds' deletion: refused while :func:`in_use` finds a user."""
+    """Guard the config kinds' deletion (:func:`guard`)."""
 
     async def protect(body: Any, memo: Any, **_: Any) -> None:
-        try:
-            found = await in_use(key_of_config(body), users, confirm)
-        except (kube.KubeError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            message = f"cannot tell whether managed resources use it: {exc}; deletion waits"
-            raise kopf.TemporaryError(message, delay=RETRY_SECONDS) from None
-        if found:
-            message = in_use_message(found)
-            if memo.get(MEMO_KEY) != message:  # one event per change, not per retry
-                memo[MEMO_KEY] = message
-                kopf.event(body, type="Warning", reason="ProviderConfigInUse", message=message)
-            raise kopf.TemporaryError(message, delay=RETRY_SECONDS)
+        await guard(body, memo, users, confirm)
 
     for plural in config_plurals(info):
         kopf.on.delete(

@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jetgen.runtime import usage
+import aiohttp
+import kopf
+import pytest
+from jetgen.runtime import kube, usage
 from jetgen.runtime.kinds import Kind, ProviderInfo
 
 GROUP = "local.m.jetgen.dev"
@@ -104,3 +107,23 @@ def test_the_message_names_five_and_counts_the_rest():
     assert message.startswith("in use by 7 managed resource(s): File a/f0, ")
     assert "File a/f4 and 2 more; deletion waits" in message
     assert "f5" not in message
+
+
+def test_a_config_is_let_go_only_on_the_apiservers_word():
+    """No user anywhere: the deletion goes on.  A list that fails (refused, unreachable,
+    timed out): it waits, as it does for a user the index names."""
+    config = {"kind": "ProviderConfig", "metadata": {"name": "x", "namespace": "a"}}
+
+    async def nobody(key: usage.ConfigKey) -> list[usage.UserId]:
+        return []
+
+    asyncio.run(usage.guard(config, {}, usage.ConfigUsers(info()), nobody))
+
+    failures = (kube.KubeError(403, "forbidden"), aiohttp.ClientError("reset"), TimeoutError())
+    for failure in failures:
+
+        async def failing(key: usage.ConfigKey, exc: Exception = failure) -> list[usage.UserId]:
+            raise exc
+
+        with pytest.raises(kopf.TemporaryError, match="cannot tell whether"):
+            asyncio.run(usage.guard(config, {}, usage.ConfigUsers(info()), failing))
