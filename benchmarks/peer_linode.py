@@ -1,7 +1,7 @@
 """Side by side: Upjet's provider-linode against jetgen's provider-linode, same MRs, same bed.
 
     .venv/bin/python benchmarks/peer_linode.py [--sizes 10,100,1000] [--runs 3] [--poll 60]
-                                               [--rate 10] [--only peer|jetgen]
+                                               [--rate 16] [--settle 10] [--only peer|jetgen]
     flock /tmp/jetgen-bench.lock .venv/bin/python benchmarks/peer_linode.py   # figures
 
 Both controllers reconcile `linode_domain` (a DNS zone: one API call to create, one to
@@ -20,14 +20,21 @@ Linode API stand-in in a process of its own (tests/linode_standin), starts one
 controller, makes one warm-up MR Ready, then creates N MRs at once (POSTs from 8
 threads) and watches them. Same settings on both sides: poll interval ``--poll``
 (peer ``--poll``; jetgen ``--poll-interval``) and ``--rate``: the peer's
-``--max-reconcile-rate`` (that many reconciles at once, client 5x QPS, 10x burst) and
-jetgen's ``--max-runs`` with ``--kube-qps``/``--kube-burst`` at the same 5x/10x.
+``--max-reconcile-rate`` (that many reconciles at once, and a global limit of that many
+reconciles a second; client 5x QPS, 10x burst) and jetgen's ``--max-runs`` with
+``--kube-qps``/``--kube-burst`` at the same 5x/10x.  jetgen's plugin-protocol writes and
+polls run at most 16 at once whatever ``--max-runs`` says (``--max-runs`` is its
+Terraform CLI runs), so the default ``--rate`` is 16: the same concurrency on both sides.
+The peer's global limit counts every reconcile, the ones its own status writes trigger
+included; when it cannot reconcile every MR once per poll, the settled window shows it:
+"MRs polled" (distinct domains read from the stand-in in the window) is then below the
+MR count, and "CPU ms/MR polled" compares the work per MR actually checked.
 
 Per run: time from an MR's create to Ready (p50/p90/max), the controller's CPU seconds
 (process and children) and peak RSS (process tree) until all are Ready; then, after a
-settle pause, one poll period of steady state: RSS, cores, API calls to the stand-in
-and apiserver requests per second (``apiserver_request_total`` of /metrics before and
-after, less this script's own requests). Medians of ``--runs`` runs, and the ratios
+pause of ``--settle`` seconds, one poll period of steady state: RSS, cores, API calls to
+the stand-in and apiserver requests per second (``apiserver_request_total`` of /metrics
+before and after, less this script's own requests). Medians of ``--runs`` runs, and the ratios
 jetgen/peer. Sizes and sides run one at a time; the order of the sides alternates.
 """
 
@@ -64,9 +71,9 @@ from tests.testbed.kube import ApiServer  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO.parent / "shared" / "schemas" / "linode-2.37.0.json"
 DOCS_IN_BED = "src/terraform-provider-linode_v2.37.0/terraform-provider-linode/docs/resources"
-SETTLE_SECONDS = 10.0
 PEER_NAMESPACE = "crossplane-system"
 PLANE_OWN = ("endpoints", "endpointslices", "leases")
+DOMAIN = re.compile(r"^/v4/domains/[0-9]+$")  # one domain's read: that MR was polled
 NETNS_MARK = "JETGEN_PEER_NETNS"  # set inside the network namespace of in_own_network()
 
 
@@ -233,6 +240,8 @@ class Figures:
     controller_rss: float = 0.0  # peak MiB of the controller process over a settled poll
     children_rss: float = 0.0  # peak MiB of its children (providers) meanwhile
     settled_cores: float = 0.0
+    settled_cpu: float = 0.0  # CPU seconds over the settled poll period
+    polled: int = 0  # distinct domains read from the stand-in in the settled period
     api_calls_per_poll: float = 0.0  # calls to the stand-in in one settled poll period
     apiserver_rps: float = 0.0  # settled
     burst_requests_per_mr: float = 0.0  # the controller's apiserver requests per new MR
@@ -298,7 +307,7 @@ def run_once(bed: Testbed, side: Side, size: int, args: argparse.Namespace) -> F
             raise RuntimeError(f"{side.name}: warm-up MR not Ready in 300 s; see {work}")
         figures = burst(api, side, ctl, watch, size, args.timeout)
         watch.stop()  # its re-watches would count as apiserver requests in the window
-        time.sleep(SETTLE_SECONDS)
+        time.sleep(args.settle)
         settled(figures, api, standin, ctl, args.poll)
         return figures
     finally:
@@ -384,15 +393,20 @@ def settled(figures: Figures, api: ApiServer, standin: RemoteStandIn, ctl: subpr
     requests = controllers_requests(kubeload.diff(kubeload.request_counts(api), requests0))
     figures.controller_rss = max(r[0] for r in rss)
     figures.children_rss = max(r[1] for r in rss)
-    figures.settled_cores = (cpu1 - cpu0) / seconds
+    figures.settled_cpu = cpu1 - cpu0
+    figures.settled_cores = figures.settled_cpu / seconds
     figures.api_calls_per_poll = (calls1 - calls0) * poll / seconds
     figures.apiserver_rps = sum(requests.values()) / seconds
     figures.settled_requests = requests
     figures.children = children_by_name(ctl.pid)
+    calls = [
+        c for c in standin.calls() if since <= c["at"] and not c["path"].startswith("/_control")
+    ]
     figures.settled_calls = Counter(
-        f"{c['method']} {re.sub(r'/[0-9]+', '/{id}', c['path'])}"
-        for c in standin.calls()
-        if since <= c["at"] and not c["path"].startswith("/_control")
+        f"{c['method']} {re.sub(r'/[0-9]+', '/{id}', c['path'])}" for c in calls
+    )
+    figures.polled = len(
+        {c["path"] for c in calls if c["method"] == "GET" and DOMAIN.match(c["path"])}
     )
 
 
@@ -409,6 +423,12 @@ COLUMNS = (
     ("ctl RSS", lambda f: f.controller_rss, "{:.0f}"),
     ("child RSS", lambda f: f.children_rss, "{:.0f}"),
     ("cores", lambda f: f.settled_cores, "{:.3f}"),
+    ("MRs polled", lambda f: f.polled, "{:.0f}"),
+    (
+        "CPU ms/MR polled",
+        lambda f: 1000 * f.settled_cpu / f.polled if f.polled else float("nan"),
+        "{:.1f}",
+    ),
     ("API calls/poll", lambda f: f.api_calls_per_poll, "{:.0f}"),
     ("apiserver req/s", lambda f: f.apiserver_rps, "{:.2f}"),
     ("req/new MR", lambda f: f.burst_requests_per_mr, "{:.1f}"),
@@ -471,7 +491,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,100,1000", help="MR counts, comma-separated")
     parser.add_argument("--runs", type=int, default=3, help="runs per size and side")
     parser.add_argument("--poll", type=int, default=60, help="poll interval, seconds")
-    parser.add_argument("--rate", type=int, default=10, help="reconciles / runs at once")
+    parser.add_argument("--rate", type=int, default=16, help="reconciles / runs at once")
+    parser.add_argument(
+        "--settle", type=float, default=10.0, help="seconds from all Ready to the settled window"
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds until all Ready")
     parser.add_argument("--only", choices=["peer", "jetgen"], help="run one side only")
     parser.add_argument("--keep", action="store_true", help="keep the work folders (logs)")
@@ -502,7 +525,11 @@ def main() -> int:
                     results.setdefault((side.name, size), []).append(figures)
                     print(f"  {side.name} {size} MRs run {run + 1}: {figures.ready} Ready, "
                           f"p50 {pct(figures.ttr, 0.5):.2f}s, max "
-                          f"{max(figures.ttr, default=float('nan')):.2f}s", flush=True)  # fmt: skip
+                          f"{max(figures.ttr, default=float('nan')):.2f}s, burst CPU "
+                          f"{figures.burst_cpu:.1f}s; settled RSS {figures.settled_rss:.0f} MiB, "
+                          f"{figures.settled_cores:.3f} cores, {figures.polled} MRs polled, "
+                          f"{figures.apiserver_rps:.2f} apiserver req/s; load "
+                          f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         print(f"load after: {os.getloadavg()[0]:.2f}")
         print_table(results, sizes)
         print_where(results, sizes)
