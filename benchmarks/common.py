@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +27,17 @@ from tests.runtime.test_e2e_plugin_poll import Metrics  # noqa: E402
 from tests.testbed import controlplane  # noqa: E402
 from tests.testbed.bed import Testbed  # noqa: E402
 
-__all__ = ["Bench", "Metrics", "bench", "cpu_seconds", "processes_in", "descendants", "rss_mib"]
+__all__ = [
+    "Bench",
+    "Metrics",
+    "bench",
+    "commit",
+    "cpu_seconds",
+    "descendants",
+    "load",
+    "processes_in",
+    "rss_mib",
+]
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -100,6 +111,24 @@ def bench(prefix: str) -> Iterator[Bench]:
             ctl.stop()
         plane.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- what a figure is measured on --------------------------------------------------------
+
+
+def load() -> str:
+    """The load averages (1/5/15 min): figures measured under load say so."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def commit() -> str:
+    """The measured commit, with '+changes' when the work tree differs from it."""
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 # --- /proc -------------------------------------------------------------------------------

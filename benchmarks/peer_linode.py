@@ -60,7 +60,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import kubeload, peer_setup  # noqa: E402
-from benchmarks.common import cpu_seconds, descendants, rss_mib  # noqa: E402
+from benchmarks.common import commit, cpu_seconds, descendants, load, rss_mib  # noqa: E402
 from tests.linode_standin import RemoteStandIn  # noqa: E402
 from tests.providers import reference  # noqa: E402
 from tests.runtime import harness  # noqa: E402
@@ -516,7 +516,7 @@ def main() -> int:
             sides.append(peer_side(peer_setup.ensure(), args))
         if args.only != "peer":
             sides.append(jetgen_side(generate_jetgen(bed, work), bed, args))
-        print(f"load before: {os.getloadavg()[0]:.2f}; poll {args.poll} s, rate {args.rate}")
+        print(f"commit {commit()}; load before: {load()}; poll {args.poll} s, rate {args.rate}")
         results: dict[tuple[str, int], list[Figures]] = {}
         for size in sizes:
             for run in range(args.runs):
@@ -530,7 +530,7 @@ def main() -> int:
                           f"{figures.settled_cores:.3f} cores, {figures.polled} MRs polled, "
                           f"{figures.apiserver_rps:.2f} apiserver req/s; load "
                           f"{os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
-        print(f"load after: {os.getloadavg()[0]:.2f}")
+        print(f"load after: {load()}")
         print_table(results, sizes)
         print_where(results, sizes)
         complete = all(f.ready == size for (_, size), runs in results.items() for f in runs)

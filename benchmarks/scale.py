@@ -67,8 +67,10 @@ from benchmarks.common import (  # noqa: E402
     Bench,
     Metrics,
     bench,
+    commit,
     cpu_seconds,
     descendants,
+    load,
     processes_in,
     rss_mib,
 )
@@ -97,7 +99,6 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
-@dataclass
 class LevelAborted(Exception):
     """A level (or the burst) ran out of its time box, or a wait in it timed out."""
 
@@ -421,6 +422,7 @@ def level(cluster: Cluster, run: int, n: int, results: dict[str, Any]) -> None:
 
 def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     results: dict[str, Any] = {"cells": {}, "setup": {}, "aborted": None}
+    print(f"run {run}: load before {load()}")
     with bench("scale") as b:
         api = b.api
         api.kubectl("apply", "--server-side", "-f", str(PROVIDER / "install" / "crds"))
@@ -453,10 +455,11 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         finally:
             watch.stop()
             cluster.stop_controller()
+            print(f"run {run}: load after {load()}")
     return results
 
 
-# --- output ------------------------------------------------------------------------------
+# --- output -----------------------------------------------------------------------------
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
@@ -668,7 +671,7 @@ def main() -> int:
     # SIGTERM (a timeout, kill) unwinds like Ctrl-C: controllers and planes are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print("command:", shlex.join([sys.executable, *sys.argv]))
-    print(f"machine: {os.cpu_count()} cores, {platform.platform()}; load {os.getloadavg()}")
+    print(f"commit {commit()}; {os.cpu_count()} cores, {platform.platform()}; load {load()}")
     started = time.monotonic()
     runs = []
     try:
@@ -677,7 +680,7 @@ def main() -> int:
     finally:
         if runs:
             summary(args, runs)
-        print(f"total {time.monotonic() - started:.0f}s; load {os.getloadavg()}")
+        print(f"total {time.monotonic() - started:.0f}s; load {load()}")
     return 1 if any(r["aborted"] for r in runs) else 0
 
 
