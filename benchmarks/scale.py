@@ -576,9 +576,10 @@ def summary(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
                 f"(controller {grown[0]['controller_was']} during the POSTs)"
             )
     print(
-        "| MRs | poll | runs | polls in window (needed) | controller RSS MiB median / peak | "
-        "provider RSS MiB median / peak | cores: controller | providers | kube-apiserver | "
-        "etcd | apiserver req/s | settle after restart |"
+        "| MRs | poll | runs | plugin polls in the window / needed | "
+        "controller RSS MiB median / peak | provider RSS MiB median / peak | "
+        "cores: controller | providers | kube-apiserver | etcd | apiserver req/s | "
+        "settle after restart |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.mrs:
@@ -602,7 +603,7 @@ def summary(args: argparse.Namespace, runs: list[dict[str, Any]]) -> None:
             }
             settled = [c["settle"] for c in cells]
             print(
-                f"| {n} | {poll:g}s | {len(cells)} | {polls} ({need:.0f}) | "
+                f"| {n} | {poll:g}s | {len(cells)} | {polls} / {need:.0f} | "
                 f"{rss['controller'][0]} / {rss['controller'][1]} | "
                 f"{rss['children'][0]} / {rss['children'][1]} | {cores['controller']} | "
                 f"{cores['children']} | {cores['kube-apiserver']} | {cores['etcd']} | "
