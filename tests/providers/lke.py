@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 from tests.linode_standin import StandIn
@@ -109,3 +111,93 @@ def kubectl_with(testbed, kubeconfig: bytes, folder: Path, *args: str) -> str:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+# --- steps the seed story and its Pod twin (test_e2e_node_linode.py) both take ----------
+
+
+def kubeconfig_works(
+    testbed, api, namespace: str, secret: str, cluster_id: int, folder: Path
+) -> tuple[str, list[str]]:
+    """The connection Secret's kubeconfig, as it is, works with kubectl: it is the
+    stand-in's cluster-admin user and sees the cluster's three nodes. Returns (user,
+    nodes)."""
+    data = harness.wait_for(
+        "the connection Secret", lambda: harness.secret_data(api, secret, namespace)
+    )
+    kubeconfig = data["kubeconfig"]
+    assert kubeconfig.startswith(b"apiVersion: v1")
+    whoami = kubectl_with(testbed, kubeconfig, folder, "auth", "whoami", "-o", "json")
+    user = json.loads(whoami)["status"]["userInfo"]["username"]
+    assert user == "system:serviceaccount:kube-system:lke-admin"
+    nodes = kubectl_with(
+        testbed, kubeconfig, folder, "get", "nodes", "-o", "name",
+        "-l", f"lke.linode.com/cluster-id={cluster_id}",
+    ).split()  # fmt: skip
+    assert len(nodes) == 3, nodes
+    return user, nodes
+
+
+def recreated_after_console_delete(
+    api, stand_in: StandIn, name: str, namespace: str, label: str, timeout: float, every=0.3
+) -> tuple[dict, float]:
+    """Delete the MR's cluster in the stand-in (as in the web console) and wait until the
+    MR is Ready on a new one: exactly one cluster left, the label created twice. Returns
+    the MR and the seconds it took."""
+    cluster_id = external_id(harness.get(api, CLUSTERS, name, namespace))
+    deleted_at = time.monotonic()
+    stand_in.delete_cluster(cluster_id)
+
+    def recreated():
+        obj = ready(api, CLUSTERS, name, namespace)
+        return obj if obj and external_id(obj) != cluster_id else None
+
+    again = harness.wait_for("a new cluster, Ready", recreated, timeout, every=every)
+    back = time.monotonic() - deleted_at
+    assert stand_in.creates()["clusters"][label] == 2
+    assert [c["id"] for c in stand_in.clusters()] == [external_id(again)]
+    return again, back
+
+
+def verdict(api, name: str, namespace: str) -> dict | None:
+    """The MR once a (new) controller has judged it: Ready, or stopped (Synced=False)."""
+    obj = harness.get(api, CLUSTERS, name, namespace)
+    if harness.is_ready(obj) or harness.condition(obj, "Synced").get("status") == "False":
+        return obj
+    return None
+
+
+def adopt_if_refused(api, obj: dict, name: str, namespace: str, remote_id: int) -> str:
+    """After a create cut short: the controller either found the create recorded (Ready),
+    or refused to guess -- the create's result never reached a saved state, so it stops
+    and asks for the ID rather than create again. Then a person tells it the ID (from the
+    web console), as the message says. Returns what the controller said."""
+    if harness.is_ready(obj):
+        return "Ready"
+    message = harness.condition(obj, "Synced")["message"]
+    assert "external-name" in message or "create" in message.lower(), message
+    api.kubectl(
+        "annotate", CLUSTERS, name, "-n", namespace, "--overwrite",
+        f"crossplane.io/external-name={remote_id}",
+    )  # fmt: skip
+    return message
+
+
+def delete_cluster_mr(api, stand_in: StandIn, name: str, namespace: str, timeout: float) -> None:
+    """Delete the MR; once it is gone, nothing is left in the stand-in."""
+    api.kubectl("delete", CLUSTERS, name, "-n", namespace, "--wait=false")
+    harness.wait_for(
+        "Cluster gone", lambda: harness.get(api, CLUSTERS, name, namespace) is None, timeout
+    )
+    assert stand_in.clusters() == []
+
+
+def same_as_standin(stand_in: StandIn, cluster: dict, label: str) -> dict:
+    """The Ready MR reports the one cluster of its label in the stand-in, with every one
+    of its three nodes. Returns that cluster as the stand-in has it."""
+    remote = standin_cluster(stand_in, external_id(cluster))
+    assert remote["label"] == label
+    remote_nodes = [n["id"] for p in remote["pools"] for n in p["nodes"]]
+    assert sorted(node_ids(cluster["status"]["atProvider"])) == sorted(remote_nodes)
+    assert len(remote_nodes) == 3
+    return remote

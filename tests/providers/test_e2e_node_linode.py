@@ -36,11 +36,8 @@ from tests.providers.lke import (
     CLUSTERS,
     cluster_mr,
     external_id,
-    kubectl_with,
-    node_ids,
     provider_config,
     ready,
-    standin_cluster,
 )
 from tests.runtime import harness
 
@@ -197,42 +194,17 @@ def test_lke_cluster_from_the_pod_ready_kubeconfig_recreated_after_drift_and_del
     )
     to_ready = time.monotonic() - applied
     cluster_id = external_id(cluster)
-    remote = standin_cluster(standin, cluster_id)
-    assert remote["label"] == label
-    remote_nodes = [n["id"] for p in remote["pools"] for n in p["nodes"]]
-    assert sorted(node_ids(cluster["status"]["atProvider"])) == sorted(remote_nodes)
-    assert len(remote_nodes) == 3
+    lke.same_as_standin(standin, cluster, label)
     assert standin.creates()["clusters"][label] == 1
     assert standin.calls(), "the provider never reached the stand-in"
 
     # --- the connection Secret: the decoded kubeconfig, working with kubectl -------------
-    data = harness.wait_for(
-        "the connection Secret", lambda: harness.secret_data(api, "seed-kubeconfig", namespace)
+    user, nodes = lke.kubeconfig_works(
+        testbed, api, namespace, "seed-kubeconfig", cluster_id, tmp_path
     )
-    kubeconfig = data["kubeconfig"]
-    assert kubeconfig.startswith(b"apiVersion: v1")
-    whoami = kubectl_with(testbed, kubeconfig, tmp_path, "auth", "whoami", "-o", "json")
-    user = json.loads(whoami)["status"]["userInfo"]["username"]
-    assert user == "system:serviceaccount:kube-system:lke-admin"
-    nodes = kubectl_with(
-        testbed, kubeconfig, tmp_path, "get", "nodes", "-o", "name",
-        "-l", f"lke.linode.com/cluster-id={cluster_id}",
-    ).split()  # fmt: skip
-    assert len(nodes) == 3, nodes
 
     # --- deleted by hand in the stand-in: recreated, Ready again -------------------------
-    deleted_at = time.monotonic()
-    standin.delete_cluster(cluster_id)
-
-    def recreated():
-        obj = ready(api, CLUSTERS, "seed", namespace)
-        return obj if obj and external_id(obj) != cluster_id else None
-
-    again = harness.wait_for("a new cluster, Ready", recreated, 180)
-    back = time.monotonic() - deleted_at
-    new_id = external_id(again)
-    assert standin.creates()["clusters"][label] == 2
-    assert [c["id"] for c in standin.clusters()] == [new_id]
+    again, back = lke.recreated_after_console_delete(api, standin, "seed", namespace, label, 180)
 
     # --- all of it done by the controller in the Pod, which never restarted ---------------
     (after,) = pods(api)
@@ -247,11 +219,7 @@ def test_lke_cluster_from_the_pod_ready_kubeconfig_recreated_after_drift_and_del
         assert secret not in json.dumps(again), "the token in the MR"
 
     # --- deleted: nothing left in the stand-in -------------------------------------------
-    api.kubectl("delete", CLUSTERS, "seed", "-n", namespace, "--wait=false")
-    harness.wait_for(
-        "Cluster gone", lambda: harness.get(api, CLUSTERS, "seed", namespace) is None, 180
-    )
-    assert standin.clusters() == []
+    lke.delete_cluster_mr(api, standin, "seed", namespace, 180)
     assert "DeletedExternalResource" in harness.events_text(api, namespace)
     print(
         f"seed story in a Pod: Cluster Ready {to_ready:.1f} s after apply; deleted in the "
@@ -287,27 +255,12 @@ def test_provider_pod_deleted_mid_create_leaves_exactly_one_cluster(linode_pod):
     )
     new_leader = time.monotonic() - killed
 
-    def settled():
-        obj = harness.get(api, CLUSTERS, "cut", namespace)
-        synced = harness.condition(obj, "Synced")
-        if harness.is_ready(obj) or synced.get("status") == "False":
-            return obj
-        return None
-
-    obj = harness.wait_for("the new Pod's verdict", settled, 180)
+    obj = harness.wait_for("the new Pod's verdict", lambda: lke.verdict(api, "cut", namespace), 180)
     time.sleep(15)  # three polls: still no second create
     assert standin.creates()["cluster_requests"][label] == 1
     assert standin.creates()["clusters"][label] == 1
     (remote,) = standin.clusters()  # counted: exactly one external cluster
-    outcome = "Ready" if harness.is_ready(obj) else harness.condition(obj, "Synced")["message"]
-    if not harness.is_ready(obj):
-        # The create's result never reached a saved state: the controller says so rather
-        # than create again. A person tells it the ID (from the web console).
-        assert "external-name" in outcome or "create" in outcome.lower(), outcome
-        api.kubectl(
-            "annotate", CLUSTERS, "cut", "-n", namespace, "--overwrite",
-            f"crossplane.io/external-name={remote['id']}",
-        )  # fmt: skip
+    outcome = lke.adopt_if_refused(api, obj, "cut", namespace, remote["id"])
     adopted = harness.wait_for(
         "Cluster Ready on the one cluster", lambda: ready(api, CLUSTERS, "cut", namespace), 180
     )
@@ -319,8 +272,4 @@ def test_provider_pod_deleted_mid_create_leaves_exactly_one_cluster(linode_pod):
         f"{len(standin.clusters())} cluster in the stand-in; the new Pod's verdict: "
         f"{outcome[:200]!r}"
     )
-    api.kubectl("delete", CLUSTERS, "cut", "-n", namespace, "--wait=false")
-    harness.wait_for(
-        "Cluster gone", lambda: harness.get(api, CLUSTERS, "cut", namespace) is None, 180
-    )
-    assert standin.clusters() == []
+    lke.delete_cluster_mr(api, standin, "cut", namespace, 180)

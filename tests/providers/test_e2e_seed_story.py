@@ -30,7 +30,6 @@ from tests.providers.lke import (
     cluster_mr,
     external_id,
     kubectl_with,
-    node_ids,
     pool_ids,
     provider_config,
     ready,
@@ -128,33 +127,19 @@ def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
 
         # --- Ready: every pool ID and node ID in status.atProvider ---------------------
         cluster_id = external_id(cluster)
-        remote = standin_cluster(standin, cluster_id)
-        assert remote["label"] == label
+        remote = lke.same_as_standin(standin, cluster, label)
         at_provider = cluster["status"]["atProvider"]
         assert sorted(pool_ids(at_provider)) == sorted(p["id"] for p in remote["pools"])
-        remote_nodes = [n["id"] for p in remote["pools"] for n in p["nodes"]]
-        assert sorted(node_ids(at_provider)) == sorted(remote_nodes)
-        assert len(remote_nodes) == 3
         assert at_provider["status"] == "ready"
         assert standin.creates()["clusters"] == {label: 1}
 
         # --- the connection Secret's kubeconfig works with kubectl as it is ------------
-        data = harness.wait_for(
-            "the connection Secret",
-            lambda: harness.secret_data(api, "seed-kubeconfig", namespace),
+        user, nodes = lke.kubeconfig_works(
+            testbed, api, namespace, "seed-kubeconfig", cluster_id, tmp_path
         )
-        kubeconfig = data["kubeconfig"]
-        assert kubeconfig.startswith(b"apiVersion: v1")
+        kubeconfig = harness.secret_data(api, "seed-kubeconfig", namespace)["kubeconfig"]
         namespaces = kubectl_with(testbed, kubeconfig, tmp_path, "get", "namespaces", "-o", "name")
         assert f"namespace/{namespace}" in namespaces.split()
-        whoami = kubectl_with(testbed, kubeconfig, tmp_path, "auth", "whoami", "-o", "json")
-        user = json.loads(whoami)["status"]["userInfo"]["username"]
-        assert user == "system:serviceaccount:kube-system:lke-admin"
-        nodes = kubectl_with(
-            testbed, kubeconfig, tmp_path, "get", "nodes", "-o", "name",
-            "-l", f"lke.linode.com/cluster-id={cluster_id}",
-        ).split()  # fmt: skip
-        assert len(nodes) == 3, nodes
         print(
             f"\nseed story: Cluster Ready {to_ready:.1f} s after the token was fixed; "
             f"kubectl --kubeconfig <Secret>: get namespaces lists {len(namespaces.split())}, "
@@ -219,18 +204,11 @@ def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
         assert standin.creates()["pools"] == {str(cluster_id): 2}
 
         # --- deleted in the web console: recreated, Ready again ------------------------
-        deleted_at = time.monotonic()
-        standin.delete_cluster(cluster_id)
-
-        def recreated():
-            obj = ready(api, CLUSTERS, "seed", namespace)
-            return obj if obj and external_id(obj) != cluster_id else None
-
-        again = harness.wait_for("a new cluster, Ready", recreated, 120)
-        back = time.monotonic() - deleted_at
+        again, back = lke.recreated_after_console_delete(
+            api, standin, "seed", namespace, label, 120
+        )
         new_id = external_id(again)
         assert standin.creates()["clusters"] == {label: 2}
-        assert [c["id"] for c in standin.clusters()] == [new_id]
         assert sorted(len(p["nodes"]) for p in standin_cluster(standin, new_id)["pools"]) == [
             1,
             3,
@@ -278,11 +256,7 @@ def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
             "NodePool gone", lambda: harness.get(api, NODEPOOLS, "extra", namespace) is None, 120
         )
         assert len(standin_cluster(standin, new_id)["pools"]) == 2
-        api.kubectl("delete", CLUSTERS, "seed", "-n", namespace, "--wait=false")
-        harness.wait_for(
-            "Cluster gone", lambda: harness.get(api, CLUSTERS, "seed", namespace) is None, 180
-        )
-        assert standin.clusters() == []
+        lke.delete_cluster_mr(api, standin, "seed", namespace, 180)
         calls = standin.calls()
         # After a delete the provider waits for the nodes' deletion events, filtered.
         filtered = [json.loads(c["filter"]) for c in calls if c["path"] == "/v4/account/events"]
@@ -312,17 +286,12 @@ def test_deleted_in_the_console_is_back_within_the_default_poll_interval(
             "Cluster Ready", lambda: ready(api, CLUSTERS, "seed", namespace), 180
         )
         to_ready = time.monotonic() - applied
-        cluster_id = external_id(cluster)
+        assert harness.is_ready(cluster)
 
-        deleted_at, deleted_wall = time.monotonic(), time.time()
-        standin.delete_cluster(cluster_id)
-
-        def recreated():
-            obj = ready(api, CLUSTERS, "seed", namespace)
-            return obj if obj and external_id(obj) != cluster_id else None
-
-        harness.wait_for("recreated and Ready", recreated, 60 + to_ready + 30, every=0.5)
-        back = time.monotonic() - deleted_at
+        deleted_wall = time.time()
+        _, back = lke.recreated_after_console_delete(
+            api, standin, "seed", namespace, label, 60 + to_ready + 30, every=0.5
+        )
         create = next(
             c for c in reversed(standin.calls())
             if c["method"] == "POST" and c["path"] == "/v4/lke/clusters"
@@ -338,11 +307,7 @@ def test_deleted_in_the_console_is_back_within_the_default_poll_interval(
             f"deleted in the stand-in -> new create after {noticed:.1f} s, Ready again "
             f"after {back:.1f} s"
         )
-        api.kubectl("delete", CLUSTERS, "seed", "-n", namespace, "--wait=false")
-        harness.wait_for(
-            "Cluster gone", lambda: harness.get(api, CLUSTERS, "seed", namespace) is None, 120
-        )
-        assert standin.clusters() == []
+        lke.delete_cluster_mr(api, standin, "seed", namespace, 120)
 
 
 def test_sigkill_right_after_the_create_request_creates_exactly_one_cluster(
@@ -374,27 +339,13 @@ def test_sigkill_right_after_the_create_request_creates_exactly_one_cluster(
     standin.configure(kubeconfig_seconds=2.0)
 
     with controller(testbed, api, tmp_path, namespace, poll=3) as restarted:
-
-        def stuck_or_ready():
-            obj = harness.get(api, CLUSTERS, "seed", namespace)
-            synced = harness.condition(obj, "Synced")
-            if harness.is_ready(obj) or synced.get("status") == "False":
-                return obj
-            return None
-
-        obj = harness.wait_for("the restarted controller's verdict", stuck_or_ready, 120)
+        obj = harness.wait_for(
+            "the restarted controller's verdict", lambda: lke.verdict(api, "seed", namespace), 120
+        )
         time.sleep(10)  # several polls: still no second create
         assert standin.creates()["cluster_requests"] == {label: 1}
         assert standin.creates()["clusters"] == {label: 1}
-        if not harness.is_ready(obj):
-            # The create's result never reached Terraform: the controller says so instead
-            # of creating again. A person tells it the ID (from the web console).
-            message = harness.condition(obj, "Synced")["message"]
-            assert "external-name" in message or "create" in message.lower(), message
-            api.kubectl(
-                "annotate", CLUSTERS, "seed", "-n", namespace, "--overwrite",
-                f"crossplane.io/external-name={remote['id']}",
-            )  # fmt: skip
+        said = lke.adopt_if_refused(api, obj, "seed", namespace, remote["id"])
         adopted = harness.wait_for(
             "Cluster Ready on the one cluster",
             lambda: ready(api, CLUSTERS, "seed", namespace),
@@ -405,11 +356,7 @@ def test_sigkill_right_after_the_create_request_creates_exactly_one_cluster(
         print(
             f"\nseed story, SIGKILL after the create request: {standin.creates()['clusters']} "
             f"created; the restarted controller reported: "
-            f"{harness.condition(obj, 'Synced').get('message', 'Ready')[:200]!r}"
+            f"{said[:200]!r}"
         )
-        api.kubectl("delete", CLUSTERS, "seed", "-n", namespace, "--wait=false")
-        harness.wait_for(
-            "Cluster gone", lambda: harness.get(api, CLUSTERS, "seed", namespace) is None, 120
-        )
-        assert standin.clusters() == []
+        lke.delete_cluster_mr(api, standin, "seed", namespace, 120)
         assert restarted.proc is not None

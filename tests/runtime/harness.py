@@ -250,3 +250,17 @@ def secret_data(apiserver: Any, name: str, namespace: str) -> dict[str, bytes] |
 
 def events_text(apiserver: Any, namespace: str) -> str:
     return apiserver.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+
+
+def processes_running_in(folder: Path) -> list[int]:
+    """Live processes whose working directory is ``folder`` (the shared providers' run in
+    ``<workdir-root>/.plugin-cwd``)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(os.readlink(f"/proc/{entry}/cwd")) == folder:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found

@@ -11,7 +11,6 @@ variable held in each run).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -19,9 +18,10 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_credentials import free_port, plugin_tokens, sha
 from tests.runtime.test_e2e_plugin_poll import Metrics
 from tests.runtime.test_e2e_random import GROUP
+from tests.runtime.tokens import kinds_with_token, plugin_tokens, recording_tofu, sha
+from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -132,18 +132,8 @@ def settle(metrics: Metrics) -> None:
 def test_settled_polls_make_no_reads_and_a_rotation_still_lands(
     apiserver, testbed, random_provider, tmp_path
 ):
-    info = json.loads(harness.kinds_file(random_provider).read_text())
-    info["credentials"] = [{"key": "token", "env": "JETGEN_E2E_TOKEN"}]
-    kinds = tmp_path / "kinds.json"
-    kinds.write_text(json.dumps(info))
-    seen = tmp_path / "seen-tokens"
-    wrapper = tmp_path / "recording-tofu"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'printf %s "$JETGEN_E2E_TOKEN" | sha256sum | cut -d" " -f1 >> "{seen}"\n'
-        f'exec "{testbed.tofu}" "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    kinds, info = kinds_with_token(random_provider, tmp_path)
+    tofu = recording_tofu(testbed, tmp_path)
     config_api = f"{info['config_group']}/{info['config_version']}"
     watched = ("secrets", "providerconfigs", "clusterproviderconfigs", "ids", "pets")
 
@@ -160,8 +150,7 @@ def test_settled_polls_make_no_reads_and_a_rotation_still_lands(
             namespace=ns,
             driver="cli",  # the wrapper records what each tofu run is given
         )
-        ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
-        return Metrics(port), ctl
+        return Metrics(port), tofu.install(ctl)
 
     # Without the cache: every settled poll reads its config, Secrets and referenced Id.
     ns = apiserver.create_namespace("nocache")
@@ -193,7 +182,7 @@ def test_settled_polls_make_no_reads_and_a_rotation_still_lands(
 
         # A rotated credential reaches the next poll through the watch: the MR is proven
         # unchanged over the plugin protocol by a provider process with the new token.
-        assert sha(FIRST) in seen.read_text().split()
+        assert sha(FIRST) in tofu.hashes()
         apiserver.apply(
             {
                 "apiVersion": "v1",

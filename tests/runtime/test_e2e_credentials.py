@@ -8,18 +8,18 @@ the variable held in each run.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import socket
 import stat
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
 from tests.runtime.test_e2e_local_file import GROUP, file_mr
+from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.runtime.tokens import kinds_with_token, plugin_tokens, recording_tofu, sha
+from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -28,48 +28,9 @@ RIGHT = "rotated-token-9999"
 BUNDLED = "bundled-token-4242"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def plugin_tokens(workdir_root) -> list[str]:
-    """Hashes of JETGEN_E2E_TOKEN in the environments of the shared provider processes
-    (the plugin-protocol poll's, running in ``<workdir-root>/.plugin-cwd``)."""
-    # Imported here: that module imports free_port from this one.
-    from tests.runtime.test_e2e_plugin_poll import providers_running_in
-
-    found = []
-    for pid in providers_running_in(workdir_root / ".plugin-cwd"):
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for entry in environ:
-            if entry.startswith(b"JETGEN_E2E_TOKEN="):
-                found.append(sha(entry.split(b"=", 1)[1].decode()))
-    return found
-
-
 def test_credentials_from_cluster_provider_config(apiserver, testbed, local_provider, tmp_path):
-    info = json.loads(harness.kinds_file(local_provider).read_text())
-    info["credentials"] = [{"key": "token", "env": "JETGEN_E2E_TOKEN"}]
-    kinds = tmp_path / "kinds.json"
-    kinds.write_text(json.dumps(info))
-    seen = tmp_path / "seen-tokens"
-    wrapper = tmp_path / "recording-tofu"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        f'printf %s "$JETGEN_E2E_TOKEN" | sha256sum | cut -d" " -f1 >> "{seen}"\n'
-        f'exec "{testbed.tofu}" "$@"\n'
-    )
-    wrapper.chmod(0o755)
-
+    kinds, info = kinds_with_token(local_provider, tmp_path)
+    tofu = recording_tofu(testbed, tmp_path)
     ns = apiserver.create_namespace("creds")
     metrics_port = free_port()
     config_group = info["config_group"]
@@ -98,7 +59,7 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         namespace=ns,
         driver="cli",  # the wrapper records what each tofu run is given
     )
-    ctl.args[ctl.args.index("--terraform") + 1] = str(wrapper)
+    tofu.install(ctl)
 
     def synced_message():
         return harness.condition(get(apiserver, "files." + GROUP, "f", ns), "Synced").get(
@@ -121,18 +82,16 @@ def test_credentials_from_cluster_provider_config(apiserver, testbed, local_prov
         secret["stringData"] = {"token": WRONG}
         apiserver.apply(secret)
         wait_for("Ready", lambda: is_ready(get(apiserver, "files." + GROUP, "f", ns)))
-        assert sha(WRONG) in seen.read_text().split()
+        assert sha(WRONG) in tofu.hashes()
 
         # A rotation: the next poll proves the MR unchanged over the plugin protocol, with a
         # provider process started with the new token, and runs no plan.
-        from tests.runtime.test_e2e_plugin_poll import Metrics  # (see plugin_tokens)
-
         plans = Metrics(metrics_port).terraform_runs().get("plan", 0)
         secret["stringData"] = {"token": RIGHT}
         apiserver.apply(secret)
         wait_for("rotated token used", lambda: sha(RIGHT) in plugin_tokens(tmp_path / "work"))
         assert Metrics(metrics_port).terraform_runs().get("plan", 0) == plans
-        assert sha(RIGHT) not in seen.read_text().split()
+        assert sha(RIGHT) not in tofu.hashes()
 
         # Crossplane's usual shape: one key holding a JSON object of credentials.
         apiserver.apply(

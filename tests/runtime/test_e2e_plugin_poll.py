@@ -9,20 +9,18 @@ still go through Terraform.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_credentials import free_port
 from tests.runtime.test_e2e_local_file import GROUP as LOCAL
 from tests.runtime.test_e2e_local_file import file_mr
 from tests.runtime.test_e2e_random import GROUP as RANDOM
+from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -79,19 +77,6 @@ def controller(apiserver, testbed, provider, tmp_path, ns, port, *extra) -> Cont
     )
 
 
-def providers_running_in(folder: Path) -> list[int]:
-    """Live processes whose working directory is ``folder`` (the shared providers')."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if Path(os.readlink(f"/proc/{entry}/cwd")) == folder:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
 def quiet_polls(metrics: Metrics, count: int) -> None:
     """Wait for ``count`` more polls that found nothing changed, asserting that no
     Terraform run nor driver operation happened meanwhile."""
@@ -120,7 +105,7 @@ def test_local_file_polls_without_terraform_and_still_repairs(
         # The create settled it: from now on polls go over the plugin protocol.
         quiet_polls(metrics, 3)
         assert metrics.gauge("jetgen_provider_processes") == 1
-        assert len(providers_running_in(tmp_path / "work" / ".plugin-cwd")) == 1
+        assert len(harness.processes_running_in(tmp_path / "work" / ".plugin-cwd")) == 1
         # Its schema fetched once; its size read (the recycle limit is measured on it).
         assert metrics.gauge("jetgen_provider_schema_fetches") == 1
         assert metrics.gauge("jetgen_provider_rss_bytes") > 4 * 1024 * 1024
@@ -152,7 +137,7 @@ def test_local_file_polls_without_terraform_and_still_repairs(
         quiet_polls(metrics, 2)  # settled again on the new spec
         assert metrics.polls("error") == 0
     # Stopping the controller stops its shared provider process.
-    assert providers_running_in(tmp_path / "work" / ".plugin-cwd") == []
+    assert harness.processes_running_in(tmp_path / "work" / ".plugin-cwd") == []
 
 
 def test_password_polls_keep_the_connection_secret_and_leak_nothing(
