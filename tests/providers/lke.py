@@ -118,10 +118,10 @@ def kubectl_with(testbed, kubeconfig: bytes, folder: Path, *args: str) -> str:
 
 def kubeconfig_works(
     testbed, api, namespace: str, secret: str, cluster_id: int, folder: Path
-) -> tuple[str, list[str]]:
+) -> tuple[bytes, str, list[str]]:
     """The connection Secret's kubeconfig, as it is, works with kubectl: it is the
-    stand-in's cluster-admin user and sees the cluster's three nodes. Returns (user,
-    nodes)."""
+    stand-in's cluster-admin user and sees the cluster's three nodes. Returns
+    (kubeconfig, user, nodes)."""
     data = harness.wait_for(
         "the connection Secret", lambda: harness.secret_data(api, secret, namespace)
     )
@@ -135,7 +135,7 @@ def kubeconfig_works(
         "-l", f"lke.linode.com/cluster-id={cluster_id}",
     ).split()  # fmt: skip
     assert len(nodes) == 3, nodes
-    return user, nodes
+    return kubeconfig, user, nodes
 
 
 def recreated_after_console_delete(

@@ -199,7 +199,7 @@ def test_lke_cluster_from_the_pod_ready_kubeconfig_recreated_after_drift_and_del
     assert standin.calls(), "the provider never reached the stand-in"
 
     # --- the connection Secret: the decoded kubeconfig, working with kubectl -------------
-    user, nodes = lke.kubeconfig_works(
+    _, user, nodes = lke.kubeconfig_works(
         testbed, api, namespace, "seed-kubeconfig", cluster_id, tmp_path
     )
 

@@ -134,10 +134,9 @@ def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
         assert standin.creates()["clusters"] == {label: 1}
 
         # --- the connection Secret's kubeconfig works with kubectl as it is ------------
-        user, nodes = lke.kubeconfig_works(
+        kubeconfig, user, nodes = lke.kubeconfig_works(
             testbed, api, namespace, "seed-kubeconfig", cluster_id, tmp_path
         )
-        kubeconfig = harness.secret_data(api, "seed-kubeconfig", namespace)["kubeconfig"]
         namespaces = kubectl_with(testbed, kubeconfig, tmp_path, "get", "namespaces", "-o", "name")
         assert f"namespace/{namespace}" in namespaces.split()
         print(

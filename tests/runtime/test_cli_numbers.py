@@ -122,3 +122,26 @@ def test_documented_edges_are_taken():
     cli.check_numbers(settings)
     assert settings.kube_qps == 0 and settings.metrics_port == 0
     assert settings.max_runs == 10**20 and settings.poll_interval == 1e12
+
+
+REFUSED = "(JETGEN_{}) must be {}"  # what follows the option in each line below
+
+
+@pytest.mark.parametrize(
+    ("argv", "variables", "line"),
+    [
+        (["--poll-interval", "0"], {},
+         "--poll-interval " + REFUSED.format("POLL_INTERVAL", "above 0, got 0")),
+        ([], {"JETGEN_RUN_TIMEOUT": "nan"},
+         "--run-timeout " + REFUSED.format("RUN_TIMEOUT", "above 0, got nan")),
+        (["--health-port", "70000"], {},
+         "--health-port "
+         + REFUSED.format("HEALTH_PORT", "a port from 1 to 65535, or 0 for none, got 70000")),
+    ],
+)  # fmt: skip
+def test_the_refusal_says_what_the_option_must_be(capsys, monkeypatch, argv, variables, line):
+    """The whole line, word for word (test_contract_startup.py shows the installed
+    process prints the same lines)."""
+    for variable, value in variables.items():
+        monkeypatch.setenv(variable, value)
+    assert one_line_error(capsys, argv) == f"jetgen-runtime: {line}\n"
