@@ -22,8 +22,8 @@ from tests.linode_standin import StandIn
 from tests.providers.lke import admin_access
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_credentials import free_port
 from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
