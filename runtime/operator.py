@@ -112,6 +112,39 @@ async def _until_finalizer(body: Any, finalizer: str, wake: asyncio.Event, stopp
         await _sleep(1.0, wake, stopped)
 
 
+async def reconcile_loop(
+    rec: reconciler.Reconciler, body: Any, memory: reconciler.Memory, stopped: Any, finalizer: str
+) -> None:
+    """One object's daemon: a pass, then sleep until the next is due or a change wakes it
+    (see :func:`note_event`)."""
+    await _until_finalizer(body, finalizer, memory.wake, stopped)
+    # A settled object's first pass after a start waits a random phase of its poll
+    # interval (a restart spreads its re-checks); a change wakes it sooner.
+    first = rec.first_delay(body)
+    if first > 0:
+        await _sleep(first, memory.wake, stopped)
+    while not stopped:
+        memory.wake.clear()  # a change during the pass must wake the next one
+        # The pass handles what the body shows now (kopf updates the body before it runs
+        # the event handler): that handler, if it runs only after the pass has begun, must
+        # not wake a second pass for it.  The finalizer's own event did: under load the
+        # first pass of 10-60% of new MRs was followed at once by another, on a body that
+        # did not show the first one's writes yet (the succeeded mark, the external name
+        # and the status written twice, the state Secret twice more).
+        memory.trigger = _trigger(body, finalizer)
+        delay = await rec.run_pass(body, memory)
+        await _sleep(delay, memory.wake, stopped)
+
+
+def note_event(memory: reconciler.Memory, body: Any, finalizer: str) -> None:
+    """An event of the object: wake its daemon if the event shows a change that deserves a
+    pass before the next poll (see :func:`_trigger`) and that no pass has seen yet."""
+    trigger = _trigger(body, finalizer)
+    if memory.trigger is not None and trigger != memory.trigger:
+        memory.wake.set()
+    memory.trigger = trigger
+
+
 def kube_limits(settings: Settings) -> kube.Limits:
     return kube.Limits(qps=settings.kube_qps, burst=settings.kube_burst)
 
@@ -456,17 +489,7 @@ def _register_kind(
         cancellation_timeout=30.0,
     )
     async def reconcile(body: kopf.Body, memo: kopf.Memo, stopped: Any, **_: Any) -> None:
-        memory = memory_of(memo)
-        await _until_finalizer(body, runtime.settings.finalizer, memory.wake, stopped)
-        # A settled object's first pass after a start waits a random phase of its poll
-        # interval (a restart spreads its re-checks); a change wakes it sooner.
-        first = rec.first_delay(body)
-        if first > 0:
-            await _sleep(first, memory.wake, stopped)
-        while not stopped:
-            memory.wake.clear()  # a change during the pass must wake the next one
-            delay = await rec.run_pass(body, memory)
-            await _sleep(delay, memory.wake, stopped)
+        await reconcile_loop(rec, body, memory_of(memo), stopped, runtime.settings.finalizer)
 
     @kopf.on.event(*api, id="wake", registry=registry)
     async def wake(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
@@ -477,11 +500,7 @@ def _register_kind(
             await runtime.store.delete(dict(body))
             return
         users.seen(kind, body)
-        memory = memory_of(memo)
-        trigger = _trigger(body, runtime.settings.finalizer)
-        if memory.trigger is not None and trigger != memory.trigger:
-            memory.wake.set()
-        memory.trigger = trigger
+        note_event(memory_of(memo), body, runtime.settings.finalizer)
 
     @kopf.on.delete(*api, id="finalize", registry=registry)
     async def finalize(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

@@ -216,3 +216,47 @@ def test_a_daemon_stopped_before_the_finalizer_leaves_the_wait():
         await asyncio.wait_for(waiter, 0.5)
 
     asyncio.run(scenario())
+
+
+def test_the_finalizer_event_handled_late_does_not_start_a_second_pass():
+    """Under load kopf may run the finalizer event's handler only after the daemon saw
+    the finalizer in the body (its 1 s fallback) and began the first pass: that event
+    shows nothing the pass did not handle, so it must not wake a second pass at once."""
+    b = body(ALL, "none", False, False)
+    memory = reconciler.Memory()
+    passes: list[dict[str, Any]] = []
+
+    class Rec:
+        def first_delay(self, _: Any) -> float:
+            return 0.0
+
+        async def run_pass(self, live: Any, memory: reconciler.Memory) -> float:
+            passes.append(dict(live["metadata"]))
+            if len(passes) == 1:
+                operator.note_event(memory, live, FINALIZER)  # the late handler
+            return 60.0
+
+    async def scenario() -> None:
+        stopped = Stopped()
+        operator.note_event(memory, b, FINALIZER)  # the object's first event (ADDED)
+        loop = asyncio.ensure_future(
+            operator.reconcile_loop(Rec(), b, memory, stopped, FINALIZER)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0.05)
+        b["metadata"]["finalizers"] = [FINALIZER]  # kopf updated the body, not yet the handler
+        await asyncio.wait_for(_until(lambda: passes), 3.0)
+        await asyncio.sleep(0.3)
+        assert len(passes) == 1
+        # A change the pass has not seen still wakes the next one at once.
+        b["metadata"]["generation"] += 1
+        operator.note_event(memory, b, FINALIZER)
+        await asyncio.wait_for(_until(lambda: len(passes) == 2), 1.0)
+        stopped.flag.set()
+        await asyncio.wait_for(loop, 1.0)
+
+    asyncio.run(scenario())
+
+
+async def _until(check: Any) -> None:
+    while not check():
+        await asyncio.sleep(0.01)
