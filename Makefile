@@ -15,7 +15,7 @@ TEST_WORKERS ?= 3
 # See docs/testbed.md, "Both drivers".
 CLI_DRIVER_TESTS ?= $(addprefix tests/runtime/test_e2e_,$(addsuffix .py,\
 	random random_id local_file policies errors crash ownership cluster_scope credentials \
-	hostile leader plugin_poll faults))
+	hostile leader plugin_poll faults create_writes))
 
 .PHONY: venv demo testbed test lint clean
 

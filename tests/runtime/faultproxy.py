@@ -16,7 +16,9 @@ how it reaches a point inside the controller without any hook in the runtime:
   learns only that it failed -- an exception inside the pass, right after that write).
 - ``note``: pass the request on untouched and record when it came (``Rule.at``).
 
-Everything else passes through untouched.
+Everything else passes through untouched.  Every request the apiserver answered is also
+kept in ``seen`` (method, path with query, body, status): a test can count what the
+controller asked for.
 """
 
 from __future__ import annotations
@@ -92,6 +94,16 @@ class Rule:
     at: float = 0.0  # time.monotonic() when it fired
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One request the controller made, and the status it was answered with."""
+
+    method: str
+    path: str  # with the query
+    body: bytes
+    status: int
+
+
 class FaultProxy:
     def __init__(self, apiserver: Any, victim: Callable[[], int | None]):
         """``victim`` returns the process group to SIGKILL (None: nothing running)."""
@@ -105,6 +117,7 @@ class FaultProxy:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._lock = threading.Lock()
+        self.seen: list[Seen] = []
 
     # --- control, from the test's thread --------------------------------------------------
 
@@ -226,6 +239,8 @@ class FaultProxy:
                 return web.Response(status=503, text="controller killed after this request")
             if rule is not None:
                 self._put_back(rule)
+            with self._lock:
+                self.seen.append(Seen(request.method, request.path_qs, body, upstream.status))
             response = web.StreamResponse(status=upstream.status)
             for key, value in upstream.headers.items():
                 if key.lower() not in DROPPED:
