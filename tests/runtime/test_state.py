@@ -1,3 +1,7 @@
+import datetime
+
+import hypothesis
+import pytest
 from jetgen.runtime import state
 
 
@@ -63,3 +67,58 @@ def test_the_owner_annotation_reads_back_what_describe_wrote_and_nothing_else():
     for hostile in ("", "g/v1 File", "g/v1 File a/f extra", "g/v1  a/f", "g/v1 File a/", 7, None):
         assert state.owner(secret(hostile)) is None, hostile
     assert state.owner({"metadata": {}}) is None and state.owner({}) is None
+
+
+def _parse_as_before(value):
+    """The marks' reading before the ISO fast path (the oracle for the test below)."""
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    try:
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+MARKS = [
+    state.timestamp(),
+    "2026-01-01T10:00:05Z",
+    "2026-01-01T10:00:05.1Z",
+    "2026-01-01T10:00:05.1234567Z",
+    "2026-1-1T1:0:5Z",
+    "2026-01-01T10:00Z",
+    "2026-01-01 10:00:05Z",
+    "2026-01-01T10:00:05+02:00",
+    "2026-01-01T10:00:05+02:00Z",
+    "2026-01-01T24:00:00Z",
+    "2026-02-30T10:00:05Z",
+    "2026-01-01T23:59:60Z",
+    "20260101T100005Z",
+    "2026-01-01",
+    "Z",
+    "ZZ",
+    "",
+    "not a time",
+    "2026-01-01T10:00:05.Z",
+    "\u0661\u0662\u0663\u0664-01-01T10:00:05Z",  # Arabic-Indic digits
+]
+
+
+@pytest.mark.parametrize("value", MARKS)
+def test_marks_are_read_as_before_the_fast_path(value):
+    assert state._parse(value) == _parse_as_before(value)
+
+
+@hypothesis.given(
+    hypothesis.strategies.one_of(
+        hypothesis.strategies.datetimes().map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
+        hypothesis.strategies.datetimes().map(lambda d: d.isoformat() + "Z"),
+        hypothesis.strategies.text(alphabet="0123456789-:.TZ+ ", max_size=32),
+    )
+)
+def test_any_mark_is_read_as_before_the_fast_path(value):
+    assert state._parse(value) == _parse_as_before(value)
