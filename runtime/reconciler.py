@@ -104,6 +104,9 @@ class Memory:
     settled: str | None = None
     poll_error: str | None = None  # logged as a warning once, not on every poll
     handled_request: str | None = None  # the last crossplane.io/reconcile-requested-at seen
+    # Fingerprint (as ``settled``) of the main.tf.json this controller last wrote into
+    # the workdir: a settled poll rewrites the file only when it is not this one.
+    written: str | None = None
     # The provider setup last rendered (one object shared by every MR with the same
     # setup): when a namespace goes its Secrets go first (Secrets have no finalizer to
     # wait on), so deleting falls back to it and to the workdir's main.tf.json.
@@ -295,13 +298,18 @@ class Reconciler:
         wd = await self._restore(mr, memory)
         desired = await self.renderer.desire(mr, known=wd.resource_attributes())
         memory.provider = self.rt.shared(desired.provider)
-        wd.write_desired(desired)
+        wd.desired = desired
         wanted = desired.fingerprint(credentials=False)
         try:
             if await self._unchanged(mr, memory, wd, desired, wanted):
+                self._keep_config(memory, wd, desired)
                 decision = decisions.decide(self._facts(mr, decisions.PRESENT))
             else:
                 memory.settled = None  # until this CLI pass has succeeded
+                # Always compared with the file before Terraform runs: whatever changed it
+                # behind the controller's back, the CLI sees this configuration.
+                wd.write_desired(desired)
+                memory.written = wanted
                 decision = await self._sync(mr, memory, wd, desired)
                 if decision.action in SETTLING and wd.resource_attributes() is not None:
                     memory.settled = wanted
@@ -360,6 +368,17 @@ class Reconciler:
         if verdict != poll.UNCHANGED:
             logger.info("%s %s: poll found %s; running Terraform", self.kind.kind, mr.ref, verdict)
         return verdict == poll.UNCHANGED
+
+    def _keep_config(self, memory: Memory, wd: Workdir, desired: Desired) -> None:
+        """After a poll proved the MR unchanged: ``main.tf.json`` is needed only by a later
+        CLI run (which writes it first, above) and by a deletion whose inputs are gone
+        (which reads the last one back), so it is written only when this controller has
+        not written this configuration into the workdir yet (a restart, a restored or
+        removed workdir), not rendered and compared on every poll."""
+        if memory.written == memory.settled and wd.config_file.exists():
+            return
+        wd.write_desired(desired)
+        memory.written = memory.settled  # equal to this configuration's: one string kept
 
     def _log_poll_error(
         self, mr: ManagedResource, memory: Memory, wd: Workdir, exc: Exception
@@ -692,6 +711,7 @@ class Reconciler:
         await self._write_status(mr, [ready, decision.synced], at_provider=at_provider)
 
     async def _finalize(self, mr: ManagedResource, memory: Memory) -> None:
+        memory.written = None  # deletion writes the configuration it deletes with
         if mr.paused or mr.policy.paused:
             await self._write_status(mr, [conditions.paused(decisions.PAUSED)])
             raise Paused("deletion waits: the object is paused")
@@ -803,6 +823,7 @@ class Reconciler:
             # None: no state Secret is known to exist (see _persist).
             memory.saved = stored.digest() if stored is not None else None
             memory.state_restored = True
+            memory.written = None  # the workdir's main.tf.json is not known to be ours
             # The Secret's settled mark vouches for the Secret's state, no other.
             same = found.state is not None and wd.read_state() == found.state
             memory.settled = found.settled if same else None

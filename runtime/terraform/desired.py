@@ -15,6 +15,7 @@ a sensitive variable whose value travels in the run's environment
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -88,11 +89,14 @@ class ProviderSetup:
     def fingerprint(self, credentials: bool = True) -> str:
         """Identifies this setup: what it writes, plus the credential environment unless
         ``credentials`` is False (which credential arguments exist counts either way)."""
+        return self._fingerprints[0 if credentials else 1]
+
+    @functools.cached_property
+    def _fingerprints(self) -> tuple[str, str]:
+        # Computed once per object (a pass asks several times; the object is frozen).
         written: dict[str, Any] = {}
         self.write(written)
-        if not credentials:
-            return digest(written)
-        return digest(written, sorted(self.env().items()))
+        return digest(written, sorted(self.env().items())), digest(written)
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,11 @@ class ResourceBlock:
         doc.setdefault("resource", {})[self.type] = {RESOURCE_NAME: block}
 
     def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        # Computed once per object (a pass asks several times; the object is frozen).
         written: dict[str, Any] = {}
         self.write(written)
         return digest(written)

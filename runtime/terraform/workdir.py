@@ -22,13 +22,17 @@ class Workdir:
 
     def __init__(self, path: Path):
         self.path = path
+        self.state_file = path / STATE_FILE
+        self.config_file = path / CONFIG_FILE
         # The typed configuration last written by write_desired: a driver that speaks the
         # plugin protocol plans with it instead of parsing main.tf.json back.
         self.desired: Desired | None = None
-
-    @property
-    def state_file(self) -> Path:
-        return self.path / STATE_FILE
+        # The state as last parsed, and the bytes it was parsed from: a pass reads the
+        # state file several times (restore, render, poll, persist, report) and each read
+        # sees what is on disk now -- Terraform or someone else may have changed it -- but
+        # the same bytes are parsed only once.  Lives as long as the pass's Workdir.
+        self._parsed_from: bytes | None = None
+        self._attributes: dict[str, Any] | None = None
 
     def ensure(self) -> None:
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -37,7 +41,7 @@ class Workdir:
     def write_config(self, doc: dict[str, Any]) -> bool:
         """Write ``main.tf.json``; returns whether it changed."""
         text = json.dumps(doc, indent=1, sort_keys=True) + "\n"
-        path = self.path / CONFIG_FILE
+        path = self.config_file
         if path.exists() and path.read_text() == text:
             return False
         _write_private(path, text.encode())
@@ -52,7 +56,7 @@ class Workdir:
     def read_config(self) -> dict[str, Any] | None:
         """The ``main.tf.json`` last written, or ``None``."""
         try:
-            doc: dict[str, Any] = json.loads((self.path / CONFIG_FILE).read_text())
+            doc: dict[str, Any] = json.loads(self.config_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
         return doc
@@ -67,8 +71,13 @@ class Workdir:
         _write_private(self.state_file, data)
 
     def resource_attributes(self) -> dict[str, Any] | None:
-        """Attributes of the one resource in the state, or ``None`` if there is none."""
-        return state_attributes(self.read_state())
+        """Attributes of the one resource in the state, or ``None`` if there is none.
+        Read-only: the same dict is handed out until the file's content changes."""
+        data = self.read_state()
+        if data is None or data != self._parsed_from:
+            self._parsed_from = data
+            self._attributes = state_attributes(data)
+        return self._attributes
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

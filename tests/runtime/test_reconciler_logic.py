@@ -56,13 +56,6 @@ def test_paused_annotation():
     assert not mr(annotations={"crossplane.io/paused": "false"}).paused
 
 
-def test_snapshot_is_independent_of_the_live_body():
-    body = {"metadata": {"name": "a"}, "spec": {"forProvider": {"x": {"y": 1}}}}
-    m = resource.ManagedResource(body, kind())
-    body["spec"]["forProvider"]["x"]["y"] = 2
-    assert m.for_provider == {"x": {"y": 1}}
-
-
 def test_redactor_hides_values_and_their_base64():
     r = resource.Redactor()
     r.add("hunter2hunter2")
