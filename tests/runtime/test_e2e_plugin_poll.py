@@ -9,6 +9,7 @@ still go through Terraform.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.request
@@ -134,7 +135,41 @@ def test_local_file_polls_without_terraform_and_still_repairs(
         )
         assert obj["status"]["atProvider"]["content"] == "v2\n"
         assert metrics.writes()["apply"] > before["apply"]
-        quiet_polls(metrics, 2)  # settled again on the new spec
+        # Settled again on the new spec; its main.tf.json is left alone meanwhile.
+        (config,) = (tmp_path / "work").glob(f"{obj['metadata']['uid']}/main.tf.json")
+        written = os.stat(config)
+        quiet_polls(metrics, 2)
+        assert (os.stat(config).st_ino, os.stat(config).st_mtime_ns) == (
+            written.st_ino,
+            written.st_mtime_ns,
+        )
+
+        # A referenced Secret changed after settled polls (the MR itself unchanged): the
+        # next poll renders the new value, and Terraform applies it.
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "text", "namespace": ns},
+        }
+        apiserver.apply({**secret, "stringData": {"t": "from secret 1\n"}})
+        mr = file_mr("f", ns, target, "")
+        del mr["spec"]["forProvider"]["content"]
+        mr["spec"]["forProvider"]["sensitiveContentSecretRef"] = {"name": "text", "key": "t"}
+        apiserver.apply(mr)
+        wait_for("file from the Secret", lambda: target.read_text() == "from secret 1\n")
+        quiet_polls(metrics, 2)
+        generation = get(apiserver, "files." + LOCAL, "f", ns)["metadata"]["generation"]
+        before = metrics.writes()
+        apiserver.apply({**secret, "stringData": {"t": "from secret 2\n"}})
+        wait_for(
+            "file from the changed Secret",
+            lambda: target.read_text() == "from secret 2\n",
+            timeout=POLL + 15,
+        )
+        assert metrics.writes()["apply"] > before["apply"]
+        assert get(apiserver, "files." + LOCAL, "f", ns)["metadata"]["generation"] == generation
+        assert "from secret 2" in config.read_text()  # what the CLI would apply, too
+        quiet_polls(metrics, 2)
         assert metrics.polls("error") == 0
     # Stopping the controller stops its shared provider process.
     assert harness.processes_running_in(tmp_path / "work" / ".plugin-cwd") == []
