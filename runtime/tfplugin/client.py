@@ -407,17 +407,29 @@ class ProviderProcess:
         (None when the provider answers with a null state).
 
         Terraform calls this for every state it loads, even at the current version: it is
-        also how the JSON form becomes a value typed by the current schema.
+        also how the JSON form becomes a value typed by the current schema.  A state at
+        the current version that this binary upgraded to itself before is not sent again
+        (see schemacache.UpgradeMemo): its typed value is the answer.
         """
         ty = await self.resource_type(type_name)
+        binary = await self._binary_schema()
+        raw_json = json.dumps(raw_state).encode()
+        memo = None
+        if version == binary.schema["resource_schemas"][type_name].get("version", 0):
+            memo = binary.upgrades.key(type_name, version, raw_json)
+            if memo in binary.upgrades:
+                remembered: dict[str, Any] | None = _typed(raw_state, ty)
+                return remembered
         response = await self._call(
             "upgrade_resource_state",
             type_name=type_name,
             version=version,
-            raw_state=self.rpc.pb.RawState(json=json.dumps(raw_state).encode()),
+            raw_state=self.rpc.pb.RawState(json=raw_json),
         )
         self._check("UpgradeResourceState", response.diagnostics)
         upgraded: dict[str, Any] | None = self._decode(response.upgraded_state, ty)
+        if memo is not None and upgraded is not None and upgraded == _typed(raw_state, ty):
+            binary.upgrades.add(memo)
         return upgraded
 
     # --- helpers -----------------------------------------------------------------------
@@ -436,6 +448,16 @@ class ProviderProcess:
         if len(warnings) != len(converted):
             raise ProviderError(operation, converted)
         return warnings
+
+
+def _typed(raw_state: dict[str, Any], ty: cty.CtyType) -> Any:
+    """A stored state as the value of its type, the way an upgrade's answer is decoded
+    (every attribute present, numbers and bools as the schema says); None if it does not
+    fit the type (then it is never taken for an upgrade's answer)."""
+    try:
+        return cty.decode(cty.encode(raw_state, ty), ty)
+    except cty.CtyError:
+        return None
 
 
 def _diagnostic(message: Any) -> Diagnostic:
