@@ -38,6 +38,7 @@ from pathlib import Path
 from grpclib.client import Channel, UnaryStreamMethod, UnaryUnaryMethod
 from grpclib.exceptions import GRPCError
 from jetgen.runtime.tfplugin import goplugin_pb2 as goplugin
+from jetgen.runtime.tfplugin.transport import CoalescingChannel
 
 log = logging.getLogger(__name__)
 
@@ -271,10 +272,10 @@ class PluginProcess:
 
     def _connect(self) -> Channel:
         if self.handshake.network == "unix":
-            return Channel(path=self.handshake.address)
+            return CoalescingChannel(path=self.handshake.address)
         if self.handshake.network == "tcp":
             host, _, port = self.handshake.address.rpartition(":")
-            return Channel(host=host.strip("[]"), port=int(port))
+            return CoalescingChannel(host=host.strip("[]"), port=int(port))
         raise PluginStartError(f"{self.name}: unsupported network {self.handshake.network!r}")
 
     def _stderr_hint(self) -> str:

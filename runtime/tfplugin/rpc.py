@@ -9,6 +9,7 @@ differ (provider config validation, nested attribute types).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from types import ModuleType
 from typing import Any
@@ -98,7 +99,11 @@ class PluginRpc:
         method, request_class = self._methods[operation]
         PluginRpc.calls[operation] += 1
         try:
-            return await method(request_class(**fields), timeout=timeout)
+            # The timeout is ours, not grpclib's: grpclib would send it as a grpc-timeout
+            # header, a new value to HPACK-encode on every call; a call that runs out is
+            # cancelled either way, which resets its stream (the provider's context ends).
+            async with asyncio.timeout(timeout):
+                return await method(request_class(**fields))
         except (OSError, StreamTerminatedError) as exc:
             # An exception is always true; its text may be empty (a closed stream).
             raise ProviderUnavailable(f"{method.name}: {str(exc) or type(exc).__name__}") from exc
