@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jetgen.runtime.tfplugin import cty
+from jetgen.runtime.tfplugin.memo import digest
 from jetgen.runtime.tfplugin.plan import (
     complete_config,
     plan_action,
@@ -407,16 +408,21 @@ class ProviderProcess:
         (None when the provider answers with a null state).
 
         Terraform calls this for every state it loads, even at the current version: it is
-        also how the JSON form becomes a value typed by the current schema.  A state at
-        the current version that this binary upgraded to itself before is not sent again
-        (see schemacache.UpgradeMemo): its typed value is the answer.
+        also how the JSON form becomes a value typed by the current schema.
+
+        At the schema's current version no state upgrader runs (SDKv2 and the plugin
+        framework run them only for older versions): the upgrade is the binary's pure
+        conversion of these bytes.  So a state whose upgrade came back equal to the state
+        typed by our side is remembered per binary (a digest of type, version and JSON)
+        and answered with that typed value next time, without the call; a state changed
+        in any byte, of an older version or read by another binary is asked for.
         """
         ty = await self.resource_type(type_name)
         binary = await self._binary_schema()
         raw_json = json.dumps(raw_state).encode()
         memo = None
         if version == binary.schema["resource_schemas"][type_name].get("version", 0):
-            memo = binary.upgrades.key(type_name, version, raw_json)
+            memo = digest(type_name, version, raw_json)
             if memo in binary.upgrades:
                 remembered: dict[str, Any] | None = _typed(raw_state, ty)
                 return remembered

@@ -18,13 +18,12 @@ relies on; for any other, the client calls it once per process and throws the an
 away, since older SDKs set up their resource types only in that call.
 
 What else depends on the binary alone is kept with its schema: which stored states its
-UpgradeResourceState gives back unchanged (:class:`UpgradeMemo`).
+UpgradeResourceState gives back unchanged (see ``ProviderProcess.upgrade_state``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -33,61 +32,21 @@ from pathlib import Path
 from typing import Any
 
 from jetgen.runtime.tfplugin import cty
+from jetgen.runtime.tfplugin.memo import DigestMemo
 
 BinaryKey = tuple[str, int, int, int]
-
-
-class UpgradeMemo:
-    """Stored states whose UpgradeResourceState, on one binary, is known to give back the
-    same value: digests of (resource type, schema version, the state's JSON), nothing
-    else, at most ``limit`` of them (least recently used dropped).
-
-    Terraform upgrades every state it loads; a settled MR's poll would ask for the same
-    upgrade of the same bytes every time.  At the schema's current version the upgrade
-    runs no state upgrader (SDKv2 and the plugin framework alike run those only for
-    older versions), so it is a pure conversion of the JSON by the binary's own schema:
-    the same bytes upgrade the same way for as long as the binary is the same.  So a
-    state is remembered here once its upgrade came back equal to the state typed by our
-    side (then that typed value serves instead of the call); any other state (a write
-    stored new bytes, the CLI rewrote it, an older version) is not found and is upgraded
-    by the provider as before.  A digest is 16 bytes: 10,000 MRs cost about 1.5 MB.
-    """
-
-    def __init__(self, limit: int = 32768):
-        self.limit = limit
-        self._digests: OrderedDict[bytes, None] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._digests)
-
-    @staticmethod
-    def key(type_name: str, version: int, raw_json: bytes) -> bytes:
-        head = f"{type_name}\0{version}\0".encode()
-        return hashlib.blake2b(head + raw_json, digest_size=16).digest()
-
-    def __contains__(self, key: bytes) -> bool:
-        if key not in self._digests:
-            return False
-        self._digests.move_to_end(key)
-        return True
-
-    def add(self, key: bytes) -> None:
-        self._digests[key] = None
-        self._digests.move_to_end(key)
-        while len(self._digests) > self.limit:
-            self._digests.popitem(last=False)
 
 
 @dataclass
 class BinarySchema:
     """One binary's schema in the shape of ``tofu providers schema -json``, its server
     capabilities, the cty types of its resource types (filled in as they are used) and
-    the states its UpgradeResourceState leaves as they are."""
+    the stored states its UpgradeResourceState gives back as they are (digests)."""
 
     schema: dict[str, Any]
     capabilities: dict[str, bool]
     types: dict[str, cty.CtyType] = field(default_factory=dict)
-    upgrades: UpgradeMemo = field(default_factory=UpgradeMemo)
+    upgrades: DigestMemo = field(default_factory=DigestMemo)
 
     @property
     def optional(self) -> bool:
