@@ -45,7 +45,7 @@ SCOPES = rules.SCOPES
 # the rest of a kind comes from the schema.
 CONFIGURED = (
     "external_name", "references", "connection_details", "late_init_ignore",
-    "init_provider_only", "timeouts", "driver",
+    "init_provider_only", "timeouts", "driver", "pure_plan",
 )  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def build(
     """The whole provider: ProviderConfig facts plus one Kind per selected resource."""
     _check_configured_resources(schema, config, config_file)
     _check_drivers(config, config_file)
+    _check_pure_plans(config, config_file)
     if config.scope not in SCOPES:
         raise ConfigError(f"{config_file}: scope: {config.scope!r} is not one of {SCOPES}")
     name = _provider_name(schema, config, config_file)
@@ -160,6 +161,16 @@ def _check_drivers(config: ProviderConfiguration, config_file: str) -> None:
             raise ConfigError(
                 f"{config_file}: {key}: {naming.message_text(repr(value))} is not one of"
                 f" {', '.join(DRIVERS)}"
+            )
+
+
+def _check_pure_plans(config: ProviderConfiguration, config_file: str) -> None:
+    """``resources.<type>.pure_plan``: true or false."""
+    for type_name, rc in sorted(config.resources.items()):
+        if not isinstance(rc.pure_plan, bool):  # YAML may hold any type here
+            raise ConfigError(
+                f"{config_file}: resources.{type_name}.purePlan: "
+                f"{naming.message_text(repr(rc.pure_plan))} is not true or false"
             )
 
 
@@ -301,6 +312,7 @@ def build_kind(
         description=_describe(resource.block.description, resource.block.deprecated),
         deprecated=resource.block.deprecated,
         driver=rc.driver or config.driver or DEFAULT_DRIVER,
+        pure_plan=rc.pure_plan,
     )
     _add_references(kind)
     _mark_immutable(kind, rc.immutable, where)

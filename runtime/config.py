@@ -114,6 +114,10 @@ class ResourceConfig:
     # How the controller writes this type: ``plugin`` or ``cli`` (see docs/runtime.md,
     # "Drivers"); unset: the provider-wide ``driver``.
     driver: str | None = None
+    # The provider plans this type from its inputs alone (no clock, no API call in its
+    # plan): settled polls then skip a plan that planned nothing for the same inputs
+    # before (docs/runtime.md, "Polling settled MRs").  Off unless set.
+    pure_plan: bool = False
 
 
 # --- provider-wide knobs -------------------------------------------------------------

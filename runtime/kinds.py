@@ -127,6 +127,10 @@ class Kind:
     deprecated: bool = False
     singular: str = ""  # CRD singular name; "" means kind.lower()
     driver: str = DEFAULT_DRIVER  # one of DRIVERS
+    # The provider plans this type from its inputs alone (no clock, no API call while
+    # planning), so a settled poll need not repeat a no-op plan of the same inputs (see
+    # poll.Poller.check).  kinds.json leaves the default (False) out.
+    pure_plan: bool = False
 
     @property
     def api_version(self) -> str:

@@ -10,7 +10,9 @@ process instead, in a few milliseconds:
    stored one -> ``DRIFT`` (the CLI will record it);
 2. PlanResourceChange from that state to the desired resource block (the same typed
    :class:`~jetgen.runtime.terraform.desired.Desired` that wrote ``main.tf.json``):
-   no-op -> ``UNCHANGED``, anything else -> ``DRIFT``.
+   no-op -> ``UNCHANGED``, anything else -> ``DRIFT``.  For a kind whose plans are
+   declared pure (``pure_plan`` in jetgen.yaml), a plan whose exact inputs planned
+   nothing before is not asked again (see :meth:`Poller.check`).
 
 Only ``UNCHANGED`` lets the reconciler skip the CLI.  Every other verdict, and every error,
 sends the pass down the CLI path, which stays the only one that changes anything (or
@@ -28,6 +30,7 @@ import base64
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +40,19 @@ from jetgen.runtime.backoff import Cooldown
 from jetgen.runtime.provider_requirements import provider_local_name
 from jetgen.runtime.terraform.desired import Desired, digest
 from jetgen.runtime.terraform.tfstate import state_instance
+from jetgen.runtime.tfplugin import cty
 from jetgen.runtime.tfplugin.client import ProviderProcess
-from jetgen.runtime.tfplugin.plan import equal
+from jetgen.runtime.tfplugin.memo import DigestMemo
+from jetgen.runtime.tfplugin.memo import digest as memo_digest
+from jetgen.runtime.tfplugin.plan import complete_config, equal
 from jetgen.runtime.tfplugin.schemacache import SchemaCache
 
 logger = logging.getLogger(__name__)
 
 UNCHANGED, GONE, DRIFT = "unchanged", "gone", "drift"
+
+# Providers (binary, configuration, environment) whose no-op plans are remembered at once.
+NOOP_PLAN_PROVIDERS = 16
 
 
 class PollUnsupported(Exception):
@@ -481,11 +490,28 @@ class Poller:
         # like CLI runs are bounded, so a burst of polls does not hit a cloud's rate limit.
         self._calls = asyncio.Semaphore(concurrency)
         self._binaries: dict[tuple[Path, str], Path] = {}  # init installs once per run
+        # No-op plans by provider (binary, configuration, environment), for kinds with
+        # pure plans: digests only, the most recently used providers' (see check).
+        self._noop_plans: OrderedDict[str, DigestMemo] = OrderedDict()
 
     async def check(
-        self, state_data: bytes | None, desired: Desired, *, observe_only: bool = False
+        self,
+        state_data: bytes | None,
+        desired: Desired,
+        *,
+        observe_only: bool = False,
+        pure_plan: bool = False,
     ) -> str:
-        """``UNCHANGED``, ``GONE`` or ``DRIFT`` (see the module doc); raises on any error."""
+        """``UNCHANGED``, ``GONE`` or ``DRIFT`` (see the module doc); raises on any error.
+
+        ``pure_plan``: the kind's provider plans from its inputs alone (no clock, no API
+        call in its plan), as its generator configuration declares.  Then a plan is
+        skipped when the same provider (binary, configuration, environment: a recycled
+        or restarted process of it too) planned nothing for exactly the same inputs
+        before: the refreshed state (which the refresh just proved equal to the stored
+        one), the desired configuration and the provider's private data, byte for byte.
+        Terraform itself always plans; without the declaration, so does this.
+        """
         stored = stored_resource(state_data)
         if stored is None:
             return GONE
@@ -498,14 +524,32 @@ class Poller:
         binary = self._binary(providers_dir, desired.provider.source)
         configuration = desired.provider.configuration()
         env = self._environment(desired.env)
+        noop_plans = self._plans_of(binary, configuration, env) if pure_plan else None
         async with (
             asyncio.timeout(self.deadline),
             self._calls,
             self.pool.use(binary, configuration, env) as provider,
         ):
             return await self._compare(
-                provider, stored, dict(resource.arguments), resource.ignore_changes, observe_only
+                provider,
+                stored,
+                dict(resource.arguments),
+                resource.ignore_changes,
+                observe_only,
+                noop_plans,
             )
+
+    def _plans_of(
+        self, binary: Path, configuration: dict[str, Any], env: Mapping[str, str]
+    ) -> DigestMemo:
+        key = digest(str(binary), configuration, sorted(env.items()))
+        memo = self._noop_plans.get(key)
+        if memo is None:
+            memo = self._noop_plans[key] = DigestMemo()
+            while len(self._noop_plans) > NOOP_PLAN_PROVIDERS:
+                self._noop_plans.popitem(last=False)  # e.g. before a credential rotation
+        self._noop_plans.move_to_end(key)
+        return memo
 
     def _binary(self, providers_dir: Path, source: str) -> Path:
         key = (providers_dir, source)
@@ -520,6 +564,7 @@ class Poller:
         arguments: dict[str, Any],
         ignored: tuple[str, ...],
         observe_only: bool,
+        noop_plans: DigestMemo | None = None,
     ) -> str:
         type_name = stored.type_name
         prior = await provider.upgrade_state(type_name, stored.schema_version, stored.attributes)
@@ -537,15 +582,28 @@ class Poller:
         schema = await provider.get_schema()
         block = schema["resource_schemas"][type_name]["block"]
         wanted = ignore_changes(json_blocks(block, arguments), current, ignored)
+        inputs = None
+        if noop_plans is not None and exact:
+            # What PlanResourceChange would be sent (its proposed new state follows from
+            # these and the binary's schema), as bytes.  Only for a refresh equal to the
+            # state: a verdict on a null-for-empty difference needs the plan's answer.
+            config = cty.encode(complete_config(block, wanted), ty)
+            inputs = memo_digest(type_name, cty.encode(current, ty), config, private)
+            if inputs in noop_plans:
+                return UNCHANGED
         plan = await provider.plan(type_name, current, wanted, private)
         if plan.action != "noop":
             return DRIFT
-        # A refresh that differs from the state only where a null collection came back
-        # empty (or the reverse) has changed nothing for a provider on the legacy SDK: it
-        # cannot tell the two apart, and its apply records null where its read says empty
-        # (linode's domain master_ips, an LKE pool's labels and tags), so every create
-        # would otherwise look drifted once.
-        return UNCHANGED if exact or plan.legacy_type_system else DRIFT
+        if not exact:
+            # A refresh that differs from the state only where a null collection came
+            # back empty (or the reverse) has changed nothing for a provider on the legacy
+            # SDK: it cannot tell the two apart, and its apply records null where its read
+            # says empty (linode's domain master_ips, an LKE pool's labels and tags), so
+            # every create would otherwise look drifted once.
+            return UNCHANGED if plan.legacy_type_system else DRIFT
+        if noop_plans is not None and inputs is not None:
+            noop_plans.add(inputs)
+        return UNCHANGED
 
 
 def plugin_cwd(root: Path) -> Path:

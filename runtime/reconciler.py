@@ -358,7 +358,12 @@ class Reconciler:
         if poller is None or not fast_poll_allowed(memory.settled, wanted, mr.annotations):
             return False
         try:
-            verdict = await poller.check(wd.read_state(), desired, observe_only=mr.observe_only)
+            verdict = await poller.check(
+                wd.read_state(),
+                desired,
+                observe_only=mr.observe_only,
+                pure_plan=self.kind.pure_plan,
+            )
         except Exception as exc:  # noqa: BLE001 - any doubt: the CLI decides
             self.rt.metrics.plugin_polls.inc(self.kind.kind, "error")
             self._log_poll_error(mr, memory, wd, exc)

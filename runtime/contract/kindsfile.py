@@ -50,6 +50,8 @@ def kind_dict(kind: Kind, descriptions: bool) -> dict[str, Any]:
         del out["description"]
     if kind.driver == DEFAULT_DRIVER:
         del out["driver"]  # as before drivers existed: unchanged files for the default
+    if not kind.pure_plan:
+        del out["pure_plan"]  # likewise
     return out
 
 

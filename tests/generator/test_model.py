@@ -280,6 +280,23 @@ def test_a_bad_driver_is_one_line_naming_the_key(config, words):
     assert "\n" not in str(caught.value)
 
 
+def test_pure_plan_is_off_unless_a_resource_sets_it():
+    assert not any(k.pure_plan for k in build().kinds)
+    info = build(resources={"shapes_widget": ResourceConfig(pure_plan=True)})
+    assert [k.terraform_type for k in info.kinds if k.pure_plan] == ["shapes_widget"]
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None, [True], "tr\nue"])
+def test_a_pure_plan_that_is_not_a_bool_is_one_line_naming_the_key(value):
+    rc = ResourceConfig(pure_plan=value)
+    with pytest.raises(ConfigError) as caught:
+        build(resources={"shapes_widget": rc})
+    words = "jetgen.yaml: resources.shapes_widget.purePlan: "
+    assert str(caught.value).startswith(words), str(caught.value)
+    assert str(caught.value).endswith("is not true or false")
+    assert "\n" not in str(caught.value)
+
+
 def test_immutable_fields_get_a_transition_rule_outside_lists():
     rc = ResourceConfig(immutable=["region", "pool.type"])
     info = build(resources={"shapes_lke_cluster": rc})

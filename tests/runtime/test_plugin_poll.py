@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 from types import SimpleNamespace
@@ -191,9 +192,11 @@ class ScriptedPoller:
     def __init__(self, outcome):
         self.outcome = outcome
         self.calls = []
+        self.pure_plans = []
 
-    async def check(self, state_data, desired, *, observe_only=False):
+    async def check(self, state_data, desired, *, observe_only=False, pure_plan=False):
         self.calls.append((state_data, desired, observe_only))
+        self.pure_plans.append(pure_plan)
         if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome
@@ -238,6 +241,14 @@ def test_only_unchanged_skips_the_cli(tmp_path, verdict, skip):
     (call,) = rec.rt.poller.calls
     assert call == (wd.read_state(), desired, False)
     assert polls(rec) == {("Thing", verdict): 1}
+
+
+def test_the_kinds_pure_plan_reaches_the_poller(tmp_path):
+    rec, mr, memory, wd, desired = rig(tmp_path, poll.UNCHANGED)
+    assert unchanged(rec, mr, memory, wd, desired)
+    rec.kind = dataclasses.replace(rec.kind, pure_plan=True)
+    assert unchanged(rec, mr, memory, wd, desired)
+    assert rec.rt.poller.pure_plans == [False, True]
 
 
 def test_unsettled_objects_are_not_polled_over_the_plugin_protocol(tmp_path):

@@ -147,6 +147,19 @@ def test_the_driver_default_is_left_out_and_other_drivers_are_kept():
     assert [k.get("driver") for k in again["kinds"]] == [None, "cli"]
 
 
+def test_pure_plan_is_left_out_unless_set():
+    """Off by default and not written then: files of providers not using it are unchanged."""
+    data = valid()
+    info = kindsfile.loads(json.dumps(data))
+    assert [k.pure_plan for k in info.kinds] == [False, False]
+    assert '"pure_plan"' not in kindsfile.dumps(info)
+    pool(data)["pure_plan"] = True
+    info = kindsfile.loads(json.dumps(data))
+    assert [k.pure_plan for k in info.kinds] == [False, True]
+    again = json.loads(kindsfile.dumps(info))
+    assert [k.get("pure_plan") for k in again["kinds"]] == [None, True]
+
+
 # (change, key, words of the message): one fault each.
 HOSTILE: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
     # operation timeouts: the reconciler's own parser
@@ -218,6 +231,8 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Any]], Any], str, str]] = [
      "kinds[1].driver", 'expected a string, got ["cli"]'),
     ("empty driver", lambda d: pool(d).update(driver=""),
      "kinds[1].driver", '"" is not one of plugin, cli'),
+    ("pure_plan not a bool", lambda d: pool(d).update(pure_plan="true"),
+     "kinds[1].pure_plan", 'expected a boolean, got "true"'),
     # names where Terraform, a request or a file reads them
     ("interpolation in a Terraform type", lambda d: cluster(d).update(terraform_type="x_${y}"),
      "kinds[0].terraform_type", "is not a Terraform resource type"),

@@ -1,10 +1,13 @@
-"""Settled polls skip UpgradeResourceState, and only for states the binary upgraded before.
+"""Settled polls skip the RPCs whose answers they already know, and only those.
 
 Counted at our side of the wire (every RPC goes through PluginRpc.call), on the real
-hashicorp/random: the second poll of an unchanged state makes no UpgradeResourceState
+hashicorp/random.  UpgradeResourceState: the second poll of an unchanged state makes no
 call; a state rewritten by the plugin driver, by the CLI, or read by another provider
-binary is upgraded by the provider again; a state at an older schema version always is.
-And what a poll gets without the call is what the call would have answered.
+binary is upgraded by the provider again; a state at an older schema version always is;
+what a poll gets without the call is what the call answers.  PlanResourceChange, for a
+kind declared ``pure_plan``: a plan of inputs that planned nothing before is not asked
+again, by any process of the same provider configuration; other inputs, another
+configuration or a kind not so declared are planned.
 """
 
 from __future__ import annotations
@@ -27,11 +30,15 @@ from .conftest import run
 
 pytestmark = pytest.mark.e2e
 
-UPGRADE = "upgrade_resource_state"
+UPGRADE, PLAN = "upgrade_resource_state", "plan_resource_change"
 
 
 def upgrades() -> int:
     return PluginRpc.calls[UPGRADE]
+
+
+def plans() -> int:
+    return PluginRpc.calls[PLAN]
 
 
 class Bed:
@@ -58,8 +65,10 @@ class Bed:
         template = self.cli.template  # set by prepare: the installation init made
         return template / ".terraform" / "providers" if template else None
 
-    def desired(self, keeper: str) -> Desired:
-        setup = ProviderSetup(source="hashicorp/random", version=self.version)
+    def desired(self, keeper: str, env: dict | None = None) -> Desired:
+        setup = ProviderSetup(
+            source="hashicorp/random", version=self.version, environment=env or {}
+        )
         return Desired(
             setup, ResourceBlock("random_id", {"byte_length": 4, "keepers": {"k": keeper}})
         )
@@ -69,6 +78,12 @@ class Bed:
         before = upgrades()
         verdict = await self.poller.check(wd.read_state(), wd.desired)
         return verdict, upgrades() - before
+
+    async def pure(self, wd: Workdir, desired: Desired | None = None) -> tuple[str, int]:
+        """The verdict of one poll of a kind with pure plans, and the plans it asked for."""
+        before = plans()
+        verdict = await self.poller.check(wd.read_state(), desired or wd.desired, pure_plan=True)
+        return verdict, plans() - before
 
 
 def test_a_rewritten_state_is_upgraded_again(testbed, tmp_path):
@@ -151,5 +166,48 @@ def test_another_binary_and_an_older_schema_version_are_upgraded_by_the_provider
         async with await started(copy) as provider:  # a new binary: asked again
             assert await provider.upgrade_state("random_password", version, stored) == answered
         assert upgrades() == before + 1
+
+    run(scenario())
+
+
+def test_a_pure_plan_of_the_same_inputs_is_asked_once(testbed, tmp_path):
+    bed = Bed(testbed, tmp_path / "work")
+
+    async def scenario():
+        await bed.grpc.prepare("hashicorp/random", bed.version)
+        try:
+            wd = bed.grpc.workdir("id")
+            wd.write_desired(bed.desired("1"))
+            await bed.cli.apply(wd, {}, saved=False)
+            assert await bed.pure(wd) == (poll.UNCHANGED, 1)
+            assert await bed.pure(wd) == (poll.UNCHANGED, 0)
+            # Not declared pure: planned every time, as Terraform does.
+            before = plans()
+            for _ in range(2):
+                assert await bed.poller.check(wd.read_state(), wd.desired) == poll.UNCHANGED
+            assert plans() == before + 2
+
+            # Another desired configuration is planned (and drift is never remembered).
+            for _ in range(2):
+                assert await bed.pure(wd, bed.desired("2")) == (poll.DRIFT, 1)
+            assert await bed.pure(wd) == (poll.UNCHANGED, 0)
+
+            # A new process of the same provider configuration (a recycle, a restart of
+            # the pool) still knows the plan; another configuration does not.
+            await bed.pool.close()
+            assert await bed.pure(wd) == (poll.UNCHANGED, 0)
+            other = bed.desired("1", env={"JETGEN_TEST_ACCOUNT": "b"})
+            assert await bed.pure(wd, other) == (poll.UNCHANGED, 1)
+            assert await bed.pure(wd, other) == (poll.UNCHANGED, 0)
+
+            # A write (new state): planned again.
+            wd.write_desired(bed.desired("2"))
+            await bed.grpc.plan(wd, {})
+            await bed.grpc.apply(wd, {})
+            assert await bed.pure(wd) == (poll.UNCHANGED, 1)
+            assert await bed.pure(wd) == (poll.UNCHANGED, 0)
+            assert await bed.pure(wd, bed.desired("1")) == (poll.DRIFT, 1)
+        finally:
+            await bed.pool.close()
 
     run(scenario())
