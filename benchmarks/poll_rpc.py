@@ -2,17 +2,19 @@
 
     .venv/bin/python benchmarks/poll_rpc.py [--mrs 300] [--polls 3000] [--runs 3]
                                             [--concurrency 16] [--type random_id]
+                                            [--pure-plan]
 
 What `poll.Poller` does for a settled MR once it has a provider process, on the test bed's
 hashicorp/random: ``--mrs`` resources of ``--type`` are created over the plugin protocol
 (PlanResourceChange + ApplyResourceChange), their states kept in the JSON form a state
 file holds; then ``--polls`` checks (``Poller._compare``: the RPCs, the cty coding and the
 comparison) run over them round-robin, ``--concurrency`` at a time as the controller runs
-them, on one long-lived provider process.  Printed per run: CPU-ms per poll of this
-process (``getrusage``) and of the provider (``/proc``, 10 ms ticks: hence thousands of
-polls), and the RPCs per poll by operation; then the medians over ``--runs`` runs (each
-on a fresh provider process).  No Kubernetes, no kopf: the controller's pass around the
-check is benchmarks/poll_profile.py's part.
+them, on one long-lived provider process (``--pure-plan``: as for a kind declared
+``purePlan``, a no-op plan of the same inputs is not asked again).  Printed per run:
+CPU-ms per poll of this process (``getrusage``) and of the provider (``/proc``, 10 ms
+ticks: hence thousands of polls), and the RPCs per poll by operation; then the medians
+over ``--runs`` runs (each on a fresh provider process).  No Kubernetes, no kopf: the
+controller's pass around the check is benchmarks/poll_profile.py's part.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jetgen.runtime.poll import UNCHANGED, Poller, StoredResource  # noqa: E402
 from jetgen.runtime.tfplugin.client import ProviderProcess  # noqa: E402
+from jetgen.runtime.tfplugin.memo import DigestMemo  # noqa: E402
 from jetgen.runtime.tfplugin.rpc import PluginRpc  # noqa: E402
 from jetgen.runtime.tfplugin.schemacache import SchemaCache  # noqa: E402
 
@@ -75,10 +78,18 @@ async def one_run(binary: Path, args: argparse.Namespace) -> tuple[float, float,
         stored = await created(provider, args.type, args.mrs)
         arguments = CONFIGS[args.type]
         slots = asyncio.Semaphore(args.concurrency)
+        noop_plans = DigestMemo() if args.pure_plan else None
 
         async def check(item: StoredResource) -> None:
             async with slots:
-                verdict = await Poller._compare(provider, item, dict(arguments), (), False)
+                verdict = await Poller._compare(
+                    provider,
+                    item,
+                    dict(arguments),
+                    (),
+                    False,
+                    *([] if noop_plans is None else [noop_plans]),
+                )
             if verdict != UNCHANGED:
                 raise SystemExit(f"a settled {args.type} polled as {verdict}")
 
@@ -99,6 +110,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--type", choices=sorted(CONFIGS), default="random_id")
+    parser.add_argument("--pure-plan", action="store_true", help="skip repeated no-op plans")
     args = parser.parse_args()
     bed = Testbed()
     binary = bed.provider_binary("random")
