@@ -1,7 +1,7 @@
 """Where a settled poll's CPU goes: py-spy on the controller while random Ids poll.
 
     .venv/bin/python benchmarks/poll_profile.py [--mrs 300] [--poll 10] [--window 60]
-                                                [--out poll-profile.txt]
+                                                [--out poll-profile.txt] [--pure-plan]
 
 Needs ``py-spy`` (``.venv/bin/pip install py-spy``).  On a fresh control plane of the test
 bed, hashicorp/random's ``Id`` (its kinds.json given one credential, as linode's has) gets
@@ -14,6 +14,8 @@ interval later, over ``--window`` seconds of settled polls while py-spy samples 
 controller (100 Hz, idle samples left out, ``--nonblocking``).  Printed: CPU-ms per poll
 of each, requests per poll by verb and resource, and the controller's samples split into
 parts (see ``PARTS``); the raw stacks go to ``--out`` (py-spy's collapsed format).
+``--pure-plan`` declares the kind's plans pure (``purePlan`` in jetgen.yaml), so settled
+polls skip a no-op plan of the same inputs.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ def main() -> int:
     parser.add_argument("--poll", type=float, default=10.0)
     parser.add_argument("--window", type=int, default=60)
     parser.add_argument("--out", type=Path, default=Path("poll-profile.txt"))
+    parser.add_argument("--pure-plan", action="store_true", help="the kind's plans are pure")
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with bench("profile") as b:
@@ -167,6 +170,8 @@ def main() -> int:
         provider = b.generate("random")
         info = json.loads(harness.kinds_file(provider).read_text())
         info["credentials"] = [{"key": "token", "env": "JETGEN_BENCH_TOKEN"}]
+        for kind in info["kinds"]:
+            kind["pure_plan"] = args.pure_plan
         kinds = b.work / "kinds.json"
         kinds.write_text(json.dumps(info))
         ctl = b.controller(kinds, poll=args.poll, extra_args=["--metrics-port", str(METRICS_PORT)])
