@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jetgen.runtime.poll import UNCHANGED, Poller, StoredResource  # noqa: E402
 from jetgen.runtime.tfplugin.client import ProviderProcess  # noqa: E402
-from jetgen.runtime.tfplugin.memo import DigestMemo  # noqa: E402
 from jetgen.runtime.tfplugin.rpc import PluginRpc  # noqa: E402
 from jetgen.runtime.tfplugin.schemacache import SchemaCache  # noqa: E402
 
@@ -78,18 +77,11 @@ async def one_run(binary: Path, args: argparse.Namespace) -> tuple[float, float,
         stored = await created(provider, args.type, args.mrs)
         arguments = CONFIGS[args.type]
         slots = asyncio.Semaphore(args.concurrency)
-        noop_plans = DigestMemo() if args.pure_plan else None
+        setup = "bench" if args.pure_plan else None  # one provider configuration
 
         async def check(item: StoredResource) -> None:
             async with slots:
-                verdict = await Poller._compare(
-                    provider,
-                    item,
-                    dict(arguments),
-                    (),
-                    False,
-                    *([] if noop_plans is None else [noop_plans]),
-                )
+                verdict = await Poller._compare(provider, item, dict(arguments), (), False, setup)
             if verdict != UNCHANGED:
                 raise SystemExit(f"a settled {args.type} polled as {verdict}")
 

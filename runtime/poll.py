@@ -30,7 +30,6 @@ import base64
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,6 @@ from jetgen.runtime.terraform.desired import Desired, digest
 from jetgen.runtime.terraform.tfstate import state_instance
 from jetgen.runtime.tfplugin import cty
 from jetgen.runtime.tfplugin.client import ProviderProcess
-from jetgen.runtime.tfplugin.memo import DigestMemo
 from jetgen.runtime.tfplugin.memo import digest as memo_digest
 from jetgen.runtime.tfplugin.plan import complete_config, equal
 from jetgen.runtime.tfplugin.schemacache import SchemaCache
@@ -50,9 +48,6 @@ from jetgen.runtime.tfplugin.schemacache import SchemaCache
 logger = logging.getLogger(__name__)
 
 UNCHANGED, GONE, DRIFT = "unchanged", "gone", "drift"
-
-# Providers (binary, configuration, environment) whose no-op plans are remembered at once.
-NOOP_PLAN_PROVIDERS = 16
 
 
 class PollUnsupported(Exception):
@@ -490,9 +485,6 @@ class Poller:
         # like CLI runs are bounded, so a burst of polls does not hit a cloud's rate limit.
         self._calls = asyncio.Semaphore(concurrency)
         self._binaries: dict[tuple[Path, str], Path] = {}  # init installs once per run
-        # No-op plans by provider (binary, configuration, environment), for kinds with
-        # pure plans: digests only, the most recently used providers' (see check).
-        self._noop_plans: OrderedDict[str, DigestMemo] = OrderedDict()
 
     async def check(
         self,
@@ -524,7 +516,9 @@ class Poller:
         binary = self._binary(providers_dir, desired.provider.source)
         configuration = desired.provider.configuration()
         env = self._environment(desired.env)
-        noop_plans = self._plans_of(binary, configuration, env) if pure_plan else None
+        # The provider's configuration and environment, for a pure plan's memo (the
+        # binary's own memo: a new binary remembers nothing).
+        setup = digest(configuration, sorted(env.items())) if pure_plan else None
         async with (
             asyncio.timeout(self.deadline),
             self._calls,
@@ -536,20 +530,8 @@ class Poller:
                 dict(resource.arguments),
                 resource.ignore_changes,
                 observe_only,
-                noop_plans,
+                setup,
             )
-
-    def _plans_of(
-        self, binary: Path, configuration: dict[str, Any], env: Mapping[str, str]
-    ) -> DigestMemo:
-        key = digest(str(binary), configuration, sorted(env.items()))
-        memo = self._noop_plans.get(key)
-        if memo is None:
-            memo = self._noop_plans[key] = DigestMemo()
-            while len(self._noop_plans) > NOOP_PLAN_PROVIDERS:
-                self._noop_plans.popitem(last=False)  # e.g. before a credential rotation
-        self._noop_plans.move_to_end(key)
-        return memo
 
     def _binary(self, providers_dir: Path, source: str) -> Path:
         key = (providers_dir, source)
@@ -564,7 +546,7 @@ class Poller:
         arguments: dict[str, Any],
         ignored: tuple[str, ...],
         observe_only: bool,
-        noop_plans: DigestMemo | None = None,
+        setup: str | None = None,
     ) -> str:
         type_name = stored.type_name
         prior = await provider.upgrade_state(type_name, stored.schema_version, stored.attributes)
@@ -582,13 +564,14 @@ class Poller:
         schema = await provider.get_schema()
         block = schema["resource_schemas"][type_name]["block"]
         wanted = ignore_changes(json_blocks(block, arguments), current, ignored)
-        inputs = None
-        if noop_plans is not None and exact:
+        noop_plans, inputs = None, None
+        if setup is not None and exact:
             # What PlanResourceChange would be sent (its proposed new state follows from
             # these and the binary's schema), as bytes.  Only for a refresh equal to the
             # state: a verdict on a null-for-empty difference needs the plan's answer.
             config = cty.encode(complete_config(block, wanted), ty)
-            inputs = memo_digest(type_name, cty.encode(current, ty), config, private)
+            inputs = memo_digest(setup, type_name, cty.encode(current, ty), config, private)
+            noop_plans = await provider.noop_plans()
             if inputs in noop_plans:
                 return UNCHANGED
         plan = await provider.plan(type_name, current, wanted, private)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jetgen.runtime.tfplugin import cty
-from jetgen.runtime.tfplugin.memo import digest
+from jetgen.runtime.tfplugin.memo import DigestMemo, digest
 from jetgen.runtime.tfplugin.plan import (
     complete_config,
     plan_action,
@@ -227,6 +227,11 @@ class ProviderProcess:
         except KeyError:
             raise ValueError(f"provider has no resource type {type_name!r}") from None
         return block
+
+    async def noop_plans(self) -> DigestMemo:
+        """Digests of plans this binary answered with no change, kept by the caller that
+        knows the plans are pure (shared by every process of the binary, see schemacache)."""
+        return (await self._binary_schema()).noop_plans
 
     async def resource_type(self, type_name: str) -> cty.CtyType:
         """The cty object type of a resource type's state (from its schema, cached)."""

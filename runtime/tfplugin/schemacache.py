@@ -17,8 +17,11 @@ its GetProviderSchema or GetMetadata answer) works without it, as Terraform itse
 relies on; for any other, the client calls it once per process and throws the answer
 away, since older SDKs set up their resource types only in that call.
 
-What else depends on the binary alone is kept with its schema: which stored states its
-UpgradeResourceState gives back unchanged (see ``ProviderProcess.upgrade_state``).
+What else a binary answers the same way every time is kept with its schema: which stored
+states its UpgradeResourceState gives back unchanged (see ``ProviderProcess.upgrade_state``)
+and, for kinds declared to plan from their inputs alone, which plans came back no-op
+(``runtime/poll.py``; their digests cover the provider's configuration too).  A new
+binary starts with neither.
 """
 
 from __future__ import annotations
@@ -40,13 +43,15 @@ BinaryKey = tuple[str, int, int, int]
 @dataclass
 class BinarySchema:
     """One binary's schema in the shape of ``tofu providers schema -json``, its server
-    capabilities, the cty types of its resource types (filled in as they are used) and
-    the stored states its UpgradeResourceState gives back as they are (digests)."""
+    capabilities, the cty types of its resource types (filled in as they are used), the
+    stored states its UpgradeResourceState gives back as they are and the no-op plans of
+    pure-plan kinds (digests, see the module doc)."""
 
     schema: dict[str, Any]
     capabilities: dict[str, bool]
     types: dict[str, cty.CtyType] = field(default_factory=dict)
     upgrades: DigestMemo = field(default_factory=DigestMemo)
+    noop_plans: DigestMemo = field(default_factory=DigestMemo)
 
     @property
     def optional(self) -> bool:
