@@ -9,6 +9,8 @@ pulling in a client library:
 ``jetgen_plugin_polls_total{kind,result}``            polls answered over the plugin protocol
 ``jetgen_driver_operations_total{kind,operation,driver}``  plan/apply/import/destroy/changes
                                                       done, by driver (plugin or cli)
+``jetgen_plugin_rpcs_total{operation}``              plugin-protocol calls made to provider
+                                                      processes (polls and writes), by RPC
 ``jetgen_provider_processes``                         shared provider processes running
 ``jetgen_terraform_queue_depth``                      runs waiting for a free slot
 ``jetgen_terraform_runs_in_flight``                   runs holding a slot
@@ -17,7 +19,7 @@ pulling in a client library:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -95,6 +97,22 @@ class Gauge:
         ]
 
 
+@dataclass
+class Tally:
+    """A counter with one label whose totals are kept elsewhere, read when scraped."""
+
+    name: str
+    help: str
+    label: str
+    read: Callable[[], Mapping[str, float]]
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        for value, count in sorted(self.read().items()):
+            out.append(f"{self.name}{_labels((self.label,), (value,))} {count:g}")
+        return out
+
+
 class Metrics:
     def __init__(self) -> None:
         self.reconcile = Histogram(
@@ -139,10 +157,15 @@ class Metrics:
             "--provider-rss-growth; uses: no RSS to read; exited; stuck: a call timed out).",
             ("reason",),
         )
-        self.gauges: list[Gauge] = []
+        self.gauges: list[Gauge | Tally] = []
 
     def gauge(self, name: str, help_: str, read: Callable[[], float], type_: str = "gauge") -> None:
         self.gauges.append(Gauge(name, help_, read, type_))
+
+    def tally(
+        self, name: str, help_: str, label: str, read: Callable[[], Mapping[str, float]]
+    ) -> None:
+        self.gauges.append(Tally(name, help_, label, read))
 
     def terraform_run(self, command: str, seconds: float, ok: bool) -> None:
         self.terraform.observe(seconds, command, "ok" if ok else "error")
@@ -157,7 +180,7 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        metrics: list[Histogram | Counter | Gauge] = [
+        metrics: list[Histogram | Counter | Gauge | Tally] = [
             self.reconcile,
             self.terraform,
             self.errors,

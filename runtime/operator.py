@@ -49,6 +49,7 @@ from jetgen.runtime.plugindriver import PluginDriver, PluginUnsupported
 from jetgen.runtime.serving import Insights
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.driver import CliDriver, kill_running
+from jetgen.runtime.tfplugin.rpc import PluginRpc
 from jetgen.runtime.tfplugin.schemacache import SchemaCache
 
 logger = logging.getLogger(__name__)
@@ -287,6 +288,12 @@ def _pool(settings: Settings, metrics: Metrics) -> poll.ProviderPool:
         "Provider schemas fetched and converted: once per provider binary, shared by all "
         "its processes (restarted and recycled ones too).",
         lambda: schemas.fetches,
+    )
+    metrics.tally(
+        "jetgen_plugin_rpcs_total",
+        "Plugin-protocol calls made to provider processes (settled polls and writes), by RPC.",
+        "operation",
+        lambda: PluginRpc.calls,
     )
     return pool
 

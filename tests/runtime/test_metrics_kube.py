@@ -41,3 +41,14 @@ def test_kube_request_metrics():
     assert 'jetgen_kube_requests_total{code="200"} 2' in text
     assert 'jetgen_kube_requests_total{code="429"} 1' in text
     assert "jetgen_kube_rate_limit_wait_seconds_total 0.75" in text
+
+
+def test_a_tally_is_read_when_scraped():
+    calls = {"read_resource": 2}
+    m = Metrics()
+    m.tally("jetgen_plugin_rpcs_total", "calls", "operation", lambda: calls)
+    calls["plan_resource_change"] = 1
+    text = m.render()
+    assert "# TYPE jetgen_plugin_rpcs_total counter" in text
+    assert 'jetgen_plugin_rpcs_total{operation="plan_resource_change"} 1\n' in text
+    assert 'jetgen_plugin_rpcs_total{operation="read_resource"} 2\n' in text
