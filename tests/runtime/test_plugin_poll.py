@@ -20,6 +20,7 @@ from jetgen.runtime.resource import ManagedResource
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
 from jetgen.runtime.terraform.workdir import Workdir
+from jetgen.runtime.tfplugin.memo import DigestMemo
 
 from tests.runtime.test_reconciler_logic import kind
 
@@ -111,9 +112,11 @@ class ComparingProvider:
     """A provider's answers to the three RPCs of a check (Poller._compare): a read that
     returns ``refreshed``, a plan that changes nothing, on the legacy SDK or not."""
 
-    def __init__(self, refreshed: dict, *, legacy: bool):
-        self.refreshed, self.legacy = refreshed, legacy
+    def __init__(self, refreshed: dict, *, legacy: bool, action: str = "noop"):
+        self.refreshed, self.legacy, self.action = refreshed, legacy, action
         self.planned = False
+        self.plans = 0
+        self.memo = DigestMemo()  # the binary's no-op plans (pure-plan kinds)
 
     async def upgrade_state(self, type_name, version, attributes):
         return attributes
@@ -130,7 +133,11 @@ class ComparingProvider:
 
     async def plan(self, type_name, prior, config, private):
         self.planned = True
-        return SimpleNamespace(action="noop", legacy_type_system=self.legacy)
+        self.plans += 1
+        return SimpleNamespace(action=self.action, legacy_type_system=self.legacy)
+
+    async def noop_plans(self):
+        return self.memo
 
 
 @pytest.mark.parametrize(
@@ -152,6 +159,39 @@ def test_a_null_collection_read_back_empty_is_no_drift_on_the_legacy_sdk(
     provider = ComparingProvider(refreshed, legacy=legacy)
     found = asyncio.run(poll.Poller._compare(provider, stored, {"id": "1"}, (), observe_only))
     assert found == verdict
+
+
+def test_a_pure_plan_is_asked_once_per_inputs_and_never_for_a_changed_one():
+    """``setup`` (a pure-plan kind's provider configuration) lets a no-op plan of the same
+    inputs be skipped; any other input is planned, and so is a refresh that is not
+    exactly the state (its verdict needs the plan's legacy_type_system)."""
+    provider = ComparingProvider({"id": "1", "ips": []}, legacy=False)
+    state = poll.StoredResource("x_thing", 0, {"id": "1", "ips": []}, b"")
+
+    def check(stored=state, arguments=None, setup="a"):
+        before = provider.plans
+        found = asyncio.run(
+            poll.Poller._compare(provider, stored, arguments or {"id": "1"}, (), False, setup)
+        )
+        return found, provider.plans - before
+
+    assert check() == (poll.UNCHANGED, 1)
+    assert check() == (poll.UNCHANGED, 0)
+    assert check(setup=None) == (poll.UNCHANGED, 1)  # not declared pure: always planned
+    assert check(setup="b") == (poll.UNCHANGED, 1)  # another provider configuration
+    assert check(dataclasses.replace(state, private=b"p")) == (poll.UNCHANGED, 1)
+    assert check(arguments={"id": "1", "ips": ["a"]}) == (poll.UNCHANGED, 1)
+    # The same refresh, but the state holds null where it said empty (a write by either
+    # driver): planned, and drift for a provider that tells null from empty.
+    assert check(dataclasses.replace(state, attributes={"id": "1", "ips": None})) == (
+        poll.DRIFT,
+        1,
+    )
+    assert check() == (poll.UNCHANGED, 0)
+    # A plan that changes something is never remembered.
+    provider.action = "update"
+    assert check(setup="c") == (poll.DRIFT, 1)
+    assert check(setup="c") == (poll.DRIFT, 1)
 
 
 def test_provider_binary_is_the_one_init_installed(tmp_path):
