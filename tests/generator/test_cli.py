@@ -214,6 +214,20 @@ def test_config_unknown_field(tmp_path):
     assert done.returncode == 1 and "resources.shapes_widget.colour: unknown field" in done.stderr
 
 
+@pytest.mark.parametrize("value", ['"true"', "1", "[true]", "{on: true}", '"x\\ny"'])
+def test_config_pure_plan_not_a_bool(tmp_path, value):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    text = f"name: shapes\nresources:\n  shapes_widget: {{purePlan: {value}}}\n"
+    (repo / "jetgen.yaml").write_text(text)
+    done = run("generate", "--schema", str(EVERY_SHAPE), cwd=repo)
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert "jetgen.yaml: resources.shapes_widget.purePlan: " in line, line
+    assert line.endswith("is not true or false")
+    assert sorted(p.name for p in repo.iterdir()) == ["jetgen.yaml"]
+
+
 def test_no_repository_and_no_schema(tmp_path):
     done = run("generate", cwd=tmp_path)
     assert done.returncode == 1 and "jetgen.yaml: not found" in done.stderr
