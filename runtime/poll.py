@@ -565,25 +565,27 @@ class Poller:
         block = schema["resource_schemas"][type_name]["block"]
         wanted = ignore_changes(json_blocks(block, arguments), current, ignored)
         noop_plans, inputs = None, None
-        if setup is not None and exact:
+        if setup is not None:
             # What PlanResourceChange would be sent (its proposed new state follows from
-            # these and the binary's schema), as bytes.  Only for a refresh equal to the
-            # state: a verdict on a null-for-empty difference needs the plan's answer.
+            # these and the binary's schema), as bytes, and whether the refresh is exactly
+            # the state: if not, an unchanged verdict also needed the plan's
+            # legacy_type_system, which a hit then stands for (the binary's, not the call's).
             config = cty.encode(complete_config(block, wanted), ty)
-            inputs = memo_digest(setup, type_name, cty.encode(current, ty), config, private)
+            current_bytes = cty.encode(current, ty)
+            inputs = memo_digest(setup, type_name, int(exact), current_bytes, config, private)
             noop_plans = await provider.noop_plans()
             if inputs in noop_plans:
                 return UNCHANGED
         plan = await provider.plan(type_name, current, wanted, private)
         if plan.action != "noop":
             return DRIFT
-        if not exact:
+        if not exact and not plan.legacy_type_system:
             # A refresh that differs from the state only where a null collection came
             # back empty (or the reverse) has changed nothing for a provider on the legacy
-            # SDK: it cannot tell the two apart, and its apply records null where its read
-            # says empty (linode's domain master_ips, an LKE pool's labels and tags), so
-            # every create would otherwise look drifted once.
-            return UNCHANGED if plan.legacy_type_system else DRIFT
+            # SDK only: it cannot tell the two apart, and its apply records null where its
+            # read says empty (linode's domain master_ips, an LKE pool's labels and tags),
+            # so every create would otherwise look drifted once.
+            return DRIFT
         if noop_plans is not None and inputs is not None:
             noop_plans.add(inputs)
         return UNCHANGED

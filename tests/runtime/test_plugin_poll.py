@@ -182,12 +182,15 @@ def test_a_pure_plan_is_asked_once_per_inputs_and_never_for_a_changed_one():
     assert check(dataclasses.replace(state, private=b"p")) == (poll.UNCHANGED, 1)
     assert check(arguments={"id": "1", "ips": ["a"]}) == (poll.UNCHANGED, 1)
     # The same refresh, but the state holds null where it said empty (a write by either
-    # driver): planned, and drift for a provider that tells null from empty.
-    assert check(dataclasses.replace(state, attributes={"id": "1", "ips": None})) == (
-        poll.DRIFT,
-        1,
-    )
+    # driver): planned, and drift (never remembered) for a provider that tells null from
+    # empty; unchanged, then remembered, on the legacy SDK.
+    nulls = dataclasses.replace(state, attributes={"id": "1", "ips": None})
+    assert check(nulls) == (poll.DRIFT, 1)
+    assert check(nulls) == (poll.DRIFT, 1)
     assert check() == (poll.UNCHANGED, 0)
+    provider.legacy = True
+    assert check(nulls, setup="legacy") == (poll.UNCHANGED, 1)
+    assert check(nulls, setup="legacy") == (poll.UNCHANGED, 0)
     # A plan that changes something is never remembered.
     provider.action = "update"
     assert check(setup="c") == (poll.DRIFT, 1)
