@@ -1,7 +1,8 @@
 """Where a settled poll's CPU goes: py-spy on the controller while random Ids poll.
 
     .venv/bin/python benchmarks/poll_profile.py [--mrs 300] [--poll 10] [--window 60]
-                                                [--out poll-profile.txt] [--pure-plan]
+                                                [--plain 60] [--out poll-profile.txt]
+                                                [--pure-plan]
 
 Needs ``py-spy`` (``.venv/bin/pip install py-spy``).  On a fresh control plane of the test
 bed, hashicorp/random's ``Id`` (its kinds.json given one credential, as linode's has) gets
@@ -10,8 +11,9 @@ benchmarks/peer_linode.py sets up linode_domain.  Once all are Ready, two readin
 CPU (the controller; the shared provider processes, recycled ones included), plugin polls,
 the controller's own Kubernetes requests and the apiserver's ``apiserver_request_total``:
 over the first poll interval (each MR's first poll after its create), then, half an
-interval later, over ``--window`` seconds of settled polls while py-spy samples the
-controller (100 Hz, idle samples left out, ``--nonblocking``).  Printed: CPU-ms per poll
+interval later, over ``--plain`` seconds of settled polls without a profiler (the figure
+to quote), then over ``--window`` seconds while py-spy samples the controller (100 Hz,
+idle samples left out, ``--nonblocking``).  Printed: CPU-ms per poll
 of each, requests per poll by verb and resource, and the controller's samples split into
 parts (see ``PARTS``); the raw stacks go to ``--out`` (py-spy's collapsed format).
 ``--pure-plan`` declares the kind's plans pure (``purePlan`` in jetgen.yaml), so settled
@@ -161,6 +163,7 @@ def main() -> int:
     parser.add_argument("--mrs", type=int, default=300)
     parser.add_argument("--poll", type=float, default=10.0)
     parser.add_argument("--window", type=int, default=60)
+    parser.add_argument("--plain", type=int, default=60, help="settled seconds, no profiler")
     parser.add_argument("--out", type=Path, default=Path("poll-profile.txt"))
     parser.add_argument("--pure-plan", action="store_true", help="the kind's plans are pure")
     args = parser.parse_args()
@@ -170,8 +173,9 @@ def main() -> int:
         provider = b.generate("random")
         info = json.loads(harness.kinds_file(provider).read_text())
         info["credentials"] = [{"key": "token", "env": "JETGEN_BENCH_TOKEN"}]
-        for kind in info["kinds"]:
-            kind["pure_plan"] = args.pure_plan
+        if args.pure_plan:  # left out otherwise, as the generator does
+            for kind in info["kinds"]:
+                kind["pure_plan"] = True
         kinds = b.work / "kinds.json"
         kinds.write_text(json.dumps(info))
         ctl = b.controller(kinds, poll=args.poll, extra_args=["--metrics-port", str(METRICS_PORT)])
@@ -187,6 +191,10 @@ def main() -> int:
         time.sleep(args.poll)
         first.report(f"first {args.poll:g}s after all Ready (no profiler)")
         time.sleep(args.poll / 2)
+        if args.plain > 0:
+            plain = Reading(pid, cwd, metrics, api)
+            time.sleep(args.plain)
+            plain.report(f"settled, {args.plain}s (no profiler)")
         settled = Reading(pid, cwd, metrics, api)
         subprocess.run(
             [spy, "record", "--pid", str(pid), "--duration", str(args.window), "--rate", "100",

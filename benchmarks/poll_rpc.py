@@ -77,11 +77,13 @@ async def one_run(binary: Path, args: argparse.Namespace) -> tuple[float, float,
         stored = await created(provider, args.type, args.mrs)
         arguments = CONFIGS[args.type]
         slots = asyncio.Semaphore(args.concurrency)
-        setup = "bench" if args.pure_plan else None  # one provider configuration
+        # One provider configuration; passed only with --pure-plan, so that the script
+        # also measures a tree before the plan memo (poll_rpc.py copied into it).
+        setup = ("bench",) if args.pure_plan else ()
 
         async def check(item: StoredResource) -> None:
             async with slots:
-                verdict = await Poller._compare(provider, item, dict(arguments), (), False, setup)
+                verdict = await Poller._compare(provider, item, dict(arguments), (), False, *setup)
             if verdict != UNCHANGED:
                 raise SystemExit(f"a settled {args.type} polled as {verdict}")
 
