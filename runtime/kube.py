@@ -296,24 +296,45 @@ class KubeClient:
         """Every object at ``path``, fetched ``page`` at a time (one snapshot: a list
         whose continue token expired, 410, starts over).  ``metadata_only``: the objects'
         metadata alone (PartialObjectMetadata), not their spec, status or data."""
+        items: builtins.list[dict[str, Any]] = []
+        pages = self.pages(
+            path, label_selector=label_selector, metadata_only=metadata_only, page=page
+        )
+        async for first, objects in pages:
+            if first:
+                items = []  # the list started over
+            items += objects
+        return items
+
+    async def pages(
+        self,
+        path: str,
+        *,
+        label_selector: str | None = None,
+        metadata_only: bool = False,
+        page: int = LIST_PAGE,
+    ) -> AsyncIterator[tuple[bool, builtins.list[dict[str, Any]]]]:
+        """The objects at ``path`` a page at a time, each with whether it is the first
+        page of a snapshot: a list whose continue token expired (410) starts over, and
+        its pages come again from the first (a caller keeping them by name need not
+        care; one keeping a list starts it again)."""
         query = {"limit": str(page)}
         if label_selector:
             query["labelSelector"] = label_selector
         accept = METADATA_ONLY if metadata_only else "application/json"
-        items: builtins.list[dict[str, Any]] = []
         while True:
+            first = "continue" not in query
             try:
                 answer = await self.request("GET", path, query=query, accept=accept)
             except Gone:
-                if "continue" not in query:
+                if first:
                     raise
                 del query["continue"]  # the snapshot expired: list again from the start
-                items = []
                 continue
-            items += answer.get("items") or []
+            yield first, answer.get("items") or []
             token = (answer.get("metadata") or {}).get("continue")
             if not token:
-                return items
+                return
             query["continue"] = token
 
     async def create(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,10 @@ from jetgen.runtime.tfplugin.schemacache import SchemaCache
 logger = logging.getLogger(__name__)
 
 MEMORY_KEY = "jetgen"
+# How long the state Secrets listed at start wait for their MRs' first loads, in poll
+# intervals: a settled MR's first pass comes within one (schedule.first_delay), later
+# when passes queue.
+PRIMED_INTERVALS = 2.0
 
 
 def memory_of(memo: Any) -> reconciler.Memory:
@@ -308,10 +312,14 @@ def _poller(settings: Settings, driver: CliDriver, pool: poll.ProviderPool) -> p
     return poll.Poller(pool, providers_dir, driver.environment, deadline=deadline)
 
 
-async def _sweep_states(runtime: reconciler.Runtime) -> None:
-    """Once per start: remove state Secrets of MRs deleted while no replica ran."""
+async def _start_states(runtime: reconciler.Runtime) -> None:
+    """Once per start: read the state Secrets in one list (the first passes take their
+    state from it, see StateStore.prime), and remove those of MRs deleted while no
+    replica ran."""
+    keep_for = PRIMED_INTERVALS * runtime.settings.poll_interval
     try:
-        removed = await runtime.store.sweep(functools.partial(_live_states, runtime))
+        secrets = await runtime.store.prime(keep_for)
+        removed = await runtime.store.sweep(secrets, functools.partial(_live_states, runtime))
     except Exception as exc:  # noqa: BLE001 - a leftover Secret is no reason to stop
         logger.warning("state Secrets sweep failed: %s", exc)
         return
@@ -380,7 +388,7 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
         settings.posting.level = logging.INFO
         # Safe-start: after its initial scan kopf leaves the served kinds to the gate.
         settings.scanning.disabled = runtime.settings.safe_start
-        runtime.background.append(asyncio.ensure_future(_sweep_states(runtime)))
+        runtime.background.append(asyncio.ensure_future(_start_states(runtime)))
         if runtime.settings.safe_start and serving.has_globs(runtime.settings.namespaces):
             watch = serving.watch_namespaces(
                 insights, runtime.settings.namespaces, lambda: _namespaces(runtime)

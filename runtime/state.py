@@ -34,6 +34,7 @@ import contextlib
 import datetime
 import gzip
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -200,6 +201,13 @@ class StateStore:
     def __init__(self, client: kube.KubeClient, namespace: str):
         self.client = client
         self.namespace = namespace
+        # The state Secrets as one list at start read them (see prime), by name, each
+        # kept for its MR's first load until ``_primed_until``; and, until that list is
+        # read, the Secrets this store read, wrote or deleted (their listed copy may be
+        # older: never primed).
+        self._primed: dict[str, dict[str, Any]] = {}
+        self._primed_until = 0.0
+        self._touched: set[str] | None = set()  # None once prime has run
 
     def _path(self, body: dict[str, Any]) -> str:
         return kube.secret_path(self.namespace, secret_name(body["metadata"]["uid"]))
@@ -209,7 +217,9 @@ class StateStore:
 
     async def load(self, body: dict[str, Any]) -> Stored | None:
         """The state Secret's content; None when there is no Secret."""
-        secret = await self.client.get(self._path(body))
+        secret = self._take_primed(secret_name(body["metadata"]["uid"]))
+        if secret is None:
+            secret = await self.client.get(self._path(body))
         if not secret:
             return None
         uid = body["metadata"]["uid"]
@@ -235,22 +245,68 @@ class StateStore:
         return f"{namespace}/{name}" if found is not None else None
 
     async def delete(self, body: dict[str, Any]) -> None:
+        self._touch(secret_name(body["metadata"]["uid"]))
         await self.client.delete(self._path(body))
 
-    async def sweep(self, keep: Callable[[list[dict[str, Any]]], Awaitable[set[str]]]) -> int:
+    async def prime(self, keep_for: float) -> list[dict[str, Any]]:
+        """Read every state Secret in one list (a page at a time) and keep each one's
+        content for its MR's first :meth:`load` within ``keep_for`` seconds: a start's
+        first passes then take their state from the list, not a GET each (10,000 GETs
+        in the poll interval after a 10,000-MR restart).  A listed copy is never newer
+        than what this store wrote: one this store read, wrote or deleted before the list
+        was read is not kept, and a later read, write or delete drops it.  Returns the Secrets'
+        metadata (for :meth:`sweep`)."""
+        listed: dict[str, dict[str, Any]] = {}
+        kept: dict[str, dict[str, Any]] = {}
+        try:
+            pages = self.client.pages(kube.secret_path(self.namespace), label_selector=STATE_LABEL)
+            async for first, secrets in pages:
+                if first:
+                    listed, kept = {}, {}  # the list started over
+                for secret in secrets:
+                    meta = secret.get("metadata") or {}
+                    name = meta.get("name")
+                    if not isinstance(name, str):
+                        continue
+                    listed[name] = {"metadata": meta}
+                    labels = meta.get("labels") or {}
+                    kept[name] = {"metadata": {"labels": labels}, "data": secret.get("data")}
+            self._primed = {n: s for n, s in kept.items() if n not in self._touched}
+            self._primed_until = time.monotonic() + keep_for
+        finally:
+            self._touched = None
+        return list(listed.values())
+
+    def _take_primed(self, name: str) -> dict[str, Any] | None:
+        if self._primed and time.monotonic() > self._primed_until:
+            self._primed = {}  # its MRs had their first passes, or never came
+        secret = self._primed.pop(name, None)
+        self._touch(name)
+        return secret
+
+    def _touch(self, name: str) -> None:
+        """This store reads or changes the Secret ``name`` now: no listed copy of it."""
+        self._primed.pop(name, None)
+        if self._touched is not None:
+            self._touched.add(name)
+
+    async def sweep(
+        self,
+        secrets: list[dict[str, Any]],
+        keep: Callable[[list[dict[str, Any]]], Awaitable[set[str]]],
+    ) -> int:
         """Delete the state Secrets whose MR is gone (deleted while no replica ran).
 
-        The state Secrets are listed first (their metadata only, a page at a time), then
-        ``keep`` names those whose MR still exists or cannot be judged -- so an MR it
-        finds existed after the list, and a Secret made since is not in it.  Returns how
-        many were deleted."""
-        path = kube.secret_path(self.namespace)
-        secrets = await self.client.list_all(path, label_selector=STATE_LABEL, metadata_only=True)
+        ``secrets`` are the state Secrets as listed (:meth:`prime`) before ``keep`` names
+        those whose MR still exists or cannot be judged -- so an MR it finds existed
+        after the list, and a Secret made since is not in it.  Returns how many were
+        deleted."""
         kept = await keep(secrets)
         removed = 0
         for secret in secrets:
             name = secret["metadata"]["name"]
             if name not in kept:
+                self._touch(name)
                 await self.client.delete(kube.secret_path(self.namespace, name))
                 removed += 1
         return removed
@@ -262,6 +318,7 @@ class StateStore:
         not known to exist (none was loaded or saved before), so it is created straight
         away -- one request where a replace refused with 404 and then a create would be
         two -- and replaced only if it turns out to exist after all."""
+        self._touch(secret_name(body["metadata"]["uid"]))
         metadata: dict[str, Any] = {
             "name": secret_name(body["metadata"]["uid"]),
             "namespace": self.namespace,

@@ -6,10 +6,12 @@ listed -- or that it cannot judge: never one whose MR exists, whatever its annot
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 
 import pytest
-from jetgen.runtime import state
+from jetgen.runtime import kube, kubeauth, state
 
 from tests.runtime.harness import get, is_ready, wait_for
 from tests.runtime.test_e2e_local_file import GROUP, file_mr, local_controller
@@ -103,3 +105,72 @@ def test_sweep_removes_only_state_of_deleted_mrs(apiserver, testbed, local_provi
         for name in ("keep", "again"):
             apiserver.kubectl("delete", FILES, name, "-n", ns, "--timeout=60s")
     assert "sweep failed" not in ctl.logs()
+
+
+def test_a_start_reads_the_states_in_one_list_and_never_an_older_copy(apiserver):
+    """StateStore.prime on the real apiserver: after one list, an MR's first load makes
+    no request; a second load, or the load of a Secret the store wrote or read before
+    the list, asks the apiserver (the listed copy may be older); a write drops the
+    listed copy; a copy whose label names another UID is refused as a GET's would be;
+    after ``keep_for`` every load asks again."""
+    state_ns = apiserver.create_namespace("prime-state")
+
+    def mr(name: str) -> dict:
+        meta = {"name": name, "namespace": "tenant", "uid": str(uuid.uuid4())}
+        return {"apiVersion": f"{GROUP}/v1alpha1", "kind": "File", "metadata": meta}
+
+    mrs = {name: mr(name) for name in ("a", "b", "c", "d", "e")}
+
+    async def main() -> None:
+        client = kube.KubeClient(kubeauth.load(str(apiserver.kubeconfig)))
+        requests: list[int] = []
+        client.observer = lambda status, waited: requests.append(status)
+        try:
+            first = state.StateStore(client, state_ns)  # the controller before the restart
+            for name, body in mrs.items():
+                await first.save(body, f"{name} v1".encode(), settled=f"mark-{name}", new=True)
+            # A Secret of d's name that names another UID: not d's state.
+            path = kube.secret_path(state_ns, state.secret_name(mrs["d"]["metadata"]["uid"]))
+            secret = await client.get(path)
+            secret["metadata"]["labels"][state.STATE_LABEL] = "someone-else"
+            await client.replace(path, secret)
+
+            store = state.StateStore(client, state_ns)  # the restarted controller
+            await store.save(mrs["a"], b"a v2", settled="mark-a2")  # before the list
+            assert await store.load(mrs["b"]) == state.Stored(b"b v1", "mark-b")
+            await first.save(mrs["b"], b"b v2")  # behind this store's back, before the list
+            listed = await store.prime(keep_for=300)
+            assert {s["metadata"]["name"] for s in listed} == {
+                state.secret_name(b["metadata"]["uid"]) for b in mrs.values()
+            }
+            assert all("data" not in s for s in listed)  # the sweep gets metadata only
+
+            del requests[:]
+            assert await store.load(mrs["c"]) == state.Stored(b"c v1", "mark-c")
+            assert requests == []  # from the list
+            with pytest.raises(state.UntrustedState):
+                await store.load(mrs["d"])
+            assert requests == []
+            # Written or read before the list: asked again, so the newest is found.
+            assert await store.load(mrs["a"]) == state.Stored(b"a v2", "mark-a2")
+            assert await store.load(mrs["b"]) == state.Stored(b"b v2", None)
+            assert len(requests) == 2
+            # Loaded once: the next load asks.
+            assert await store.load(mrs["c"]) == state.Stored(b"c v1", "mark-c")
+            assert len(requests) == 3
+            # Written after the list: the listed copy is gone, the load asks.
+            await store.save(mrs["e"], b"e v2", settled="mark-e2")
+            del requests[:]
+            assert await store.load(mrs["e"]) == state.Stored(b"e v2", "mark-e2")
+            assert len(requests) == 1
+
+            # Kept for no time: every load asks.
+            late = state.StateStore(client, state_ns)
+            await late.prime(keep_for=0)
+            del requests[:]
+            assert await late.load(mrs["c"]) == state.Stored(b"c v1", "mark-c")
+            assert len(requests) == 1
+        finally:
+            await client.close()
+
+    asyncio.run(main())
