@@ -1,7 +1,7 @@
 """Restart settle: how long a restarted controller takes until every MR has had a pass.
 
     .venv/bin/python benchmarks/restart.py [--mrs 1000,5000] [--poll 60] [--restarts 3]
-        [--runtime REV ...]
+        [--runtime REV ...] [--lock /tmp/jetgen-bench.lock]
 
 The set-up of benchmarks/scale.py without its burst and windows: a fresh control plane,
 the reference provider-random's CRDs and ClusterProviderConfig, its controller as a
@@ -17,11 +17,17 @@ settled (by verb and resource).
 ``runtime/`` put first on the controller's PYTHONPATH) instead of this tree's; with several,
 every restart is done once with each, in turn -- the same MRs, control plane and machine
 for all, so a before/after comparison is side by side.  The set-up uses the last one.
+
+``--lock FILE``: the restarts of each N are timed holding an exclusive ``flock`` on FILE
+(the shared benchmark lock), taken after its set-up and given back before the next N's:
+a set-up of 10,000 MRs takes longer than a measuring run may hold the lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import io
 import os
 import platform
@@ -141,6 +147,30 @@ class Restarts:
         )
 
 
+@contextlib.contextmanager
+def locked(path: str | None, wait: float) -> Any:
+    """Hold an exclusive flock on ``path`` (none if None), waiting at most ``wait`` s."""
+    if path is None:
+        yield
+        return
+    with open(path, "a") as file:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{path}: not free within {wait:.0f}s") from None
+                time.sleep(1.0)
+        print(f"holding {path}; load {os.getloadavg()}", flush=True)
+        try:
+            yield
+        finally:
+            print(f"giving back {path}; load {os.getloadavg()}", flush=True)
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
 def show(n: int, which: str, i: int, r: dict[str, Any]) -> None:
     took = f"{r['seconds']:.1f}s" if r["seconds"] is not None else "NOT within --timeout"
     requests: Counter = r["requests"]
@@ -167,6 +197,8 @@ def main() -> int:
     )
     parser.add_argument("--max-runs", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=900.0, help="per wait, seconds")
+    parser.add_argument("--lock", help="flock held while the restarts are timed (see above)")
+    parser.add_argument("--lock-wait", type=float, default=1200.0, help="seconds, at most")
     args = parser.parse_args()
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}; load {os.getloadavg()}")
@@ -180,11 +212,12 @@ def main() -> int:
         r.start(variants[-1][1])
         for n in sorted(args.mrs):
             r.grow(n)
-            for i in range(1, args.restarts + 1):
-                for which, path in variants:
-                    result = r.settle(r.start(path))
-                    show(n, which, i, result)
-                    figures.setdefault((n, which), []).append(result["seconds"])
+            with locked(args.lock, args.lock_wait):
+                for i in range(1, args.restarts + 1):
+                    for which, path in variants:
+                        result = r.settle(r.start(path))
+                        show(n, which, i, result)
+                        figures.setdefault((n, which), []).append(result["seconds"])
     for (n, which), values in figures.items():
         done = [v for v in values if v is not None]
         median = (
