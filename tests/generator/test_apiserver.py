@@ -10,8 +10,6 @@ of every shape survive the apiserver (pruning, CEL rules, empty marker objects).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 from jetgen.generator import cli
 
+from tests.generator.crds import create, dry_run_examples, install_crds, remove_crds
 from tests.generator.paths import EVERY_SHAPE, SHARED_SCHEMAS
 from tests.testbed import controlplane
 from tests.testbed.kube import ApiServer
@@ -34,13 +33,8 @@ def apiserver(testbed, tmp_path_factory) -> Iterator[ApiServer]:
     """A control plane of this module's own, stopped when the module is done: after 987 AWS
     CRDs an apiserver stays slow for minutes (their deletion runs on in the background), and
     the session's serves the worker's other modules."""
-    folder = tmp_path_factory.mktemp("crd-controlplane")
-    plane = controlplane.start(testbed, folder)
-    try:
+    with controlplane.running(testbed, tmp_path_factory.mktemp("crd-controlplane")) as plane:
         yield plane.api
-    finally:
-        plane.stop()
-        shutil.rmtree(folder / "etcd", ignore_errors=True)
 
 
 def generate(schema: Path, out: Path, *extra: str) -> Path:
@@ -49,114 +43,6 @@ def generate(schema: Path, out: Path, *extra: str) -> Path:
         == 0
     )
     return out
-
-
-def crd_names(out: Path) -> list[str]:
-    names = []
-    for path in sorted((out / "install" / "crds").glob("*.yaml")):
-        group, plural = path.stem.split("_", 1)
-        names.append(f"{plural}.{group}")
-    return names
-
-
-def kubectl(apiserver, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """kubectl with a timeout fit for ~1000 CRDs (the fixture's helper allows 120 s)."""
-    command = [str(apiserver.kubectl_binary), "--kubeconfig", str(apiserver.kubeconfig), *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
-
-
-def install_crds(apiserver, out: Path, streams: int = 4) -> list[str]:
-    """Create all CRDs (in a few parallel kubectl streams) and wait until every one is
-    Established."""
-    files = sorted(str(p) for p in (out / "install" / "crds").glob("*.yaml"))
-    base = [str(apiserver.kubectl_binary), "--kubeconfig", str(apiserver.kubeconfig), "create"]
-    procs = []
-    for i in range(streams):
-        chunk = files[i::streams]
-        if chunk:
-            args = [a for f in chunk for a in ("-f", f)]
-            procs.append(
-                subprocess.Popen(
-                    [*base, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-                )
-            )
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=900)
-        assert proc.returncode == 0, stderr[-3000:]
-    names = crd_names(out)
-    wait_established(apiserver, names)
-    return names
-
-
-def wait_established(apiserver, names: list[str]) -> None:
-    """kubectl wait fails at once on a CRD whose status has no conditions yet (just
-    created): retry that case."""
-    command = [
-        str(apiserver.kubectl_binary),
-        "--kubeconfig",
-        str(apiserver.kubeconfig),
-        "wait",
-        "--for=condition=Established",
-        "--timeout=600s",
-        *[f"crd/{n}" for n in names],
-    ]
-    for _ in range(30):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        if done.returncode == 0:
-            return
-        if "accessor error" not in done.stderr:
-            break
-        time.sleep(1)
-    raise AssertionError(done.stderr[-3000:])
-
-
-def remove_crds(apiserver, names: list[str], streams: int = 4) -> None:
-    base = [
-        str(apiserver.kubectl_binary),
-        "--kubeconfig",
-        str(apiserver.kubeconfig),
-        "delete",
-        "--wait=false",
-        "--ignore-not-found",
-    ]
-    procs = [
-        subprocess.Popen(
-            [*base, *[f"crd/{n}" for n in names[i::streams]]],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(streams)
-        if names[i::streams]
-    ]
-    for proc in procs:
-        _, stderr = proc.communicate(timeout=900)
-        assert proc.returncode == 0, stderr[-3000:]
-
-
-def dry_run_examples(apiserver, out: Path, namespace: str) -> subprocess.CompletedProcess[str]:
-    examples = out / "examples"
-    # Discovery can lag a few seconds behind Established for a fresh group: retry then.
-    for attempt in range(10):
-        command = [
-            str(apiserver.kubectl_binary),
-            "--kubeconfig",
-            str(apiserver.kubeconfig),
-            "create",
-            "--dry-run=server",
-            "-n",
-            namespace,
-            "-R",
-            "-f",
-            str(examples),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        if done.returncode == 0 or "no matches for kind" not in done.stderr or attempt == 9:
-            return done
-        time.sleep(2)
-    raise AssertionError("unreachable")
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda p: p.stem)
@@ -208,18 +94,6 @@ REQUIRED = {
     "rule": [{"action": "allow"}],
     "settings": {"mode": "fast"},
 }
-
-
-def create(apiserver, namespace: str, obj: dict, check: bool = True):
-    args = ["create", "-n", namespace, "-f", "-", "-o", "json"]
-    for _ in range(10):  # kubectl's discovery may not know a just-established CRD yet
-        done = apiserver.kubectl(*args, input=json.dumps(obj), check=False)
-        if "no matches for kind" not in done.stderr:
-            break
-        time.sleep(2)
-    if check and done.returncode != 0:
-        raise AssertionError(done.stderr)
-    return done
 
 
 def test_every_shape_survives_the_apiserver(apiserver, every_shape):
@@ -379,22 +253,7 @@ def test_cluster_scope_shape(apiserver, tmp_path):
     config = tmp_path / "repo"
     config.mkdir()
     (config / "jetgen.yaml").write_text("name: shapes\nscope: Cluster\ngroupSuffix: v1.test\n")
-    out = tmp_path / "out"
-    assert (
-        cli.main(
-            [
-                "generate",
-                "--repo",
-                str(config),
-                "--schema",
-                str(EVERY_SHAPE),
-                "--output",
-                str(out),
-                "--no-models",
-            ]
-        )
-        == 0
-    )
+    out = generate(EVERY_SHAPE, tmp_path / "out", "--repo", str(config))
     names = install_crds(apiserver, out)
     try:
         done = dry_run_examples(apiserver, out, "default")
@@ -419,22 +278,7 @@ def test_immutable_field_cannot_change(apiserver, tmp_path):
         "name: shapes\ngroupSuffix: imm.test\ninclude: [shapes_lke_cluster]\n"
         "resources:\n  shapes_lke_cluster: {immutable: [region]}\n"
     )
-    out = tmp_path / "out"
-    assert (
-        cli.main(
-            [
-                "generate",
-                "--repo",
-                str(repo),
-                "--schema",
-                str(EVERY_SHAPE),
-                "--output",
-                str(out),
-                "--no-models",
-            ]
-        )
-        == 0
-    )
+    out = generate(EVERY_SHAPE, tmp_path / "out", "--repo", str(repo))
     names = install_crds(apiserver, out)
     try:
         namespace = apiserver.create_namespace("immutable")

@@ -13,7 +13,7 @@ from jetgen.generator import obtain
 from jetgen.runtime.contract import kindsfile
 from jetgen.runtime.provider_requirements import install_config
 
-from tests.generator.test_apiserver import dry_run_examples, install_crds, remove_crds
+from tests.generator.crds import dry_run_examples, install_crds, remove_crds
 
 JETGEN = [sys.executable, "-m", "jetgen.generator.cli"]
 

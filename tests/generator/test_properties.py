@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 from jetgen.generator import cli
 
 from tests.generator import apiserver_rules, strategies
+from tests.generator.crds import install_crds, remove_crds
 from tests.generator.paths import EVERY_SHAPE
-from tests.generator.test_apiserver import install_crds, remove_crds
 
 EXAMPLES = int(os.environ.get("JETGEN_HYPOTHESIS_EXAMPLES", "150"))
 APISERVER_SAMPLE = 25

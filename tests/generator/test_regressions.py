@@ -22,7 +22,7 @@ import yaml
 from jetgen.generator import cli
 
 from tests.generator import apiserver_rules
-from tests.generator.test_apiserver import create, dry_run_examples, install_crds, remove_crds
+from tests.generator.crds import create, dry_run_examples, install_crds, remove_crds
 
 CASES = Path(__file__).resolve().parent / "regressions"
 ERRORS = {

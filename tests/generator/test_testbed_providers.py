@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.generator import apiserver_rules
-from tests.generator.test_apiserver import dry_run_examples, install_crds, remove_crds
+from tests.generator.crds import dry_run_examples, install_crds, remove_crds
 from tests.generator.test_regressions import generate_file
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,6 @@ cannot serve two shapes at once. A second control plane costs about 5 s.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +22,8 @@ from tests.testbed.kube import ApiServer
 
 @pytest.fixture(scope="package")
 def reference_apiserver(testbed, tmp_path_factory) -> Iterator[ApiServer]:
-    folder = tmp_path_factory.mktemp("reference-controlplane")
-    plane = controlplane.start(testbed, folder)
-    try:
+    with controlplane.running(testbed, tmp_path_factory.mktemp("reference-controlplane")) as plane:
         yield plane.api
-    finally:
-        plane.stop()
-        shutil.rmtree(folder / "etcd", ignore_errors=True)
 
 
 @pytest.fixture(scope="package")

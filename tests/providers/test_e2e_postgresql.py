@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.generator.test_apiserver import dry_run_examples
+from tests.generator.crds import dry_run_examples
 from tests.providers import reference
 from tests.runtime import harness
 

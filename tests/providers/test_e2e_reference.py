@@ -21,7 +21,7 @@ import time
 import pytest
 import yaml
 
-from tests.generator.test_apiserver import dry_run_examples, install_crds
+from tests.generator.crds import dry_run_examples, install_crds
 from tests.linode_standin import StandIn
 from tests.providers import lke, reference
 from tests.runtime import harness

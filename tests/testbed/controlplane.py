@@ -13,6 +13,8 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +106,18 @@ def start(
         processes.stop_all(servers)
         raise
     return ControlPlane(folder, servers, api, startup, pki)
+
+
+@contextmanager
+def running(testbed: Testbed, folder: Path) -> Iterator[ControlPlane]:
+    """``start``, for the length of a ``with``: then stopped, its logs kept (pytest prunes
+    old temp dirs) and etcd's data dropped (its preallocated WAL files are large)."""
+    plane = start(testbed, folder)
+    try:
+        yield plane
+    finally:
+        plane.stop()
+        shutil.rmtree(folder / "etcd", ignore_errors=True)
 
 
 def _start_etcd(binary: Path, folder: Path, servers: list, tied: bool, timeout: float) -> str:

@@ -52,14 +52,8 @@ def testbed() -> Testbed:
 
 @pytest.fixture(scope="session")
 def apiserver(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    folder = tmp_path_factory.mktemp("controlplane")
-    plane = controlplane.start(testbed, folder)
-    try:
+    with controlplane.running(testbed, tmp_path_factory.mktemp("controlplane")) as plane:
         yield plane.api
-    finally:
-        plane.stop()
-        # Keep the logs (pytest prunes old temp dirs), drop etcd's preallocated WAL files.
-        shutil.rmtree(folder / "etcd", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
