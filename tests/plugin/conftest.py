@@ -9,14 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable, Coroutine
+import secrets
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jetgen.runtime.tfplugin.cty import UNKNOWN
 
+from tests.linode_standin import StandIn
+from tests.providers.lke import admin_access
+
 REGISTRY = "registry.terraform.io"
+# linode/linode's own waits, shortened for the stand-in (which answers at once).
+LINODE_FAST = {"event_poll_ms": 300, "lke_event_poll_ms": 300, "min_retry_delay_ms": 300,
+               "max_retry_delay_ms": 1000}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +37,14 @@ def provider_binary(testbed) -> Callable[[str], Path]:
         return testbed.layout.provider_binary(REGISTRY, "hashicorp", name, label)
 
     return find
+
+
+@pytest.fixture
+def standin(apiserver) -> Iterator[StandIn]:
+    """The Linode API stand-in, with the node and kubeconfig waits of a fast cluster."""
+    token = f"lin-{secrets.token_hex(16)}"
+    with StandIn(token, admin_access(apiserver), node_ready_seconds=1, kubeconfig_seconds=1) as api:
+        yield api
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:

@@ -14,7 +14,6 @@ pool by the composite ``<cluster_id>,<pool_id>`` of provider-linode's ``importId
 from __future__ import annotations
 
 import json
-import secrets
 
 import pytest
 from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlock
@@ -22,15 +21,12 @@ from jetgen.runtime.terraform.diagnostics import TerraformError
 from jetgen.runtime.terraform.workdir import Workdir
 
 from tests.linode_standin import StandIn
-from tests.providers.lke import admin_access
 
+from .conftest import LINODE_FAST as FAST
 from .conftest import run
 from .test_e2e_plugindriver import Bed, state_of
 
 pytestmark = pytest.mark.e2e
-
-FAST = {"event_poll_ms": 300, "lke_event_poll_ms": 300, "min_retry_delay_ms": 300,
-        "max_retry_delay_ms": 1000}  # fmt: skip
 
 
 def instance(wd: Workdir) -> dict:
@@ -87,13 +83,6 @@ def test_random_imports_write_the_state_tofu_import_writes(random_bed):
     assert grpc_pw["attributes"]["result"] == "sup3rS3cret!x"
     assert [p[0]["value"] for p in grpc_pw["sensitive_attributes"]] == ["bcrypt_hash", "result"]
     assert grpc_pw == cli_pw
-
-
-@pytest.fixture
-def standin(apiserver):
-    token = f"lin-{secrets.token_hex(16)}"
-    with StandIn(token, admin_access(apiserver), node_ready_seconds=1, kubeconfig_seconds=1) as api:
-        yield api
 
 
 @pytest.fixture

@@ -5,28 +5,16 @@ checking what exists (one cluster at a time, none at the end)."""
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from jetgen.runtime.terraform.diagnostics import TerraformError
 
 from tests.linode_standin import StandIn
-from tests.providers.lke import admin_access
 
+from .conftest import LINODE_FAST as FAST
 from .conftest import run
 from .test_e2e_plugindriver import Bed, state_of
 
 pytestmark = pytest.mark.e2e
-
-FAST = {"event_poll_ms": 300, "lke_event_poll_ms": 300, "min_retry_delay_ms": 300,
-        "max_retry_delay_ms": 1000}  # fmt: skip
-
-
-@pytest.fixture
-def standin(apiserver):
-    token = f"lin-{secrets.token_hex(16)}"
-    with StandIn(token, admin_access(apiserver), node_ready_seconds=1, kubeconfig_seconds=1) as api:
-        yield api
 
 
 @pytest.fixture
