@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.linode_standin import StandIn
 from tests.linode_standin.kube import ClusterAccess
+from tests.providers.reference import LINODE
 from tests.runtime import harness
 
 GROUP = "lke.linode.m.jetgen.dev"
@@ -201,3 +202,26 @@ def same_as_standin(stand_in: StandIn, cluster: dict, label: str) -> dict:
     assert sorted(node_ids(cluster["status"]["atProvider"])) == sorted(remote_nodes)
     assert len(remote_nodes) == 3
     return remote
+
+
+def package_controller(
+    testbed, api, tmp_path: Path, namespace: str, poll: float | None
+) -> harness.Controller:
+    """The committed package (``python -m linode_provider``) as the controller; `poll=None`
+    keeps the default (60 s)."""
+    ctl = harness.Controller(
+        kinds=LINODE / "linode_provider" / "kinds.json",
+        apiserver=api,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        poll=poll or 60,
+        namespace=namespace,
+        env={"PYTHONPATH": str(LINODE)},
+    )
+    assert ctl.args[1:4] == ["-m", "jetgen.runtime.cli", "--kinds"]
+    ctl.args[1:5] = ["-m", "linode_provider"]
+    if poll is None:
+        at = ctl.args.index("--poll-interval")
+        del ctl.args[at : at + 2]
+    return ctl

@@ -110,18 +110,7 @@ def test_lke_examples_from_the_docs_become_ready(testbed, reference_apiserver, t
             yaml.safe_load((reference.LINODE / "examples" / p).read_text()) for p in LKE_EXAMPLES
         ]
         api.apply([{**d, "metadata": {**d["metadata"], "namespace": ns}} for d in documents])
-        ctl = harness.Controller(
-            kinds=reference.LINODE / "linode_provider" / "kinds.json",
-            apiserver=api,
-            testbed=testbed,
-            workdir_root=tmp_path / "work",
-            log=tmp_path / "controller.log",
-            poll=10,
-            namespace=ns,
-            env={"PYTHONPATH": str(reference.LINODE)},
-        )
-        ctl.args[1:5] = ["-m", "linode_provider"]
-        with ctl:
+        with lke.package_controller(testbed, api, tmp_path, ns, poll=10):
             ready = {}
             wanted = (("clusters", "example-cluster"), ("nodepools", "example-nodepool"))
             for plural, name in wanted:

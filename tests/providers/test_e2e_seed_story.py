@@ -17,7 +17,6 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -57,26 +56,6 @@ def standin(seed_api) -> Iterator[StandIn]:
         assert stand_in.problems() == []
 
 
-def controller(testbed, api, tmp_path: Path, namespace: str, poll: float | None):
-    """The committed package as the controller; `poll=None` keeps the default (60 s)."""
-    ctl = harness.Controller(
-        kinds=reference.LINODE / "linode_provider" / "kinds.json",
-        apiserver=api,
-        testbed=testbed,
-        workdir_root=tmp_path / "work",
-        log=tmp_path / "controller.log",
-        poll=poll or 60,
-        namespace=namespace,
-        env={"PYTHONPATH": str(reference.LINODE)},
-    )
-    assert ctl.args[1:4] == ["-m", "jetgen.runtime.cli", "--kinds"]
-    ctl.args[1:5] = ["-m", "linode_provider"]
-    if poll is None:
-        at = ctl.args.index("--poll-interval")
-        del ctl.args[at : at + 2]
-    return ctl
-
-
 def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
     testbed, seed_api, standin, tmp_path
 ):
@@ -92,7 +71,7 @@ def test_cluster_ready_kubeconfig_update_recreate_node_pool_and_delete(
     # External pools (the NodePool kind below) carry this tag; the cluster leaves them be.
     api.apply(cluster_mr("seed", namespace, label, [2, 1], externalPoolTags=["external"]))
 
-    with controller(testbed, api, tmp_path, namespace, poll=5) as ctl:
+    with lke.package_controller(testbed, api, tmp_path, namespace, poll=5) as ctl:
         # --- a wrong token: refused in words, never shown --------------------------------
         def refused():
             obj = harness.get(api, CLUSTERS, "seed", namespace)
@@ -277,7 +256,7 @@ def test_deleted_in_the_console_is_back_within_the_default_poll_interval(
     namespace = api.create_namespace("seed-poll")
     label = f"poll-{namespace[-8:]}"
     provider_config(api, namespace, standin, standin.token)
-    with controller(testbed, api, tmp_path, namespace, poll=None) as ctl:
+    with lke.package_controller(testbed, api, tmp_path, namespace, poll=None) as ctl:
         assert "--poll-interval" not in ctl.args
         applied = time.monotonic()
         api.apply(cluster_mr("seed", namespace, label, [1, 1]))
@@ -322,7 +301,7 @@ def test_sigkill_right_after_the_create_request_creates_exactly_one_cluster(
     standin.configure(kubeconfig_seconds=8.0)  # the provider waits inside the create
     api.apply(cluster_mr("seed", namespace, label, [1]))
 
-    ctl = controller(testbed, api, tmp_path, namespace, poll=3).start()
+    ctl = lke.package_controller(testbed, api, tmp_path, namespace, poll=3).start()
     try:
         harness.wait_for(
             "the create request at the stand-in",
@@ -337,7 +316,7 @@ def test_sigkill_right_after_the_create_request_creates_exactly_one_cluster(
     (remote,) = standin.clusters()
     standin.configure(kubeconfig_seconds=2.0)
 
-    with controller(testbed, api, tmp_path, namespace, poll=3) as restarted:
+    with lke.package_controller(testbed, api, tmp_path, namespace, poll=3) as restarted:
         obj = harness.wait_for(
             "the restarted controller's verdict", lambda: lke.verdict(api, "seed", namespace), 120
         )
