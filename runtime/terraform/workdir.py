@@ -27,10 +27,11 @@ class Workdir:
         # The typed configuration last written by write_desired: a driver that speaks the
         # plugin protocol plans with it instead of parsing main.tf.json back.
         self.desired: Desired | None = None
-        # The state as last parsed, and the bytes it was parsed from: a pass reads the
-        # state file several times (restore, render, poll, persist, report) and each read
-        # sees what is on disk now -- Terraform or someone else may have changed it -- but
-        # the same bytes are parsed only once.  Lives as long as the pass's Workdir.
+        # A pass asks for the state several times (restore, render, poll, persist,
+        # report); each answer is what is on disk now -- a driver may have written it --
+        # but a file not changed since is not read again, nor the same bytes parsed
+        # again.  Lives as long as the pass's Workdir (nothing is held between passes).
+        self._read: tuple[tuple[int, int, int, int], bytes] | None = None  # (file, bytes)
         self._parsed_from: bytes | None = None
         self._attributes: dict[str, Any] | None = None
 
@@ -62,12 +63,28 @@ class Workdir:
         return doc
 
     def read_state(self) -> bytes | None:
+        """The state file's bytes, or ``None``.  Read again unless the file has the inode,
+        size and modification and change times of the last read: a write of ours replaces
+        the file (a new inode), Terraform's rewrite in place sets its times (fine-grained
+        after a stat since Linux 6.13; before, a write would have to come within a clock
+        tick of the last one with this read between them, and a pass holds the MR's lock
+        while each Terraform run is a new process)."""
         try:
-            return self.state_file.read_bytes()
+            st = os.stat(self.state_file)
         except FileNotFoundError:
             return None
+        seen = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if self._read is not None and self._read[0] == seen:
+            return self._read[1]
+        try:
+            data = self.state_file.read_bytes()  # after the stat: a change between, read anew
+        except FileNotFoundError:
+            return None
+        self._read = (seen, data)
+        return data
 
     def write_state(self, data: bytes) -> None:
+        self._read = None
         _write_private(self.state_file, data)
 
     def resource_attributes(self) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ import asyncio
 import copy
 import json
 import os
+import time
 from pathlib import Path
 
 import kopf
@@ -189,3 +190,25 @@ def test_the_workdir_parses_each_state_it_reads_once_and_every_new_one_again(tmp
     assert wd.resource_attributes() == {"id": "x", "content": "b"}
     wd.state_file.unlink()
     assert wd.resource_attributes() is None
+
+
+def test_the_workdir_reads_a_state_again_whenever_the_file_was_written(tmp_path):
+    wd = Workdir(tmp_path)
+    assert wd.read_state() is None
+    wd.write_state(b'{"serial": 1}')
+    assert wd.read_state() == b'{"serial": 1}'
+    wd.write_state(b'{"serial": 2}')  # ours: a new file
+    assert wd.read_state() == b'{"serial": 2}'
+    # Rewritten in place (as Terraform does), same size, its mtime even set back: the
+    # change time still tells.
+    before = os.stat(wd.state_file)
+    time.sleep(0.02)  # a kernel without fine-grained timestamps: one clock tick later
+    with open(wd.state_file, "r+b") as f:
+        f.write(b'{"serial": 3}')
+    os.utime(wd.state_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert wd.read_state() == b'{"serial": 3}'
+    other = Workdir(tmp_path)  # someone else's write through another Workdir
+    other.write_state(b'{"serial": 4}')
+    assert wd.read_state() == b'{"serial": 4}'
+    other.state_file.unlink()
+    assert wd.read_state() is None
