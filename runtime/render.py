@@ -11,10 +11,11 @@ that names it (never its value); every secret value read is handed to the MR's r
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jetgen.runtime import cache, fields, kube, names, references, transforms
@@ -28,6 +29,44 @@ INJECTED_IDENTITY = "InjectedIdentity"
 CONFIG_KINDS = ("ProviderConfig", "ClusterProviderConfig")
 
 
+class Inputs:
+    """What a provider setup is rendered from, recorded as it is read: each object the
+    cache gave (with how to read it again) and each secret value the MR's redactor learnt
+    (an MR given a remembered setup must learn them too)."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[Callable[[], Awaitable[Any]], Any]] = []
+        self.secrets: list[str] = []
+        self.remember = True  # False: depends on more than the objects read
+
+    async def read(self, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        found = await fetch()
+        self.reads.append((fetch, found))
+        return found
+
+    def learn(self, mr: ManagedResource, value: str) -> None:
+        mr.secrets.add(value)
+        self.secrets.append(value)
+
+    async def unchanged(self) -> bool:
+        """Whether every object read is what the cache holds now (in the same order: equal
+        objects name the same next ones)."""
+        for fetch, seen in self.reads:
+            if await fetch() != seen:
+                return False
+        return True
+
+    def teach(self, mr: ManagedResource) -> None:
+        for value in self.secrets:
+            mr.secrets.add(value)
+
+
+@dataclass(frozen=True)
+class Remembered:
+    inputs: Inputs
+    setup: ProviderSetup
+
+
 class Renderer:
     """Renders one kind's MRs; reads through the cache the rest of the runtime shares."""
 
@@ -35,6 +74,11 @@ class Renderer:
         self.info = info
         self.reads = reads
         self.kind = kind
+        # The last provider setup rendered per config reference (kind, name, namespace),
+        # with its inputs: while the cache holds the same objects, every MR naming that
+        # config gets that same setup object, not a new one decoded, built and
+        # fingerprinted on every pass (one per config; dropped when it is not current).
+        self.setups: dict[tuple[str, str, str | None], Remembered] = {}
 
     async def desire(self, mr: ManagedResource, known: dict[str, Any] | None = None) -> Desired:
         """Everything Terraform needs for one pass; raises :class:`ReconcileError` if an
@@ -49,7 +93,10 @@ class Renderer:
         init_provider = mr.init_provider
         merged = fields.merge_init_provider(for_provider, init_provider)
         refs = fields.collect_secret_refs(self.kind.fields, merged)
-        secret_values = await self._secret_values(mr, refs, mr.namespace, "spec.forProvider")
+        # The resource's own Secrets are read on every pass (Inputs() only collects).
+        secret_values = await self._secret_values(
+            mr, Inputs(), refs, mr.namespace, "spec.forProvider"
+        )
         resource = ResourceBlock(
             type=self.kind.terraform_type,
             arguments=fields.to_terraform(self.kind.fields, merged, secret_values),
@@ -61,23 +108,46 @@ class Renderer:
 
     async def _provider(self, mr: ManagedResource) -> ProviderSetup:
         """The provider setup from the ProviderConfig the MR names: arguments, credential
-        arguments, credential environment."""
+        arguments, credential environment.  Rendered again only when an object it was
+        rendered from is not the cache's current one (see :class:`Inputs`)."""
         info = self.info
-        setup = ProviderSetup(source=info.source, version=info.version)
         ref = mr.spec.get("providerConfigRef") or {}
         name = names.object_name("spec.providerConfigRef.name", ref.get("name") or "default")
         kind = ref.get("kind") or "ProviderConfig"
         kinds = ("ProviderConfig",) if info.scope == "Cluster" else CONFIG_KINDS
         if kind not in kinds:
             raise names.InvalidName(f"spec.providerConfigRef.kind: {kind!r} is not one of {kinds}")
-        api = f"{info.config_group}/{info.config_version}"
         if kind == "ClusterProviderConfig":
             plural, config_ns = "clusterproviderconfigs", None
         elif info.scope == "Cluster" or not mr.namespace:
             plural, config_ns = "providerconfigs", None
         else:
             plural, config_ns = "providerconfigs", mr.namespace
-        config = await self.reads.get(api, plural, config_ns, name)
+        key = (kind, name, config_ns)
+        remembered = self.setups.get(key)
+        if remembered is not None and await remembered.inputs.unchanged():
+            remembered.inputs.teach(mr)
+            return remembered.setup
+        self.setups.pop(key, None)
+        inputs = Inputs()
+        setup = await self._render_provider(mr, inputs, kind, name, plural, config_ns)
+        if inputs.remember:
+            self.setups[key] = Remembered(inputs, setup)
+        return setup
+
+    async def _render_provider(
+        self,
+        mr: ManagedResource,
+        inputs: Inputs,
+        kind: str,
+        name: str,
+        plural: str,
+        config_ns: str | None,
+    ) -> ProviderSetup:
+        info = self.info
+        setup = ProviderSetup(source=info.source, version=info.version)
+        api = f"{info.config_group}/{info.config_version}"
+        config = await inputs.read(functools.partial(self.reads.get, api, plural, config_ns, name))
         if config is None:
             if name == "default" and not info.credentials:
                 # A provider without credentials (random, local, ...) works without any
@@ -85,12 +155,14 @@ class Renderer:
                 return setup
             raise ReconcileError(f"{kind} {name!r} not found")
         spec = config.get("spec") or {}
-        arguments = await self._provider_arguments(mr, spec.get("configuration") or {}, config_ns)
+        configuration = spec.get("configuration") or {}
+        arguments = await self._provider_arguments(mr, inputs, configuration, config_ns)
         credentials = spec.get("credentials") or {}
         if credentials.get("source") == INJECTED_IDENTITY:
             identity = self._injected_identity(kind, name, config_ns)
+            inputs.remember = False  # the process environment is read, not an object
             return replace(setup, arguments=arguments, environment=identity)
-        values = await self._credentials(mr, kind, name, credentials, config_ns)
+        values = await self._credentials(mr, inputs, kind, name, credentials, config_ns)
         by_argument: dict[str, str] = {}  # provider argument -> value: TF_VAR_*
         environment: dict[str, str] = {}  # variables the provider reads itself
         for cred in info.credentials:
@@ -119,18 +191,23 @@ class Renderer:
         return dict(os.environ)
 
     async def _provider_arguments(
-        self, mr: ManagedResource, configuration: dict[str, Any], namespace: str | None
+        self,
+        mr: ManagedResource,
+        inputs: Inputs,
+        configuration: dict[str, Any],
+        namespace: str | None,
     ) -> dict[str, Any]:
         provider_fields = self.info.provider_fields
         if not provider_fields:
             return dict(configuration)
         refs = fields.collect_secret_refs(provider_fields, configuration)
-        secrets = await self._secret_values(mr, refs, namespace, "spec.configuration")
+        secrets = await self._secret_values(mr, inputs, refs, namespace, "spec.configuration")
         return fields.to_terraform(provider_fields, configuration, secrets)
 
     async def _credentials(
         self,
         mr: ManagedResource,
+        inputs: Inputs,
         kind: str,
         name: str,
         credentials: dict[str, Any],
@@ -153,9 +230,10 @@ class Renderer:
         key = ref.get("key")
         if key:
             names.secret_key(f"{where}.key", key)
-        data = await self._secret(secret_ns, secret_name, f"credentials of {kind} {name!r}")
+        what = f"credentials of {kind} {name!r}"
+        data = await self._secret(inputs, secret_ns, secret_name, what)
         for value in data.values():
-            mr.secrets.add(value)
+            inputs.learn(mr, value)
         if not key:
             return data
         if key not in data:
@@ -168,12 +246,13 @@ class Renderer:
             return {key: data[key]}
         values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in document.items()}
         for value in values.values():
-            mr.secrets.add(value)
+            inputs.learn(mr, value)
         return values
 
     async def _secret_values(
         self,
         mr: ManagedResource,
+        inputs: Inputs,
         refs: list[fields.SecretRefUse],
         namespace: str | None,
         where: str,
@@ -189,15 +268,15 @@ class Renderer:
                 raise ReconcileError(f"SecretRef of {field_name} needs name, key and namespace")
             names.object_name(f"{at}.name", ref.name)
             names.secret_key(f"{at}.key", ref.key)
-            data = await self._secret(secret_ns, ref.name, "referenced")
+            data = await self._secret(inputs, secret_ns, ref.name, "referenced")
             if ref.key not in data:
                 raise ReconcileError(f"Secret {secret_ns}/{ref.name} has no key {ref.key!r}")
-            mr.secrets.add(data[ref.key])
+            inputs.learn(mr, data[ref.key])
             values[ref.path] = data[ref.key]
         return values
 
-    async def _secret(self, namespace: str, name: str, what: str) -> dict[str, str]:
-        secret = await self.reads.secret(namespace, name)
+    async def _secret(self, inputs: Inputs, namespace: str, name: str, what: str) -> dict[str, str]:
+        secret = await inputs.read(functools.partial(self.reads.secret, namespace, name))
         if secret is None:
             raise ReconcileError(f"Secret {namespace}/{name} ({what}) not found")
         return kube.decode_secret(secret)

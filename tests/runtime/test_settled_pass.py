@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import os
 import time
@@ -190,6 +191,74 @@ def test_the_workdir_parses_each_state_it_reads_once_and_every_new_one_again(tmp
     assert wd.resource_attributes() == {"id": "x", "content": "b"}
     wd.state_file.unlink()
     assert wd.resource_attributes() is None
+
+
+def test_a_provider_setup_is_rendered_again_exactly_when_its_inputs_change(tmp_path):
+    rec, kube, _ = passes.runtime(tmp_path)
+    renderer = rec.renderer
+
+    def snapshot(i: int) -> resource.ManagedResource:
+        return resource.ManagedResource(passes.body(i), rec.kind)
+
+    async def go():
+        first = await renderer.desire(snapshot(1))
+        other = snapshot(2)
+        again = await renderer.desire(other)
+        assert again.provider is first.provider  # one setup for every MR of the config
+        # The MR given the remembered setup still learnt the credential to hide it.
+        assert passes.TOKEN in other.secrets.values
+
+        kube.objects[passes.SECRET] = passes.secret("rotated-token-value")
+        rotated = await renderer.desire(snapshot(1))
+        assert rotated.provider.env() == {"X_TOKEN": "rotated-token-value"}
+        assert (await renderer.desire(snapshot(3))).provider is rotated.provider
+
+        config = copy.deepcopy(kube.objects[passes.CONFIG])
+        config["spec"]["configuration"] = {"endpoint": "https://example.invalid"}
+        kube.objects[passes.CONFIG] = config
+        changed = await renderer.desire(snapshot(1))
+        assert changed.provider.arguments == {"endpoint": "https://example.invalid"}
+
+        del kube.objects[passes.SECRET]
+        try:
+            await renderer.desire(snapshot(1))
+        except resource.ReconcileError as exc:
+            assert "creds" in str(exc) and "not found" in str(exc)
+        else:
+            raise AssertionError("a setup whose Secret is gone was given out")
+        del kube.objects[passes.CONFIG]
+        try:
+            await renderer.desire(snapshot(1))
+        except resource.ReconcileError as exc:
+            assert "'cfg' not found" in str(exc)
+        else:
+            raise AssertionError("a setup whose ProviderConfig is gone was given out")
+        assert renderer.setups == {}  # nothing kept for what failed
+
+    run(go())
+
+
+def test_a_setup_from_the_process_environment_is_never_remembered(tmp_path, monkeypatch):
+    rec, kube, _ = passes.runtime(tmp_path)
+    rec.renderer.info = dataclasses.replace(rec.renderer.info, scope="Cluster")
+    path = "/apis/x.example.org/v1alpha1/providerconfigs/cfg"
+    kube.objects[path] = {
+        "metadata": {"name": "cfg"},
+        "spec": {"credentials": {"source": "InjectedIdentity"}},
+    }
+    b = passes.body(1)
+    del b["metadata"]["namespace"]
+
+    async def go():
+        monkeypatch.setenv("JETGEN_TEST_IDENTITY", "one")
+        first = await rec.renderer.desire(resource.ManagedResource(b, rec.kind))
+        assert first.provider.env()["JETGEN_TEST_IDENTITY"] == "one"
+        monkeypatch.setenv("JETGEN_TEST_IDENTITY", "two")
+        second = await rec.renderer.desire(resource.ManagedResource(b, rec.kind))
+        assert second.provider.env()["JETGEN_TEST_IDENTITY"] == "two"
+        assert rec.renderer.setups == {}
+
+    run(go())
 
 
 def test_the_workdir_reads_a_state_again_whenever_the_file_was_written(tmp_path):
