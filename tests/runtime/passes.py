@@ -37,7 +37,14 @@ class Poller:
         self.verdict = verdict
         self.seen: list[tuple[bytes | None, Desired]] = []
 
-    async def check(self, state_data: Any, desired: Any, *, observe_only: bool = False) -> str:
+    async def check(
+        self,
+        state_data: Any,
+        desired: Any,
+        *,
+        observe_only: bool = False,
+        pure_plan: bool = False,
+    ) -> str:
         self.seen.append((state_data, desired))
         return self.verdict
 
