@@ -30,7 +30,14 @@ class FakePoller:
         self.verdict = verdict
         self.checks = 0
 
-    async def check(self, state_data: Any, desired: Any, *, observe_only: bool = False) -> str:
+    async def check(
+        self,
+        state_data: Any,
+        desired: Any,
+        *,
+        observe_only: bool = False,
+        pure_plan: bool = False,
+    ) -> str:
         self.checks += 1
         return self.verdict
 
