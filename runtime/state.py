@@ -271,7 +271,8 @@ class StateStore:
                     listed[name] = {"metadata": meta}
                     labels = meta.get("labels") or {}
                     kept[name] = {"metadata": {"labels": labels}, "data": secret.get("data")}
-            self._primed = {n: s for n, s in kept.items() if n not in self._touched}
+            touched = self._touched or set()  # None if a start primed twice
+            self._primed = {n: s for n, s in kept.items() if n not in touched}
             self._primed_until = time.monotonic() + keep_for
         finally:
             self._touched = None
