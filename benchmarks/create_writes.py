@@ -69,7 +69,7 @@ def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         own0 = own_requests(cluster.metrics)
         spy = profiler(cluster.ctl.proc.pid, args.profile, run) if args.profile else None
         requests0 = kubeload.request_counts(api)
-        figures = scale.burst(cluster, args.burst, args.timeout)
+        figures = scale.burst(cluster, args.burst, scale.Deadline.after(args.timeout))
         # What follows Ready counts too (a second pass writing the same again did).
         time.sleep(args.settle)
         figures["requests"] = kubeload.diff(kubeload.request_counts(api), requests0)
