@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
+from collections.abc import Callable
 
 # Lower runs first.  Finishing work already started (apply after its plan, destroy, import)
 # beats starting new work, and new or changed objects beat routine drift checks, so a
 # burst of new objects or a big periodic poll never starves what users are waiting for.
 FINISH, CHANGE, POLL = 0, 1, 2
+
+# Told, in the task that set it, each time a run of that task gets its slot: a run waiting
+# in the queue has not started (see the reconciler's Creating notice).
+run_started: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "run_started", default=None
+)
 
 
 class RunSlots:
@@ -25,6 +33,12 @@ class RunSlots:
         return len(self._waiters)
 
     async def acquire(self, priority: int) -> None:
+        await self._acquire(priority)
+        started = run_started.get()
+        if started is not None:
+            started()
+
+    async def _acquire(self, priority: int) -> None:
         if self.busy < self.size and not self._waiters:
             self.busy += 1
             return

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jetgen.runtime import conditions, kube, operator, reconciler, state
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource
+from jetgen.runtime.terraform.slots import CHANGE, RunSlots
 
 from tests.runtime.test_decisions import ALL, FakeDriver, body, make
 
@@ -111,13 +112,21 @@ def test_a_state_secret_that_exists_after_all_is_replaced(tmp_path):
 
 
 class SlowDriver(FakeDriver):
-    def __init__(self, *args: Any, seconds: float, **kwargs: Any) -> None:
+    """Its apply waits ``queued`` seconds for its run slot, then runs ``seconds``."""
+
+    def __init__(self, *args: Any, seconds: float, queued: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.seconds = seconds
+        self.seconds, self.queued = seconds, queued
+        self.slots = RunSlots(1)
 
     async def apply(self, wd, env, *, saved=True, timeout=None):
-        await asyncio.sleep(self.seconds)
-        await super().apply(wd, env, saved=saved, timeout=timeout)
+        await asyncio.sleep(self.queued)  # the slot is busy with other runs meanwhile
+        await self.slots.acquire(CHANGE)
+        try:
+            await asyncio.sleep(self.seconds)
+            await super().apply(wd, env, saved=saved, timeout=timeout)
+        finally:
+            self.slots.release()
 
 
 def reasons(client: CountingKube) -> list[str]:
@@ -142,6 +151,16 @@ def test_a_slow_create_says_creating_first(tmp_path, monkeypatch):
     driver = SlowDriver(tmp_path / "work", "absent", seconds=0.2)
     reconcile(tmp_path, body(ALL, "none", False, False), client, driver)
     assert reasons(client) == [conditions.CREATING, conditions.AVAILABLE]
+
+
+def test_a_create_that_only_waited_for_its_slot_goes_straight_to_its_final_status(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(reconciler, "CREATING_NOTICE", 0.05)
+    client = CountingKube()
+    driver = SlowDriver(tmp_path / "work", "absent", seconds=0.0, queued=0.3)
+    reconcile(tmp_path, body(ALL, "none", False, False), client, driver)
+    assert reasons(client) == [conditions.AVAILABLE]
 
 
 def test_a_failed_creating_notice_does_not_stop_the_create(tmp_path, monkeypatch):
