@@ -20,6 +20,8 @@ import pytest
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
 from tests.runtime.test_e2e_local_file import GROUP, file_mr
+from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -152,10 +154,15 @@ def test_restart_with_lost_workdir_restores_state_from_secret(
     before = target.stat()
     shutil.rmtree(tmp_path / "work")
 
+    port = free_port()
     with controller(
-        apiserver, testbed, local_provider, tmp_path, "second.log", namespace=ns, cli=False
-    ):
-        time.sleep(2 * 3 + 1)  # two polls of the new controller
+        apiserver, testbed, local_provider, tmp_path, "second.log", namespace=ns, cli=False,
+        extra_args=["--metrics-port", str(port)],
+    ):  # fmt: skip
+        # Two passes of the new controller (counted: a fixed sleep was less than that at
+        # load 20, before its first pass had restored anything).
+        metrics = Metrics(port)
+        wait_for("two passes of the new controller", lambda: metrics.passes("File") >= 2)
         obj = get(apiserver, "files." + GROUP, "r", ns)
         assert is_ready(obj)
         # The new controller did work: its workdir holds the state restored from the Secret.

@@ -56,6 +56,11 @@ class Metrics:
             ops[operation] = ops.get(operation, 0) + int(float(count))
         return ops
 
+    def passes(self, kind: str) -> int:
+        """Reconcile passes of ``kind`` so far, whatever their result and driver."""
+        pattern = rf'jetgen_reconcile_duration_seconds_count\{{kind="{kind}",result="\w+"\}} (\S+)'
+        return sum(int(float(n)) for n in re.findall(pattern, self.text()))
+
     def polls(self, result: str) -> int:
         pattern = rf'jetgen_plugin_polls_total\{{kind="\w+",result="{result}"\}} (\S+)'
         return sum(int(float(n)) for n in re.findall(pattern, self.text()))
