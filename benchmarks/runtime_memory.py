@@ -1,7 +1,7 @@
 """Controller memory per settled managed resource, and whether it grows with the spec.
 
     .venv/bin/python benchmarks/runtime_memory.py [--mrs 120] [--keepers 0,8192]
-                                                  [--runs 3] [--poll 20]
+                                                  [--runs 3] [--poll 20] [--trace]
 
 For each spec size (``--keepers``: bytes of values in a random_id's ``keepers`` map, a
 spec field that reaches Terraform as it is) and each of ``--runs`` runs, on one test-bed
@@ -20,19 +20,32 @@ control plane, with a fresh controller watching a fresh namespace:
 RSS is the controller process's own VmRSS (not its Terraform runs or the shared provider
 process), the median of one sample per 0.5 s over 10 s.  It prints each run and the
 medians per spec size; a per-MR figure that grows with ``--keepers`` means the
-controller keeps copies of the spec.  Wrap runs whose figures are reported in
-``flock /tmp/jetgen-bench.lock`` (the machine is shared).
+controller keeps copies of the spec.
+
+``--trace`` runs the controller under tracemalloc (benchmarks/traced_controller.py) and,
+at ``R(N+1)`` and ``R(2N+1)``, takes a snapshot of it: what the second ``N`` MRs added is
+printed per MR, grouped three ways -- by the line that allocated it, by the innermost
+frame in the runtime or kopf that led there (who holds it), and by object type (objects
+the garbage collector tracks, counted).  tracemalloc costs memory and time of its own,
+so the RSS figures of a traced run are not comparable with an untraced one.
+
+Wrap runs whose figures are reported in ``flock /tmp/jetgen-bench.lock`` (the machine is
+shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -83,10 +96,92 @@ def settled_rss(pid: int, seconds: float = 10.0) -> float:
     return statistics.median(samples)
 
 
-def one_run(api, bed, provider: Path, work: Path, run: str, mrs: int, keepers: int, poll: float):
+TRACED = Path(__file__).with_name("traced_controller.py")
+# Frames that say who holds an allocation: the runtime's own modules and kopf's.
+HOLDERS = ("/runtime/", "/kopf/")
+
+
+def dump_trace(pid: int, prefix: Path, n: int) -> Path:
+    """Have the traced controller write snapshot ``n`` (see traced_controller.py)."""
+    os.kill(pid, signal.SIGUSR2)
+    done = Path(f"{prefix}.{n}.done")
+    harness.wait_for(f"trace {n}", done.exists, timeout=600, every=1)
+    return Path(f"{prefix}.{n}")
+
+
+def holder(trace_back: tracemalloc.Traceback) -> str:
+    """The innermost frame in the runtime or kopf (else the allocating line)."""
+    for frame in reversed(trace_back):  # innermost last with tracemalloc's default order
+        if any(h in frame.filename for h in HOLDERS):
+            return short(frame)
+    return short(trace_back[-1])
+
+
+def short(frame: tracemalloc.Frame) -> str:
+    parts = Path(frame.filename).parts
+    return f"{'/'.join(parts[-2:])}:{frame.lineno}"
+
+
+def by_holder(snapshot: tracemalloc.Snapshot) -> collections.Counter:
+    sizes: collections.Counter = collections.Counter()
+    for trace in snapshot.traces:
+        sizes[holder(trace.traceback)] += trace.size
+    return sizes
+
+
+# Read buffers of sockets, TLS and HTTP streams: sized by the traffic in flight when the
+# snapshot is taken (swings of +-100 KB per MR between snapshots), not kept per MR.
+BUFFERS = ("asyncio/sslproto.py", "aiohttp/streams.py", "/h2/", "python3.11/ssl.py")
+
+
+def buffered(snapshot: tracemalloc.Snapshot) -> int:
+    """Bytes whose allocating line is in a socket, TLS or HTTP stream buffer."""
+    return sum(
+        t.size for t in snapshot.traces if any(b in t.traceback[-1].filename for b in BUFFERS)
+    )
+
+
+def report_trace(before: Path, after: Path, mrs: int, top: int = 15) -> None:
+    """What the second burst of ``mrs`` MRs added, per MR, grouped three ways."""
+    one = tracemalloc.Snapshot.load(f"{before}.snap")
+    two = tracemalloc.Snapshot.load(f"{after}.snap")
+    total = sum(t.size for t in two.traces) - sum(t.size for t in one.traces)
+    buffers = buffered(two) - buffered(one)
+    print(
+        f"    traced heap grew {total / mrs:.0f} bytes per MR: {(total - buffers) / mrs:.0f}"
+        f" without socket and stream buffers ({buffers / mrs:.0f}, which swing with the"
+        " traffic at the snapshot, not with the MRs); by allocating line:"
+    )
+    for stat in two.compare_to(one, "lineno")[:top]:
+        frame = stat.traceback[0]
+        print(f"      {stat.size_diff / mrs:8.0f} B  {short(frame)}")
+    print("    by holder (innermost runtime/kopf frame):")
+    grown = by_holder(two)
+    grown.subtract(by_holder(one))
+    for where, size in grown.most_common(top):
+        print(f"      {size / mrs:8.0f} B  {where}")
+    print("    live objects per MR, by type:")
+    counts = collections.Counter(json.loads(Path(f"{after}.types.json").read_text()))
+    counts.subtract(json.loads(Path(f"{before}.types.json").read_text()))
+    for name, count in counts.most_common(top):
+        print(f"      {count / mrs:8.2f}  {name}")
+
+
+def one_run(
+    api,
+    bed,
+    provider: Path,
+    work: Path,
+    run: str,
+    mrs: int,
+    keepers: int,
+    poll: float,
+    trace: bool = False,
+):
     ns = api.create_namespace(f"mem-{run}")
     port = free_port()
     metrics = Metrics(port)
+    prefix = work / f"trace-{run}"
     ctl = harness.Controller(
         kinds=harness.kinds_file(provider),
         apiserver=api,
@@ -96,29 +191,40 @@ def one_run(api, bed, provider: Path, work: Path, run: str, mrs: int, keepers: i
         poll=poll,
         extra_args=["--metrics-port", str(port)],
         namespace=ns,
-    ).start()
+        env={"JETGEN_TRACE_PREFIX": str(prefix)} if trace else None,
+    )
+    if trace:
+        ctl.args[1:3] = [str(TRACED)]  # python traced_controller.py <the same arguments>
+    ctl.start()
+
+    slow = 4 if trace else 1  # tracemalloc makes the controller several times slower
 
     def settle(total: int) -> float:
         """Wait until ``total`` MRs are Ready and each was polled since; the RSS then."""
         polled = metrics.polls("unchanged")
         harness.wait_for(
-            f"{total} MRs Ready", lambda: ready_count(api, ns) == total, timeout=120 + 2 * mrs
+            f"{total} MRs Ready",
+            lambda: ready_count(api, ns) == total,
+            timeout=(120 + 2 * mrs) * slow,
         )
         harness.wait_for(
             f"{total} more plugin polls",
             lambda: metrics.polls("unchanged") >= polled + total,
-            timeout=3 * poll + 60,
+            timeout=(3 * poll + 60) * slow,
             every=1,
         )
         return settled_rss(ctl.proc.pid)
 
     try:
-        harness.wait_for("the metrics endpoint", metrics.text, timeout=60)
+        harness.wait_for("the metrics endpoint", metrics.text, timeout=300 if trace else 60)
         api.apply(id_mr("warmup", ns, keepers))
         rss = [settle(1)]
+        snaps = []
         for step in range(2):
             api.apply([id_mr(f"m{step}-{i:05d}", ns, keepers) for i in range(mrs)])
             rss.append(settle(1 + (step + 1) * mrs))
+            if trace:
+                snaps.append(dump_trace(ctl.proc.pid, prefix, step + 1))
     finally:
         ctl.stop()
     overall = (rss[2] - rss[0]) * 1024 / (2 * mrs)
@@ -128,6 +234,8 @@ def one_run(api, bed, provider: Path, work: Path, run: str, mrs: int, keepers: i
         f" {rss[2]:.1f} MiB -> {overall:.1f} KiB per MR (second step alone {step:.1f})",
         flush=True,
     )
+    if trace:
+        report_trace(snaps[0], snaps[1], mrs)
     return overall, step, rss[2]
 
 
@@ -137,6 +245,9 @@ def main() -> int:
     parser.add_argument("--keepers", default="0,8192", help="spec sizes in bytes, comma-separated")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--poll", type=float, default=20.0)
+    parser.add_argument(
+        "--trace", action="store_true", help="tracemalloc breakdown per MR (see above)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.keepers.split(",")]
     bed = Testbed()
@@ -153,7 +264,17 @@ def main() -> int:
             print(f"2 x {args.mrs} random_id MRs, keepers {size} bytes, poll {args.poll:g} s:")
             for run in range(args.runs):
                 results.setdefault(size, []).append(
-                    one_run(api, bed, provider, work, f"{size}-{run}", args.mrs, size, args.poll)
+                    one_run(
+                        api,
+                        bed,
+                        provider,
+                        work,
+                        f"{size}-{run}",
+                        args.mrs,
+                        size,
+                        args.poll,
+                        args.trace,
+                    )
                 )
         print("controller RSS per settled MR, medians of runs:")
         for size, values in results.items():
