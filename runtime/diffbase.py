@@ -3,11 +3,11 @@
 kopf compares each object with a *diff base* -- by default a JSON copy of its spec, labels
 and annotations, stored in an annotation (``last-handled-configuration``) and re-patched
 after every change -- to tell on.create / on.update / on.resume handlers what changed.
-The runtime registers none of those (a daemon per object, an on.event watcher and an
-on.delete handler, see :mod:`.operator`): the daemon reads the live object, and deletion
-is told by ``deletionTimestamp``, not by a diff.  So the copy would only cost a patch per
-change and the spec's size twice over in every object (in etcd, in every watch event and
-in the controller's memory) for nothing.
+The runtime registers none of those (an on.event handler feeding the :mod:`.scheduler`
+and an on.delete handler, see :mod:`.operator`): a pass reads the object as its last
+event showed it, and deletion is told by ``deletionTimestamp``, not by a diff.  So the
+copy would only cost a patch per change and the spec's size twice over in every object
+(in etcd, in every watch event and in the controller's memory) for nothing.
 
 :class:`EmptyDiffBase` keeps the *essence* empty: kopf then sees every event as "no
 essential change" and never writes a diff base.  An object that still carries the

@@ -1,17 +1,16 @@
 """kopf wiring: which handlers run for each generated kind, and the operator's settings.
 
-Per managed resource kopf runs three things (all registered in :func:`build_registry`):
+Per served kind kopf runs two handlers (registered in :func:`build_registry`):
 
-* a **daemon** -- the object's reconcile loop: a pass, then sleep until the poll interval
-  is over, an error backoff expires, or the object changes (whichever comes first);
-* an **event watcher** that wakes the daemon when the spec (generation), the pause or
-  poll-interval annotation, or ``crossplane.io/reconcile-requested-at`` changes, so
-  edits do not wait for the next poll;
+* an **event handler** that hands every watch event to the :mod:`.scheduler`, which runs
+  each object's passes: a pass, then the next when the poll interval is over, an error
+  backoff expires, or the object changes (the spec's generation, the pause or
+  poll-interval annotation, ``crossplane.io/reconcile-requested-at``);
 * a **deletion handler** behind a finalizer that destroys the external resource.
 
-Daemons suit a Terraform controller better than one-shot handlers plus timers: one
-object's work is naturally serialised in one coroutine, and a restarted operator resumes
-every object's loop by itself.
+The scheduler replaces a kopf daemon per object (a task, a live body copy, a stopper and
+a logger each, for the object's whole life): between passes an object costs one small
+entry in it.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from jetgen.runtime import (
     poll,
     reconciler,
     resource,
+    scheduler,
     serving,
     state,
     usage,
@@ -54,100 +54,10 @@ from jetgen.runtime.tfplugin.schemacache import SchemaCache
 
 logger = logging.getLogger(__name__)
 
-MEMORY_KEY = "jetgen"
 # How long the state Secrets listed at start wait for their MRs' first loads, in poll
 # intervals: a settled MR's first pass comes within one (schedule.first_delay), later
 # when passes queue.
 PRIMED_INTERVALS = 2.0
-
-
-def memory_of(memo: Any) -> reconciler.Memory:
-    """The runtime's per-object memory, kept in kopf's per-object ``memo``."""
-    if MEMORY_KEY not in memo:
-        memo[MEMORY_KEY] = reconciler.Memory()
-    memory: reconciler.Memory = memo[MEMORY_KEY]
-    return memory
-
-
-async def _sleep(seconds: float, wake: asyncio.Event, stopped: Any) -> None:
-    """Sleep up to ``seconds``; return early when woken or when the daemon must stop."""
-    waiters = [
-        asyncio.ensure_future(wake.wait()),
-        asyncio.ensure_future(_wait_stopped(stopped)),
-    ]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-
-
-async def _wait_stopped(stopped: Any) -> None:
-    await stopped.wait()
-
-
-def _trigger(body: Any, finalizer: str) -> tuple[Any, ...]:
-    """What, when changed, deserves a reconcile before the next poll (or, for the
-    finalizer, the first pass: see :func:`_until_finalizer`)."""
-    meta = body.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    return (
-        meta.get("generation"),
-        annotations.get(resource.PAUSED),
-        annotations.get(resource.RECONCILE_REQUESTED_AT),
-        annotations.get(resource.POLL_INTERVAL),
-        has_finalizer(body, finalizer),
-    )
-
-
-def has_finalizer(body: Any, finalizer: str) -> bool:
-    return finalizer in ((body.get("metadata") or {}).get("finalizers") or [])
-
-
-async def _until_finalizer(body: Any, finalizer: str, wake: asyncio.Event, stopped: Any) -> None:
-    """Wait until kopf has put the finalizer on a new object, which it does beside the
-    daemon: nothing may be created before it is there (a delete would not wait for the
-    destroy), and a pass patching the object first made kopf's finalizer patch, guarded by
-    the resourceVersion, fail with 422 and come again (0.7 refused patches per MR in a
-    burst of 100).  The event that shows the finalizer wakes the wait (see _trigger)."""
-    while not stopped:
-        wake.clear()
-        if has_finalizer(body, finalizer):
-            return
-        await _sleep(1.0, wake, stopped)
-
-
-async def reconcile_loop(
-    rec: reconciler.Reconciler, body: Any, memory: reconciler.Memory, stopped: Any, finalizer: str
-) -> None:
-    """One object's daemon: a pass, then sleep until the next is due or a change wakes it
-    (see :func:`note_event`)."""
-    await _until_finalizer(body, finalizer, memory.wake, stopped)
-    # A settled object's first pass after a start waits a random phase of its poll
-    # interval (a restart spreads its re-checks); a change wakes it sooner.
-    first = rec.first_delay(body)
-    if first > 0:
-        await _sleep(first, memory.wake, stopped)
-    while not stopped:
-        memory.wake.clear()  # a change during the pass must wake the next one
-        # The pass handles what the body shows now (kopf updates the body before it runs
-        # the event handler): that handler, if it runs only after the pass has begun, must
-        # not wake a second pass for it.  The finalizer's own event did: under load the
-        # first pass of 10-60% of new MRs was followed at once by another, on a body that
-        # did not show the first one's writes yet (the succeeded mark, the external name
-        # and the status written twice, the state Secret twice more).
-        memory.trigger = _trigger(body, finalizer)
-        delay = await rec.run_pass(body, memory)
-        await _sleep(delay, memory.wake, stopped)
-
-
-def note_event(memory: reconciler.Memory, body: Any, finalizer: str) -> None:
-    """An event of the object: wake its daemon if the event shows a change that deserves a
-    pass before the next poll (see :func:`_trigger`) and that no pass has seen yet."""
-    trigger = _trigger(body, finalizer)
-    if memory.trigger is not None and trigger != memory.trigger:
-        memory.wake.set()
-    memory.trigger = trigger
 
 
 def kube_limits(settings: Settings) -> kube.Limits:
@@ -371,6 +281,9 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
     """All handlers; ``insights`` is what kopf will watch (see :mod:`.serving`)."""
     registry = kopf.OperatorRegistry()
     settings = runtime.settings
+    # On exit a waiting MR leaves at once; a running pass gets a few seconds to finish,
+    # then is cancelled (its Terraform run is interrupted like Ctrl-C, which saves state).
+    passes = scheduler.Scheduler(settings.finalizer, grace=2.0, timeout=30.0)
 
     # kopf logs in with the credentials kube.py uses, and calls this again after a 401
     # or when the token it holds expires: the token is then refreshed for both.
@@ -397,13 +310,14 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
 
     @kopf.on.cleanup(registry=registry)
     async def close(**_: Any) -> None:
+        await passes.stop()
         await runtime.close()
         await runtime.kube.close()
 
     served = [k for k in runtime.info.kinds if settings.serves(k.kind, k.group)]
     users = usage.ConfigUsers(runtime.info)  # kept by each kind's event handler
     for kind in served:
-        _register_kind(registry, runtime, reconciler.Reconciler(runtime, kind), users)
+        _register_kind(registry, runtime, passes, reconciler.Reconciler(runtime, kind), users)
     # Configs in use are not deleted.  Every selected kind is asked (one that has no CRD
     # answers 404): a kind the gate has not taken up yet may already have MRs.
     confirm = functools.partial(_list_config_users, runtime, served)
@@ -488,38 +402,28 @@ async def _list_config_users(
 def _register_kind(
     registry: kopf.OperatorRegistry,
     runtime: reconciler.Runtime,
+    passes: scheduler.Scheduler,
     rec: reconciler.Reconciler,
     users: usage.ConfigUsers,
 ) -> None:
     kind = rec.kind
     api = (kind.group, kind.version, kind.plural)
 
-    # On exit a sleeping loop leaves at once; a running pass gets a few seconds to finish,
-    # then is cancelled (its Terraform run is interrupted like Ctrl-C, which saves state).
-    @kopf.daemon(
-        *api,
-        id="reconcile",
-        registry=registry,
-        cancellation_backoff=2.0,
-        cancellation_timeout=30.0,
-    )
-    async def reconcile(body: kopf.Body, memo: kopf.Memo, stopped: Any, **_: Any) -> None:
-        await reconcile_loop(rec, body, memory_of(memo), stopped, runtime.settings.finalizer)
-
     @kopf.on.event(*api, id="wake", registry=registry)
-    async def wake(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    async def observe(event: Any, type: str | None, **_: Any) -> None:
+        body = event["object"]
+        passes.observe(rec, body, type)
         if type == "DELETED":
             users.gone(kind, body)
             # Gone from the API: its state Secret (in our namespace, which the MR cannot
             # own across) goes too.  Missed while no replica ran: state.sweep at start.
-            await runtime.store.delete(dict(body))
+            await runtime.store.delete(body)
             return
         users.seen(kind, body)
-        note_event(memory_of(memo), body, runtime.settings.finalizer)
 
     @kopf.on.delete(*api, id="finalize", registry=registry)
-    async def finalize(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        memory = memory_of(memo)
+    async def finalize(body: kopf.Body, **_: Any) -> None:
+        memory = passes.memory(rec, body["metadata"]["uid"])
         try:
             await rec.finalize(body, memory)
         except reconciler.Paused as exc:

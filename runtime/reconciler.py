@@ -85,19 +85,17 @@ class Paused(Exception):
     """Deletion waits while the object is paused."""
 
 
-@dataclass
+@dataclass(slots=True)  # no __dict__ per MR
 class Memory:
     """What the controller keeps about one managed resource between passes."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
     failures: int = 0
     state_restored: bool = False
     # Digest of what the state Secret holds (state.Stored.digest): a copy of the state
     # would cost its size per MR; the digest tells just as well whether to write again.
     saved: str | None = None
     last_error: str | None = None  # to post one event per distinct error, not per retry
-    trigger: tuple[Any, ...] | None = None  # what last woke the object (see operator.py)
     # Fingerprint of the desired configuration, credential values aside, that the CLI
     # last left the object matching (Desired.fingerprint(credentials=False)); only then
     # may a poll skip the CLI.  Saved with the state, so it survives a restart.
@@ -917,7 +915,7 @@ class Reconciler:
     async def _note_request(self, mr: ManagedResource, memory: Memory) -> None:
         """Acknowledge a new crossplane.io/reconcile-requested-at token in
         ``status.lastHandledReconcileAt`` (this pass is the reconcile it asked for;
-        operator.py wakes the object when the token changes)."""
+        the scheduler wakes the object when the token changes)."""
         token = mr.reconcile_request
         if token and token != mr.status.get(HANDLED) and token != memory.handled_request:
             memory.handled_request = token

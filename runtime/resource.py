@@ -52,9 +52,10 @@ class Redactor:
 class ManagedResource:
     """A read-only snapshot of one managed resource, with Crossplane's conventions.
 
-    The snapshot is shallow: kopf's ``body`` is a live view whose source dict is
-    *replaced* by each watch event's freshly parsed object, never changed in place, so
-    the top-level keys taken here keep one event's object for the whole pass.  A pass
+    The snapshot is shallow: each pass gets an object of its own, parsed by the
+    scheduler from the MR's last event (the deletion handler gets kopf's body, whose
+    source dict each event *replaces*, never changes in place), so the top-level keys
+    taken here keep one event's object for the whole pass.  A pass
     never changes the nested values either (annotations are copied; status and the
     provider values are replaced or deep-copied where they are built on): a deep copy
     per pass cost 3-5% of a settled poll's CPU (docs/runtime.md)."""

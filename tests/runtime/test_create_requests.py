@@ -15,7 +15,7 @@ import base64
 from typing import Any
 
 import pytest
-from jetgen.runtime import conditions, kube, operator, reconciler, state
+from jetgen.runtime import conditions, kube, reconciler, state
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource
 from jetgen.runtime.terraform.slots import CHANGE, RunSlots
 
@@ -178,104 +178,3 @@ def test_a_failed_creating_notice_does_not_stop_the_create(tmp_path, monkeypatch
     mr = reconcile(tmp_path, body(ALL, "none", False, False), client, driver)
     assert state.guard(mr.annotations) == "succeeded"
     assert reasons(client)[-1] == conditions.AVAILABLE
-
-
-# --- the first pass waits for kopf's finalizer --------------------------------------------
-
-FINALIZER = "jetgen.dev/finalizer"
-
-
-class Stopped:
-    """kopf's DaemonStopped as the daemon reads it: falsy until stopped."""
-
-    def __init__(self) -> None:
-        self.flag = asyncio.Event()
-
-    def __bool__(self) -> bool:
-        return self.flag.is_set()
-
-    async def wait(self) -> None:
-        await self.flag.wait()
-
-
-def test_the_finalizer_appearing_is_a_trigger():
-    b = body(ALL, "none", False, False)
-    before = operator._trigger(b, FINALIZER)
-    b["metadata"]["finalizers"] = [FINALIZER]
-    assert operator._trigger(b, FINALIZER) != before
-
-
-def test_the_first_pass_waits_until_the_finalizer_is_there():
-    b = body(ALL, "none", False, False)
-
-    async def scenario() -> tuple[bool, float]:
-        wake, stopped = asyncio.Event(), Stopped()
-        waiter = asyncio.ensure_future(operator._until_finalizer(b, FINALIZER, wake, stopped))
-        await asyncio.sleep(0.05)
-        waiting = not waiter.done()
-        started = asyncio.get_running_loop().time()
-        b["metadata"]["finalizers"] = [FINALIZER]  # kopf's patch came back: its event wakes
-        wake.set()
-        await asyncio.wait_for(waiter, 0.5)
-        return waiting, asyncio.get_running_loop().time() - started
-
-    waiting, took = asyncio.run(scenario())
-    assert waiting
-    assert took < 0.5  # woken by the event, not by the 1 s fallback
-
-
-def test_a_daemon_stopped_before_the_finalizer_leaves_the_wait():
-    b = body(ALL, "none", False, False)
-
-    async def scenario() -> None:
-        wake, stopped = asyncio.Event(), Stopped()
-        waiter = asyncio.ensure_future(operator._until_finalizer(b, FINALIZER, wake, stopped))
-        await asyncio.sleep(0.05)
-        stopped.flag.set()
-        await asyncio.wait_for(waiter, 0.5)
-
-    asyncio.run(scenario())
-
-
-def test_the_finalizer_event_handled_late_does_not_start_a_second_pass():
-    """Under load kopf may run the finalizer event's handler only after the daemon saw
-    the finalizer in the body (its 1 s fallback) and began the first pass: that event
-    shows nothing the pass did not handle, so it must not wake a second pass at once."""
-    b = body(ALL, "none", False, False)
-    memory = reconciler.Memory()
-    passes: list[dict[str, Any]] = []
-
-    class Rec:
-        def first_delay(self, _: Any) -> float:
-            return 0.0
-
-        async def run_pass(self, live: Any, memory: reconciler.Memory) -> float:
-            passes.append(dict(live["metadata"]))
-            if len(passes) == 1:
-                operator.note_event(memory, live, FINALIZER)  # the late handler
-            return 60.0
-
-    async def scenario() -> None:
-        stopped = Stopped()
-        operator.note_event(memory, b, FINALIZER)  # the object's first event (ADDED)
-        loop = asyncio.ensure_future(
-            operator.reconcile_loop(Rec(), b, memory, stopped, FINALIZER)  # type: ignore[arg-type]
-        )
-        await asyncio.sleep(0.05)
-        b["metadata"]["finalizers"] = [FINALIZER]  # kopf updated the body, not yet the handler
-        await asyncio.wait_for(_until(lambda: passes), 3.0)
-        await asyncio.sleep(0.3)
-        assert len(passes) == 1
-        # A change the pass has not seen still wakes the next one at once.
-        b["metadata"]["generation"] += 1
-        operator.note_event(memory, b, FINALIZER)
-        await asyncio.wait_for(_until(lambda: len(passes) == 2), 1.0)
-        stopped.flag.set()
-        await asyncio.wait_for(loop, 1.0)
-
-    asyncio.run(scenario())
-
-
-async def _until(check: Any) -> None:
-    while not check():
-        await asyncio.sleep(0.01)

@@ -39,7 +39,7 @@ def signature(path: Path) -> tuple[int, int]:
 
 
 def test_the_snapshot_keeps_one_events_object_when_kopf_replaces_the_body():
-    # kopf hands a daemon a live Body and swaps its source for each new event's object.
+    # kopf hands the deletion handler a live Body and swaps its source for each new event's object.
     live = kopf.Body({"metadata": {"name": "a"}, "spec": {"forProvider": {"x": {"y": 1}}}})
     m = resource.ManagedResource(live, reference_kind())
     live._replace_with({"metadata": {"name": "a"}, "spec": {"forProvider": {"x": {"y": 2}}}})
