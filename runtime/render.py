@@ -63,6 +63,8 @@ class Inputs:
 
 @dataclass(frozen=True)
 class Remembered:
+    """A provider setup and what it was rendered from."""
+
     inputs: Inputs
     setup: ProviderSetup
 
