@@ -50,6 +50,8 @@ PARTS = [
     ("grpc/http2", r"grpclib/|/h2/|hpack/|multidict"),
     ("protobuf", r"google/protobuf|_pb2"),
     ("msgpack/cty", r"msgpack|runtime/tfplugin/(cty|plan|schema)\.py"),
+    # Our transport joins a turn's frames and sends them (tfplugin/transport.py).
+    ("socket writes", r"runtime/tfplugin/transport\.py"),
     ("plugin client", r"runtime/tfplugin/|runtime/poll\.py"),
     ("kube client/cache", r"runtime/(kube|kubeauth|cache)\.py|aiohttp"),
     ("metrics", r"prometheus_client|runtime/metrics\.py"),
