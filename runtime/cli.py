@@ -144,6 +144,13 @@ def parser() -> argparse.ArgumentParser:
         "back to Terraform (default %(default)s)",
     )
     p.add_argument(
+        "--watch-timeout",
+        type=float,
+        default=_env_number("WATCH_TIMEOUT", float, defaults.watch_timeout),
+        help="seconds one watch stream of a kind stays open before it is started again; "
+        "a stream that stopped delivering is dropped after this plus 10 (default %(default)s)",
+    )
+    p.add_argument(
         "--poll-driver",
         choices=["plugin", "cli"],
         default=_env("POLL_DRIVER", defaults.poll_driver),
@@ -269,6 +276,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_runs=args.max_runs,
         run_timeout=args.run_timeout,
         rpc_timeout=args.rpc_timeout,
+        watch_timeout=args.watch_timeout,
         poll_driver=args.poll_driver,
         driver=args.driver or "",
         max_providers=args.max_providers,
@@ -304,6 +312,7 @@ NUMBERS: tuple[tuple[str, str, float, bool], ...] = (
     ("max-runs", "max_runs", 1, True),
     ("run-timeout", "run_timeout", 0, False),
     ("rpc-timeout", "rpc_timeout", 0, False),
+    ("watch-timeout", "watch_timeout", 0, False),
     ("max-providers", "max_providers", 1, True),
     ("provider-rss-growth", "provider_rss_growth_mib", 0, True),
     ("kube-qps", "kube_qps", 0, True),

@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 # intervals: a settled MR's first pass comes within one (schedule.first_delay), later
 # when passes queue.
 PRIMED_INTERVALS = 2.0
+# How long after the apiserver should have ended a kopf watch (``timeoutSeconds``) the
+# controller drops it itself: the stream stopped being fed.
+WATCH_SLACK = 10.0
+WATCH_CONNECT_TIMEOUT = 30.0
 
 
 def kube_limits(settings: Settings) -> kube.Limits:
@@ -277,6 +281,28 @@ async def _uids(
     return {item["metadata"]["uid"] for item in items}
 
 
+def watch_settings(watching: Any, seconds: float) -> None:
+    """Bound every kopf watch stream, so one the apiserver (or a half-dead connection)
+    stops feeding is started again instead of waiting for events for good.
+
+    kopf's defaults set no ``timeoutSeconds`` and no client timeout: a stream lives as long
+    as the apiserver keeps it (30-60 min) and a silent one only ends by kopf's inactivity
+    timer.  That timer (``asyncio.timeout`` around the stream, across the ``yield`` of each
+    event) cancels kopf's watcher *task* when it expires while the task is busy with an
+    event outside the stream -- then the kind's watcher ends for good, with no log line,
+    and new objects of the kind are never seen again (docs/operations.md, "A kind's watch
+    stalls").  So the apiserver ends each stream after ``seconds`` (kopf resumes from the
+    last resourceVersion), aiohttp's own timer drops one still open ``WATCH_SLACK`` later
+    (it raises on the next read, never into the task), and the inactivity timer is set
+    beyond both, so it never fires first."""
+    server = max(1, round(min(seconds, 1e9)))  # timeoutSeconds is an integer
+    watching.server_timeout = server
+    watching.client_timeout = server + WATCH_SLACK
+    watching.connect_timeout = WATCH_CONNECT_TIMEOUT
+    if hasattr(watching, "inactivity_timeout"):  # kopf >= 1.44
+        watching.inactivity_timeout = server + 2 * WATCH_SLACK
+
+
 def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.OperatorRegistry:
     """All handlers; ``insights`` is what kopf will watch (see :mod:`.serving`)."""
     registry = kopf.OperatorRegistry()
@@ -299,6 +325,7 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
         # No spec copy on every object: nothing registered needs a diff (diffbase.py).
         settings.persistence.diffbase_storage = diffbase.EmptyDiffBase(prefix="jetgen.dev")
         settings.posting.level = logging.INFO
+        watch_settings(settings.watching, runtime.settings.watch_timeout)
         # Safe-start: after its initial scan kopf leaves the served kinds to the gate.
         settings.scanning.disabled = runtime.settings.safe_start
         runtime.background.append(asyncio.ensure_future(_start_states(runtime)))

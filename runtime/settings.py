@@ -105,6 +105,13 @@ class Settings:
     kube_burst: int = 200
     """Requests to the apiserver at once before ``kube_qps`` applies."""
 
+    watch_timeout: float = 120.0
+    """Seconds the apiserver keeps one of kopf's watch streams (one per served kind) open
+    before ending it; kopf then resumes from the last resourceVersion.  A stream that is
+    still open ``WATCH_SLACK`` seconds later (an apiserver or connection that stopped
+    feeding it) is dropped on our side and started again, so a stalled watch delays new
+    events by at most about this long instead of for good (see ``operator.watch_settings``)."""
+
     kube_cache: bool = True
     """Read ProviderConfigs, Secrets and referenced objects from caches kept current by
     watches (see cache.py), so a settled resource's poll asks the apiserver nothing;

@@ -16,6 +16,10 @@ how it reaches a point inside the controller without any hook in the runtime:
   learns only that it failed -- an exception inside the pass, right after that write).
 - ``note``: pass the request on untouched and record when it came (``Rule.at``).
 
+``stall_watches`` makes the watch streams open at that moment (those a test names) stop
+forwarding anything, their connections left open: an apiserver, or a connection, that
+stopped feeding a watch.  Streams opened later pass normally.
+
 Everything else passes through untouched.  Every request the apiserver answered is also
 kept in ``seen`` (method, path with query, body, status): a test can count what the
 controller asked for.
@@ -118,6 +122,7 @@ class FaultProxy:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self.seen: list[Seen] = []
+        self._stall: tuple[Callable[[str], bool], float] | None = None
 
     # --- control, from the test's thread --------------------------------------------------
 
@@ -126,6 +131,17 @@ class FaultProxy:
         with self._lock:
             self.rules.append(rule)
         return rule
+
+    def stall_watches(self, match: Callable[[str], bool]) -> None:
+        """Watch streams open now whose path (with query) ``match`` takes forward nothing
+        from now on, and stay open until the controller drops them."""
+        with self._lock:
+            self._stall = (match, time.monotonic())
+
+    def _stalled(self, path: str, opened: float) -> bool:
+        with self._lock:
+            stall = self._stall
+        return stall is not None and opened < stall[1] and stall[0](path)
 
     def write_kubeconfig(self, path: Path) -> Path:
         config = {
@@ -246,10 +262,22 @@ class FaultProxy:
                 if key.lower() not in DROPPED:
                     response.headers[key] = value
             await response.prepare(request)
+            opened = time.monotonic()
             try:
                 async for chunk in upstream.content.iter_any():
+                    if self._stalled(request.path_qs, opened):
+                        break
                     await response.write(chunk)
+                if self._stalled(request.path_qs, opened):
+                    await _hold(request)
+                    return response
                 await response.write_eof()
             except (ConnectionResetError, aiohttp.ClientError):
                 pass  # the controller went away mid-stream (killed): nothing to tell
             return response
+
+
+async def _hold(request: web.Request) -> None:
+    """Keep a stalled stream's connection open, sending nothing, until the client drops it."""
+    while request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(0.5)

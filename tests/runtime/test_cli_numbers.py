@@ -9,6 +9,7 @@ every use (negative RSS growth), a timeout that never expires (NaN) or a traceba
 
 from __future__ import annotations
 
+import kopf
 import pytest
 from jetgen.runtime import cli, operator
 from jetgen.runtime.metrics import Metrics
@@ -39,9 +40,12 @@ def refused_values(option: str) -> list[str]:
         values += ["1.5", "1e3"]  # an integer option takes no fraction or exponent
     else:
         values.append("1e999")  # float("1e999") is infinity
-    if option in {"poll-interval", "run-timeout", "rpc-timeout"} or option.startswith(
-        ("lease", "renew", "retry")
-    ):
+    if option in {
+        "poll-interval",
+        "run-timeout",
+        "rpc-timeout",
+        "watch-timeout",
+    } or option.startswith(("lease", "renew", "retry")):
         values.append("0")
     if option in {"max-runs", "max-providers", "kube-burst"}:
         values.append("0")
@@ -145,3 +149,17 @@ def test_the_refusal_says_what_the_option_must_be(capsys, monkeypatch, argv, var
     for variable, value in variables.items():
         monkeypatch.setenv(variable, value)
     assert one_line_error(capsys, argv) == f"jetgen-runtime: {line}\n"
+
+
+@pytest.mark.parametrize(("value", "server"), [(120.0, 120), (0.4, 1), (2.6, 3), (1e300, 10**9)])
+def test_the_watch_timeout_bounds_every_kopf_watch_and_its_inactivity_timer_fires_last(
+    value, server
+):
+    """An integer ``timeoutSeconds`` (the apiserver takes no fraction), aiohttp's own timer
+    after it, and kopf's inactivity timer -- which cancels the watcher task when it fires
+    outside the stream -- never the first."""
+    watching = kopf.OperatorSettings().watching
+    operator.watch_settings(watching, value)
+    assert watching.server_timeout == server and isinstance(watching.server_timeout, int)
+    assert watching.server_timeout < watching.client_timeout < watching.inactivity_timeout
+    assert watching.connect_timeout == operator.WATCH_CONNECT_TIMEOUT
