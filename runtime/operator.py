@@ -64,6 +64,29 @@ WATCH_SLACK = 10.0
 WATCH_CONNECT_TIMEOUT = 30.0
 
 
+def finalizer_from_passes(
+    registry: kopf.OperatorRegistry, kinds: list[Kind], finalizer: str
+) -> None:
+    """kopf puts its finalizer on an object at its first event, because the deletion
+    handler needs one; the passes do it instead, in the same patch as the first
+    create-pending mark (nothing can be created before the finalizer is there, and a new
+    MR saves a PATCH).  So kopf is told a managed resource requires the finalizer exactly
+    when it has it: kopf neither adds it nor takes it off, and still calls the deletion
+    handler and removes the finalizer after it.  An MR deleted before its first create
+    goes at once: nothing was made.  Config kinds keep kopf's way (usage.py).  (kopf has
+    no public switch for this; its registry's ``requires_finalizer`` is what it asks.)"""
+    served = {(k.group, k.plural) for k in kinds}
+    handlers = registry._changing
+    asked = handlers.requires_finalizer
+
+    def requires(cause: Any, excluded: Any = frozenset()) -> bool:
+        if (cause.resource.group, cause.resource.plural) in served:
+            return scheduler.has_finalizer(cause.body, finalizer)
+        return bool(asked(cause, excluded))
+
+    handlers.requires_finalizer = requires  # type: ignore[method-assign]
+
+
 def kube_limits(settings: Settings) -> kube.Limits:
     return kube.Limits(qps=settings.kube_qps, burst=settings.kube_burst)
 
@@ -309,7 +332,7 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
     settings = runtime.settings
     # On exit a waiting MR leaves at once; a running pass gets a few seconds to finish,
     # then is cancelled (its Terraform run is interrupted like Ctrl-C, which saves state).
-    passes = scheduler.Scheduler(settings.finalizer, grace=2.0, timeout=30.0)
+    passes = scheduler.Scheduler(grace=2.0, timeout=30.0)
 
     # kopf logs in with the credentials kube.py uses, and calls this again after a 401
     # or when the token it holds expires: the token is then refreshed for both.
@@ -345,6 +368,7 @@ def build_registry(runtime: reconciler.Runtime, insights: Insights) -> kopf.Oper
     users = usage.ConfigUsers(runtime.info)  # kept by each kind's event handler
     for kind in served:
         _register_kind(registry, runtime, passes, reconciler.Reconciler(runtime, kind), users)
+    finalizer_from_passes(registry, served, runtime.settings.finalizer)
     # Configs in use are not deleted.  Every selected kind is asked (one that has no CRD
     # answers 404): a kind the gate has not taken up yet may already have MRs.
     confirm = functools.partial(_list_config_users, runtime, served)

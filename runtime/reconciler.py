@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 SETTLING = (Action.NOTHING, Action.CREATE, Action.UPDATE, Action.REPLACE)
 ERRORED_STATE = "errored.tfstate"  # where Terraform puts a state it failed to save
 CREATING_NOTICE = 2.0  # seconds a create runs before Ready=False, Creating is written
+FINALIZER_TRIES = 3  # patches adding the finalizer, each after a conflict re-read
 
 
 # Failures whose message explains itself; anything else is reported as an internal error.
@@ -289,6 +290,10 @@ class Reconciler:
             await self._write_status(mr, [decision.synced])
             return decision
         await self._note_request(mr, memory)
+        if not never_handled(mr) and self._lacks_finalizer(mr):
+            # A new MR's finalizer comes with its create-pending mark (see _create); one
+            # with a history may adopt or change something before any mark is written.
+            await self._annotate(mr, {}, finalizer=True)
         await self.rt.prepare()
         connection.target(mr.body)  # its name is checked before anything is created
         # State first: a reference resolved on an earlier pass keeps its value there
@@ -432,8 +437,10 @@ class Reconciler:
         decision = decisions.decide(
             self._facts(mr, external, tuple(self._names(changed)), tuple(self._names(forcing)))
         )
-        if decision.record:
-            await self._annotate(mr, state.mark(decision.record))
+        if decision.record or (decision.action != Action.CREATE and self._lacks_finalizer(mr)):
+            # (a create puts the finalizer on with its pending mark)
+            marks = state.mark(decision.record) if decision.record else {}
+            await self._annotate(mr, marks, finalizer=True)
         await self._act(mr, memory, wd, desired, decision, plan)
         return decision
 
@@ -534,7 +541,7 @@ class Reconciler:
             guard[EXTERNAL_NAME] = None
         memory.unused_pending = None
         try:
-            await self._annotate(mr, guard)
+            await self._annotate(mr, guard, finalizer=True)
         except Exception:
             memory.unused_pending = guard[state.PENDING]
             raise
@@ -902,15 +909,63 @@ class Reconciler:
             return None
         return self._external_name(mr, desired.arguments)
 
-    async def _annotate(self, mr: ManagedResource, annotations: Mapping[str, str | None]) -> None:
-        """Merge-patch annotations (``None`` removes one)."""
+    def _lacks_finalizer(self, mr: ManagedResource) -> bool:
+        """Whether the object still needs the controller's finalizer (operator.py leaves
+        putting it on to the passes)."""
+        finalizers = (mr.body.get("metadata") or {}).get("finalizers") or []
+        return not mr.deleting and self.rt.settings.finalizer not in finalizers
+
+    async def _annotate(
+        self,
+        mr: ManagedResource,
+        annotations: Mapping[str, str | None],
+        *,
+        finalizer: bool = False,
+    ) -> None:
+        """Merge-patch annotations (``None`` removes one); with ``finalizer`` the
+        controller's finalizer too, in the same patch, if the object lacks it."""
         path = kube.object_path(self.kind.api_version, self.kind.plural, mr.namespace, mr.name)
-        await self.rt.kube.patch(path, {"metadata": {"annotations": annotations}})
+        if finalizer and self._lacks_finalizer(mr):
+            await self._patch_with_finalizer(mr, path, annotations)
+        else:
+            await self.rt.kube.patch(path, {"metadata": {"annotations": annotations}})
         for key, value in annotations.items():
             if value is None:
                 mr.annotations.pop(key, None)
             else:
                 mr.annotations[key] = value
+
+    async def _patch_with_finalizer(
+        self, mr: ManagedResource, path: str, annotations: Mapping[str, str | None]
+    ) -> None:
+        """A merge patch replaces the whole finalizer list, so it is guarded by the
+        resourceVersion the list was read at; on a conflict the object is read again."""
+        for attempt in range(FINALIZER_TRIES):
+            meta = mr.body.get("metadata") or {}
+            patch: dict[str, Any] = {
+                "annotations": annotations,
+                "finalizers": [*(meta.get("finalizers") or []), self.rt.settings.finalizer],
+            }
+            if meta.get("resourceVersion"):
+                patch["resourceVersion"] = meta["resourceVersion"]
+            try:
+                written = await self.rt.kube.patch(path, {"metadata": patch})
+            except kube.Conflict:
+                if attempt + 1 == FINALIZER_TRIES:
+                    raise
+                fresh = await self.rt.kube.get(path)
+                if fresh is None:
+                    raise ReconcileError("the object is gone") from None
+                mr.body["metadata"] = fresh.get("metadata") or {}
+                if not self._lacks_finalizer(mr):  # put on meanwhile, or being deleted
+                    if mr.deleting:
+                        raise ReconcileError("the object is being deleted") from None
+                    await self.rt.kube.patch(path, {"metadata": {"annotations": annotations}})
+                    return
+                continue
+            # The body kopf gave this pass is not changed in place: the pass's own copy is.
+            mr.body["metadata"] = {**meta, **((written or {}).get("metadata") or patch)}
+            return
 
     async def _note_request(self, mr: ManagedResource, memory: Memory) -> None:
         """Acknowledge a new crossplane.io/reconcile-requested-at token in

@@ -10,9 +10,9 @@ time in one heap shared by all.  A task exists only while a pass runs.
 The entries are kept current by kopf's event handler (:meth:`Scheduler.observe`, every
 watch event of a served kind) and the rules are those the daemons had:
 
-* **the finalizer first**: an MR gets no pass until kopf's finalizer is on it (the event
-  that shows it plans the first pass), so nothing is created that a delete would not wait
-  for;
+* **the first pass at once**: the event that shows a new MR plans its first pass; the
+  pass puts the finalizer on with the create-pending mark (operator.finalizer_from_passes),
+  so nothing is created that a delete would not wait for;
 * **a start's first passes are spread**: the first pass waits ``Reconciler.first_delay``
   (a random phase of the interval for an MR already settled, see :mod:`.schedule`);
 * **a change wakes**: an event whose trigger (:func:`trigger`) differs plans a pass at
@@ -54,9 +54,9 @@ class Passes(Protocol):
     def first_delay(self, body: Any) -> float: ...
 
 
-def trigger(body: Mapping[str, Any], finalizer: str) -> tuple[Any, ...]:
-    """What, when changed, deserves a pass before the next poll (or, for the finalizer,
-    the first pass)."""
+def trigger(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What, when changed, deserves a pass before the next poll (not the finalizer: the
+    pass's own patch puts it on)."""
     meta = body.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     return (
@@ -64,7 +64,6 @@ def trigger(body: Mapping[str, Any], finalizer: str) -> tuple[Any, ...]:
         annotations.get(resource.PAUSED),
         annotations.get(resource.RECONCILE_REQUESTED_AT),
         annotations.get(resource.POLL_INTERVAL),
-        has_finalizer(body, finalizer),
     )
 
 
@@ -110,7 +109,7 @@ class Entry:
         self.memory = Memory()
         self.body = b""
         self.trigger: tuple[Any, ...] | None = None
-        self.started = False  # its passes have begun (the finalizer was seen)
+        self.started = False  # its first pass is planned
         self.ticket: int | None = None  # its place in the heap; None: no pass planned
         self.task: asyncio.Task[None] | None = None  # the pass running now
         self.again = False  # changed during the pass: the next one at once
@@ -120,8 +119,7 @@ class Entry:
 class Scheduler:
     """The MRs of all served kinds, keyed by uid, and when each one's next pass is due."""
 
-    def __init__(self, finalizer: str, *, grace: float = 2.0, timeout: float = 30.0) -> None:
-        self.finalizer = finalizer
+    def __init__(self, *, grace: float = 2.0, timeout: float = 30.0) -> None:
         self.grace = grace
         self.timeout = timeout
         self.entries: dict[str, Entry] = {}
@@ -148,14 +146,13 @@ class Scheduler:
         if entry is None:
             entry = self.entries[uid] = Entry(passes)
         entry.body = compact(body)
-        before, entry.trigger = entry.trigger, trigger(body, self.finalizer)
+        before, entry.trigger = entry.trigger, trigger(body)
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             if not entry.deleting:
                 self._stop_passes(entry)
         elif not entry.started:
-            if has_finalizer(body, self.finalizer):  # the first pass may be planned now
-                entry.started = True
-                self._plan(uid, entry, _first_delay(passes, body))
+            entry.started = True
+            self._plan(uid, entry, _first_delay(passes, body))
         elif entry.trigger != before:
             if entry.task is not None:
                 entry.again = True

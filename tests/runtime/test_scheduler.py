@@ -1,7 +1,8 @@
 """The scheduler that runs every MR's passes (runtime/scheduler.py) keeps the rules the
-per-MR kopf daemons had: no pass before the finalizer, a start's first passes spread, a
-change wakes (during a pass: right after it), one pass at a time, deletion and stop end
-the passes (a running one after a grace period, by cancelling it)."""
+per-MR kopf daemons had (but the first pass comes at once: it puts the finalizer on), a
+start's first passes spread, a change wakes (during a pass: right after it), one pass at a
+time, deletion and stop end the passes (a running one after a grace period, by cancelling
+it)."""
 
 from __future__ import annotations
 
@@ -63,23 +64,26 @@ def run(scenario: Any) -> Any:
     return asyncio.run(asyncio.wait_for(scenario(), 10))
 
 
-def test_no_pass_before_the_finalizer_and_one_as_soon_as_it_is_there():
+def test_a_new_mr_is_passed_at_once_and_its_finalizer_wakes_no_other_pass():
+    """The pass puts the finalizer on (with the create-pending mark): a new MR does not
+    wait for it, and the event of that patch plans no second pass."""
+
     async def scenario() -> tuple[int, int]:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes()
+        sched, passes = scheduler.Scheduler(), Passes()
         sched.observe(passes, mr(finalizer=False), None)
         await asyncio.sleep(0.1)
         before = len(passes.bodies)
-        sched.observe(passes, mr(), "MODIFIED")  # kopf's finalizer patch came back
+        sched.observe(passes, mr(), "MODIFIED")  # the pass's own patch came back
         await asyncio.sleep(0.1)
         await sched.stop()
         return before, len(passes.bodies)
 
-    assert run(scenario) == (0, 1)
+    assert run(scenario) == (1, 1)
 
 
 def test_the_first_pass_waits_its_first_delay_and_a_change_cuts_it_short():
     async def scenario() -> tuple[int, int]:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes(first=30.0)
+        sched, passes = scheduler.Scheduler(), Passes(first=30.0)
         sched.observe(passes, mr(), None)  # a settled MR listed at start
         await asyncio.sleep(0.1)
         waiting = len(passes.bodies)
@@ -100,7 +104,7 @@ class Unreadable(Passes):
 
 def test_a_body_whose_first_delay_cannot_be_read_is_passed_at_once():
     async def scenario() -> int:
-        sched, passes = scheduler.Scheduler(FINALIZER), Unreadable()
+        sched, passes = scheduler.Scheduler(), Unreadable()
         sched.observe(passes, mr(), None)
         await asyncio.sleep(0.1)
         await sched.stop()
@@ -111,7 +115,7 @@ def test_a_body_whose_first_delay_cannot_be_read_is_passed_at_once():
 
 def test_a_poll_comes_after_the_delay_the_pass_returned():
     async def scenario() -> int:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes(delay=0.05)
+        sched, passes = scheduler.Scheduler(), Passes(delay=0.05)
         sched.observe(passes, mr(), None)
         await asyncio.sleep(0.32)
         await sched.stop()
@@ -122,7 +126,7 @@ def test_a_poll_comes_after_the_delay_the_pass_returned():
 
 def test_an_event_that_changes_no_trigger_does_not_wake():
     async def scenario() -> int:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes()
+        sched, passes = scheduler.Scheduler(), Passes()
         sched.observe(passes, mr(), None)
         await asyncio.sleep(0.05)
         status = mr()
@@ -143,7 +147,7 @@ def test_a_new_mr_gets_one_first_pass_however_late_its_events_are_handled():
     the events of its own writes (repeated as kopf may) plan none."""
 
     async def scenario() -> tuple[int, int]:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes(seconds=0.05)
+        sched, passes = scheduler.Scheduler(), Passes(seconds=0.05)
         sched.observe(passes, mr(finalizer=False), "ADDED")
         sched.observe(passes, mr(), "MODIFIED")  # kopf's finalizer patch
         await asyncio.sleep(0.01)
@@ -165,7 +169,7 @@ def test_a_new_mr_gets_one_first_pass_however_late_its_events_are_handled():
 
 def test_a_change_during_a_pass_brings_the_next_right_after_it_never_alongside():
     async def scenario() -> Passes:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes(seconds=0.1)
+        sched, passes = scheduler.Scheduler(), Passes(seconds=0.1)
         sched.observe(passes, mr(), None)
         await asyncio.sleep(0.02)
         sched.observe(passes, mr(generation=2), "MODIFIED")
@@ -182,7 +186,7 @@ def test_a_change_during_a_pass_brings_the_next_right_after_it_never_alongside()
 
 def test_a_pass_reads_the_body_without_managed_fields_from_its_own_copy():
     async def scenario() -> tuple[dict[str, Any], scheduler.Scheduler]:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes()
+        sched, passes = scheduler.Scheduler(), Passes()
         body = mr()
         sched.observe(passes, body, None)
         body["spec"]["forProvider"]["byteLength"] = 99  # kopf's dict, changed afterwards
@@ -199,7 +203,7 @@ def test_a_pass_reads_the_body_without_managed_fields_from_its_own_copy():
 
 def test_deletion_stops_the_passes_and_cancels_a_running_one_after_the_grace():
     async def scenario() -> tuple[int, int, int]:
-        sched = scheduler.Scheduler(FINALIZER, grace=0.1)
+        sched = scheduler.Scheduler(grace=0.1)
         passes = Passes(seconds=5.0, delay=0.0)
         sched.observe(passes, mr(), None)
         await asyncio.sleep(0.02)
@@ -217,7 +221,7 @@ def test_deletion_stops_the_passes_and_cancels_a_running_one_after_the_grace():
 
 def test_the_deletion_handler_shares_the_memory_of_the_passes_and_deleted_forgets():
     async def scenario() -> tuple[bool, bool]:
-        sched, passes = scheduler.Scheduler(FINALIZER), Passes()
+        sched, passes = scheduler.Scheduler(), Passes()
         sched.observe(passes, mr(), None)
         same = sched.memory(passes, "u1") is sched.entries["u1"].memory
         sched.observe(passes, mr(), "DELETED")
@@ -229,7 +233,7 @@ def test_the_deletion_handler_shares_the_memory_of_the_passes_and_deleted_forget
 
 def test_stop_lets_a_pass_finish_within_the_grace_and_starts_none():
     async def scenario() -> tuple[int, int, int]:
-        sched = scheduler.Scheduler(FINALIZER, grace=0.5)
+        sched = scheduler.Scheduler(grace=0.5)
         passes = Passes(seconds=0.1, delay=0.0)
         sched.observe(passes, mr(), None)
         await asyncio.sleep(0.02)
@@ -243,7 +247,7 @@ def test_stop_lets_a_pass_finish_within_the_grace_and_starts_none():
 
 def test_stop_cancels_a_pass_still_running_after_the_grace():
     async def scenario() -> tuple[int, float]:
-        sched = scheduler.Scheduler(FINALIZER, grace=0.1, timeout=1.0)
+        sched = scheduler.Scheduler(grace=0.1, timeout=1.0)
         passes = Passes(seconds=5.0)
         sched.observe(passes, mr(), None)
         await asyncio.sleep(0.02)
