@@ -311,13 +311,13 @@ def watch_settings(watching: Any, seconds: float) -> None:
     kopf's defaults set no ``timeoutSeconds`` and no client timeout: a stream lives as long
     as the apiserver keeps it (30-60 min) and a silent one only ends by kopf's inactivity
     timer.  That timer (``asyncio.timeout`` around the stream, across the ``yield`` of each
-    event) cancels kopf's watcher *task* when it expires while the task is busy with an
-    event outside the stream -- then the kind's watcher ends for good, with no log line,
-    and new objects of the kind are never seen again (docs/operations.md, "A kind's watch
-    stalls").  So the apiserver ends each stream after ``seconds`` (kopf resumes from the
-    last resourceVersion), aiohttp's own timer drops one still open ``WATCH_SLACK`` later
-    (it raises on the next read, never into the task), and the inactivity timer is set
-    beyond both, so it never fires first."""
+    event) would cancel kopf's watcher *task* if it expired while the task waits outside
+    the stream -- and kopf neither logs nor replaces a cancelled watcher, so the kind would
+    never be watched again (docs/runtime.md, "Watch streams that stall").  So the
+    apiserver ends each stream after ``seconds`` (kopf resumes from the last
+    resourceVersion), aiohttp's own timer drops one still open ``WATCH_SLACK`` later (it
+    raises on the next read, never into the task), and the inactivity timer is set beyond
+    both, so it never fires first."""
     server = max(1, round(min(seconds, 1e9)))  # timeoutSeconds is an integer
     watching.server_timeout = server
     watching.client_timeout = server + WATCH_SLACK
