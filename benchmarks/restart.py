@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import kubeload  # noqa: E402
 from benchmarks.common import REPO, Bench, Metrics, bench, cpu_seconds  # noqa: E402
-from benchmarks.scale import GROUP, KINDS, PLURAL, PROVIDER, mr, passes  # noqa: E402
+from benchmarks.scale import GROUP, KINDS, PLURAL, PROVIDER, install_provider, mr, passes  # noqa: E402
 from tests.testbed.processes import free_port  # noqa: E402
 
 
@@ -69,15 +69,7 @@ class Restarts:
         self.b = b
         self.args = args
         api = b.api
-        api.kubectl("apply", "--server-side", "-f", str(PROVIDER / "install" / "crds"))
-        api.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "-f",
-            str(PROVIDER / "install" / "crds"),
-        )
-        api.kubectl("apply", "-f", str(PROVIDER / "install" / "providerconfig.yaml"))
+        install_provider(api)
         self.namespace = api.create_namespace("restart")
         self.path = f"/apis/{GROUP}/v1alpha1/namespaces/{self.namespace}/{PLURAL}"
         self.watch = kubeload.ReadyWatch(api, self.path)

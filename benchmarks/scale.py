@@ -420,20 +420,25 @@ def level(cluster: Cluster, run: int, n: int, results: dict[str, Any]) -> None:
         print_cell(run, n, poll, m)
 
 
+def install_provider(api: Any) -> None:
+    """provider-random's CRDs (waited for until Established) and its ProviderConfig."""
+    api.kubectl("apply", "--server-side", "-f", str(PROVIDER / "install" / "crds"))
+    api.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "-f",
+        str(PROVIDER / "install" / "crds"),
+    )
+    api.kubectl("apply", "-f", str(PROVIDER / "install" / "providerconfig.yaml"))
+
+
 def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
     results: dict[str, Any] = {"cells": {}, "setup": {}, "aborted": None}
     print(f"run {run}: load before {load()}")
     with bench("scale") as b:
         api = b.api
-        api.kubectl("apply", "--server-side", "-f", str(PROVIDER / "install" / "crds"))
-        api.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "-f",
-            str(PROVIDER / "install" / "crds"),
-        )
-        api.kubectl("apply", "-f", str(PROVIDER / "install" / "providerconfig.yaml"))
+        install_provider(api)
         namespace = api.create_namespace("scale")
         path = f"/apis/{GROUP}/v1alpha1/namespaces/{namespace}/{PLURAL}"
         watch = kubeload.ReadyWatch(api, path)
