@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib.metadata
+import inspect
 import logging
 import os
 import signal
@@ -64,6 +66,13 @@ WATCH_SLACK = 10.0
 WATCH_CONNECT_TIMEOUT = 30.0
 
 
+def kopf_version() -> str:
+    try:
+        return importlib.metadata.version("kopf")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
+
+
 def finalizer_from_passes(
     registry: kopf.OperatorRegistry, kinds: list[Kind], finalizer: str
 ) -> None:
@@ -76,15 +85,22 @@ def finalizer_from_passes(
     goes at once: nothing was made.  Config kinds keep kopf's way (usage.py).  (kopf has
     no public switch for this; its registry's ``requires_finalizer`` is what it asks.)"""
     served = {(k.group, k.plural) for k in kinds}
-    handlers = registry._changing
-    asked = handlers.requires_finalizer
+    handlers: Any = getattr(registry, "_changing", None)
+    asked = getattr(handlers, "requires_finalizer", None)
+    if asked is None or list(inspect.signature(asked).parameters) != ["cause", "excluded"]:
+        # A kopf release that changed its private registry: refuse to start rather than
+        # let kopf add finalizers behind the passes' back (or never call deletion).
+        raise RuntimeError(
+            f"kopf {kopf_version()} has no registry._changing.requires_finalizer(cause, "
+            "excluded); jetgen's runtime is tested with kopf 1.45 (see pyproject.toml)"
+        )
 
     def requires(cause: Any, excluded: Any = frozenset()) -> bool:
         if (cause.resource.group, cause.resource.plural) in served:
             return scheduler.has_finalizer(cause.body, finalizer)
         return bool(asked(cause, excluded))
 
-    handlers.requires_finalizer = requires  # type: ignore[method-assign]
+    handlers.requires_finalizer = requires
 
 
 def kube_limits(settings: Settings) -> kube.Limits:
