@@ -5,6 +5,9 @@
 * provider-linode's LKE examples (values from the Linode docs) become Ready against the
   Linode API stand-in, the committed package as the controller (after the CRD test: that
   one creates every CRD anew).
+* provider-linode's Domain (declared ``purePlan`` in its jetgen.yaml), the committed
+  package as the controller with the real linode 3.13.0 binary: a settled poll is one
+  ReadResource, no plan, and a change made in the stand-in is still found and put back.
 * provider-random: its committed CRDs, and its committed package run as the controller
   (``python -m random_provider``: the package finds its own ``kinds.json`` and imports
   its hooks module ``config``), with tofu and the test bed's provider mirror, through
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 
@@ -25,6 +29,9 @@ from tests.generator.crds import dry_run_examples, install_crds
 from tests.linode_standin import StandIn
 from tests.providers import lke, reference
 from tests.runtime import harness
+from tests.runtime.test_e2e_linode_polls import change_behind_our_back, polls_of
+from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -130,6 +137,77 @@ def test_lke_examples_from_the_docs_become_ready(testbed, reference_apiserver, t
         pools = {p["id"]: (p["type"], p["count"]) for p in cluster["pools"]}
         assert pools[pool_id] == ("g6-standard-2", 3)
         assert ("g6-standard-2", 3) in [v for k, v in pools.items() if k != pool_id]
+
+
+DOMAINS = "domains.linode.m.jetgen.dev"
+
+
+def plugin_rpcs(metrics: Metrics) -> dict[str, int]:
+    """Plugin-protocol calls the controller made so far, per RPC."""
+    pattern = r'jetgen_plugin_rpcs_total\{operation="(\w+)"\} (\S+)'
+    return {op: int(float(n)) for op, n in re.findall(pattern, metrics.text())}
+
+
+def test_settled_domain_polls_only_read_and_still_find_drift(
+    testbed, reference_apiserver, tmp_path
+):
+    api = reference_apiserver
+    kinds = json.loads((reference.LINODE / "linode_provider" / "kinds.json").read_text())
+    assert [k.get("pure_plan") for k in kinds["kinds"] if k["kind"] == "Domain"] == [True]
+    harness.install_crds(api, reference.LINODE)
+    ns = api.create_namespace("linode-domain-polls")
+    token = secrets.token_hex(16)
+    port = free_port()
+    metrics = Metrics(port)
+    # The committed example (tags too: the provider folds their case against the state
+    # while planning), with a ProviderConfig of the test's namespace.
+    example = yaml.safe_load((reference.LINODE / "examples/linode/domain.yaml").read_text())
+    wanted = example["spec"]["forProvider"]
+    ref = {"kind": "ProviderConfig", "name": "linode"}
+    with StandIn(token) as standin:
+        lke.provider_config(api, ns, standin, token)
+        api.apply(
+            {
+                **example,
+                "metadata": {"name": "zone", "namespace": ns},
+                "spec": {**example["spec"], "providerConfigRef": ref},
+            }
+        )
+        ctl = lke.package_controller(testbed, api, tmp_path, ns, poll=2)
+        ctl.args += ["--metrics-port", str(port)]
+        with ctl:
+            harness.wait_for("Domain Ready", lambda: lke.ready(api, DOMAINS, "zone", ns), 120)
+
+            def unchanged() -> int:
+                return polls_of(metrics, "Domain", "unchanged")
+
+            # The first settled poll plans (and remembers that nothing was planned) ...
+            harness.wait_for("two unchanged polls", lambda: unchanged() >= 2, 60)
+            before, polls = plugin_rpcs(metrics), unchanged()
+            harness.wait_for("four more", lambda: unchanged() >= polls + 4, 4 * 2 + 30)
+            after, settled = plugin_rpcs(metrics), unchanged() - polls
+            made = {op: n - before.get(op, 0) for op, n in after.items()}
+            # ... the later ones only read: no plan, no state upgrade (the client's own
+            # memo), one ReadResource each (one more if a poll had read but was not
+            # counted yet when the figures were taken).
+            assert made.get("plan_resource_change", 0) == 0, (made, settled)
+            assert made.get("upgrade_resource_state", 0) == 0, (made, settled)
+            assert settled <= made.get("read_resource", 0) <= settled + 1, (made, settled)
+            assert polls_of(metrics, "Domain", "drift") == 0, ctl.logs()
+
+            # The refresh of every poll still sees a change made behind our back.
+            (remote,) = standin.domains()
+            change_behind_our_back(standin, remote["id"], {"soa_email": "someone@else.example"})
+            harness.wait_for(
+                "the drift found", lambda: polls_of(metrics, "Domain", "drift") >= 1, 2 * 2 + 30
+            )
+            harness.wait_for(
+                "the domain put back",
+                lambda: standin.domains()[0]["soa_email"] == wanted["soaEmail"],
+                60,
+            )
+        assert standin.problems() == []
+    print(f"provider-linode: {settled} settled Domain polls made {made}")
 
 
 def package_controller(testbed, api, tmp_path, namespace: str) -> harness.Controller:

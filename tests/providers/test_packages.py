@@ -156,6 +156,19 @@ def test_linode_kinds_carry_credentials_endpoint_and_kubeconfig():
     assert pool.fields["clusterId"].ref == "clusterIdRef"
 
 
+def test_linode_pure_plans_are_the_types_both_releases_have():
+    """jetgen.yaml declares purePlan for the types whose plans were read in the source of
+    3.13.0 and 2.37.0 (the peer's release): all that both have, none that only 3.13.0 has
+    (not read for 2.37.0, and the peer benchmark runs the same configuration there)."""
+    info = kindsfile.load(reference.LINODE / "linode_provider" / "kinds.json")
+    (older,) = json.loads(LINODE_SCHEMA.read_text())["provider_schemas"].values()
+    types = {k.terraform_type for k in info.kinds}
+    both = types & set(older["resource_schemas"])
+    assert len(both) == 36
+    assert {k.terraform_type for k in info.kinds if k.pure_plan} == both
+    assert {"linode_domain", "linode_lke_cluster"} <= both
+
+
 def test_postgresql_kinds_carry_credentials_references_and_the_role_login():
     """What the runtime reads from provider-postgresql's kinds.json."""
     info = kindsfile.load(reference.POSTGRESQL / "postgresql_provider" / "kinds.json")

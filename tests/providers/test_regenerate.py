@@ -60,6 +60,10 @@ def test_provider_linode_preview_for_2_37_0_generates(testbed, tmp_path):
     # The 2.x-only kinds come from the hooks, the 3.x-only ones are absent.
     assert by_type["linode_database_mysql"]["kind"] == "MySQL"
     assert "linode_interface" not in by_type
+    # What the peer benchmark polls: the pure plans declared (read for this release too).
+    pure = {t for t, k in by_type.items() if k.get("pure_plan")}
+    assert len(pure) == 36 and "linode_domain" in pure
+    assert "linode_database_mysql" not in pure
     slots = {r["field"] for r in by_type["linode_instance_config"]["references"]}
     assert "devices.sdh.disk_id" in slots and "devices.sdi.disk_id" not in slots
 
