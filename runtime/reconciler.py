@@ -308,12 +308,14 @@ class Reconciler:
                 self._keep_config(memory, wd, desired)
                 decision = decisions.decide(self._facts(mr, decisions.PRESENT))
             else:
-                memory.settled = None  # until this CLI pass has succeeded
+                # The mark is withdrawn until this CLI pass has succeeded; what it vouched
+                # for is kept for _observe, which need not save a state the Secret holds.
+                vouched, memory.settled = memory.settled, None
                 # Always compared with the file before Terraform runs: whatever changed it
                 # behind the controller's back, the CLI sees this configuration.
                 wd.write_desired(desired)
                 memory.written = wanted
-                decision = await self._sync(mr, memory, wd, desired)
+                decision = await self._sync(mr, memory, wd, desired, vouched)
                 if decision.action in SETTLING and wd.resource_attributes() is not None:
                     memory.settled = wanted
         finally:
@@ -424,11 +426,17 @@ class Reconciler:
         )
 
     async def _sync(
-        self, mr: ManagedResource, memory: Memory, wd: Workdir, desired: Desired
+        self,
+        mr: ManagedResource,
+        memory: Memory,
+        wd: Workdir,
+        desired: Desired,
+        vouched: str | None = None,
     ) -> Decision:
-        """Observe, decide (decisions.decide), act; returns the decision taken."""
+        """Observe, decide (decisions.decide), act; returns the decision taken.
+        ``vouched``: the settled mark the pass started with (see _observe)."""
         await self._drop_unused_pending(mr, memory)
-        external, plan = await self._observe(mr, memory, wd, desired)
+        external, plan = await self._observe(mr, memory, wd, desired, vouched)
         changed: list[str] = []
         forcing: list[str] = []
         refused = external == decisions.DRIFTED and not mr.may("Update")
@@ -445,7 +453,12 @@ class Reconciler:
         return decision
 
     async def _observe(
-        self, mr: ManagedResource, memory: Memory, wd: Workdir, desired: Desired
+        self,
+        mr: ManagedResource,
+        memory: Memory,
+        wd: Workdir,
+        desired: Desired,
+        vouched: str | None = None,
     ) -> tuple[str, Plan | None]:
         """What exists outside (a decisions external state), and the plan that showed it."""
         driver, env = self.driver, desired.env
@@ -456,8 +469,12 @@ class Reconciler:
                 return found, None
         elif state.create_incomplete(mr.annotations):
             # The controller died after Terraform recorded the create: it did succeed.
-            # The state is saved before that is recorded (decide() records it).
-            await self._persist(mr, memory, wd)
+            # The state is saved before that is recorded (decide() records it), unless
+            # the Secret holds it already with the mark this pass started with (a body
+            # older than the create's success mark): saving it here would only drop the
+            # mark, for the end of the pass to write it back -- two writes for nothing.
+            if state.stored_digest(wd.read_state(), vouched) != memory.saved:
+                await self._persist(mr, memory, wd)
         if mr.observe_only:
             plan = await driver.plan(wd, env, refresh_only=True)
             if plan.drift or plan.has_changes:
