@@ -57,7 +57,8 @@ from jetgen.runtime.tfplugin.schemacache import SchemaCache
 logger = logging.getLogger(__name__)
 
 # How long the state Secrets listed at start wait for their MRs' first loads, in poll
-# intervals: a settled MR's first pass comes within one (schedule.first_delay), later
+# intervals, after the list or the last first load (StateStore.prime): a settled MR's
+# first pass comes within one after kopf hands it over (schedule.first_delay), later
 # when passes queue.
 PRIMED_INTERVALS = 2.0
 # How long after the apiserver should have ended a kopf watch (``timeoutSeconds``) the

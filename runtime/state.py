@@ -207,6 +207,7 @@ class StateStore:
         # older: never primed).
         self._primed: dict[str, dict[str, Any]] = {}
         self._primed_until = 0.0
+        self._keep_for = 0.0
         self._touched: set[str] | None = set()  # None once prime has run
 
     def _path(self, body: dict[str, Any]) -> str:
@@ -250,9 +251,14 @@ class StateStore:
 
     async def prime(self, keep_for: float) -> list[dict[str, Any]]:
         """Read every state Secret in one list (a page at a time) and keep each one's
-        content for its MR's first :meth:`load` within ``keep_for`` seconds: a start's
-        first passes then take their state from the list, not a GET each (10,000 GETs
-        in the poll interval after a 10,000-MR restart).  A listed copy is never newer
+        content for its MR's first :meth:`load` within ``keep_for`` seconds of the list
+        or of the last load it answered: a start's first passes then take their state
+        from the list, not a GET each (10,000 GETs in the poll interval after a
+        10,000-MR restart).  Counted from the last load, not the list alone: the MRs
+        of a start are handed to the passes over a while (1,000 over 16 s on a loaded
+        machine), each first pass a random phase of the interval after that, so with a
+        short interval or thousands of MRs a window counted from the list ended before
+        half of them came (567 of 1,000 GETs).  A listed copy is never newer
         than what this store wrote: one this store read, wrote or deleted before the list
         was read is not kept, and a later read, write or delete drops it.  Returns the Secrets'
         metadata (for :meth:`sweep`)."""
@@ -273,15 +279,20 @@ class StateStore:
                     kept[name] = {"metadata": {"labels": labels}, "data": secret.get("data")}
             touched = self._touched or set()  # None if a start primed twice
             self._primed = {n: s for n, s in kept.items() if n not in touched}
+            self._keep_for = keep_for
             self._primed_until = time.monotonic() + keep_for
         finally:
             self._touched = None
         return list(listed.values())
 
     def _take_primed(self, name: str) -> dict[str, Any] | None:
-        if self._primed and time.monotonic() > self._primed_until:
+        now = time.monotonic()
+        if self._primed and now > self._primed_until:
             self._primed = {}  # its MRs had their first passes, or never came
         secret = self._primed.pop(name, None)
+        if secret is not None:
+            # First passes are still coming: the rest are kept as long again.
+            self._primed_until = max(self._primed_until, now + self._keep_for)
         self._touch(name)
         return secret
 

@@ -112,7 +112,7 @@ def test_a_start_reads_the_states_in_one_list_and_never_an_older_copy(apiserver)
     no request; a second load, or the load of a Secret the store wrote or read before
     the list, asks the apiserver (the listed copy may be older); a write drops the
     listed copy; a copy whose label names another UID is refused as a GET's would be;
-    after ``keep_for`` every load asks again."""
+    ``keep_for`` after the list or the last load it answered, every load asks again."""
     state_ns = apiserver.create_namespace("prime-state")
 
     def mr(name: str) -> dict:
@@ -169,6 +169,21 @@ def test_a_start_reads_the_states_in_one_list_and_never_an_older_copy(apiserver)
             await late.prime(keep_for=0)
             del requests[:]
             assert await late.load(mrs["c"]) == state.Stored(b"c v1", "mark-c")
+            assert len(requests) == 1
+
+            # Kept for keep_for after the list or after the last load it answered: a
+            # start whose first passes keep coming (its MRs handed over slowly) keeps
+            # the rest for them; once none came for keep_for, every load asks.
+            slow = state.StateStore(client, state_ns)
+            await slow.prime(keep_for=5.0)
+            del requests[:]
+            await asyncio.sleep(3.0)
+            assert await slow.load(mrs["c"]) == state.Stored(b"c v1", "mark-c")
+            await asyncio.sleep(3.0)  # 6 s after the list, 3 s after the last load
+            assert await slow.load(mrs["e"]) == state.Stored(b"e v2", "mark-e2")
+            assert requests == []
+            await asyncio.sleep(6.0)  # 6 s after the last load
+            assert await slow.load(mrs["a"]) == state.Stored(b"a v2", "mark-a2")
             assert len(requests) == 1
         finally:
             await client.close()
