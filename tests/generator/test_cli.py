@@ -241,6 +241,22 @@ def test_config_pure_plan_not_a_bool(tmp_path, value):
     assert sorted(p.name for p in repo.iterdir()) == ["jetgen.yaml"]
 
 
+def test_a_pure_plan_kind_says_so_on_its_page_and_only_it(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "jetgen.yaml").write_text(
+        "name: shapes\nresources:\n  shapes_widget: {purePlan: true}\n"
+    )
+    done = run("generate", "--schema", str(EVERY_SHAPE), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    pages = {
+        p.relative_to(repo / "docs/kinds").as_posix(): p.read_text()
+        for p in (repo / "docs/kinds").rglob("*.md")
+    }
+    saying = sorted(name for name, text in pages.items() if "(`purePlan`)" in text)
+    assert saying == ["shapes/widget.md"]
+
+
 def test_no_repository_and_no_schema(tmp_path):
     done = run("generate", cwd=tmp_path)
     assert done.returncode == 1 and "jetgen.yaml: not found" in done.stderr
