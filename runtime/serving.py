@@ -55,6 +55,9 @@ NAMESPACE_POLL_SECONDS = 5.0
 # How long a kind whose CRD is established may keep answering "not there yet" (404, or 429
 # while the API server initialises its storage) before it is served anyway.
 ANSWER_TIMEOUT = 30.0
+# How long after its first CRD kopf's initial listing of CRDs is taken to be over (it
+# hands them over in a moment; the gate is told of each, never of the end).
+LISTING_SECONDS = 1.0
 
 Probe = Callable[[kopf.Resource], Awaitable[bool]]
 
@@ -134,7 +137,18 @@ class Gate:
         for item in wanted:
             self.wanted.setdefault(item.crd_name, []).append(item)
         self.served: dict[Wanted, kopf.Resource] = {}
+        # Whose CRD the gate has judged (served or not).  kopf's initial scan has already
+        # started watch streams for the kinds discovery showed when the CRDs' listing
+        # comes, one CRD at a time; dropping the kinds not seen yet would cancel those
+        # streams mid-listing and start them again a moment later (and kopf's watch
+        # generators, dropped half-way, log "aclose(): asynchronous generator is already
+        # running" as they are collected).  So while the listing lasts an unseen kind
+        # stays as kopf's scan left it; after it, a kind whose CRD never came is dropped.
+        self.seen: set[Wanted] = set()
+        self._listing_over = False
         self._summary: asyncio.TimerHandle | None = None
+        self._listing_end: asyncio.TimerHandle | None = None
+        self._end_publish: asyncio.Task[None] | None = None
 
     def cares(self, crd_name: str) -> bool:
         return crd_name in self.wanted
@@ -145,9 +159,14 @@ class Gate:
         """Take in one CRD as last seen (``deleted``: it is gone; ``listing``: from the
         initial listing) and publish any change."""
         name = str((crd.get("metadata") or {}).get("name", ""))
+        if listing and self._listing_end is None:
+            loop = asyncio.get_running_loop()
+            self._listing_end = loop.call_later(LISTING_SECONDS, self._end_listing)
         changes: list[str] = []
         for item in self.wanted.get(name, []):
             serve = not deleted and servable(crd, item.version)
+            if not serve and item not in self.seen and item.key in self.insights.watched_resources:
+                changes.append(f"not serving {item.kind} ({item.group}/{item.version})")
             if serve and item not in self.served:
                 resource = resource_of(crd, item.version)
                 await self._answered(resource)
@@ -157,9 +176,10 @@ class Gate:
                 del self.served[item]
                 why = "CRD deleted" if deleted else "CRD no longer established"
                 changes.append(f"stopped serving {item.kind} ({item.group}/{item.version}): {why}")
+            self.seen.add(item)  # after the wait for an answer: unseen (kept) until then
         if not changes:
             return
-        await self.publish()
+        await self.publish(keep_unseen=listing and not self._listing_over)
         if listing:  # one summary for the whole listing, not a line per kind
             for change in changes:
                 logger.debug("%s", change)
@@ -186,13 +206,15 @@ class Gate:
             await asyncio.sleep(delay)
             delay = min(2 * delay, 1.0)
 
-    async def publish(self) -> None:
-        """Make kopf's set of watched resources match ``served``.  None is indexed: kopf
+    async def publish(self, keep_unseen: bool = False) -> None:
+        """Make kopf's set of watched resources match ``served`` (``keep_unseen``: but
+        leave the kinds whose CRD is not seen yet as they are).  None is indexed: kopf
         would hold every object's first event until all indexed kinds are listed."""
         async with self.insights.revised:
             for items in self.wanted.values():
                 for item in items:
-                    self.insights.watched_resources.discard(item.key)
+                    if not keep_unseen or item in self.seen:
+                        self.insights.watched_resources.discard(item.key)
                     self.insights.indexed_resources.discard(item.key)
             for resource in self.served.values():
                 self.insights.watched_resources.add(resource)
@@ -205,6 +227,15 @@ class Gate:
     def selected(self) -> int:
         return sum(1 for items in self.wanted.values() for item in items if item.managed)
 
+    def _end_listing(self) -> None:
+        """The initial listing is over: a kind kopf's scan found whose CRD did not come
+        (deleted in between) is dropped now."""
+        self._listing_over = True
+        watched = self.insights.watched_resources
+        if any(i not in self.seen and i.key in watched for w in self.wanted.values() for i in w):
+            self._end_publish = asyncio.ensure_future(self.publish())
+            self._end_publish.add_done_callback(_published)
+
     def _summarise(self) -> None:
         self._summary = None
         kinds = sorted(item.kind for item in self.served if item.managed)
@@ -215,6 +246,11 @@ class Gate:
             self.selected(),
             shown or "none",
         )
+
+
+def _published(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("publishing the served kinds failed: %s", task.exception())
 
 
 class QuietUnresolved(logging.Filter):

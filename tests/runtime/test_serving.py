@@ -306,3 +306,30 @@ def test_access_check_names_what_is_missing():
     )
     assert "--no-safe-start" in message and "\n" not in message
     assert serving.denied(reviews).startswith("safe-start needs list and watch")  # no status
+
+
+def test_kinds_kopfs_scan_found_stay_served_while_the_crds_are_listed(monkeypatch):
+    """kopf's initial scan has started a watch stream for every kind discovery showed when
+    the CRDs' listing reaches the gate, one CRD at a time.  Its first CRD must not stop the
+    others: kopf would cancel their streams mid-listing and start them again a moment
+    later (every MR listed twice, and the half-read watch generators log "aclose():
+    asynchronous generator is already running" as they are collected)."""
+    monkeypatch.setattr(serving, "LISTING_SECONDS", 0.2, raising=False)
+    insights = Insights()
+    insights.watched_resources.update({ID.key, PET.key, CONFIG.key})
+    g = gate(insights=insights)
+
+    async def scenario() -> list[set[str]]:
+        seen = []
+        await g.observe(crd(), listing=True)
+        seen.append({r.plural for r in insights.watched_resources})
+        await g.observe(crd("pets", "Pet", established="False"), listing=True)
+        seen.append({r.plural for r in insights.watched_resources})
+        await asyncio.sleep(0.5)
+        seen.append({r.plural for r in insights.watched_resources})
+        return seen
+
+    first, second, after = asyncio.run(scenario())
+    assert first == {"ids", "pets", "providerconfigs"}  # nothing stopped by the first CRD
+    assert second == {"ids", "providerconfigs"}  # its CRD says no: stopped at once
+    assert after == {"ids"}  # the listing is over and its CRD never came: dropped
