@@ -42,14 +42,24 @@ class FakePoller:
         return self.verdict
 
 
-def created(tmp_path: Path) -> tuple[reconciler.Reconciler, FakeDriver, dict[str, Any]]:
-    """A controller that created the MR (its first pass), then is gone."""
+def first_pass(
+    tmp_path: Path,
+) -> tuple[reconciler.Reconciler, FakeDriver, dict[str, Any], ManagedResource, reconciler.Memory]:
+    """A controller's first pass over a new MR, which creates it: the reconciler, its
+    driver, the body, the MR (with the guard's marks) and the pass's Memory."""
     driver = FakeDriver(tmp_path / "work", "absent")
     rec, _ = make(tmp_path, driver)
     b = body(ALL, "none", False, False)
     mr = ManagedResource(b, rec.kind)
-    asyncio.run(rec.reconcile(mr, reconciler.Memory()))
+    memory = reconciler.Memory()
+    asyncio.run(rec.reconcile(mr, memory))
     assert driver.calls == ["create"]
+    return rec, driver, b, mr, memory
+
+
+def created(tmp_path: Path) -> tuple[reconciler.Reconciler, FakeDriver, dict[str, Any]]:
+    """A controller that created the MR (its first pass), then is gone."""
+    rec, driver, b, mr, _ = first_pass(tmp_path)
     b["metadata"]["annotations"] = mr.annotations  # the guard's marks, as patched
     return rec, driver, b
 
@@ -144,12 +154,7 @@ def test_a_failed_cli_pass_withdraws_the_mark(tmp_path):
 def test_a_deletion_whose_inputs_are_gone_uses_the_setup_kept_and_the_file(tmp_path):
     """Memory keeps the shared provider setup, not the rendered resource: deleting when
     rendering fails (the namespace's Secrets went first) reads the block back."""
-    driver = FakeDriver(tmp_path / "work", "absent")
-    rec, _ = make(tmp_path, driver)
-    b = body(ALL, "none", False, False)
-    mr = ManagedResource(b, rec.kind)
-    memory = reconciler.Memory()
-    asyncio.run(rec.reconcile(mr, memory))
+    rec, driver, _, mr, memory = first_pass(tmp_path)
     assert memory.provider is rec.rt.shared(memory.provider)  # the one shared object
     kept = memory.provider
 
@@ -181,13 +186,7 @@ def test_a_body_older_than_the_create_success_leaves_the_secret_alone(tmp_path):
     Secret already holds this state and its mark: no write.  (It was written twice: the
     mark dropped mid-pass, then written back; a stop in between left the Secret without
     its mark, and the next start sent that MR to the CLI and wrote it once more.)"""
-    driver = FakeDriver(tmp_path / "work", "absent")
-    rec, _ = make(tmp_path, driver)
-    b = body(ALL, "none", False, False)
-    mr = ManagedResource(b, rec.kind)
-    memory = reconciler.Memory()
-    asyncio.run(rec.reconcile(mr, memory))
-    assert driver.calls == ["create"]
+    rec, driver, b, mr, memory = first_pass(tmp_path)
     before = secret_data(rec)
     assert state.SETTLED_KEY in before
     stale = json.loads(json.dumps(b))
