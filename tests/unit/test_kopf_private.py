@@ -3,6 +3,7 @@ work on the kopf installed, and refuse to start, with a message, on one that cha
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -10,16 +11,29 @@ import kopf
 import pytest
 from jetgen.runtime import operator
 from jetgen.runtime.kinds import Kind
+from kopf._core.intents.causes import ChangingCause
 
 FINALIZER = "example.jetgen.io/finalizer"
 SERVED = cast(Kind, SimpleNamespace(group="random.example.org", plural="ids"))
 
 
-def cause(group: str, plural: str, finalizers: list[str]) -> Any:
-    return SimpleNamespace(
-        resource=SimpleNamespace(group=group, plural=plural),
-        body={"metadata": {"finalizers": finalizers}},
+def changing_cause(resource: kopf.Resource, body: dict[str, Any]) -> ChangingCause:
+    """The cause kopf's processing hands requires_finalizer: kopf's own class."""
+    return ChangingCause(
+        logger=logging.getLogger("test"),
+        indices=cast(Any, {}),
+        memo=kopf.Memo(),
+        resource=resource,
+        patch=kopf.Patch(),
+        body=kopf.Body(body),
+        initial=False,
+        reason=kopf.Reason.NOOP,
     )
+
+
+def cause(group: str, plural: str, finalizers: list[str]) -> ChangingCause:
+    body = {"metadata": {"name": "a", "finalizers": finalizers}}
+    return changing_cause(kopf.Resource(group, "v1", plural), body)
 
 
 def test_a_served_kind_requires_the_finalizer_exactly_when_it_has_it() -> None:
@@ -41,26 +55,8 @@ def test_other_kinds_keep_kopfs_answer() -> None:
     operator.finalizer_from_passes(registry, [SERVED], FINALIZER)
     asks = registry._changing.requires_finalizer
     body = {"metadata": {"name": "a"}, "apiVersion": "example.org/v1", "kind": "Config"}
-    config = SimpleNamespace(
-        resource=kopf.Resource("example.org", "v1", "configs"),
-        body=kopf.Body(body),
-        event=None,
-        reason=None,
-        old=None,
-        new=None,
-        diff=None,
-        memo=None,
-        patch=None,
-        logger=None,
-        indices=None,
-        type=None,
-        initial=False,
-        deleted=False,
-        meta=kopf.Meta(kopf.Body(body)),
-        spec=None,
-        status=None,
-    )
-    assert asks(config)  # kopf's own answer: a deletion handler matches, finalizer needed
+    # kopf's own answer: a deletion handler matches, so the finalizer is needed.
+    assert asks(changing_cause(kopf.Resource("example.org", "v1", "configs"), body))
 
 
 def test_a_kopf_without_the_private_registry_is_refused_at_start() -> None:
