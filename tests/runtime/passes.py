@@ -22,7 +22,7 @@ from jetgen.runtime.metrics import Metrics
 from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.desired import Desired
 
-from tests.runtime.test_decisions import FakeDriver, FakeKube
+from tests.runtime.fakes import FakeDriver, FakeKube
 
 NS = "bench"
 CONFIG = f"/apis/x.example.org/v1alpha1/namespaces/{NS}/providerconfigs/cfg"

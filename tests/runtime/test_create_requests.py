@@ -19,7 +19,7 @@ from jetgen.runtime import conditions, kube, reconciler, state
 from jetgen.runtime.resource import EXTERNAL_NAME, ManagedResource
 from jetgen.runtime.terraform.slots import CHANGE, RunSlots
 
-from tests.runtime.test_decisions import ALL, FakeDriver, body, make
+from tests.runtime.fakes import ALL, FakeDriver, body, make
 
 STATE_SECRET = "/api/v1/namespaces/default/secrets/jetgen-tfstate-uid-1"
 

@@ -22,7 +22,7 @@ from jetgen.runtime.terraform.desired import Desired, ProviderSetup, ResourceBlo
 from jetgen.runtime.terraform.workdir import Workdir
 from jetgen.runtime.tfplugin.memo import DigestMemo
 
-from tests.runtime.test_reconciler_logic import kind
+from tests.runtime.kinds import kind
 
 
 def tfstate(attributes: dict, private: bytes = b"", schema_version: int = 0) -> bytes:

@@ -3,29 +3,9 @@
 from jetgen.runtime import reconciler, render, resource
 from jetgen.runtime.config import ExternalName
 from jetgen.runtime.contract import tree
-from jetgen.runtime.kinds import Field, Kind
+from jetgen.runtime.kinds import Field
 
-
-def kind(**kw):
-    fields = {
-        "clusterId": Field(tf_name="cluster_id", type="string", optional=True),
-        "settings": Field(
-            tf_name="settings",
-            type="object",
-            single=True,
-            fields={"ownerId": Field(tf_name="owner_id", type="string", optional=True)},
-        ),
-    }
-    return Kind(
-        kind="Thing",
-        group="x.example.org",
-        version="v1alpha1",
-        plural="things",
-        scope="Namespaced",
-        terraform_type="x_thing",
-        fields=fields,
-        **kw,
-    )
+from tests.runtime.kinds import kind
 
 
 def mr(spec=None, annotations=None):

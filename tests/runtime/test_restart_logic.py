@@ -1,6 +1,6 @@
 """A restarted controller (empty Memory) and the settled mark saved with the state.
 
-The reconciler runs against the fake driver and apiserver of ``test_decisions``, with a
+The reconciler runs against the fake driver and apiserver of ``fakes``, with a
 fake plugin-protocol poller: after a restart an MR whose state Secret says it was
 settled for the same configuration is proven over the plugin protocol, without a plan;
 anything that makes the Secret's word doubtful -- a newer state in the workdir, a state
@@ -20,7 +20,7 @@ import pytest
 from jetgen.runtime import poll, reconciler, state
 from jetgen.runtime.resource import ManagedResource, ReconcileError
 
-from tests.runtime.test_decisions import ALL, FakeDriver, body, make
+from tests.runtime.fakes import ALL, FakeDriver, body, make
 
 SECRET = "/api/v1/namespaces/default/secrets/jetgen-tfstate-uid-1"
 

@@ -22,7 +22,7 @@ from jetgen.runtime import reconciler, resource
 from jetgen.runtime.terraform.workdir import Workdir
 
 from tests.runtime import passes
-from tests.runtime.test_reconciler_logic import kind as reference_kind
+from tests.runtime.kinds import kind as reference_kind
 
 
 def run(coro):
