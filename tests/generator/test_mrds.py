@@ -13,7 +13,7 @@ from jetgen.runtime.config import ConnectionDetail, PackageMetadata, ProviderCon
 from jetgen.runtime.kinds import Field, Kind
 
 from tests.generator.paths import EVERY_SHAPE
-from tests.generator.test_packaging import info_for
+from tests.generator.shapes import info_for
 
 
 def load(path: Path) -> Any:

@@ -16,23 +16,16 @@ from typing import Any
 
 import pytest
 import yaml
-from jetgen.generator import cli, model, packaging
-from jetgen.generator import schema as schema_mod
+from jetgen.generator import cli, packaging
 from jetgen.runtime import cli as runtime_cli
 from jetgen.runtime.config import Credential, PackageMetadata, ProviderConfiguration, Reference
 
 from tests.generator.paths import EVERY_SHAPE
-
-PROVIDER = "registry.terraform.io/example/shapes"
+from tests.generator.shapes import info_for
 
 
 def load(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
-
-
-def info_for(config: ProviderConfiguration):
-    parsed = schema_mod.parse(json.loads(EVERY_SHAPE.read_text()), str(EVERY_SHAPE), PROVIDER)
-    return model.build(parsed, config, "jetgen.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ issue's list or a property run) is in docs/generator.md.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -19,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jetgen.generator import cli
 
 from tests.generator import apiserver_rules
 from tests.generator.crds import create, dry_run_examples, install_crds, remove_crds
+from tests.generator.inprocess import generate_file
 
 CASES = Path(__file__).resolve().parent / "regressions"
 ERRORS = {
@@ -51,15 +49,6 @@ def generate(case: str, out: Path, *extra: str, repo: Path | None = None) -> tup
     if repo is not None:
         extra = (*extra, "--repo", str(repo))
     return generate_file(CASES / case, out, *extra)
-
-
-def generate_file(schema: Path, out: Path, *extra: str) -> tuple[int, str]:
-    """``jetgen generate`` in this process: (exit status, stderr)."""
-    args = ["generate", "--schema", str(schema), "--output", str(out), *extra]
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr):
-        status = cli.main(args)
-    return status, stderr.getvalue()
 
 
 def crds_of(out: Path) -> list[dict]:

@@ -19,7 +19,7 @@ import yaml
 
 from tests.generator import apiserver_rules
 from tests.generator.crds import dry_run_examples, install_crds, remove_crds
-from tests.generator.test_regressions import generate_file
+from tests.generator.inprocess import generate_file
 
 pytestmark = pytest.mark.e2e
 

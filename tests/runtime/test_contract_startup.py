@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_contract import cluster, valid
+from tests.unit.kinds_json import cluster, valid
 
 RUNTIME = Path(sys.executable).with_name("jetgen-runtime")
 
