@@ -32,13 +32,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.runtime import harness  # noqa: E402
-from tests.runtime.test_e2e_cache import (  # noqa: E402
+from tests.runtime.random_mrs import (
+    GROUP,  # noqa: E402
+    manifests,  # noqa: E402
+)
+from tests.runtime.scrape import (  # noqa: E402
+    Metrics,  # noqa: E402
     apiserver_requests,
-    manifests,
     own_requests,
 )
-from tests.runtime.test_e2e_plugin_poll import Metrics  # noqa: E402
-from tests.runtime.test_e2e_random import GROUP  # noqa: E402
 from tests.testbed import controlplane  # noqa: E402
 from tests.testbed.bed import Testbed  # noqa: E402
 

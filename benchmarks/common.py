@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.runtime import harness  # noqa: E402
-from tests.runtime.test_e2e_plugin_poll import Metrics  # noqa: E402
+from tests.runtime.scrape import Metrics  # noqa: E402
 from tests.testbed import controlplane  # noqa: E402
 from tests.testbed.bed import Testbed  # noqa: E402
 

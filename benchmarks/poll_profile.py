@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Metrics, bench, cpu_seconds, processes_in  # noqa: E402
 from tests.runtime import harness  # noqa: E402
-from tests.runtime.test_e2e_cache import apiserver_requests, own_requests  # noqa: E402
-from tests.runtime.test_e2e_random import GROUP  # noqa: E402
+from tests.runtime.random_mrs import GROUP  # noqa: E402
+from tests.runtime.scrape import apiserver_requests, own_requests  # noqa: E402
 
 METRICS_PORT = 18097
 

@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.runtime_ready import rss_mib  # noqa: E402
 from tests.runtime import harness  # noqa: E402
-from tests.runtime.test_e2e_plugin_poll import Metrics  # noqa: E402
+from tests.runtime.scrape import Metrics  # noqa: E402
 from tests.testbed import controlplane  # noqa: E402
 from tests.testbed.bed import Testbed  # noqa: E402
 from tests.testbed.processes import free_port  # noqa: E402

@@ -29,8 +29,8 @@ from tests.generator.crds import dry_run_examples, install_crds
 from tests.linode_standin import StandIn
 from tests.providers import lke, reference
 from tests.runtime import harness
-from tests.runtime.test_e2e_linode_polls import change_behind_our_back, polls_of
-from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.runtime.linode_api import change_behind_our_back
+from tests.runtime.scrape import Metrics, polls_of
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e

@@ -11,38 +11,22 @@ variable held in each run).
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_plugin_poll import Metrics
-from tests.runtime.test_e2e_random import GROUP
+from tests.runtime.random_mrs import FIRST, GROUP, PAIRS, manifests
+from tests.runtime.scrape import Metrics, apiserver_requests, own_requests
 from tests.runtime.tokens import kinds_with_token, plugin_tokens, recording_tofu, sha
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
 POLL = 2.0
-PAIRS = 4  # Ids (with a connection Secret) and Pets whose prefix references one
 WINDOW = 4 * POLL + 1
-FIRST, ROTATED = "cache-token-1111", "cache-token-2222"
-
-SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
-
-
-def apiserver_requests(apiserver) -> dict[tuple[str, str], float]:
-    """(verb, resource) -> requests the apiserver served so far."""
-    status, text = apiserver.http_get("/metrics", timeout=30)
-    assert status == 200, text[:200]
-    counts: dict[tuple[str, str], float] = {}
-    for match in SAMPLE.finditer(text):
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
-        key = (labels.get("verb", ""), labels.get("resource", ""))
-        counts[key] = counts.get(key, 0) + float(match["value"])
-    return counts
+ROTATED = "cache-token-2222"
 
 
 def window(apiserver, seconds: float) -> dict[tuple[str, str], float]:
@@ -56,59 +40,6 @@ def window(apiserver, seconds: float) -> dict[tuple[str, str], float]:
 
 def reads_of(diff: dict[tuple[str, str], float], resources: tuple[str, ...]) -> float:
     return sum(n for (verb, res), n in diff.items() if verb in ("GET", "LIST") and res in resources)
-
-
-def own_requests(metrics: Metrics) -> float:
-    """Requests the controller's own client made so far (any answer)."""
-    pattern = r"^jetgen_kube_requests_total\{[^}]*\} (\S+)$"
-    return sum(float(n) for n in re.findall(pattern, metrics.text(), re.M))
-
-
-def manifests(ns: str, config_api: str, pairs: int = PAIRS) -> list[dict]:
-    objects: list[dict] = [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "creds", "namespace": ns},
-            "stringData": {"token": FIRST},
-        },
-        {
-            "apiVersion": config_api,
-            "kind": "ProviderConfig",
-            "metadata": {"name": "cfg", "namespace": ns},
-            "spec": {"credentials": {"source": "Secret", "secretRef": {"name": "creds"}}},
-        },
-    ]
-    for i in range(pairs):
-        spec = {"providerConfigRef": {"kind": "ProviderConfig", "name": "cfg"}}
-        objects.append(
-            {
-                "apiVersion": f"{GROUP}/v1alpha1",
-                "kind": "Id",
-                "metadata": {"name": f"id{i}", "namespace": ns},
-                "spec": {
-                    **spec,
-                    "forProvider": {"byteLength": 4},
-                    "writeConnectionSecretToRef": {"name": f"id{i}-conn"},
-                },
-            }
-        )
-        objects.append(
-            {
-                "apiVersion": f"{GROUP}/v1alpha1",
-                "kind": "Pet",
-                "metadata": {"name": f"pet{i}", "namespace": ns},
-                # resolve Always: the reference is resolved on every pass, not only once.
-                "spec": {
-                    **spec,
-                    "forProvider": {
-                        "length": 2,
-                        "prefixRef": {"name": f"id{i}", "policy": {"resolve": "Always"}},
-                    },
-                },
-            }
-        )
-    return objects
 
 
 def all_ready(apiserver, ns: str) -> bool:

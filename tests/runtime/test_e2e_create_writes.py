@@ -29,7 +29,7 @@ import pytest
 from tests.runtime import harness
 from tests.runtime.faultproxy import FaultProxy, Seen
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_random import GROUP
+from tests.runtime.random_mrs import GROUP
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import get, is_ready, wait_for
-from tests.runtime.test_e2e_local_file import GROUP, file_mr, local_controller
+from tests.runtime.local_mrs import GROUP, file_mr, local_controller
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, condition, get, is_ready, wait_for
-from tests.runtime.test_e2e_local_file import GROUP, file_mr
-from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.runtime.local_mrs import GROUP, file_mr
+from tests.runtime.scrape import Metrics
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_local_file import GROUP, file_mr
+from tests.runtime.local_mrs import GROUP, file_mr
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e

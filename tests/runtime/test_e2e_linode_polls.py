@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,8 @@ from tests.linode_standin import StandIn
 from tests.providers.lke import admin_access
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_plugin_poll import Metrics
+from tests.runtime.linode_api import change_behind_our_back
+from tests.runtime.scrape import Metrics, polls_of, polls_of_text
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
@@ -64,15 +64,6 @@ def linode_provider(testbed, apiserver, tmp_path_factory) -> Path:
     return out
 
 
-def polls_of(metrics: Metrics, kind: str, result: str) -> int:
-    return polls_of_text(metrics.text(), kind, result)
-
-
-def polls_of_text(text: str, kind: str, result: str) -> int:
-    pattern = rf'jetgen_plugin_polls_total\{{kind="{kind}",result="{result}"\}} (\S+)'
-    return sum(int(float(n)) for n in re.findall(pattern, text))
-
-
 def plans_and_polls(metrics: Metrics) -> tuple[int, int, int]:
     """PlanResourceChange calls the controller made so far and the unchanged polls of the
     domain and the cluster, read at one moment."""
@@ -84,16 +75,6 @@ def plans_and_polls(metrics: Metrics) -> tuple[int, int, int]:
         polls_of_text(text, "Domain", "unchanged"),
         polls_of_text(text, "Cluster", "unchanged"),
     )
-
-
-def change_behind_our_back(api: StandIn, domain_id: int, body: dict) -> None:
-    """What a person with the token would do: a PUT to the Linode API."""
-    request = urllib.request.Request(
-        f"{api.url}/v4/domains/{domain_id}", data=json.dumps(body).encode(), method="PUT"
-    )
-    request.add_header("Authorization", f"Bearer {api.token}")
-    request.add_header("Content-Type", "application/json")
-    urllib.request.urlopen(request, timeout=20).close()
 
 
 def ready(apiserver, resource: str, name: str, ns: str):

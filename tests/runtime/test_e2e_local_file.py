@@ -8,33 +8,10 @@ import time
 import pytest
 
 from tests.runtime import harness
-from tests.runtime.harness import Controller, get, is_ready, wait_for
+from tests.runtime.harness import get, is_ready, wait_for
+from tests.runtime.local_mrs import GROUP, POLL, file_mr, local_controller
 
 pytestmark = pytest.mark.e2e
-
-GROUP = "local.m.jetgen.dev"
-POLL = 4.0
-
-
-def file_mr(name: str, ns: str, path, content: str, **spec) -> dict:
-    return {
-        "apiVersion": f"{GROUP}/v1alpha1",
-        "kind": "File",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"forProvider": {"filename": str(path), "content": content}, **spec},
-    }
-
-
-def local_controller(apiserver, testbed, provider, tmp_path, **kw) -> Controller:
-    return Controller(
-        kinds=harness.kinds_file(provider),
-        apiserver=apiserver,
-        testbed=testbed,
-        workdir_root=tmp_path / "work",
-        log=tmp_path / "controller.log",
-        poll=POLL,
-        **kw,
-    )
 
 
 def ready(apiserver, name, ns):

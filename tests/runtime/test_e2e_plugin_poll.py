@@ -10,64 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
-import urllib.request
 
 import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_local_file import GROUP as LOCAL
-from tests.runtime.test_e2e_local_file import file_mr
-from tests.runtime.test_e2e_random import GROUP as RANDOM
+from tests.runtime.local_mrs import GROUP as LOCAL
+from tests.runtime.local_mrs import file_mr
+from tests.runtime.random_mrs import GROUP as RANDOM
+from tests.runtime.scrape import Metrics
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
 POLL = 2.0
-
-
-class Metrics:
-    def __init__(self, port: int):
-        self.port = port
-
-    def text(self) -> str:
-        url = f"http://127.0.0.1:{self.port}/metrics"
-        return urllib.request.urlopen(url, timeout=30).read().decode()  # stuck: fail, not hang
-
-    def terraform_runs(self) -> dict[str, int]:
-        """Terraform CLI runs so far, per command (all results)."""
-        pattern = (
-            r'jetgen_terraform_run_duration_seconds_count\{command="(\w+)",result="\w+"\} (\S+)'
-        )
-        runs: dict[str, int] = {}
-        for command, count in re.findall(pattern, self.text()):
-            runs[command] = runs.get(command, 0) + int(float(count))
-        return runs
-
-    def writes(self) -> dict[str, int]:
-        """Driver operations so far (plan, apply, ...), whichever driver did them."""
-        pattern = (
-            r'jetgen_driver_operations_total\{kind="\w+",operation="(\w+)",driver="\w+"\} (\S+)'
-        )
-        ops: dict[str, int] = {}
-        for operation, count in re.findall(pattern, self.text()):
-            ops[operation] = ops.get(operation, 0) + int(float(count))
-        return ops
-
-    def passes(self, kind: str) -> int:
-        """Reconcile passes of ``kind`` so far, whatever their result and driver."""
-        pattern = rf'jetgen_reconcile_duration_seconds_count\{{kind="{kind}",result="\w+"\}} (\S+)'
-        return sum(int(float(n)) for n in re.findall(pattern, self.text()))
-
-    def polls(self, result: str) -> int:
-        pattern = rf'jetgen_plugin_polls_total\{{kind="\w+",result="{result}"\}} (\S+)'
-        return sum(int(float(n)) for n in re.findall(pattern, self.text()))
-
-    def gauge(self, name: str) -> float:
-        match = re.search(rf"^{name} (\S+)$", self.text(), re.M)
-        return float(match.group(1)) if match else -1
 
 
 def controller(apiserver, testbed, provider, tmp_path, ns, port, *extra) -> Controller:

@@ -9,10 +9,10 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import get, is_ready, wait_for
-from tests.runtime.test_e2e_local_file import GROUP as LOCAL
-from tests.runtime.test_e2e_local_file import file_mr, local_controller
-from tests.runtime.test_e2e_random import GROUP as RANDOM
-from tests.runtime.test_e2e_random import controller as random_controller
+from tests.runtime.local_mrs import GROUP as LOCAL
+from tests.runtime.local_mrs import file_mr, local_controller
+from tests.runtime.random_mrs import GROUP as RANDOM
+from tests.runtime.random_mrs import controller as random_controller
 
 pytestmark = pytest.mark.e2e
 

@@ -7,22 +7,10 @@ import json
 import pytest
 
 from tests.runtime import harness
-from tests.runtime.harness import Controller, get, is_ready, wait_for
+from tests.runtime.harness import get, is_ready, wait_for
+from tests.runtime.random_mrs import GROUP, controller
 
 pytestmark = pytest.mark.e2e
-
-GROUP = "random.m.jetgen.dev"
-
-
-def controller(apiserver, testbed, provider, tmp_path, **kw) -> Controller:
-    return Controller(
-        kinds=harness.kinds_file(provider),
-        apiserver=apiserver,
-        testbed=testbed,
-        workdir_root=tmp_path / "work",
-        log=tmp_path / "controller.log",
-        **kw,
-    )
 
 
 def test_password_lands_in_connection_secret_only(apiserver, testbed, random_provider, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import get, is_ready, wait_for
-from tests.runtime.test_e2e_random import GROUP, controller
+from tests.runtime.random_mrs import GROUP, controller
 
 pytestmark = pytest.mark.e2e
 

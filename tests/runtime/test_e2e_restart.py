@@ -17,24 +17,14 @@ import pytest
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, get, is_ready, wait_for
-from tests.runtime.test_e2e_plugin_poll import Metrics
-from tests.runtime.test_e2e_random import GROUP
+from tests.runtime.random_mrs import IDS, id_mr
+from tests.runtime.scrape import Metrics
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
 MRS = 12
 POLL = 4.0
-IDS = "ids." + GROUP
-
-
-def id_mr(name: str, ns: str, byte_length: int = 8) -> dict:
-    return {
-        "apiVersion": f"{GROUP}/v1alpha1",
-        "kind": "Id",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"forProvider": {"byteLength": byte_length}},
-    }
 
 
 def controller(apiserver, testbed, provider, tmp_path, ns, run: str, port: int) -> Controller:

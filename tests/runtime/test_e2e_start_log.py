@@ -19,8 +19,8 @@ from jetgen.runtime import state
 
 from tests.runtime import harness
 from tests.runtime.harness import Controller, is_ready, wait_for
-from tests.runtime.test_e2e_plugin_poll import Metrics
-from tests.runtime.test_e2e_restart import IDS, id_mr
+from tests.runtime.random_mrs import IDS, id_mr
+from tests.runtime.scrape import Metrics
 from tests.testbed.processes import free_port
 
 pytestmark = pytest.mark.e2e
