@@ -33,6 +33,7 @@ __all__ = [
     "bench",
     "commit",
     "cpu_seconds",
+    "cpu_user_system",
     "descendants",
     "load",
     "processes_in",
@@ -150,6 +151,15 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
         return 0.0, 0.0
     utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
     return (utime + stime) / TICKS, (cutime + cstime) / TICKS
+
+
+def cpu_user_system(pid: int) -> tuple[float, float]:
+    """(user, system) CPU-seconds of a process itself: how much of it the kernel spent
+    on its behalf (syscalls: socket sends and reads, epoll, file reads)."""
+    fields = _stat(pid)
+    if fields is None:
+        return 0.0, 0.0
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def rss_mib(pid: int) -> float:

@@ -72,6 +72,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO.parent / "shared" / "schemas" / "linode-2.37.0.json"
 DOCS_IN_BED = "src/terraform-provider-linode_v2.37.0/terraform-provider-linode/docs/resources"
 PEER_NAMESPACE = "crossplane-system"
+JETGEN_NAMESPACE = "bench"
 PLANE_OWN = ("endpoints", "endpointslices", "leases")
 DOMAIN = re.compile(r"^/v4/domains/[0-9]+$")  # one domain's read: that MR was polled
 NETNS_MARK = "JETGEN_PEER_NETNS"  # set inside the network namespace of in_own_network()
@@ -142,7 +143,7 @@ def peer_side(peer: peer_setup.Peer, args: argparse.Namespace) -> Side:
 
 
 def jetgen_side(generated: Path, bed: Testbed, args: argparse.Namespace) -> Side:
-    namespace = "bench"
+    namespace = JETGEN_NAMESPACE
     group = "linode.m.jetgen.dev"
 
     def install(api: ApiServer, url: str, token: str) -> None:
@@ -168,24 +169,7 @@ def jetgen_side(generated: Path, bed: Testbed, args: argparse.Namespace) -> Side
         )
 
     def start(api: ApiServer, url: str, work: Path) -> subprocess.Popen:
-        controller = harness.Controller(
-            kinds=generated / "linode_provider" / "kinds.json",
-            apiserver=api,
-            testbed=bed,
-            workdir_root=work / "workdirs",
-            log=work / "jetgen.log",
-            poll=args.poll,
-            namespace=namespace,
-            env={"PYTHONPATH": str(generated)},  # its hooks module, `config`
-            extra_args=[
-                "--max-runs",
-                str(args.rate),
-                "--kube-qps",
-                str(5 * args.rate),
-                "--kube-burst",
-                str(10 * args.rate),
-            ],  # fmt: skip
-        ).start()
+        controller = jetgen_controller(generated, api, bed, work, poll=args.poll, rate=args.rate)
         assert controller.proc is not None
         return controller.proc
 
@@ -203,6 +187,39 @@ def jetgen_side(generated: Path, bed: Testbed, args: argparse.Namespace) -> Side
     return Side("jetgen", generated / "install" / "crds",
                 f"/apis/{group}/v1alpha1/namespaces/{namespace}/domains",
                 install, start, manifest)  # fmt: skip
+
+
+def jetgen_controller(generated: Path, api: ApiServer, bed: Testbed, work: Path, *,
+                      poll: float, rate: int,
+                      extra_args: tuple[str, ...] = ()) -> harness.Controller:  # fmt: skip
+    """jetgen's controller for the generated provider-linode, started: the MRs of
+    namespace ``bench``, workdirs under ``work``, ``rate`` runs at once, the client at
+    5x/10x that (the peer's settings for the same rate)."""
+    return harness.Controller(
+        kinds=generated / "linode_provider" / "kinds.json",
+        apiserver=api,
+        testbed=bed,
+        workdir_root=work / "workdirs",
+        log=work / "jetgen.log",
+        poll=poll,
+        namespace=JETGEN_NAMESPACE,
+        env={"PYTHONPATH": str(generated)},  # its hooks module, `config`
+        extra_args=[
+            "--max-runs",
+            str(rate),
+            "--kube-qps",
+            str(5 * rate),
+            "--kube-burst",
+            str(10 * rate),
+            *extra_args,
+        ],
+    ).start()
+
+
+def install_crds(api: ApiServer, crds: Path) -> None:
+    """One side's CRDs, applied and established."""
+    api.kubectl("apply", "--server-side", "-f", str(crds))
+    api.kubectl("wait", "--for=condition=Established", "--timeout=120s", "-f", str(crds))
 
 
 def generate_jetgen(bed: Testbed, work: Path) -> Path:
@@ -295,8 +312,7 @@ def run_once(bed: Testbed, side: Side, size: int, args: argparse.Namespace) -> F
     watch = None
     try:
         api = plane.api
-        api.kubectl("apply", "--server-side", "-f", str(side.crds))
-        api.kubectl("wait", "--for=condition=Established", "--timeout=120s", "-f", str(side.crds))
+        install_crds(api, side.crds)
         side.install(api, standin.url, token)
         watch = kubeload.ReadyWatch(api, side.collection)
         watch.start()
