@@ -58,7 +58,7 @@ _PR_SET_PDEATHSIG = 1
 # Unless told otherwise, the Terraform plugin SDKs write debug/trace lines to stderr on every
 # RPC (about 5 per ReadResource), which the CLI filters out. Formatting and parsing them
 # doubles the CPU cost of a poll, so we ask for warnings and errors only unless the caller
-# set TF_LOG itself (then it wants logs, and these would override it).
+# set TF_LOG itself (then it wants logs, and these would override it); see quiet_logs.
 _QUIET_SDK_LOGS = (
     "TF_LOG_PROVIDER",
     "TF_LOG_SDK",
@@ -67,6 +67,28 @@ _QUIET_SDK_LOGS = (
     "TF_LOG_SDK_HELPER_SCHEMA",
     "TF_LOG_SDK_MUX",
 )
+
+
+def provider_log_variable(provider: str) -> str:
+    """The variable terraform-plugin-go reads the level of a provider's own logger from:
+    ``TF_LOG_PROVIDER_`` and the type part of the provider's address (the ``<type>`` of
+    its ``terraform-provider-<type>`` binary), "-" written "_", in upper case."""
+    return "TF_LOG_PROVIDER_" + provider.replace("-", "_").upper()
+
+
+def quiet_logs(env: dict[str, str], provider: str) -> None:
+    """Set the SDKs' and the provider's own log levels in ``env`` to WARN, unless the
+    caller chose them (a level it set is kept; with TF_LOG set, none is touched)."""
+    if "TF_LOG" in env:
+        return
+    for name in _QUIET_SDK_LOGS:
+        env.setdefault(name, "WARN")
+    # A provider served under its registry address (terraform-plugin-go, SDKv2 and the
+    # framework alike) takes its own logger's level from this variable, not from
+    # TF_LOG_PROVIDER; unset, that logger writes everything down to trace: linode
+    # 2.37.0 logged a debug line per ReadResource ("Read linode_domain"), which the
+    # controller read, parsed and dropped on every settled poll.
+    env.setdefault(provider_log_variable(provider), env["TF_LOG_PROVIDER"])
 
 
 class PluginStartError(RuntimeError):
@@ -207,13 +229,12 @@ class PluginProcess:
     ) -> PluginProcess:
         """Start `binary`, read its handshake and connect. Raises PluginStartError."""
         binary = Path(binary)
+        name = binary.name.removeprefix("terraform-provider-").split("_v")[0]
         child_env = dict(os.environ if env is None else env)
         child_env[MAGIC_COOKIE_KEY] = MAGIC_COOKIE_VALUE
         child_env["PLUGIN_PROTOCOL_VERSIONS"] = ",".join(str(v) for v in protocol_versions)
         child_env.pop("PLUGIN_CLIENT_CERT", None)  # would switch the server to mutual TLS
-        if "TF_LOG" not in child_env:
-            for name in _QUIET_SDK_LOGS:
-                child_env.setdefault(name, "WARN")
+        quiet_logs(child_env, name)
 
         process = await asyncio.create_subprocess_exec(
             str(binary),
@@ -225,7 +246,6 @@ class PluginProcess:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        name = binary.name.removeprefix("terraform-provider-").split("_v")[0]
         plugin = cls(process, Handshake(0, 0, "", "", ""), name)
         plugin._tasks.append(asyncio.create_task(plugin._drain_stderr()))
         try:

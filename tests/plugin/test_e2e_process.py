@@ -13,6 +13,8 @@ import pytest
 from jetgen.runtime.tfplugin.client import ProviderProcess, ProviderUnavailable
 from jetgen.runtime.tfplugin.process import PluginProcess, PluginStartError
 
+from tests.linode_standin import StandIn
+
 from .conftest import provider_descendants, run
 
 pytestmark = pytest.mark.e2e
@@ -144,3 +146,34 @@ def test_provider_logs_reach_python_logging_and_sdk_chatter_is_off_by_default(
         assert any("Resource Read" in r.getMessage() for r in lines)
     else:
         assert len(lines) < 5, [r.getMessage() for r in lines]
+
+
+@pytest.mark.parametrize("tf_log", [None, "DEBUG"])
+def test_a_named_provider_logger_is_quiet_by_default_too(testbed, tmp_path, caplog, tf_log):
+    """linode 2.37.0 logs through terraform-plugin-go's provider logger, whose level comes
+    from TF_LOG_PROVIDER_LINODE alone: left unset, it wrote a debug line per ReadResource
+    ("Read linode_domain") for the controller to read, parse and drop on every poll."""
+    env = {"HOME": str(tmp_path)}  # the provider reads its config file from there
+    if tf_log:
+        env["TF_LOG"] = tf_log
+    logger = "jetgen.runtime.tfplugin.process.linode"
+
+    async def scenario(url: str) -> None:
+        binary = testbed.provider_binary("linode-v2")
+        async with await ProviderProcess.start(binary, env=env) as provider:
+            await provider.configure({"token": "token-a", "url": url})
+            config = {"domain": "quiet.example", "type": "master", "soa_email": "ops@example.com"}
+            plan = await provider.plan("linode_domain", None, config)
+            state, private = await provider.apply("linode_domain", None, plan, config)
+            caplog.clear()
+            for _ in range(20):
+                await provider.read("linode_domain", state, private)
+            await asyncio.sleep(0.2)  # let the stderr reader catch up
+
+    with StandIn("token-a") as api, caplog.at_level("DEBUG", logger=logger):
+        run(scenario(api.url))
+    reads = [r for r in caplog.records if r.name == logger and "Read linode_domain" in r.message]
+    if tf_log:
+        assert len(reads) >= 20, "TF_LOG=DEBUG should bring the provider's own per-read lines"
+    else:
+        assert reads == []
