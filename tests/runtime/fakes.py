@@ -19,6 +19,8 @@ from jetgen.runtime.terraform.slots import CHANGE
 from jetgen.runtime.terraform.tfstate import state_serial
 from jetgen.runtime.terraform.workdir import Workdir
 
+from tests.runtime.kinds import thing
+
 ALL = ["*"]
 T0, T1 = "2026-01-01T00:00:00.000000Z", "2026-01-01T00:00:01.000000Z"
 
@@ -170,15 +172,7 @@ class FakeKube:
 
 
 def thing_kind() -> Kind:
-    return Kind(
-        kind="Thing",
-        group="x.example.org",
-        version="v1alpha1",
-        plural="things",
-        scope="Namespaced",
-        terraform_type="x_thing",
-        fields={"content": Field(tf_name="content", type="string", optional=True)},
-    )
+    return thing({"content": Field(tf_name="content", type="string", optional=True)})
 
 
 def make(tmp_path: Path, driver: FakeDriver) -> tuple[reconciler.Reconciler, list]:

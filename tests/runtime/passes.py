@@ -23,6 +23,7 @@ from jetgen.runtime.settings import Settings
 from jetgen.runtime.terraform.desired import Desired
 
 from tests.runtime.fakes import FakeDriver, FakeKube
+from tests.runtime.kinds import thing
 
 NS = "bench"
 CONFIG = f"/apis/x.example.org/v1alpha1/namespaces/{NS}/providerconfigs/cfg"
@@ -50,19 +51,13 @@ class Poller:
 
 
 def kind() -> Kind:
-    return Kind(
-        kind="Thing",
-        group="x.example.org",
-        version="v1alpha1",
-        plural="things",
-        scope="Namespaced",
-        terraform_type="x_thing",
-        fields={
+    return thing(
+        {
             "content": Field(tf_name="content", type="string", optional=True),
             "labels": Field(
                 tf_name="labels", type="map", optional=True, item=Field(tf_name="", type="string")
             ),
-        },
+        }
     )
 
 
