@@ -295,3 +295,18 @@ def processes_running_in(folder: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def provider_controller(
+    apiserver: Any, testbed: Any, provider: Path, tmp_path: Path, **kw
+) -> Controller:
+    """The controller of a generated provider, its workdirs under ``tmp_path / "work"`` and
+    its log in ``tmp_path / "controller.log"``; ``kw``: Controller's other settings."""
+    return Controller(
+        kinds=kinds_file(provider),
+        apiserver=apiserver,
+        testbed=testbed,
+        workdir_root=tmp_path / "work",
+        log=tmp_path / "controller.log",
+        **kw,
+    )

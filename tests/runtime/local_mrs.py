@@ -20,12 +20,4 @@ def file_mr(name: str, ns: str, path, content: str, **spec) -> dict:
 
 
 def local_controller(apiserver, testbed, provider, tmp_path, **kw) -> Controller:
-    return Controller(
-        kinds=harness.kinds_file(provider),
-        apiserver=apiserver,
-        testbed=testbed,
-        workdir_root=tmp_path / "work",
-        log=tmp_path / "controller.log",
-        poll=POLL,
-        **kw,
-    )
+    return harness.provider_controller(apiserver, testbed, provider, tmp_path, poll=POLL, **kw)

@@ -10,14 +10,7 @@ GROUP = "random.m.jetgen.dev"
 
 
 def controller(apiserver, testbed, provider, tmp_path, **kw) -> Controller:
-    return Controller(
-        kinds=harness.kinds_file(provider),
-        apiserver=apiserver,
-        testbed=testbed,
-        workdir_root=tmp_path / "work",
-        log=tmp_path / "controller.log",
-        **kw,
-    )
+    return harness.provider_controller(apiserver, testbed, provider, tmp_path, **kw)
 
 
 IDS = "ids." + GROUP

@@ -28,15 +28,9 @@ POLL = 2.0
 
 
 def controller(apiserver, testbed, provider, tmp_path, ns, port, *extra) -> Controller:
-    return Controller(
-        kinds=harness.kinds_file(provider),
-        apiserver=apiserver,
-        testbed=testbed,
-        workdir_root=tmp_path / "work",
-        log=tmp_path / "controller.log",
-        poll=POLL,
-        extra_args=["--metrics-port", str(port), *extra],
-        namespace=ns,
+    args = ["--metrics-port", str(port), *extra]
+    return harness.provider_controller(
+        apiserver, testbed, provider, tmp_path, poll=POLL, extra_args=args, namespace=ns
     )
 
 
